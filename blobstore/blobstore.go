@@ -40,6 +40,9 @@ var ErrNotFound = errors.New("blobstore: blob not found")
 // ErrCorrupt is returned by Get when stored bytes do not hash to the key.
 var ErrCorrupt = errors.New("blobstore: blob content does not match its hash")
 
+// ErrClosed is returned by every method of a closed store.
+var ErrClosed = errors.New("blobstore: store is closed")
+
 // Codec says how a blob's bytes sit on disk.
 type Codec uint8
 
@@ -70,6 +73,7 @@ type Info struct {
 type Store interface {
 	// Put stores data under h (which must be Sum(data)). Putting an existing
 	// blob is a cheap no-op. The blob is not durable until Sync returns.
+	// Put rejects data that does not hash to h and never keeps data.
 	Put(h Hash, data []byte) (Info, error)
 	// Get returns the exact logical bytes, verifying them against h.
 	Get(h Hash) ([]byte, error)

@@ -1,0 +1,180 @@
+package blobstore_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/blobstore/storetest"
+)
+
+func TestEncodeChoosesCodec(t *testing.T) {
+	mp3Frame := append([]byte{0xFF, 0xFB, 0x90, 0x64}, storetest.JSON(10<<10, 1)...)
+	utf16 := append([]byte{0xFF, 0xFE}, bytes.Repeat([]byte{'{', 0, '"', 0, 'a', 0, '"', 0, ':', 0, '1', 0, '}', 0}, 1000)...)
+	cases := []struct {
+		name string
+		data []byte
+		want blobstore.Codec
+	}{
+		{"empty", nil, blobstore.CodecRaw},
+		{"tiny text", []byte("short"), blobstore.CodecRaw},
+		{"json 4KiB", storetest.JSON(4<<10, 1), blobstore.CodecZstd},
+		{"json 1MiB", storetest.JSON(1<<20, 2), blobstore.CodecZstd},
+		{"zeros 1MiB", make([]byte, 1<<20), blobstore.CodecZstd},
+		{"random 4KiB", storetest.Random(4<<10, 3), blobstore.CodecRaw},
+		{"random 1MiB", storetest.Random(1<<20, 4), blobstore.CodecRaw},
+		{"jpeg magic, compressible body", storetest.JPEG(100<<10, 5), blobstore.CodecRaw},
+		{"mp3 frame sync, compressible body", mp3Frame, blobstore.CodecRaw},
+		{"utf-16 text with BOM", utf16, blobstore.CodecZstd},
+		// The probe looks at the first 64 KiB only: a random head hides a
+		// compressible tail. That is the price of a cheap probe.
+		{"random head, json tail", append(storetest.Random(64<<10, 6), storetest.JSON(1<<20, 6)...), blobstore.CodecRaw},
+		{"json head, random tail", append(storetest.JSON(64<<10, 7)[:64<<10], storetest.Random(1<<20, 7)...), blobstore.CodecRaw},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			codec, stored := blobstore.Encode(c.data)
+			if codec != c.want {
+				t.Errorf("codec %v (%d -> %d bytes), want %v", codec, len(c.data), len(stored), c.want)
+			}
+			if codec == blobstore.CodecZstd && len(stored) > len(c.data)*7/8 {
+				t.Errorf("zstd kept although it saved less than 1/8: %d -> %d", len(c.data), len(stored))
+			}
+			got, err := blobstore.Decode(codec, stored, len(c.data))
+			if err != nil || !bytes.Equal(got, c.data) {
+				t.Fatalf("Decode: err %v, equal %v", err, bytes.Equal(got, c.data))
+			}
+		})
+	}
+}
+
+func TestEncodeLevels(t *testing.T) {
+	data := storetest.JSON(300<<10, 8)
+	levels := []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression, 0, 99}
+	for _, level := range levels {
+		t.Run(fmt.Sprint(int(level)), func(t *testing.T) {
+			codec, stored := blobstore.EncodeLevel(data, level)
+			if codec != blobstore.CodecZstd {
+				t.Fatalf("codec %v, want zstd", codec)
+			}
+			got, err := blobstore.Decode(codec, stored, len(data))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("Decode: err %v, equal %v", err, bytes.Equal(got, data))
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsDamage(t *testing.T) {
+	data := storetest.JSON(50<<10, 9)
+	_, z := blobstore.Encode(data)
+	flipped := bytes.Clone(z)
+	flipped[len(flipped)/2] ^= 0x40
+	cases := []struct {
+		name    string
+		codec   blobstore.Codec
+		stored  []byte
+		logical int
+	}{
+		{"raw too short", blobstore.CodecRaw, []byte("abc"), 4},
+		{"raw too long", blobstore.CodecRaw, []byte("abcde"), 4},
+		{"negative size", blobstore.CodecRaw, nil, -1},
+		{"unknown codec", blobstore.Codec(7), data, len(data)},
+		{"zstd truncated", blobstore.CodecZstd, z[:len(z)/2], len(data)},
+		{"zstd flipped byte", blobstore.CodecZstd, flipped, len(data)},
+		{"zstd wrong size", blobstore.CodecZstd, z, len(data) - 1},
+		{"zstd absurd size", blobstore.CodecZstd, z, 1 << 40},
+		{"zstd garbage", blobstore.CodecZstd, []byte("not a zstd frame at all"), 100},
+		{"zstd empty", blobstore.CodecZstd, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := blobstore.Decode(c.codec, c.stored, c.logical); !errors.Is(err, blobstore.ErrCorrupt) {
+				t.Errorf("Decode: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestIsCompressedFormat(t *testing.T) {
+	cases := []struct {
+		name string
+		head []byte
+		want bool
+	}{
+		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE1}, true},
+		{"png", []byte("\x89PNG\r\n\x1a\n...."), true},
+		{"gif", []byte("GIF89a.."), true},
+		{"webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), true},
+		{"wav is riff but not webp", []byte("RIFF\x10\x00\x00\x00WAVEfmt "), false},
+		{"mp3 id3", []byte("ID3\x04\x00"), true},
+		{"mp3 frame mpeg1 layer3", []byte{0xFF, 0xFB, 0x90, 0x64}, true},
+		{"mp3 frame mpeg2 layer3", []byte{0xFF, 0xF3, 0x48, 0xC4}, true},
+		{"aac adts", []byte{0xFF, 0xF1, 0x50, 0x80}, true},
+		{"mp3 reserved bitrate", []byte{0xFF, 0xFB, 0xF0, 0x64}, false},
+		{"utf-16le bom", []byte{0xFF, 0xFE, '{', 0}, false},
+		{"mp4", []byte("\x00\x00\x00\x20ftypisom"), true},
+		{"mov", []byte("\x00\x00\x00\x08wide\x00\x00"), true},
+		{"zip", []byte("PK\x03\x04\x14\x00"), true},
+		{"gzip", []byte{0x1F, 0x8B, 0x08}, true},
+		{"zstd", []byte{0x28, 0xB5, 0x2F, 0xFD, 0x00}, true},
+		{"xz", []byte("\xFD7zXZ\x00\x00"), true},
+		{"bzip2", []byte("BZh91AY"), true},
+		{"7z", []byte("7z\xBC\xAF\x27\x1C\x00"), true},
+		{"json", []byte(`{"id":"x"}`), false},
+		{"text", []byte("hello world"), false},
+		{"short", []byte{0xFF}, false},
+		{"empty", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := blobstore.IsCompressedFormat(c.head); got != c.want {
+				t.Errorf("IsCompressedFormat(% x) = %v, want %v", c.head, got, c.want)
+			}
+		})
+	}
+}
+
+// BenchmarkEncode compares levels on 1 MiB of random data and of JSON;
+// "ratio" is stored/logical bytes.
+func BenchmarkEncode(b *testing.B) {
+	inputs := []struct {
+		name string
+		data []byte
+	}{
+		{"random", storetest.Random(1<<20, 1)},
+		{"json", storetest.JSON(1<<20, 2)[:1<<20]},
+	}
+	levels := []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression}
+	for _, in := range inputs {
+		for _, level := range levels {
+			b.Run(in.name+"/"+level.String(), func(b *testing.B) {
+				b.SetBytes(int64(len(in.data)))
+				var stored []byte
+				for b.Loop() {
+					_, stored = blobstore.EncodeLevel(in.data, level)
+				}
+				b.ReportMetric(float64(len(stored))/float64(len(in.data)), "ratio")
+			})
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := storetest.JSON(1<<20, 2)[:1<<20]
+	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
+		codec, stored := blobstore.EncodeLevel(data, level)
+		b.Run("json/"+level.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := blobstore.Decode(codec, stored, len(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,359 @@
+package blobstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// On-disk blob file: a fixed header, then the payload in its codec.
+//
+//	0  4  magic "TFSB"
+//	4  1  format version
+//	5  1  codec
+//	6  2  reserved, zero
+//	8  8  logical size, little endian
+const (
+	headerSize    = 16
+	formatVersion = 1
+	tmpDirName    = "tmp"
+)
+
+var headerMagic = [4]byte{'T', 'F', 'S', 'B'}
+
+// LocalOptions tunes a Local store.
+type LocalOptions struct {
+	// PutDelay is slept at the start of every Put, to simulate a slow
+	// disk in tests of the layers above. Zero in production.
+	PutDelay time.Duration
+}
+
+// Local keeps blobs as files dir/<first 2 hex>/<64 hex>.
+//
+// New blobs are written under dir/tmp and renamed into their shard, so a
+// crash never leaves a partial blob under its final name, and Open clears
+// leftovers by emptying one directory instead of scanning every shard.
+type Local struct {
+	dir    string
+	opts   LocalOptions
+	closed atomic.Bool
+
+	syncMu  sync.Mutex // serialises Sync and Close
+	root    *os.File   // dir, held open for syncfs error reporting
+	syncErr error      // first syncfs failure, returned by every later Sync
+}
+
+var _ Store = (*Local)(nil)
+
+// OpenLocal opens (creating if needed) a store rooted at dir and removes
+// temp files left by a crash.
+func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+	}
+	tmp := filepath.Join(dir, tmpDirName)
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, fmt.Errorf("blobstore: clear temp files: %w", err)
+	}
+	// Creating all shards up front keeps Put to create+write+rename.
+	for _, name := range append(shardNames(""), tmpDirName) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+		}
+	}
+	root, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+	}
+	return &Local{dir: dir, opts: opts, root: root}, nil
+}
+
+// Dir is the store's root directory.
+func (l *Local) Dir() string { return l.dir }
+
+func (l *Local) path(h Hash) string {
+	s := h.String()
+	return filepath.Join(l.dir, s[:2], s)
+}
+
+// Put stores data under h. If a readable blob is already there it is kept
+// (a file with a damaged header is replaced). Put does not fsync: see Sync.
+func (l *Local) Put(h Hash, data []byte) (Info, error) {
+	if l.closed.Load() {
+		return Info{}, ErrClosed
+	}
+	if l.opts.PutDelay > 0 {
+		time.Sleep(l.opts.PutDelay)
+	}
+	info, err := l.Stat(h)
+	if err == nil || !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
+		return info, err
+	}
+	if Sum(data) != h {
+		return Info{}, fmt.Errorf("blobstore: put %v: data hashes to %v", h, Sum(data))
+	}
+	codec, payload := Encode(data)
+	if err := l.writeFile(h, codec, len(data), payload); err != nil {
+		return Info{}, fmt.Errorf("blobstore: put %v: %w", h, err)
+	}
+	return Info{Size: int64(len(data)), Stored: int64(headerSize + len(payload)), Codec: codec}, nil
+}
+
+func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte) error {
+	f, err := os.CreateTemp(filepath.Join(l.dir, tmpDirName), "put-*")
+	if err != nil {
+		return err
+	}
+	hdr := encodeHeader(codec, logical)
+	_, err = f.Write(hdr[:])
+	if err == nil {
+		_, err = f.Write(payload)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), l.path(h))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func encodeHeader(codec Codec, logical int) [headerSize]byte {
+	var hdr [headerSize]byte
+	copy(hdr[:4], headerMagic[:])
+	hdr[4] = formatVersion
+	hdr[5] = byte(codec)
+	binary.LittleEndian.PutUint64(hdr[8:], uint64(logical))
+	return hdr
+}
+
+// parseHeader checks the header of a blob file of fileSize bytes.
+func parseHeader(hdr []byte, fileSize int64) (Info, error) {
+	if len(hdr) < headerSize || !bytes.Equal(hdr[:4], headerMagic[:]) {
+		return Info{}, fmt.Errorf("%w: bad blob header", ErrCorrupt)
+	}
+	if hdr[4] != formatVersion {
+		return Info{}, fmt.Errorf("%w: blob format version %d", ErrCorrupt, hdr[4])
+	}
+	info := Info{Stored: fileSize, Codec: Codec(hdr[5])}
+	logical := binary.LittleEndian.Uint64(hdr[8:])
+	if logical > 1<<62 {
+		return Info{}, fmt.Errorf("%w: logical size %d", ErrCorrupt, logical)
+	}
+	info.Size = int64(logical)
+	switch info.Codec {
+	case CodecRaw:
+		if info.Size != fileSize-headerSize {
+			return Info{}, fmt.Errorf("%w: raw blob of %d bytes in a %d-byte file", ErrCorrupt, info.Size, fileSize)
+		}
+	case CodecZstd:
+	default:
+		return Info{}, fmt.Errorf("%w: unknown codec %v", ErrCorrupt, info.Codec)
+	}
+	return info, nil
+}
+
+// Get reads, decodes and verifies a blob.
+func (l *Local) Get(h Hash) ([]byte, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	buf, err := os.ReadFile(l.path(h))
+	if err != nil {
+		return nil, notFound(h, err)
+	}
+	info, err := parseHeader(buf, int64(len(buf)))
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+	}
+	data, err := Decode(info.Codec, buf[headerSize:], int(info.Size))
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+	}
+	if Sum(data) != h {
+		return nil, fmt.Errorf("blobstore: get %v: %w", h, ErrCorrupt)
+	}
+	return data, nil
+}
+
+// Has reports whether a file exists for h; it does not read it.
+func (l *Local) Has(h Hash) (bool, error) {
+	if l.closed.Load() {
+		return false, ErrClosed
+	}
+	_, err := os.Lstat(l.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Stat reads only the header.
+func (l *Local) Stat(h Hash) (Info, error) {
+	if l.closed.Load() {
+		return Info{}, ErrClosed
+	}
+	f, err := os.Open(l.path(h))
+	if err != nil {
+		return Info{}, notFound(h, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Info{}, err
+	}
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Info{}, fmt.Errorf("blobstore: stat %v: %w", h, err)
+	}
+	info, err := parseHeader(hdr[:], fi.Size())
+	if err != nil {
+		return Info{}, fmt.Errorf("blobstore: stat %v: %w", h, err)
+	}
+	return info, nil
+}
+
+// Delete removes the blob's file. It is durable after the next Sync.
+func (l *Local) Delete(h Hash) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return notFound(h, os.Remove(l.path(h)))
+}
+
+func notFound(h Hash, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %v", ErrNotFound, h)
+	}
+	return err
+}
+
+// List walks the shards that can hold prefix in order, reading one shard
+// directory at a time, so memory is bounded by the largest shard (1/256 of
+// the store), not by the store.
+func (l *Local) List(prefix string, fn func(Hash) error) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if len(prefix) > 64 || !isLowerHex(prefix) {
+		return fmt.Errorf("blobstore: list prefix %q: want up to 64 lowercase hex digits", prefix)
+	}
+	for _, shard := range shardNames(prefix) {
+		names, err := readNames(filepath.Join(l.dir, shard))
+		if err != nil {
+			return fmt.Errorf("blobstore: list %s: %w", shard, err)
+		}
+		for _, name := range names {
+			if len(name) != 64 || !isLowerHex(name) || len(prefix) > 2 && name[:len(prefix)] != prefix {
+				continue
+			}
+			h, err := ParseHash(name)
+			if err != nil {
+				return err
+			}
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
+}
+
+// shardNames lists, in order, the two-hex-digit shards whose hashes can
+// start with prefix.
+func shardNames(prefix string) []string {
+	if len(prefix) >= 2 {
+		return []string{prefix[:2]}
+	}
+	const hex = "0123456789abcdef"
+	var names []string
+	for _, a := range hex {
+		if len(prefix) == 1 && byte(a) != prefix[0] {
+			continue
+		}
+		for _, b := range hex {
+			names = append(names, string(a)+string(b))
+		}
+	}
+	return names
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Sync makes every Put and Delete that returned before it durable with one
+// syncfs(2) on the store's filesystem.
+//
+// Puts never fsync: write-back commits a window of many files at once and
+// then needs them all durable before the pebble batch that references them.
+// Per-blob durability would cost an fsync of each file plus its shard
+// directory (two journal flushes per blob); syncfs flushes all dirty data
+// and metadata, renames included, with one flush per window. It also writes
+// back unrelated dirty data on the same filesystem, which durability
+// requires anyway for the staging files of the same commit.
+//
+// syncfs reports a write-back error (EIO, ENOSPC) once per descriptor that
+// existed when it happened, so Sync uses the descriptor opened by OpenLocal
+// (it sees every error since then) and, because an error may belong to Puts
+// of a caller other than the one whose Sync saw it, makes it sticky: after
+// one failure every Sync fails, and nothing more is claimed durable.
+func (l *Local) Sync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.syncErr != nil {
+		return l.syncErr
+	}
+	if err := unix.Syncfs(int(l.root.Fd())); err != nil {
+		l.syncErr = fmt.Errorf("blobstore: sync %s: %w", l.dir, err)
+		return l.syncErr
+	}
+	return nil
+}
+
+// Close marks the store closed; later calls return ErrClosed. It does not
+// sync: call Sync first if un-synced Puts must survive.
+func (l *Local) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.closed.Swap(true) {
+		return ErrClosed
+	}
+	return l.root.Close()
+}
