@@ -1,0 +1,330 @@
+package meta
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"syscall"
+	"testing"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+// inlineRef prepares data as a blob kept in pebble.
+func inlineRef(data []byte) *BlobRef {
+	codec, enc := blobstore.Encode(data)
+	return &BlobRef{Hash: blobstore.Sum(data), Size: uint32(len(data)), Codec: codec,
+		Stored: int64(len(enc)), Inline: append([]byte{}, enc...)}
+}
+
+// fileRef writes data to the blob store and returns its reference.
+func (e *env) fileRef(data []byte) *BlobRef {
+	e.t.Helper()
+	h := blobstore.Sum(data)
+	info, err := e.blobs.Put(h, data)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &BlobRef{Hash: h, Size: uint32(len(data)), Codec: info.Codec, Stored: info.Stored}
+}
+
+func (e *env) setChunk(ino, index uint64, ref *BlobRef) {
+	e.t.Helper()
+	if err := e.s.Update(false, func(tx *Tx) error { return tx.SetChunk(ino, index, ref) }); err != nil {
+		e.t.Fatalf("setchunk %d[%d]: %v", ino, index, err)
+	}
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func compressible(n int) []byte {
+	return bytes.Repeat([]byte("taskerfs keeps sessions; "), n/25+1)[:n]
+}
+
+func TestRefcounts(t *testing.T) {
+	e := newEnv(t)
+	f0 := e.mkfile("f0").Ino
+	f1 := e.mkfile("f1").Ino
+	data := map[string][]byte{
+		"A": compressible(10 << 10),
+		"B": randomBytes(1, 3000),
+		"C": compressible(200 << 10),
+		"D": randomBytes(2, 100<<10),
+	}
+	refs := map[string]*BlobRef{
+		"A": inlineRef(data["A"]),
+		"B": inlineRef(data["B"]),
+		"C": e.fileRef(data["C"]),
+		"D": e.fileRef(data["D"]),
+	}
+	if refs["A"].Codec != blobstore.CodecZstd || refs["C"].Codec != blobstore.CodecZstd || refs["B"].Codec != blobstore.CodecRaw {
+		t.Fatal("test data does not cover both codecs")
+	}
+	steps := []struct {
+		name   string
+		do     func(tx *Tx) error
+		refs   map[string]uint64
+		chunks map[uint64][]string // manifest of each file, by blob name
+	}{
+		{"first ref", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["A"]) },
+			map[string]uint64{"A": 1}, map[uint64][]string{f0: {"A"}}},
+		{"shared", func(tx *Tx) error { return tx.SetChunk(f1, 0, refs["A"]) },
+			map[string]uint64{"A": 2}, nil},
+		{"file blob", func(tx *Tx) error { return tx.SetChunk(f0, 1, refs["C"]) },
+			map[string]uint64{"A": 2, "C": 1}, nil},
+		{"shared file blob", func(tx *Tx) error { return tx.SetChunk(f1, 1, refs["C"]) },
+			map[string]uint64{"C": 2}, map[uint64][]string{f1: {"A", "C"}}},
+		{"overwrite moves the count", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["B"]) },
+			map[string]uint64{"A": 1, "B": 1}, map[uint64][]string{f0: {"B", "C"}}},
+		{"rewrite of the same blob", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["B"]) },
+			map[string]uint64{"A": 1, "B": 1}, nil},
+		{"one blob twice in a file", func(tx *Tx) error { return tx.SetChunk(f1, 2, refs["A"]) },
+			map[string]uint64{"A": 2}, map[uint64][]string{f1: {"A", "C", "A"}}},
+		{"sparse index", func(tx *Tx) error { return tx.SetChunk(f1, 7, refs["D"]) },
+			map[string]uint64{"D": 1}, map[uint64][]string{f1: {"A", "C", "A", "D"}}},
+		{"hole", func(tx *Tx) error { return tx.SetChunk(f0, 1, nil) },
+			map[string]uint64{"C": 1}, map[uint64][]string{f0: {"B"}}},
+		{"hole over a hole", func(tx *Tx) error { return tx.SetChunk(f0, 5, nil) },
+			map[string]uint64{"C": 1}, map[uint64][]string{f0: {"B"}}},
+		{"truncate", func(tx *Tx) error { return tx.TruncateChunks(f1, 1) },
+			map[string]uint64{"A": 1, "C": 0, "D": 0}, map[uint64][]string{f1: {"A"}}},
+		{"unlink drops refs", func(tx *Tx) error { return tx.Unlink(RootIno, "f0") },
+			map[string]uint64{"A": 1, "B": 0}, map[uint64][]string{f0: nil}},
+		{"last ref", func(tx *Tx) error { return tx.Unlink(RootIno, "f1") },
+			map[string]uint64{"A": 0, "B": 0, "C": 0, "D": 0}, map[uint64][]string{f1: nil}},
+	}
+	nameOf := map[blobstore.Hash]string{}
+	for n, r := range refs {
+		nameOf[r.Hash] = n
+	}
+	for _, st := range steps {
+		if err := e.s.Update(false, st.do); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		for n, want := range st.refs {
+			r := refs[n]
+			info, ok, err := e.s.BlobInfo(r.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == 0 {
+				if ok {
+					t.Fatalf("%s: blob %s still counted: %+v", st.name, n, info)
+				}
+				if e.has(inlineKey(r.Hash)) {
+					t.Fatalf("%s: inline payload of %s kept at refcount 0", st.name, n)
+				}
+				continue
+			}
+			wantInfo := BlobInfo{Refs: want, Inline: r.Inline != nil, Size: r.Size, Stored: r.Stored, Codec: r.Codec}
+			if !ok || info != wantInfo {
+				t.Fatalf("%s: blob %s info %+v, want %+v", st.name, n, info, wantInfo)
+			}
+			got, err := e.s.Blob(r.Hash)
+			if err != nil || !bytes.Equal(got, data[n]) {
+				t.Fatalf("%s: blob %s reads back %d bytes, %v", st.name, n, len(got), err)
+			}
+		}
+		for ino, want := range st.chunks {
+			var got []string
+			var last uint64
+			err := e.s.Chunks(ino, func(i uint64, c ChunkRef) error {
+				if len(got) > 0 && i <= last {
+					t.Fatalf("%s: chunk index %d after %d", st.name, i, last)
+				}
+				last = i
+				got = append(got, nameOf[c.Hash])
+				if c.Size != refs[nameOf[c.Hash]].Size {
+					t.Fatalf("%s: chunk %d size %d", st.name, i, c.Size)
+				}
+				return nil
+			})
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: manifest of %d = %v, %v; want %v", st.name, ino, got, err, want)
+			}
+		}
+		e.fsck()
+	}
+	// File blobs stay on disk until gc.
+	for _, n := range []string{"C", "D"} {
+		if ok, err := e.blobs.Has(refs[n].Hash); err != nil || !ok {
+			t.Fatalf("file blob %s deleted before gc: %v", n, err)
+		}
+	}
+}
+
+func TestChunkLookup(t *testing.T) {
+	e := newEnv(t)
+	f := e.mkfile("f").Ino
+	r := inlineRef([]byte("hello"))
+	e.setChunk(f, 3, r)
+	tests := []struct {
+		index uint64
+		ok    bool
+	}{{0, false}, {3, true}, {4, false}}
+	for _, tt := range tests {
+		c, ok, err := e.s.Chunk(f, tt.index)
+		if err != nil || ok != tt.ok || ok && (c.Hash != r.Hash || c.Size != 5) {
+			t.Fatalf("Chunk(%d) = %+v, %v, %v", tt.index, c, ok, err)
+		}
+	}
+}
+
+// An inline blob that drops to zero and is referenced again in the same
+// transaction must keep its payload.
+func TestInlineRefDropAndReaddInOneTx(t *testing.T) {
+	e := newEnv(t)
+	f := e.mkfile("f").Ino
+	g := e.mkfile("g").Ino
+	data := []byte("moved between files in one batch")
+	r := inlineRef(data)
+	e.setChunk(f, 0, r)
+	err := e.s.Update(false, func(tx *Tx) error {
+		if err := tx.SetChunk(f, 0, nil); err != nil {
+			return err
+		}
+		return tx.SetChunk(g, 0, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.Blob(r.Hash)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Blob = %q, %v", got, err)
+	}
+	e.fsck()
+}
+
+type mapCache struct {
+	m    map[blobstore.Hash][]byte
+	hits int
+}
+
+func (c *mapCache) Get(h blobstore.Hash) ([]byte, bool) {
+	d, ok := c.m[h]
+	if ok {
+		c.hits++
+	}
+	return d, ok
+}
+func (c *mapCache) Set(h blobstore.Hash, d []byte) { c.m[h] = d }
+
+func TestBlobReadBack(t *testing.T) {
+	e := newEnv(t)
+	cache := &mapCache{m: map[blobstore.Hash][]byte{}}
+	cached, err := Open(t.TempDir(), Options{Blobs: e.blobs, BlobCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cached.Close()
+	tests := []struct {
+		name   string
+		data   []byte
+		inline bool
+	}{
+		{"inline raw", randomBytes(3, 1000), true},
+		{"inline zstd", compressible(InlineMax), true},
+		{"inline empty", []byte{}, true},
+		{"file raw", randomBytes(4, ChunkSize), false},
+		{"file zstd", compressible(ChunkSize), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, s := range []*Store{e.s, cached} {
+				f, err := s.Create(RootIno, tt.name, NewNode{Mode: syscall.S_IFREG})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := inlineRef(tt.data)
+				if !tt.inline {
+					r = e.fileRef(tt.data)
+				}
+				if err := s.Update(false, func(tx *Tx) error { return tx.SetChunk(f.Ino, 0, r) }); err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					got, err := s.Blob(r.Hash)
+					if err != nil || !bytes.Equal(got, tt.data) {
+						t.Fatalf("Blob = %d bytes, %v; want %d bytes", len(got), err, len(tt.data))
+					}
+				}
+			}
+		})
+	}
+	if cache.hits != len(tests) {
+		t.Fatalf("cache hits %d, want %d (second read of each blob)", cache.hits, len(tests))
+	}
+	missing := blobstore.Sum([]byte("never stored"))
+	if _, err := e.s.Blob(missing); err == nil {
+		t.Fatal("Blob of an unknown hash succeeded")
+	}
+}
+
+func TestGC(t *testing.T) {
+	e := newEnv(t)
+	f := e.mkfile("f").Ino
+	g := e.mkfile("g").Ino
+	kept := e.fileRef(randomBytes(10, 5000))
+	stray := e.fileRef(randomBytes(11, 6000))   // written, never committed
+	dropped := e.fileRef(randomBytes(12, 7000)) // referenced, then unlinked
+	pinned := e.fileRef(randomBytes(13, 8000))  // an in-flight commit's blob
+	inline := inlineRef(randomBytes(14, 100))   // lives in pebble, not in the store
+	e.setChunk(f, 0, kept)
+	e.setChunk(f, 1, inline)
+	e.setChunk(g, 0, dropped)
+	checkErr(t, "unlink", e.s.Unlink(RootIno, "g"), 0)
+	e.s.Pin(pinned.Hash)
+	e.s.Pin(pinned.Hash)
+
+	steps := []struct {
+		name    string
+		before  func()
+		removed []*BlobRef
+		present []*BlobRef
+	}{
+		{"first", nil, []*BlobRef{stray, dropped}, []*BlobRef{kept, pinned}},
+		{"one of two pins left", func() { e.s.Unpin(pinned.Hash) }, nil, []*BlobRef{kept, pinned}},
+		{"unpinned", func() { e.s.Unpin(pinned.Hash) }, []*BlobRef{pinned}, []*BlobRef{kept}},
+		{"nothing left to collect", nil, nil, []*BlobRef{kept}},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		var wantFreed int64
+		for _, r := range st.removed {
+			wantFreed += r.Stored
+		}
+		res, err := e.s.GC()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		want := GCResult{Scanned: len(st.removed) + len(st.present), Removed: len(st.removed), BytesFreed: wantFreed}
+		if res != want {
+			t.Fatalf("%s: gc %+v, want %+v", st.name, res, want)
+		}
+		for _, r := range st.removed {
+			if ok, _ := e.blobs.Has(r.Hash); ok {
+				t.Fatalf("%s: blob %s not collected", st.name, r.Hash)
+			}
+		}
+		for _, r := range st.present {
+			if ok, _ := e.blobs.Has(r.Hash); !ok {
+				t.Fatalf("%s: blob %s collected", st.name, r.Hash)
+			}
+		}
+	}
+	for _, r := range []*BlobRef{kept, inline} {
+		if _, err := e.s.Blob(r.Hash); err != nil {
+			t.Fatalf("referenced blob unreadable after gc: %v", err)
+		}
+	}
+	e.fsck()
+}
