@@ -1,0 +1,38 @@
+# taskerfs build, test and benchmark entry points.
+GO      ?= go
+BIN     := bin/taskerfs
+PKGS    := ./blobstore/... ./cache/... ./meta/... ./index/... ./writeback/... ./vfs/... ./fs/... ./gen/... ./cmd/...
+
+.PHONY: all build test unit integration vet fmt-check crash-long bench bench-quick mount clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/taskerfs
+
+# The one test command (README): static checks, unit tests, then the
+# integration tests that mount the built binary.
+test: fmt-check vet unit integration
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+integration: build
+	TASKERFS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 40m ./tests/...
+
+# 200 kill -9 cycles instead of CI's short run.
+crash-long: build
+	TASKERFS_BIN=$(CURDIR)/$(BIN) TASKERFS_CRASH_CYCLES=200 $(GO) test -count=1 -timeout 60m -run TestCrash ./tests/...
+
+# Mount the default data dir ($$XDG_DATA_HOME/taskerfs or ~/.local/share/taskerfs) on ./mnt.
+mount: build
+	$(BIN) mount mnt
+
+clean:
+	rm -rf bin

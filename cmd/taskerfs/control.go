@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/taskerfs/taskerfs/vfs"
+)
+
+// The running daemon owns the data dir (pebble allows one process), so
+// operator commands reach a mounted data dir through a unix socket in it.
+const controlSocket = "control.sock"
+
+// serveControl answers operator commands for a mounted data dir.
+func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), err error) {
+	path := filepath.Join(v.Dir, controlSocket)
+	os.Remove(path) // a dead daemon's socket; the data dir lock says we own it
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	os.Chmod(path, 0o600)
+	mux := http.NewServeMux()
+	for p, h := range routes {
+		mux.HandleFunc(p, h)
+	}
+	srv := &http.Server{Handler: mux}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Printf("control socket: %v", err)
+		}
+	}()
+	return func() {
+		srv.Close()
+		os.Remove(path)
+	}, nil
+}
+
+// callControl sends a request to the daemon holding dataDir and decodes
+// its JSON answer into out.
+func callControl(dataDir, route string, params url.Values, out any) error {
+	path := filepath.Join(dataDir, controlSocket)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}, Timeout: 30 * time.Minute}
+	resp, err := client.Get("http://taskerfs" + route + "?" + params.Encode())
+	if err != nil {
+		return fmt.Errorf("data dir %s is mounted but its daemon does not answer: %w", dataDir, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("daemon: %s", body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+func writeJSON(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// withDataDir runs fn on the data dir directly when it is not mounted, or
+// calls route on the daemon that holds it.
+func withDataDir[T any](dataDir, route string, params url.Values, fn func(v *vfs.FS) (T, error)) (T, error) {
+	var zero T
+	v, err := vfs.Open(dataDir, vfs.Options{})
+	if errors.Is(err, vfs.ErrLocked) {
+		var out T
+		return out, callControl(dataDir, route, params, &out)
+	}
+	if err != nil {
+		return zero, err
+	}
+	res, err := fn(v)
+	if cerr := v.Close(); err == nil {
+		err = cerr
+	}
+	return res, err
+}
+
+// controlRoutes are the daemon's answers to operator commands.
+func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"/gc": func(w http.ResponseWriter, r *http.Request) {
+			res, err := v.GC()
+			writeJSON(w, res, err)
+		},
+		"/sync": func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, struct{}{}, v.WB.SyncAll())
+		},
+	}
+}

@@ -1,0 +1,396 @@
+package meta
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+// ChunkSize is the fixed span of file content one manifest entry covers.
+// Fixed, aligned chunks (not content-defined ones) keep random writes
+// (sqlite, mmap, fio) cheap: a change rewrites only the chunks it touches.
+// A file up to ChunkSize is one blob, so whole-file dedup falls out.
+const ChunkSize = 1 << 20
+
+// InlineMax is the largest blob kept as a pebble value instead of a file:
+// small files then cost one batch and no extra fsync.
+const InlineMax = 64 << 10
+
+// BlobRef is a prepared chunk: hashed, encoded, and (for file blobs)
+// already written to the blob store.
+type BlobRef struct {
+	Hash   blobstore.Hash
+	Size   uint32 // logical bytes
+	Codec  blobstore.Codec
+	Stored int64  // bytes on disk
+	Inline []byte // encoded payload when the blob lives in pebble
+}
+
+// ChunkRef is one manifest entry.
+type ChunkRef struct {
+	Hash blobstore.Hash
+	Size uint32
+}
+
+// blobRecord is a blob's refcount and where it lives.
+type blobRecord struct {
+	Refs   uint64
+	Inline bool
+	Size   uint32
+	Stored int64
+	Codec  blobstore.Codec
+}
+
+func (r *blobRecord) encode() []byte {
+	b := binary.AppendUvarint(nil, r.Refs)
+	inline := byte(0)
+	if r.Inline {
+		inline = 1
+	}
+	b = append(b, inline, byte(r.Codec))
+	b = binary.AppendUvarint(b, uint64(r.Size))
+	return binary.AppendUvarint(b, uint64(r.Stored))
+}
+
+func decodeBlobRecord(v []byte) (blobRecord, error) {
+	d := decoder{b: v}
+	r := blobRecord{Refs: d.uvarint()}
+	flags := d.bytes(2)
+	if d.err == nil {
+		r.Inline = flags[0] == 1
+		r.Codec = blobstore.Codec(flags[1])
+	}
+	r.Size = uint32(d.uvarint())
+	r.Stored = int64(d.uvarint())
+	return r, d.err
+}
+
+func encodeChunkRef(c ChunkRef) []byte {
+	return binary.AppendUvarint(append([]byte(nil), c.Hash[:]...), uint64(c.Size))
+}
+
+func decodeChunkRef(v []byte) (ChunkRef, error) {
+	var c ChunkRef
+	if len(v) < 33 {
+		return c, errBadRecord
+	}
+	copy(c.Hash[:], v)
+	n, k := binary.Uvarint(v[32:])
+	if k <= 0 {
+		return c, errBadRecord
+	}
+	c.Size = uint32(n)
+	return c, nil
+}
+
+// Chunk reads manifest entry index of ino; ok is false for a hole.
+func (s *Store) Chunk(ino, index uint64) (c ChunkRef, ok bool, err error) {
+	v, ok, err := get(s.db, chunkKey(ino, index))
+	if err != nil || !ok {
+		return c, false, err
+	}
+	c, err = decodeChunkRef(v)
+	return c, err == nil, err
+}
+
+// Chunks lists the manifest of ino in order (holes are absent).
+func (s *Store) Chunks(ino uint64, fn func(index uint64, c ChunkRef) error) error {
+	return scanChunks(s.db, ino, fn)
+}
+
+func scanChunks(r pebble.Reader, ino uint64, fn func(index uint64, c ChunkRef) error) error {
+	p := chunkPrefix(ino)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		c, err := decodeChunkRef(it.Value())
+		if err != nil {
+			return err
+		}
+		if err := fn(binary.BigEndian.Uint64(it.Key()[9:]), c); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// SetChunk points entry index of ino at ref (nil makes it a hole),
+// moving refcounts in the same batch.
+func (tx *Tx) SetChunk(ino, index uint64, ref *BlobRef) error {
+	key := chunkKey(ino, index)
+	old, had, err := get(tx.b, key)
+	if err != nil {
+		return err
+	}
+	if had {
+		oc, err := decodeChunkRef(old)
+		if err != nil {
+			return err
+		}
+		if ref != nil && oc.Hash == ref.Hash {
+			return nil
+		}
+		if err := tx.unref(oc.Hash); err != nil {
+			return err
+		}
+	}
+	if ref == nil {
+		if had {
+			return tx.b.Delete(key, nil)
+		}
+		return nil
+	}
+	if err := tx.ref(ref); err != nil {
+		return err
+	}
+	return tx.b.Set(key, encodeChunkRef(ChunkRef{Hash: ref.Hash, Size: ref.Size}), nil)
+}
+
+// TruncateChunks drops every manifest entry at or after index from.
+func (tx *Tx) TruncateChunks(ino, from uint64) error {
+	var drop []uint64
+	err := scanChunks(tx.b, ino, func(i uint64, _ ChunkRef) error {
+		if i >= from {
+			drop = append(drop, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, i := range drop {
+		if err := tx.SetChunk(ino, i, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) ref(r *BlobRef) error {
+	v, ok, err := get(tx.b, refKey(r.Hash))
+	if err != nil {
+		return err
+	}
+	rec := blobRecord{Inline: r.Inline != nil, Size: r.Size, Stored: r.Stored, Codec: r.Codec}
+	if ok {
+		if rec, err = decodeBlobRecord(v); err != nil {
+			return err
+		}
+	} else if r.Inline != nil {
+		tx.b.Set(inlineKey(r.Hash), append([]byte{byte(r.Codec)}, r.Inline...), nil)
+	}
+	rec.Refs++
+	return tx.b.Set(refKey(r.Hash), rec.encode(), nil)
+}
+
+func (tx *Tx) unref(h blobstore.Hash) error {
+	v, ok, err := get(tx.b, refKey(h))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("meta: unref of unknown blob %s", h)
+	}
+	rec, err := decodeBlobRecord(v)
+	if err != nil {
+		return err
+	}
+	if rec.Refs > 1 {
+		rec.Refs--
+		return tx.b.Set(refKey(h), rec.encode(), nil)
+	}
+	// A file blob stays on disk until gc; an inline one goes now.
+	tx.b.Delete(refKey(h), nil)
+	if rec.Inline {
+		tx.b.Delete(inlineKey(h), nil)
+	}
+	return nil
+}
+
+// freeInode deletes an inode with everything hanging off it.
+func (tx *Tx) freeInode(ino uint64) error {
+	if err := tx.TruncateChunks(ino, 0); err != nil {
+		return err
+	}
+	xp := xattrPrefix(ino)
+	tx.b.DeleteRange(xp, prefixEnd(xp), nil)
+	tx.b.Delete(symlinkKey(ino), nil)
+	tx.b.Delete(orphanKey(ino), nil)
+	return tx.b.Delete(inodeKey(ino), nil)
+}
+
+// ReleaseOrphan frees ino if it was unlinked while open and is no longer.
+func (s *Store) ReleaseOrphan(ino uint64) error {
+	return s.Update(false, func(tx *Tx) error {
+		if _, ok, err := get(tx.b, orphanKey(ino)); err != nil || !ok {
+			return err
+		}
+		return tx.freeInode(ino)
+	})
+}
+
+func (s *Store) purgeOrphans() error {
+	p := []byte{pfxOrphan}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	var inos []uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		inos = append(inos, binary.BigEndian.Uint64(it.Key()[1:]))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, ino := range inos {
+		if err := s.Update(false, func(tx *Tx) error { return tx.freeInode(ino) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pin protects h from gc while a commit that will reference it is in
+// flight; Unpin after the commit.
+func (s *Store) Pin(h blobstore.Hash) {
+	s.pinMu.Lock()
+	s.pinned[h]++
+	s.pinMu.Unlock()
+}
+
+// Unpin undoes one Pin.
+func (s *Store) Unpin(h blobstore.Hash) {
+	s.pinMu.Lock()
+	if s.pinned[h]--; s.pinned[h] <= 0 {
+		delete(s.pinned, h)
+	}
+	s.pinMu.Unlock()
+}
+
+// Blob returns the logical bytes of blob h, wherever it lives.
+func (s *Store) Blob(h blobstore.Hash) ([]byte, error) {
+	if s.blobCache != nil {
+		if d, ok := s.blobCache.Get(h); ok {
+			return d, nil
+		}
+	}
+	d, err := s.loadBlob(h)
+	if err == nil && s.blobCache != nil {
+		s.blobCache.Set(h, d)
+	}
+	return d, err
+}
+
+func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
+	v, ok, err := get(s.db, refKey(h))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		rec, err := decodeBlobRecord(v)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Inline {
+			p, ok, err := get(s.db, inlineKey(h))
+			if err != nil {
+				return nil, err
+			}
+			if !ok || len(p) == 0 {
+				return nil, fmt.Errorf("meta: inline blob %s missing: %w", h, syscall.EIO)
+			}
+			d, err := blobstore.Decode(blobstore.Codec(p[0]), p[1:], int(rec.Size))
+			if err != nil {
+				return nil, err
+			}
+			if blobstore.Sum(d) != h {
+				return nil, fmt.Errorf("meta: inline blob %s: %w", h, blobstore.ErrCorrupt)
+			}
+			return d, nil
+		}
+	}
+	return s.blobs.Get(h)
+}
+
+// BlobInfo is what the content view shows of one blob.
+type BlobInfo struct {
+	Refs   uint64
+	Inline bool
+	Size   uint32
+	Stored int64
+	Codec  blobstore.Codec
+}
+
+// BlobInfo returns a blob's refcount record; ok is false when nothing
+// references it.
+func (s *Store) BlobInfo(h blobstore.Hash) (BlobInfo, bool, error) {
+	v, ok, err := get(s.db, refKey(h))
+	if err != nil || !ok {
+		return BlobInfo{}, false, err
+	}
+	r, err := decodeBlobRecord(v)
+	return BlobInfo(r), err == nil, err
+}
+
+// Blobs iterates every referenced blob in hash order, starting at prefix.
+func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
+	p := []byte{pfxRef}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		var h blobstore.Hash
+		copy(h[:], it.Key()[1:])
+		r, err := decodeBlobRecord(it.Value())
+		if err != nil {
+			return err
+		}
+		if err := fn(h, BlobInfo(r)); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// GCResult reports one collection.
+type GCResult struct {
+	Scanned    int
+	Removed    int
+	BytesFreed int64
+}
+
+// GC deletes blob files that no manifest references and no in-flight
+// commit has pinned. Safe while mounted.
+func (s *Store) GC() (GCResult, error) {
+	var res GCResult
+	err := s.blobs.List("", func(h blobstore.Hash) error {
+		res.Scanned++
+		s.pinMu.Lock()
+		defer s.pinMu.Unlock()
+		if s.pinned[h] > 0 {
+			return nil
+		}
+		if _, ok, err := get(s.db, refKey(h)); err != nil || ok {
+			return err
+		}
+		info, err := s.blobs.Stat(h)
+		if err != nil {
+			return nil // raced with another delete
+		}
+		if err := s.blobs.Delete(h); err != nil {
+			return err
+		}
+		res.Removed++
+		res.BytesFreed += info.Stored
+		return nil
+	})
+	return res, err
+}

@@ -1,0 +1,56 @@
+package meta
+
+import "encoding/binary"
+
+// Key layout. Every key starts with one byte naming its table; the index
+// package owns the 'X' prefix. Numbers are big-endian so that prefix scans
+// come out in numeric order.
+const (
+	pfxConfig  = 'm' // m<name>                  -> config value
+	pfxInode   = 'i' // i<ino>                   -> encoded Attr
+	pfxDirent  = 'd' // d<parent><name>          -> <ino><type byte>
+	pfxXattr   = 'x' // x<ino><name>             -> value
+	pfxSymlink = 'l' // l<ino>                   -> target
+	pfxChunk   = 'c' // c<ino><index>            -> encoded ChunkRef
+	pfxRef     = 'r' // r<hash>                  -> encoded blobRecord
+	pfxInline  = 'B' // B<hash>                  -> codec byte + stored bytes
+	pfxOrphan  = 'o' // o<ino>                   -> empty: unlinked while open
+)
+
+var keyNextIno = []byte{pfxConfig, 'n', 'e', 'x', 't', 'i', 'n', 'o'}
+
+func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func inodeKey(ino uint64) []byte   { return u64([]byte{pfxInode}, ino) }
+func symlinkKey(ino uint64) []byte { return u64([]byte{pfxSymlink}, ino) }
+func orphanKey(ino uint64) []byte  { return u64([]byte{pfxOrphan}, ino) }
+
+func direntPrefix(parent uint64) []byte { return u64([]byte{pfxDirent}, parent) }
+func direntKey(parent uint64, name string) []byte {
+	return append(direntPrefix(parent), name...)
+}
+
+func xattrPrefix(ino uint64) []byte { return u64([]byte{pfxXattr}, ino) }
+func xattrKey(ino uint64, name string) []byte {
+	return append(xattrPrefix(ino), name...)
+}
+
+func chunkPrefix(ino uint64) []byte { return u64([]byte{pfxChunk}, ino) }
+func chunkKey(ino, index uint64) []byte {
+	return u64(chunkPrefix(ino), index)
+}
+
+func refKey(h [32]byte) []byte    { return append([]byte{pfxRef}, h[:]...) }
+func inlineKey(h [32]byte) []byte { return append([]byte{pfxInline}, h[:]...) }
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,502 @@
+package meta
+
+import (
+	"encoding/binary"
+	"syscall"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// MaxNameLen is the longest name a directory entry may have, as on ext4.
+const MaxNameLen = 255
+
+// Rename flags, as in renameat2(2).
+const (
+	RenameNoReplace = 1
+	RenameExchange  = 2
+)
+
+func errno(e syscall.Errno) error { return e }
+
+func checkName(name string) error {
+	if len(name) > MaxNameLen {
+		return errno(syscall.ENAMETOOLONG)
+	}
+	if name == "" || name == "." || name == ".." {
+		return errno(syscall.EINVAL)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return errno(syscall.EINVAL)
+		}
+	}
+	return nil
+}
+
+func getAttr(r pebble.Reader, ino uint64) (Attr, error) {
+	v, ok, err := get(r, inodeKey(ino))
+	if err != nil {
+		return Attr{}, err
+	}
+	if !ok {
+		return Attr{}, errno(syscall.ENOENT)
+	}
+	return decodeAttr(ino, v)
+}
+
+func lookup(r pebble.Reader, parent uint64, name string) (ino uint64, typ uint32, err error) {
+	v, ok, err := get(r, direntKey(parent, name))
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok || len(v) != 9 {
+		return 0, 0, errno(syscall.ENOENT)
+	}
+	return binary.BigEndian.Uint64(v), uint32(v[8]) << 12, nil
+}
+
+func direntValue(ino uint64, mode uint32) []byte {
+	return append(u64(nil, ino), byte((mode&syscall.S_IFMT)>>12))
+}
+
+// GetAttr reads an inode.
+func (s *Store) GetAttr(ino uint64) (Attr, error) { return getAttr(s.db, ino) }
+
+// Lookup resolves name in parent.
+func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
+	if len(name) > MaxNameLen {
+		return Attr{}, errno(syscall.ENAMETOOLONG)
+	}
+	ino, _, err := lookup(s.db, parent, name)
+	if err != nil {
+		return Attr{}, err
+	}
+	return getAttr(s.db, ino)
+}
+
+// GetAttr reads an inode, seeing this transaction's writes.
+func (tx *Tx) GetAttr(ino uint64) (Attr, error) { return getAttr(tx.b, ino) }
+
+// Lookup resolves name in parent, seeing this transaction's writes.
+func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
+	ino, _, err := lookup(tx.b, parent, name)
+	if err != nil {
+		return Attr{}, err
+	}
+	return getAttr(tx.b, ino)
+}
+
+// PutAttr writes an inode record as is.
+func (tx *Tx) PutAttr(a *Attr) error { return tx.b.Set(inodeKey(a.Ino), a.encode(), nil) }
+
+func (tx *Tx) allocIno() uint64 {
+	ino := tx.s.nextIno
+	tx.s.nextIno++
+	tx.b.Set(keyNextIno, uvarintBytes(tx.s.nextIno), nil)
+	return ino
+}
+
+// parentDir loads parent and checks it is a live directory.
+func (tx *Tx) parentDir(parent uint64) (Attr, error) {
+	p, err := tx.GetAttr(parent)
+	if err != nil {
+		return p, err
+	}
+	if !p.IsDir() {
+		return p, errno(syscall.ENOTDIR)
+	}
+	if p.Nlink == 0 {
+		return p, errno(syscall.ENOENT)
+	}
+	return p, nil
+}
+
+// NewNode describes an inode to create.
+type NewNode struct {
+	Mode   uint32 // type bits and permissions
+	Uid    uint32
+	Gid    uint32
+	Rdev   uint32
+	Target string // symlink target
+}
+
+// Create makes a new inode of any type under parent/name.
+func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
+	if err := checkName(name); err != nil {
+		return Attr{}, err
+	}
+	p, err := tx.parentDir(parent)
+	if err != nil {
+		return Attr{}, err
+	}
+	if _, _, err := lookup(tx.b, parent, name); err == nil {
+		return Attr{}, errno(syscall.EEXIST)
+	} else if err != errno(syscall.ENOENT) {
+		return Attr{}, err
+	}
+	a := Attr{Ino: tx.allocIno(), Mode: n.Mode, Uid: n.Uid, Gid: n.Gid, Rdev: n.Rdev, Nlink: 1,
+		Atime: tx.now, Mtime: tx.now, Ctime: tx.now, Parent: parent, Name: name}
+	if p.Mode&syscall.S_ISGID != 0 {
+		// BSD group semantics of a setgid directory, as ext4 does.
+		a.Gid = p.Gid
+		if a.IsDir() {
+			a.Mode |= syscall.S_ISGID
+		}
+	}
+	switch a.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		a.Nlink = 2
+		p.Nlink++
+	case syscall.S_IFLNK:
+		a.Size = uint64(len(n.Target))
+		tx.b.Set(symlinkKey(a.Ino), []byte(n.Target), nil)
+	case 0:
+		a.Mode |= syscall.S_IFREG
+	}
+	p.Mtime, p.Ctime = tx.now, tx.now
+	tx.b.Set(direntKey(parent, name), direntValue(a.Ino, a.Mode), nil)
+	if err := tx.PutAttr(&a); err != nil {
+		return Attr{}, err
+	}
+	return a, tx.PutAttr(&p)
+}
+
+// Link adds the name newParent/newName for ino.
+func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
+	if err := checkName(newName); err != nil {
+		return Attr{}, err
+	}
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return a, err
+	}
+	if a.IsDir() {
+		return a, errno(syscall.EPERM)
+	}
+	if a.Nlink == 0 {
+		return a, errno(syscall.ENOENT)
+	}
+	p, err := tx.parentDir(newParent)
+	if err != nil {
+		return a, err
+	}
+	if _, _, err := lookup(tx.b, newParent, newName); err == nil {
+		return a, errno(syscall.EEXIST)
+	}
+	a.Nlink++
+	a.Ctime = tx.now
+	p.Mtime, p.Ctime = tx.now, tx.now
+	tx.b.Set(direntKey(newParent, newName), direntValue(ino, a.Mode), nil)
+	if err := tx.PutAttr(&p); err != nil {
+		return a, err
+	}
+	return a, tx.PutAttr(&a)
+}
+
+// Unlink removes a non-directory name. The inode is freed when its last
+// link goes, unless it is open: then it becomes an orphan until Release.
+func (tx *Tx) Unlink(parent uint64, name string) error {
+	p, err := tx.parentDir(parent)
+	if err != nil {
+		return err
+	}
+	ino, _, err := lookup(tx.b, parent, name)
+	if err != nil {
+		return err
+	}
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return err
+	}
+	if a.IsDir() {
+		return errno(syscall.EISDIR)
+	}
+	tx.b.Delete(direntKey(parent, name), nil)
+	p.Mtime, p.Ctime = tx.now, tx.now
+	if err := tx.PutAttr(&p); err != nil {
+		return err
+	}
+	return tx.dropLink(&a, parent, name)
+}
+
+// dropLink decrements a's link count after its entry parent/name is gone.
+func (tx *Tx) dropLink(a *Attr, parent uint64, name string) error {
+	a.Nlink--
+	a.Ctime = tx.now
+	if a.Nlink > 0 {
+		if a.Parent == parent && a.Name == name {
+			// The recorded path is gone; the file keeps its other names.
+			a.Parent, a.Name = 0, ""
+		}
+		return tx.PutAttr(a)
+	}
+	if tx.s.hooks != nil {
+		if err := tx.s.hooks.Detached(tx, a.Ino); err != nil {
+			return err
+		}
+	}
+	if tx.s.isOpen(a.Ino) {
+		a.Parent, a.Name = 0, ""
+		tx.b.Set(orphanKey(a.Ino), nil, nil)
+		return tx.PutAttr(a)
+	}
+	return tx.freeInode(a.Ino)
+}
+
+// Rmdir removes an empty directory.
+func (tx *Tx) Rmdir(parent uint64, name string) error {
+	if name == "." {
+		return errno(syscall.EINVAL)
+	}
+	if name == ".." {
+		return errno(syscall.ENOTEMPTY)
+	}
+	p, err := tx.parentDir(parent)
+	if err != nil {
+		return err
+	}
+	ino, _, err := lookup(tx.b, parent, name)
+	if err != nil {
+		return err
+	}
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return err
+	}
+	if !a.IsDir() {
+		return errno(syscall.ENOTDIR)
+	}
+	if empty, err := tx.dirEmpty(ino); err != nil {
+		return err
+	} else if !empty {
+		return errno(syscall.ENOTEMPTY)
+	}
+	tx.b.Delete(direntKey(parent, name), nil)
+	p.Nlink--
+	p.Mtime, p.Ctime = tx.now, tx.now
+	if err := tx.PutAttr(&p); err != nil {
+		return err
+	}
+	if tx.s.hooks != nil {
+		if err := tx.s.hooks.Detached(tx, ino); err != nil {
+			return err
+		}
+	}
+	if tx.s.isOpen(ino) {
+		// An open directory handle may still fstat it.
+		a.Nlink = 0
+		a.Ctime = tx.now
+		tx.b.Set(orphanKey(ino), nil, nil)
+		return tx.PutAttr(&a)
+	}
+	return tx.freeInode(ino)
+}
+
+func (tx *Tx) dirEmpty(ino uint64) (bool, error) {
+	it, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: direntPrefix(ino), UpperBound: prefixEnd(direntPrefix(ino))})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	return !it.First(), it.Error()
+}
+
+// isAncestor reports whether dir a is dir d or one of d's ancestors.
+func (tx *Tx) isAncestor(a, d uint64) (bool, error) {
+	for i := 0; d != 0 && i < 1<<16; i++ {
+		if d == a {
+			return true, nil
+		}
+		if d == RootIno {
+			return false, nil
+		}
+		attr, err := tx.GetAttr(d)
+		if err != nil {
+			return false, err
+		}
+		d = attr.Parent
+	}
+	return false, nil
+}
+
+// Rename moves parent/name to newParent/newName with renameat2 semantics.
+func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName string, flags uint32) error {
+	if err := checkName(newName); err != nil {
+		return err
+	}
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+		return errno(syscall.EINVAL)
+	}
+	op, err := tx.parentDir(parent)
+	if err != nil {
+		return err
+	}
+	np := op
+	if newParent != parent {
+		if np, err = tx.parentDir(newParent); err != nil {
+			return err
+		}
+	}
+	srcIno, _, err := lookup(tx.b, parent, name)
+	if err != nil {
+		return err
+	}
+	src, err := tx.GetAttr(srcIno)
+	if err != nil {
+		return err
+	}
+	if src.IsDir() {
+		if inside, err := tx.isAncestor(srcIno, newParent); err != nil {
+			return err
+		} else if inside {
+			return errno(syscall.EINVAL)
+		}
+	}
+	dstIno, _, err := lookup(tx.b, newParent, newName)
+	dstExists := err == nil
+	if err != nil && err != errno(syscall.ENOENT) {
+		return err
+	}
+	if flags&RenameExchange != 0 {
+		if !dstExists {
+			return errno(syscall.ENOENT)
+		}
+		return tx.exchange(&op, name, &np, newName, &src, dstIno)
+	}
+	if dstExists {
+		if flags&RenameNoReplace != 0 {
+			return errno(syscall.EEXIST)
+		}
+		if dstIno == srcIno {
+			return nil // two links to one inode: POSIX says do nothing
+		}
+		dst, err := tx.GetAttr(dstIno)
+		if err != nil {
+			return err
+		}
+		if dst.IsDir() {
+			if !src.IsDir() {
+				return errno(syscall.EISDIR)
+			}
+			if empty, err := tx.dirEmpty(dstIno); err != nil {
+				return err
+			} else if !empty {
+				return errno(syscall.ENOTEMPTY)
+			}
+		} else if src.IsDir() {
+			return errno(syscall.ENOTDIR)
+		}
+	}
+	tx.b.Delete(direntKey(parent, name), nil)
+	tx.b.Set(direntKey(newParent, newName), direntValue(srcIno, src.Mode), nil)
+	if dstExists {
+		dst, err := tx.GetAttr(dstIno)
+		if err != nil {
+			return err
+		}
+		if dst.IsDir() {
+			np.Nlink--
+			if tx.s.hooks != nil {
+				if err := tx.s.hooks.Detached(tx, dstIno); err != nil {
+					return err
+				}
+			}
+			if tx.s.isOpen(dstIno) {
+				dst.Nlink = 0
+				tx.b.Set(orphanKey(dstIno), nil, nil)
+				if err := tx.PutAttr(&dst); err != nil {
+					return err
+				}
+			} else if err := tx.freeInode(dstIno); err != nil {
+				return err
+			}
+		} else if err := tx.dropLink(&dst, newParent, newName); err != nil {
+			return err
+		}
+	}
+	if src.IsDir() && parent != newParent {
+		op.Nlink--
+		np.Nlink++
+	}
+	op.Mtime, op.Ctime = tx.now, tx.now
+	np.Mtime, np.Ctime = tx.now, tx.now
+	if parent == newParent {
+		op.Nlink = np.Nlink
+		np = op
+	}
+	if err := tx.PutAttr(&op); err != nil {
+		return err
+	}
+	if parent != newParent {
+		if err := tx.PutAttr(&np); err != nil {
+			return err
+		}
+	}
+	src, err = tx.GetAttr(srcIno)
+	if err != nil {
+		return err
+	}
+	src.Parent, src.Name = newParent, newName
+	src.Ctime = tx.now
+	if err := tx.PutAttr(&src); err != nil {
+		return err
+	}
+	if tx.s.hooks != nil {
+		return tx.s.hooks.Renamed(tx, srcIno)
+	}
+	return nil
+}
+
+func (tx *Tx) exchange(op *Attr, name string, np *Attr, newName string, src *Attr, dstIno uint64) error {
+	dst, err := tx.GetAttr(dstIno)
+	if err != nil {
+		return err
+	}
+	if dst.IsDir() {
+		if inside, err := tx.isAncestor(dstIno, op.Ino); err != nil {
+			return err
+		} else if inside {
+			return errno(syscall.EINVAL)
+		}
+	}
+	tx.b.Set(direntKey(op.Ino, name), direntValue(dstIno, dst.Mode), nil)
+	tx.b.Set(direntKey(np.Ino, newName), direntValue(src.Ino, src.Mode), nil)
+	if op.Ino != np.Ino && src.IsDir() != dst.IsDir() {
+		if src.IsDir() {
+			op.Nlink--
+			np.Nlink++
+		} else {
+			op.Nlink++
+			np.Nlink--
+		}
+	}
+	op.Mtime, op.Ctime = tx.now, tx.now
+	np.Mtime, np.Ctime = tx.now, tx.now
+	if op.Ino == np.Ino {
+		if err := tx.PutAttr(op); err != nil {
+			return err
+		}
+	} else {
+		if err := tx.PutAttr(op); err != nil {
+			return err
+		}
+		if err := tx.PutAttr(np); err != nil {
+			return err
+		}
+	}
+	src.Parent, src.Name, src.Ctime = np.Ino, newName, tx.now
+	dst.Parent, dst.Name, dst.Ctime = op.Ino, name, tx.now
+	if err := tx.PutAttr(src); err != nil {
+		return err
+	}
+	if err := tx.PutAttr(&dst); err != nil {
+		return err
+	}
+	if tx.s.hooks != nil {
+		if err := tx.s.hooks.Renamed(tx, src.Ino); err != nil {
+			return err
+		}
+		return tx.s.hooks.Renamed(tx, dstIno)
+	}
+	return nil
+}

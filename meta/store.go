@@ -1,0 +1,206 @@
+// Package meta keeps the filesystem namespace in pebble: inodes, directory
+// entries, xattrs, symlinks, file manifests (chunk lists) and blob
+// refcounts. Every POSIX operation is one atomic pebble batch; refcounts
+// change in the same batch as the manifests that gain or drop a reference.
+package meta
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+// RootIno is the inode number of the mount root.
+const RootIno = 1
+
+// Hooks let the layer above keep derived data (the search index) in the
+// same batch as the namespace change that affects it.
+type Hooks interface {
+	// Detached is called when ino lost its last name (it may live on as an
+	// orphan while open).
+	Detached(tx *Tx, ino uint64) error
+	// Renamed is called after ino (a file or a directory) moved.
+	Renamed(tx *Tx, ino uint64) error
+}
+
+// Store is the namespace. All mutations are serialized; reads go straight
+// to pebble.
+type Store struct {
+	db    *pebble.DB
+	blobs blobstore.Store
+
+	mu      sync.Mutex // serializes mutations
+	nextIno uint64
+	hooks   Hooks
+	isOpen  func(ino uint64) bool
+
+	pinMu  sync.Mutex
+	pinned map[blobstore.Hash]int
+
+	blobCache BlobCache
+}
+
+// BlobCache caches decoded blob bytes by hash (content is immutable, so
+// entries never go stale).
+type BlobCache interface {
+	Get(h blobstore.Hash) ([]byte, bool)
+	Set(h blobstore.Hash, data []byte)
+}
+
+// Options configure Open.
+type Options struct {
+	Blobs     blobstore.Store
+	BlobCache BlobCache // optional
+	// CacheBytes sizes pebble's block cache.
+	CacheBytes int64
+}
+
+// Open opens (creating if needed) the namespace in dir and frees inodes
+// that were unlinked while open when the last daemon stopped.
+func Open(dir string, opts Options) (*Store, error) {
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = 64 << 20
+	}
+	pc := pebble.NewCache(cacheBytes)
+	defer pc.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{
+		Cache:        pc,
+		MemTableSize: 32 << 20,
+		Logger:       quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
+		isOpen: func(uint64) bool { return false }}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	fmt.Printf("pebble: "+format+"\n", args...)
+}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	// pebble calls Fatalf only on unrecoverable internal corruption.
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+func (s *Store) init() error {
+	v, closer, err := s.db.Get(keyNextIno)
+	switch {
+	case err == nil:
+		d := decoder{b: v}
+		s.nextIno = d.uvarint()
+		closer.Close()
+		if d.err != nil {
+			return fmt.Errorf("meta: next inode record: %w", d.err)
+		}
+	case errors.Is(err, pebble.ErrNotFound):
+		now := time.Now().UnixNano()
+		root := Attr{Ino: RootIno, Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: now, Mtime: now, Ctime: now}
+		b := s.db.NewBatch()
+		b.Set(inodeKey(RootIno), root.encode(), nil)
+		s.nextIno = RootIno + 1
+		b.Set(keyNextIno, uvarintBytes(s.nextIno), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	return s.purgeOrphans()
+}
+
+// DB exposes the pebble handle to packages that keep their own keyspace
+// in it (the index).
+func (s *Store) DB() *pebble.DB { return s.db }
+
+// Blobs is the content store behind the manifests.
+func (s *Store) Blobs() blobstore.Store { return s.blobs }
+
+// SetHooks installs the hooks; call before serving.
+func (s *Store) SetHooks(h Hooks) { s.hooks = h }
+
+// SetOpenCheck tells meta how to know whether an inode is open, so that
+// unlinking it keeps it as an orphan until its last close.
+func (s *Store) SetOpenCheck(f func(ino uint64) bool) { s.isOpen = f }
+
+// Close closes pebble after a final WAL sync.
+func (s *Store) Close() error {
+	if err := s.SyncWAL(); err != nil {
+		s.db.Close()
+		return err
+	}
+	return s.db.Close()
+}
+
+// SyncWAL makes every committed batch durable.
+func (s *Store) SyncWAL() error { return s.db.LogData(nil, pebble.Sync) }
+
+// Tx is one atomic namespace change. Reads through it see its own writes.
+type Tx struct {
+	s   *Store
+	b   *pebble.Batch
+	now int64
+}
+
+// Batch is the underlying indexed batch, for derived keyspaces.
+func (tx *Tx) Batch() *pebble.Batch { return tx.b }
+
+// Now is the timestamp every change in this transaction uses.
+func (tx *Tx) Now() int64 { return tx.now }
+
+// Store returns the store the transaction belongs to.
+func (tx *Tx) Store() *Store { return tx.s }
+
+// Update runs fn as one transaction and commits it, syncing the WAL when
+// sync is set. Nothing is written if fn returns an error.
+func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx := &Tx{s: s, b: s.db.NewIndexedBatch(), now: time.Now().UnixNano()}
+	defer tx.b.Close()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if tx.b.Empty() {
+		if sync {
+			return s.SyncWAL()
+		}
+		return nil
+	}
+	opt := pebble.NoSync
+	if sync {
+		opt = pebble.Sync
+	}
+	return tx.b.Commit(opt)
+}
+
+func uvarintBytes(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+// get copies the value of key out of r; found is false when absent.
+func get(r pebble.Reader, key []byte) (val []byte, found bool, err error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	val = append([]byte(nil), v...)
+	closer.Close()
+	return val, true, nil
+}

@@ -1,0 +1,137 @@
+package vfs
+
+import (
+	"errors"
+	"path"
+	"strings"
+
+	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/meta"
+	"github.com/taskerfs/taskerfs/writeback"
+)
+
+// maxIndexedFile bounds what the indexer reads of one file.
+const maxIndexedFile = 64 << 20
+
+// hooks keep the index in step with namespace changes, in the same batch.
+type hooks struct{ v *FS }
+
+func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
+	return h.v.Index.RemoveFile(tx.Batch(), ino)
+}
+
+func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return err
+	}
+	if a.IsRegular() {
+		return h.v.reindexCommitted(tx, a)
+	}
+	if !a.IsDir() {
+		return nil
+	}
+	return tx.WalkFiles(ino, func(f meta.Attr) error { return h.v.reindexCommitted(tx, f) })
+}
+
+// reindexCommitted re-derives a moved file's postings from its committed
+// content; uncommitted changes are indexed when they commit.
+func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
+	p, ok, err := tx.PathOf(a.Ino)
+	if err != nil {
+		return err
+	}
+	sid, kind, indexable := index.Classify(p)
+	if !ok || !indexable || a.Size > maxIndexedFile {
+		return v.Index.RemoveFile(tx.Batch(), a.Ino)
+	}
+	content, err := v.committedContent(a)
+	if err != nil {
+		return err
+	}
+	return v.Index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
+}
+
+func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
+	buf := make([]byte, a.Size)
+	err := v.Meta.Chunks(a.Ino, func(idx uint64, c meta.ChunkRef) error {
+		start := idx * meta.ChunkSize
+		if start >= a.Size {
+			return nil
+		}
+		d, err := v.Meta.Blob(c.Hash)
+		if err != nil {
+			return err
+		}
+		copy(buf[start:], d)
+		return nil
+	})
+	return buf, err
+}
+
+// onCommit indexes a session file in the batch that commits its content.
+func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error {
+	p, ok, err := tx.PathOf(ino)
+	if err != nil {
+		return err
+	}
+	sid, kind, indexable := index.Classify(p)
+	if !ok || !indexable {
+		return v.Index.RemoveFile(tx.Batch(), ino)
+	}
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return err
+	}
+	if a.Size > maxIndexedFile {
+		return v.Index.RemoveFile(tx.Batch(), ino)
+	}
+	data, err := content()
+	if err != nil {
+		return err
+	}
+	return v.Index.UpdateFile(tx.Batch(), ino, sid, kind, data)
+}
+
+// prioritize makes a session's metadata.json critical, as the app saves
+// it immediately; other files wait for the window.
+func (v *FS) prioritize(ino uint64) writeback.Priority {
+	a, err := v.Meta.GetAttr(ino)
+	if err == nil && a.Name == "metadata.json" {
+		if p, ok, _ := v.Meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
+			return writeback.Critical
+		}
+	}
+	return writeback.Normal
+}
+
+// indexable reports whether committing ino would change the index.
+func (v *FS) indexable(ino uint64) bool {
+	p, ok, err := v.Meta.PathOf(ino)
+	if err != nil || !ok {
+		return false
+	}
+	_, _, ok = index.Classify(p)
+	return ok
+}
+
+// Search runs a query after committing every pending change to a session
+// file, so a search reflects every file whose close() has returned.
+func (v *FS) Search(q string) ([]index.Hit, error) {
+	if err := v.WB.CommitNow(v.indexable); err != nil {
+		return nil, err
+	}
+	return v.Index.Search(q)
+}
+
+// Fresh commits pending session files before a facet listing.
+func (v *FS) Fresh() error { return v.WB.CommitNow(v.indexable) }
+
+// IsBadQuery reports a query that does not parse.
+func IsBadQuery(err error) bool { return errors.Is(err, index.ErrBadQuery) }
+
+// PathOf is a helper for the fs layer's path-based decisions.
+func (v *FS) PathOf(ino uint64) (string, bool) {
+	p, ok, err := v.Meta.PathOf(ino)
+	return path.Clean(p), ok && err == nil
+}

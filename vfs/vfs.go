@@ -1,0 +1,267 @@
+// Package vfs wires the storage layers (blobstore, meta, writeback, index)
+// into one filesystem core with POSIX semantics and no FUSE in sight, so
+// the FUSE adapter (fs) and the operator commands share one code path.
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/cache"
+	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/meta"
+	"github.com/taskerfs/taskerfs/writeback"
+)
+
+// Options configure Open.
+type Options struct {
+	Writeback      writeback.Options
+	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
+	BlobPutDelay   time.Duration // test hook: a slow disk
+	ReadOnly       bool
+}
+
+// FS is an open data dir.
+type FS struct {
+	Dir   string
+	Meta  *meta.Store
+	WB    *writeback.Manager
+	Index *index.Index
+	Blobs blobstore.Store
+	Cache *cache.Cache[string, []byte]
+
+	lock *os.File
+}
+
+// ErrLocked means another process (a running mount) holds the data dir.
+var ErrLocked = errors.New("data dir is in use by a running taskerfs")
+
+// DefaultDataDir is $XDG_DATA_HOME/taskerfs, else ~/.local/share/taskerfs.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "taskerfs")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "/"
+	}
+	return filepath.Join(home, ".local", "share", "taskerfs")
+}
+
+// Open locks and opens the data dir at dir, creating it if needed.
+func Open(dir string, opts Options) (*FS, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	v := &FS{Dir: dir, lock: lock}
+	if err := v.open(opts); err != nil {
+		v.closeStores()
+		lock.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		pid, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w (pid %s)", dir, ErrLocked, strings.TrimSpace(string(pid)))
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+func (v *FS) open(opts Options) error {
+	blobs, err := blobstore.OpenLocal(filepath.Join(v.Dir, "blobs"), blobstore.LocalOptions{PutDelay: opts.BlobPutDelay})
+	if err != nil {
+		return err
+	}
+	v.Blobs = blobs
+	cacheBytes := opts.BlobCacheBytes
+	if cacheBytes <= 0 {
+		cacheBytes = 256 << 20
+	}
+	if v.Cache, err = cache.New[string, []byte](cacheBytes); err != nil {
+		return err
+	}
+	v.Meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.Cache}})
+	if err != nil {
+		return err
+	}
+	v.Index = index.New(v.Meta.DB())
+	v.Meta.SetHooks(hooks{v})
+	wbo := opts.Writeback
+	wbo.OnCommit = v.onCommit
+	wbo.Prioritize = v.prioritize
+	v.WB = writeback.New(v.Meta, wbo)
+	v.Meta.SetOpenCheck(v.WB.IsOpen)
+	return v.ensureLayout()
+}
+
+// blobCache keys ristretto by the hash's raw bytes.
+type blobCache struct {
+	c *cache.Cache[string, []byte]
+}
+
+func (b blobCache) Get(h blobstore.Hash) ([]byte, bool) { return b.c.Get(string(h[:])) }
+func (b blobCache) Set(h blobstore.Hash, d []byte)      { b.c.Set(string(h[:]), d, int64(len(d))+64) }
+
+// SessionsDir is the top-level directory of the session tree.
+const SessionsDir = "sessions"
+
+// ensureLayout creates sessions/ on a fresh data dir.
+func (v *FS) ensureLayout() error {
+	_, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	if errors.Is(err, syscall.ENOENT) {
+		_, err = v.Meta.Create(meta.RootIno, SessionsDir, meta.NewNode{Mode: syscall.S_IFDIR | 0o755,
+			Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
+	}
+	return err
+}
+
+// Close flushes everything durably and releases the data dir.
+func (v *FS) Close() error {
+	var err error
+	if v.WB != nil {
+		err = v.WB.Close()
+	}
+	if cerr := v.closeStores(); err == nil {
+		err = cerr
+	}
+	v.lock.Close()
+	return err
+}
+
+func (v *FS) closeStores() error {
+	var err error
+	if v.Meta != nil {
+		err = v.Meta.Close()
+	}
+	if v.Blobs != nil {
+		if cerr := v.Blobs.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if v.Cache != nil {
+		v.Cache.Close()
+	}
+	return err
+}
+
+// GetAttr returns ino's attributes including changes not yet committed.
+func (v *FS) GetAttr(ino uint64) (meta.Attr, error) {
+	a, err := v.Meta.GetAttr(ino)
+	if err != nil {
+		return a, err
+	}
+	if a.IsRegular() {
+		v.WB.Attr(&a)
+	}
+	return a, nil
+}
+
+// Lookup resolves name in parent with uncommitted changes overlaid.
+func (v *FS) Lookup(parent uint64, name string) (meta.Attr, error) {
+	a, err := v.Meta.Lookup(parent, name)
+	if err == nil && a.IsRegular() {
+		v.WB.Attr(&a)
+	}
+	return a, err
+}
+
+// SetAttrIn is a setattr request.
+type SetAttrIn struct {
+	meta.SetAttrIn
+	Size *uint64
+}
+
+// SetAttr applies a setattr; a size change goes through the write-back
+// layer like a write.
+func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
+	if in.Size != nil {
+		a, err := v.Meta.GetAttr(ino)
+		if err != nil {
+			return a, err
+		}
+		if a.IsDir() {
+			return a, syscall.EISDIR
+		}
+		if !a.IsRegular() {
+			return a, syscall.EINVAL
+		}
+		if err := v.WB.Truncate(ino, *in.Size); err != nil {
+			return a, err
+		}
+	}
+	if in.Mtime != nil {
+		v.WB.ClearMtime(ino)
+	}
+	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
+		if _, err := v.Meta.SetAttr(ino, in.SetAttrIn); err != nil {
+			return meta.Attr{}, err
+		}
+	}
+	return v.GetAttr(ino)
+}
+
+// Release drops a handle; an unlinked file is freed at its last close.
+func (v *FS) Release(ino uint64) error {
+	if !v.WB.Release(ino) {
+		return nil
+	}
+	a, err := v.Meta.GetAttr(ino)
+	if err != nil || a.Nlink > 0 {
+		return nil
+	}
+	v.WB.Discard(ino)
+	return v.Meta.ReleaseOrphan(ino)
+}
+
+// ReadFile returns a whole file's current content.
+func (v *FS) ReadFile(ino uint64) ([]byte, error) {
+	a, err := v.GetAttr(ino)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, a.Size)
+	n, err := v.WB.Read(ino, buf, 0, &writeback.ReadCache{})
+	return buf[:n], err
+}
+
+// Statfs reports the data dir's disk.
+func (v *FS) Statfs() (unix.Statfs_t, error) {
+	var st unix.Statfs_t
+	err := unix.Statfs(v.Dir, &st)
+	return st, err
+}
+
+// GC removes unreferenced blobs.
+func (v *FS) GC() (meta.GCResult, error) {
+	if err := v.WB.SyncAll(); err != nil {
+		return meta.GCResult{}, err
+	}
+	return v.Meta.GC()
+}

@@ -1,0 +1,439 @@
+package writeback
+
+import (
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/meta"
+)
+
+// snapshot is what one commit persists of one file.
+type snapshot struct {
+	f        *file
+	gen      uint64
+	size     uint64
+	trunc    uint64
+	mtime    int64
+	mtimeSet bool
+	chunks   map[uint64]*chunk
+	refs     map[uint64]*meta.BlobRef // prepared; nil value = hole
+	data     map[uint64][]byte        // logical bytes of buf chunks, for OnCommit
+	pinned   []blobstore.Hash
+	waiters  []*waiter
+	prio     Priority
+	gone     bool // the inode was deleted before the commit landed
+}
+
+const maxBackoff = 10 * time.Second
+
+func (m *Manager) committer() {
+	defer m.done.Done()
+	tick := time.NewTicker(m.opts.Window)
+	defer tick.Stop()
+	for {
+		var flush chan error
+		windowDue := false
+		select {
+		case <-m.stop:
+			return
+		case <-m.kick:
+		case <-tick.C:
+			windowDue = true
+		case flush = <-m.flushReq:
+		case req := <-m.commitReq:
+			var err error
+			if batch := m.takeMatching(req.pred); len(batch) > 0 {
+				err = m.commit(batch, false)
+			}
+			req.done <- err
+			continue
+		}
+		if flush != nil {
+			flush <- m.flushAll()
+			continue
+		}
+		if batch := m.take(windowDue, false); len(batch) > 0 {
+			m.commit(batch, false)
+		}
+	}
+}
+
+// flushAll commits everything, open files included, until nothing is
+// dirty or a commit fails, then syncs.
+func (m *Manager) flushAll() error {
+	for i := 0; ; i++ {
+		batch := m.take(true, true)
+		if len(batch) == 0 {
+			break
+		}
+		if err := m.commit(batch, true); err != nil {
+			return err
+		}
+		if i > 100 {
+			break // writers keep dirtying files; what was dirty at the call is done
+		}
+	}
+	if err := m.syncBlobs(); err != nil {
+		return err
+	}
+	return m.store.SyncWAL()
+}
+
+// take removes the items due now from the queue and snapshots them.
+func (m *Manager) take(windowDue, all bool) []*snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !all && time.Now().Before(m.retryNotBefore) {
+		return nil
+	}
+	var batch []*snapshot
+	pick := func(f *file, prio Priority) { batch = append(batch, m.snapshotLocked(f, prio)) }
+	for ino, f := range m.queue {
+		if all || f.prio == Critical || windowDue {
+			delete(m.queue, ino)
+			f.queued = false
+			pick(f, f.prio)
+		}
+	}
+	if all {
+		for _, f := range m.files {
+			f.mu.Lock()
+			open := f.opens > 0 && f.dirty()
+			f.mu.Unlock()
+			if open && !f.queued {
+				pick(f, Critical)
+			}
+		}
+	}
+	return batch
+}
+
+// takeMatching snapshots every dirty file, queued or open, that pred selects.
+func (m *Manager) takeMatching(pred func(ino uint64) bool) []*snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var batch []*snapshot
+	for ino, f := range m.files {
+		f.mu.Lock()
+		d := f.dirty()
+		f.mu.Unlock()
+		if !d || !pred(ino) {
+			continue
+		}
+		prio := Normal
+		if f.queued {
+			prio = f.prio
+			delete(m.queue, ino)
+			f.queued = false
+		}
+		batch = append(batch, m.snapshotLocked(f, prio))
+	}
+	return batch
+}
+
+func (m *Manager) snapshotLocked(f *file, prio Priority) *snapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &snapshot{f: f, gen: f.gen, size: f.size, trunc: f.trunc, mtime: f.mtime, mtimeSet: f.mtimeSet,
+		chunks: make(map[uint64]*chunk, len(f.chunks)), waiters: f.waiters, prio: prio}
+	for idx, c := range f.chunks {
+		c.frozen = true
+		s.chunks[idx] = c
+	}
+	f.truncNew = noTrunc
+	f.waiters = nil
+	return s
+}
+
+// prepare hashes, encodes and stores one chunk's bytes; nil for a hole.
+func (m *Manager) prepare(data []byte) (*meta.BlobRef, error) {
+	if allZero(data) {
+		return nil, nil
+	}
+	h := blobstore.Sum(data)
+	m.store.Pin(h)
+	if len(data) <= meta.InlineMax {
+		codec, enc := blobstore.Encode(data)
+		if enc == nil {
+			enc = []byte{}
+		}
+		return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: codec, Stored: int64(len(enc)) + 1, Inline: enc}, nil
+	}
+	info, err := m.blobs.Put(h, data)
+	if err != nil {
+		m.store.Unpin(h)
+		return nil, err
+	}
+	m.unsyncedBlobs.Store(true)
+	m.st.blobBytes.Add(info.Stored)
+	return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: info.Codec, Stored: info.Stored}, nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// syncBlobs makes every blob written so far durable, so no manifest that
+// a later WAL sync persists can point at a blob the disk lost.
+func (m *Manager) syncBlobs() error {
+	if !m.unsyncedBlobs.Swap(false) {
+		return nil
+	}
+	if err := m.blobs.Sync(); err != nil {
+		m.unsyncedBlobs.Store(true)
+		return err
+	}
+	return nil
+}
+
+func (m *Manager) commit(batch []*snapshot, durable bool) error {
+	start := time.Now()
+	err := m.persist(batch, durable)
+	m.finish(batch, err)
+	m.st.batches.Add(1)
+	m.st.lastCommit.Store(int64(time.Since(start)))
+	return err
+}
+
+func (m *Manager) persist(batch []*snapshot, durable bool) error {
+	for _, s := range batch {
+		if s.prio == Critical {
+			durable = true
+		}
+		s.refs = map[uint64]*meta.BlobRef{}
+		s.data = map[uint64][]byte{}
+		for idx, c := range s.chunks {
+			start := idx * meta.ChunkSize
+			if start >= s.size {
+				continue
+			}
+			if c.ref != nil {
+				s.refs[idx] = c.ref
+				continue
+			}
+			data := c.buf
+			if lim := s.size - start; uint64(len(data)) > lim {
+				data = data[:lim]
+			}
+			ref, err := m.prepare(data)
+			if err != nil {
+				return err
+			}
+			if ref != nil {
+				s.pinned = append(s.pinned, ref.Hash)
+			}
+			s.refs[idx] = ref
+			s.data[idx] = data
+		}
+	}
+	if err := m.syncBlobs(); err != nil {
+		return err
+	}
+	return m.store.Update(durable, func(tx *meta.Tx) error {
+		for _, s := range batch {
+			if err := m.apply(tx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
+	a, err := tx.GetAttr(s.f.ino)
+	if errors.Is(err, syscall.ENOENT) {
+		s.gone = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	keep := (s.size + meta.ChunkSize - 1) / meta.ChunkSize
+	if s.trunc != noTrunc {
+		keep = min(keep, (s.trunc+meta.ChunkSize-1)/meta.ChunkSize)
+	}
+	if err := tx.TruncateChunks(s.f.ino, keep); err != nil {
+		return err
+	}
+	for idx, ref := range s.refs {
+		if err := tx.SetChunk(s.f.ino, idx, ref); err != nil {
+			return err
+		}
+	}
+	a.Size = s.size
+	if s.mtimeSet {
+		a.Mtime, a.Ctime = s.mtime, max(a.Ctime, s.mtime)
+	}
+	if err := tx.PutAttr(&a); err != nil {
+		return err
+	}
+	m.st.items.Add(1)
+	if m.opts.OnCommit == nil {
+		return nil
+	}
+	return m.opts.OnCommit(tx, s.f.ino, func() ([]byte, error) { return m.snapshotContent(s) })
+}
+
+// snapshotContent assembles the committed-to-be content of s.
+func (m *Manager) snapshotContent(s *snapshot) ([]byte, error) {
+	out := make([]byte, s.size)
+	for idx := uint64(0); idx*meta.ChunkSize < s.size; idx++ {
+		dst := out[idx*meta.ChunkSize : min(s.size, (idx+1)*meta.ChunkSize)]
+		var src []byte
+		if d, ok := s.data[idx]; ok {
+			src = d
+		} else if ref, ok := s.refs[idx]; ok {
+			if ref != nil {
+				d, err := m.store.Blob(ref.Hash)
+				if err != nil {
+					return nil, err
+				}
+				src = d
+			}
+		} else if s.trunc == noTrunc || idx*meta.ChunkSize < s.trunc {
+			c, ok, err := m.store.Chunk(s.f.ino, idx)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				if src, err = m.store.Blob(c.Hash); err != nil {
+					return nil, err
+				}
+			}
+		}
+		copy(dst, src)
+	}
+	return out, nil
+}
+
+// finish updates the in-memory state after a commit attempt.
+func (m *Manager) finish(batch []*snapshot, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer m.room.Broadcast()
+	for _, h := range pinnedOf(batch) {
+		m.store.Unpin(h)
+	}
+	if err != nil {
+		m.retries++
+		m.st.retries.Add(1)
+		if m.retries == 5 {
+			m.st.failures.Add(1)
+		}
+		backoff := min(maxBackoff, time.Duration(1<<min(m.retries, 10))*50*time.Millisecond)
+		m.retryNotBefore = time.Now().Add(backoff)
+		m.opts.Logf("writeback: commit of %d files failed (attempt %d, retry in %v): %v", len(batch), m.retries, backoff, err)
+		perr := errnoOf(err)
+		for _, s := range batch {
+			f := s.f
+			f.mu.Lock()
+			f.trunc = min(f.trunc, s.trunc)
+			f.truncNew = min(f.truncNew, s.trunc)
+			if errors.Is(perr, syscall.ENOSPC) || m.retries >= 5 {
+				f.err = perr
+			}
+			f.mu.Unlock()
+			for _, w := range s.waiters {
+				w.done <- perr
+			}
+			m.enqueueLocked(f, max(s.prio, Normal))
+		}
+		return
+	}
+	m.retries = 0
+	m.st.commits.Add(1)
+	for _, s := range batch {
+		f := s.f
+		f.mu.Lock()
+		f.err = nil
+		for idx, c := range s.chunks {
+			if f.chunks[idx] == c {
+				m.dropChunkLocked(f, idx, c)
+			}
+		}
+		f.trunc = f.truncNew
+		if f.gen == s.gen {
+			f.mtimeSet = false
+		}
+		if s.gone {
+			for idx, c := range f.chunks {
+				m.dropChunkLocked(f, idx, c)
+			}
+			f.trunc, f.mtimeSet = noTrunc, false
+		}
+		idle := f.opens <= 0 && !f.dirty()
+		f.mu.Unlock()
+		for _, w := range s.waiters {
+			w.done <- nil
+		}
+		if idle && !f.queued {
+			delete(m.files, f.ino)
+		}
+	}
+}
+
+func pinnedOf(batch []*snapshot) []blobstore.Hash {
+	var hs []blobstore.Hash
+	for _, s := range batch {
+		hs = append(hs, s.pinned...)
+	}
+	return hs
+}
+
+// trySpill hands a full chunk of a file still being written to a spill
+// worker, which stores it as an (as yet unreferenced) blob so the dirty
+// memory is freed and the final commit has little left to do.
+func (m *Manager) trySpill(f *file, idx uint64, c *chunk) {
+	c.frozen = true
+	select {
+	case m.spills <- spillJob{f: f, idx: idx, c: c}:
+	default:
+		c.frozen = false
+	}
+}
+
+func (m *Manager) spiller() {
+	defer m.done.Done()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case j := <-m.spills:
+			m.spill(j)
+		}
+	}
+}
+
+func (m *Manager) spill(j spillJob) {
+	ref, err := m.prepare(j.c.buf)
+	if err != nil {
+		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
+		return // the chunk stays in memory and is committed later
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j.f.mu.Lock()
+	defer j.f.mu.Unlock()
+	if j.f.chunks[j.idx] != j.c || ref == nil {
+		if ref != nil {
+			m.store.Unpin(ref.Hash)
+		}
+		return
+	}
+	m.dropChunkLocked(j.f, j.idx, j.c)
+	j.f.chunks[j.idx] = &chunk{ref: ref}
+	m.st.spills.Add(1)
+}

@@ -1,0 +1,614 @@
+// Package writeback holds the dirty data of open and recently closed files
+// and persists it through a priority queue: close() never waits for
+// hashing, compression or the disk; normal items are group-committed once
+// per window in one pebble batch and one sync; fsync jumps the queue and
+// returns only when the file is durable; writers wait when the backlog of
+// dirty bytes or its age is over its bound.
+package writeback
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/meta"
+)
+
+// Priority orders queued commits.
+type Priority int
+
+const (
+	Low Priority = iota
+	Normal
+	Critical
+)
+
+func (p Priority) String() string {
+	return [...]string{"low", "normal", "critical"}[p]
+}
+
+// Options tune a Manager. Zero values take the defaults.
+type Options struct {
+	Window        time.Duration // group-commit window for normal items (100 ms)
+	MaxDirtyBytes int64         // writers wait above this (256 MiB)
+	MaxAge        time.Duration // writers wait while the oldest item is older (5 s)
+	// Prioritize picks the priority of a closed file's commit (Normal if nil).
+	Prioritize func(ino uint64) Priority
+	// OnCommit runs inside the transaction that commits ino's new content,
+	// so derived data (the index) lands atomically with it.
+	OnCommit func(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error
+	Logf     func(format string, args ...any)
+}
+
+// Manager owns every open or dirty file's in-memory state.
+type Manager struct {
+	store *meta.Store
+	blobs blobstore.Store
+	opts  Options
+
+	mu    sync.Mutex
+	room  *sync.Cond // signalled when dirty bytes or backlog age drop
+	files map[uint64]*file
+	queue map[uint64]*file
+
+	dirtyBytes     atomic.Int64
+	unsyncedBlobs  atomic.Bool
+	kick           chan struct{}
+	flushReq       chan chan error
+	commitReq      chan commitReq
+	spills         chan spillJob
+	stop           chan struct{}
+	done           sync.WaitGroup
+	closed         bool
+	retryNotBefore time.Time
+	retries        int
+
+	st counters
+}
+
+type spillJob struct {
+	f   *file
+	idx uint64
+	c   *chunk
+}
+
+// New starts a manager's committer and spill workers.
+func New(store *meta.Store, opts Options) *Manager {
+	if opts.Window <= 0 {
+		opts.Window = 100 * time.Millisecond
+	}
+	if opts.MaxDirtyBytes <= 0 {
+		opts.MaxDirtyBytes = 256 << 20
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = 5 * time.Second
+	}
+	if opts.Logf == nil {
+		opts.Logf = log.Printf
+	}
+	m := &Manager{
+		store: store, blobs: store.Blobs(), opts: opts,
+		files: map[uint64]*file{}, queue: map[uint64]*file{},
+		kick: make(chan struct{}, 1), flushReq: make(chan chan error), commitReq: make(chan commitReq),
+		spills: make(chan spillJob, 64), stop: make(chan struct{}),
+	}
+	m.room = sync.NewCond(&m.mu)
+	m.done.Add(3)
+	go m.committer()
+	go m.spiller()
+	go m.spiller()
+	return m
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fileLocked returns ino's state, creating it from the inode if needed.
+// Called with m.mu held.
+func (m *Manager) fileLocked(ino uint64) (*file, error) {
+	if f := m.files[ino]; f != nil {
+		return f, nil
+	}
+	a, err := m.store.GetAttr(ino)
+	if err != nil {
+		return nil, err
+	}
+	f := &file{ino: ino, size: a.Size, trunc: noTrunc, truncNew: noTrunc, chunks: map[uint64]*chunk{}}
+	m.files[ino] = f
+	return f, nil
+}
+
+// Open registers an open handle on ino.
+func (m *Manager) Open(ino uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.fileLocked(ino)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.opens++
+	f.mu.Unlock()
+	return nil
+}
+
+// IsOpen reports whether ino has open handles (meta keeps such inodes as
+// orphans when their last name goes).
+func (m *Manager) IsOpen(ino uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opens > 0
+}
+
+// Release drops a handle. On the last one, changes are queued. It reports
+// whether that was the last handle.
+func (m *Manager) Release(ino uint64) (last bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		return true
+	}
+	f.mu.Lock()
+	f.opens--
+	last = f.opens <= 0
+	dirty := f.dirty()
+	f.mu.Unlock()
+	if !last {
+		return false
+	}
+	if dirty {
+		prio := Normal
+		if m.opts.Prioritize != nil {
+			prio = m.opts.Prioritize(ino)
+		}
+		m.enqueueLocked(f, prio)
+	} else if !f.queued {
+		delete(m.files, ino)
+	}
+	return true
+}
+
+// Discard forgets ino's unsaved state (its inode is gone for good).
+func (m *Manager) Discard(ino uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	for idx, c := range f.chunks {
+		m.dropChunkLocked(f, idx, c)
+	}
+	f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
+	f.mu.Unlock()
+	if !f.queued {
+		delete(m.files, ino)
+	}
+}
+
+func (m *Manager) enqueueLocked(f *file, prio Priority) {
+	if f.queued {
+		m.st.coalesced.Add(1)
+		if prio > f.prio {
+			f.prio = prio
+		}
+	} else {
+		f.queued, f.prio, f.queuedAt = true, prio, time.Now()
+		m.queue[f.ino] = f
+	}
+	if prio == Critical {
+		m.poke()
+	}
+}
+
+// waitRoom blocks a writer while the backlog is over its bounds.
+func (m *Manager) waitRoom() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for !m.closed && (m.dirtyBytes.Load() > m.opts.MaxDirtyBytes || m.oldestAgeLocked() > m.opts.MaxAge) {
+		m.st.throttled.Add(1)
+		m.poke()
+		m.room.Wait()
+	}
+}
+
+func (m *Manager) oldestAgeLocked() time.Duration {
+	var oldest time.Time
+	for _, f := range m.queue {
+		if oldest.IsZero() || f.queuedAt.Before(oldest) {
+			oldest = f.queuedAt
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return time.Since(oldest)
+}
+
+func (m *Manager) openFile(ino uint64) (*file, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fileLocked(ino)
+}
+
+// Write stores data at off in ino's dirty state.
+func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	m.waitRoom()
+	f, err := m.openFile(ino)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return 0, f.err
+	}
+	pos := uint64(off)
+	rest := data
+	for len(rest) > 0 {
+		idx, o := pos/meta.ChunkSize, int(pos%meta.ChunkSize)
+		n := min(len(rest), meta.ChunkSize-o)
+		c, err := m.writableChunk(f, idx)
+		if err != nil {
+			return len(data) - len(rest), err
+		}
+		if grow := o + n - len(c.buf); grow > 0 {
+			c.buf = append(c.buf, make([]byte, grow)...)
+			f.dirtyMem += int64(grow)
+			m.dirtyBytes.Add(int64(grow))
+		}
+		copy(c.buf[o:], rest[:n])
+		if o+n == meta.ChunkSize {
+			m.trySpill(f, idx, c)
+		}
+		rest = rest[n:]
+		pos += uint64(n)
+	}
+	if pos > f.size {
+		f.size = pos
+	}
+	f.gen++
+	f.mtime, f.mtimeSet = time.Now().UnixNano(), true
+	return len(data), nil
+}
+
+// writableChunk returns chunk idx as an owned, unfrozen buffer holding the
+// chunk's current content. Called with f.mu held.
+func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
+	c := f.chunks[idx]
+	if c != nil && c.buf != nil && !c.frozen {
+		return c, nil
+	}
+	var base []byte
+	switch {
+	case c != nil && c.buf != nil:
+		base = c.buf
+	case c != nil && c.ref != nil:
+		d, err := m.store.Blob(c.ref.Hash)
+		if err != nil {
+			return nil, err
+		}
+		base = d
+	default:
+		d, err := m.committedChunk(f, idx, nil)
+		if err != nil {
+			return nil, err
+		}
+		base = d
+	}
+	nc := &chunk{buf: append(make([]byte, 0, max(len(base), 4096)), base...)}
+	if c != nil {
+		m.dropChunkLocked(f, idx, c)
+	}
+	f.chunks[idx] = nc
+	f.dirtyMem += int64(len(nc.buf))
+	m.dirtyBytes.Add(int64(len(nc.buf)))
+	return nc, nil
+}
+
+// dropChunkLocked forgets chunk idx's dirty entry c.
+func (m *Manager) dropChunkLocked(f *file, idx uint64, c *chunk) {
+	if f.chunks[idx] == c {
+		delete(f.chunks, idx)
+	}
+	if c.buf != nil {
+		f.dirtyMem -= int64(len(c.buf))
+		m.dirtyBytes.Add(-int64(len(c.buf)))
+	}
+	if c.ref != nil {
+		m.store.Unpin(c.ref.Hash)
+	}
+	m.room.Broadcast()
+}
+
+// committedChunk returns the committed bytes of chunk idx as the file
+// sees them now (zeros past a pending truncation). Read-only.
+func (m *Manager) committedChunk(f *file, idx uint64, cache *ReadCache) ([]byte, error) {
+	start := idx * meta.ChunkSize
+	if start >= f.trunc {
+		return nil, nil
+	}
+	ref, ok, err := m.store.Chunk(f.ino, idx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	d, err := m.blob(ref.Hash, cache)
+	if err != nil {
+		return nil, err
+	}
+	if lim := f.trunc - start; uint64(len(d)) > lim {
+		d = d[:lim]
+	}
+	return d, nil
+}
+
+// ReadCache remembers the last chunk a handle read, so that sequential
+// reads smaller than a chunk decode each blob once.
+type ReadCache struct {
+	hash blobstore.Hash
+	data []byte
+}
+
+func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
+	if cache != nil && cache.data != nil && cache.hash == h {
+		return cache.data, nil
+	}
+	d, err := m.store.Blob(h)
+	if err == nil && cache != nil {
+		cache.hash, cache.data = h, d
+	}
+	return d, err
+}
+
+// Read fills dst from off and returns the byte count (short at EOF).
+func (m *Manager) Read(ino uint64, dst []byte, off int64, cache *ReadCache) (int, error) {
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	m.mu.Lock()
+	f := m.files[ino]
+	m.mu.Unlock()
+	if f == nil {
+		a, err := m.store.GetAttr(ino)
+		if err != nil {
+			return 0, err
+		}
+		f = &file{ino: ino, size: a.Size, trunc: noTrunc}
+		return m.readLocked(f, dst, uint64(off), cache)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return m.readLocked(f, dst, uint64(off), cache)
+}
+
+func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) (int, error) {
+	if off >= f.size {
+		return 0, nil
+	}
+	n := int(min(uint64(len(dst)), f.size-off))
+	dst = dst[:n]
+	pos := off
+	for done := 0; done < n; {
+		idx, o := pos/meta.ChunkSize, int(pos%meta.ChunkSize)
+		l := min(n-done, meta.ChunkSize-o)
+		var src []byte
+		var err error
+		switch c := f.chunks[idx]; {
+		case c != nil && c.buf != nil:
+			src = c.buf
+		case c != nil && c.ref != nil:
+			src, err = m.blob(c.ref.Hash, cache)
+		default:
+			src, err = m.committedChunk(f, idx, cache)
+		}
+		if err != nil {
+			return done, err
+		}
+		out := dst[done : done+l]
+		k := 0
+		if o < len(src) {
+			k = copy(out, src[o:])
+		}
+		clear(out[k:])
+		done += l
+		pos += uint64(l)
+	}
+	return n, nil
+}
+
+// Attr overlays the in-memory size and mtime on a committed attr.
+func (m *Manager) Attr(a *meta.Attr) {
+	m.mu.Lock()
+	f := m.files[a.Ino]
+	m.mu.Unlock()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	a.Size = f.size
+	if f.mtimeSet {
+		a.Mtime, a.Ctime = f.mtime, max(a.Ctime, f.mtime)
+	}
+	f.mu.Unlock()
+}
+
+// ClearMtime drops a pending write mtime because setattr set one
+// explicitly (touch -d after a write must win).
+func (m *Manager) ClearMtime(ino uint64) {
+	m.mu.Lock()
+	f := m.files[ino]
+	m.mu.Unlock()
+	if f != nil {
+		f.mu.Lock()
+		f.mtimeSet = false
+		f.mu.Unlock()
+	}
+}
+
+// Truncate sets ino's size. It is queued like a write.
+func (m *Manager) Truncate(ino uint64, size uint64) error {
+	m.waitRoom()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.fileLocked(ino)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.err != nil {
+		err := f.err
+		f.mu.Unlock()
+		return err
+	}
+	if size < f.size {
+		last, rem := size/meta.ChunkSize, size%meta.ChunkSize
+		for idx, c := range f.chunks {
+			if idx > last || (idx == last && rem == 0) {
+				m.dropChunkLocked(f, idx, c)
+			}
+		}
+		if rem != 0 {
+			c, err := m.writableChunk(f, last)
+			if err != nil {
+				f.mu.Unlock()
+				return err
+			}
+			if uint64(len(c.buf)) > rem {
+				f.dirtyMem -= int64(uint64(len(c.buf)) - rem)
+				m.dirtyBytes.Add(-int64(uint64(len(c.buf)) - rem))
+				c.buf = c.buf[:rem]
+			}
+		}
+		f.trunc = min(f.trunc, size)
+		f.truncNew = min(f.truncNew, size)
+	}
+	f.size = size
+	f.gen++
+	f.mtime, f.mtimeSet = time.Now().UnixNano(), true
+	open := f.opens > 0
+	f.mu.Unlock()
+	if !open {
+		m.enqueueLocked(f, Normal)
+	}
+	return nil
+}
+
+// Flush reports a persist error that a commit of ino hit, so close() can
+// return it.
+func (m *Manager) Flush(ino uint64) error {
+	m.mu.Lock()
+	f := m.files[ino]
+	m.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// Fsync returns once ino's content and inode are durable.
+func (m *Manager) Fsync(ino uint64) error {
+	m.mu.Lock()
+	f := m.files[ino]
+	if f == nil {
+		m.mu.Unlock()
+		return m.store.SyncWAL()
+	}
+	f.mu.Lock()
+	dirty, gen := f.dirty(), f.gen
+	f.mu.Unlock()
+	if !dirty {
+		m.mu.Unlock()
+		return m.store.SyncWAL()
+	}
+	w := &waiter{gen: gen, done: make(chan error, 1)}
+	f.waiters = append(f.waiters, w)
+	m.enqueueLocked(f, Critical)
+	m.mu.Unlock()
+	return <-w.done
+}
+
+// SyncAll commits every dirty file, open or not, and syncs everything.
+func (m *Manager) SyncAll() error {
+	ch := make(chan error, 1)
+	select {
+	case m.flushReq <- ch:
+		return <-ch
+	case <-m.stop:
+		return errors.New("writeback: closed")
+	}
+}
+
+type commitReq struct {
+	pred func(ino uint64) bool
+	done chan error
+}
+
+// CommitNow commits, without waiting for the disk, every dirty file (open
+// or queued) for which pred holds: a reader of derived data (search) then
+// sees every change whose close() has returned.
+func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
+	m.mu.Lock()
+	any := false
+	for ino, f := range m.files {
+		f.mu.Lock()
+		d := f.dirty()
+		f.mu.Unlock()
+		if d && pred(ino) {
+			any = true
+			break
+		}
+	}
+	m.mu.Unlock()
+	if !any {
+		return nil
+	}
+	req := commitReq{pred: pred, done: make(chan error, 1)}
+	select {
+	case m.commitReq <- req:
+		return <-req.done
+	case <-m.stop:
+		return errors.New("writeback: closed")
+	}
+}
+
+// Close flushes everything durably and stops the workers.
+func (m *Manager) Close() error {
+	err := m.SyncAll()
+	m.mu.Lock()
+	m.closed = true
+	m.room.Broadcast()
+	m.mu.Unlock()
+	close(m.stop)
+	m.done.Wait()
+	return err
+}
+
+func errnoOf(err error) error {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return fmt.Errorf("%w: %v", syscall.EIO, err)
+}

@@ -1,0 +1,65 @@
+package writeback
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+type counters struct {
+	commits, batches, items, coalesced, retries, failures, spills, throttled atomic.Uint64
+	blobBytes                                                               atomic.Int64
+	lastCommit                                                              atomic.Int64
+}
+
+// Stats are the queue's figures for .taskerfs/stats.json and metrics.
+type Stats struct {
+	QueueCritical    int     `json:"queueCritical"`
+	QueueNormal      int     `json:"queueNormal"`
+	QueueLow         int     `json:"queueLow"`
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+	DirtyBytes       int64   `json:"dirtyBytes"`
+	OpenFiles        int     `json:"openFiles"`
+	Commits          uint64  `json:"commits"`
+	Batches          uint64  `json:"batches"`
+	ItemsCommitted   uint64  `json:"itemsCommitted"`
+	ItemsPerBatch    float64 `json:"itemsPerBatch"`
+	Coalesced        uint64  `json:"coalescedWrites"`
+	Retries          uint64  `json:"retries"`
+	Failures         uint64  `json:"failures"`
+	Spills           uint64  `json:"spilledChunks"`
+	Throttled        uint64  `json:"throttledWrites"`
+	BlobBytesWritten int64   `json:"blobBytesWritten"`
+	LastCommitMillis float64 `json:"lastCommitMillis"`
+}
+
+// Stats returns a consistent-enough view of the queue.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	s := Stats{OldestAgeSeconds: m.oldestAgeLocked().Seconds(), OpenFiles: len(m.files)}
+	for _, f := range m.queue {
+		switch f.prio {
+		case Critical:
+			s.QueueCritical++
+		case Normal:
+			s.QueueNormal++
+		default:
+			s.QueueLow++
+		}
+	}
+	m.mu.Unlock()
+	s.DirtyBytes = m.dirtyBytes.Load()
+	s.Commits = m.st.commits.Load()
+	s.Batches = m.st.batches.Load()
+	s.ItemsCommitted = m.st.items.Load()
+	if s.Batches > 0 {
+		s.ItemsPerBatch = float64(s.ItemsCommitted) / float64(s.Batches)
+	}
+	s.Coalesced = m.st.coalesced.Load()
+	s.Retries = m.st.retries.Load()
+	s.Failures = m.st.failures.Load()
+	s.Spills = m.st.spills.Load()
+	s.Throttled = m.st.throttled.Load()
+	s.BlobBytesWritten = m.st.blobBytes.Load()
+	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
+	return s
+}
