@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/taskerfs/taskerfs/blobstore"
@@ -39,7 +41,9 @@ type FS struct {
 	Blobs blobstore.Store
 	Cache *cache.Cache[string, []byte]
 
-	lock *os.File
+	lock    *os.File
+	regOnce sync.Once
+	reg     *prometheus.Registry
 }
 
 // ErrLocked means another process (a running mount) holds the data dir.

@@ -1,0 +1,88 @@
+package vfs
+
+import (
+	"strings"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/meta"
+	"github.com/taskerfs/taskerfs/writeback"
+)
+
+// Stats are the figures `taskerfs stats` and .taskerfs/stats.json show.
+type Stats struct {
+	Sessions         int64           `json:"sessions"`
+	Files            int64           `json:"files"`
+	Directories      int64           `json:"directories"`
+	LogicalBytes     int64           `json:"logicalBytes"`     // sum of file sizes
+	UniqueBytes      int64           `json:"uniqueBytes"`      // logical bytes of distinct blobs
+	StoredBytes      int64           `json:"storedBytes"`      // blob bytes on disk (inline ones included)
+	Blobs            int64           `json:"blobs"`            // distinct referenced blobs
+	InlineBlobs      int64           `json:"inlineBlobs"`      // of which kept inside pebble
+	DedupRatio       float64         `json:"dedupRatio"`       // logical / unique
+	CompressionRatio float64         `json:"compressionRatio"` // unique / stored
+	SavedBytes       int64           `json:"savedBytes"`       // logical - stored
+	MetaBytes        int64           `json:"metaBytes"`        // pebble on disk
+	IndexSessions    int64           `json:"indexSessions"`
+	IndexBytes       int64           `json:"indexBytes"`
+	CacheHits        uint64          `json:"cacheHits"`
+	CacheMisses      uint64          `json:"cacheMisses"`
+	CacheHitRate     float64         `json:"cacheHitRate"`
+	Queue            writeback.Stats `json:"queue"`
+}
+
+// Stats scans the namespace and the refcount table; it costs a pass over
+// every inode, so callers should not poll it in a tight loop.
+func (v *FS) Stats() (Stats, error) {
+	var s Stats
+	sessionsDir, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	sessionsIno := sessionsDir.Ino
+	if err != nil {
+		sessionsIno = 0
+	}
+	err = v.Meta.AllInodes(func(a meta.Attr) error {
+		switch {
+		case a.IsRegular():
+			s.Files++
+			s.LogicalBytes += int64(a.Size)
+		case a.IsDir():
+			s.Directories++
+			if a.Parent == sessionsIno && a.Nlink > 0 && !strings.HasPrefix(a.Name, ".") {
+				s.Sessions++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	err = v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+		s.Blobs++
+		s.UniqueBytes += int64(info.Size)
+		s.StoredBytes += info.Stored
+		if info.Inline {
+			s.InlineBlobs++
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.UniqueBytes > 0 {
+		s.DedupRatio = float64(s.LogicalBytes) / float64(s.UniqueBytes)
+	}
+	if s.StoredBytes > 0 {
+		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
+	}
+	s.SavedBytes = s.LogicalBytes - s.StoredBytes
+	s.MetaBytes = int64(v.Meta.DB().Metrics().DiskSpaceUsage())
+	if n, _, b, err := v.Index.Stats(); err == nil {
+		s.IndexSessions, s.IndexBytes = n, b
+	}
+	cs := v.Cache.Stats()
+	s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
+	if cs.Hits+cs.Misses > 0 {
+		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
+	}
+	s.Queue = v.WB.Stats()
+	return s, nil
+}
