@@ -139,6 +139,7 @@ func (tx *Tx) SetChunk(ino, index uint64, ref *BlobRef) error {
 		if err := tx.unref(oc.Hash); err != nil {
 			return err
 		}
+		tx.b.Delete(userKey(oc.Hash, ino, index), nil)
 	}
 	if ref == nil {
 		if had {
@@ -149,6 +150,7 @@ func (tx *Tx) SetChunk(ino, index uint64, ref *BlobRef) error {
 	if err := tx.ref(ref); err != nil {
 		return err
 	}
+	tx.b.Set(userKey(ref.Hash, ino, index), nil, nil)
 	return tx.b.Set(key, encodeChunkRef(ChunkRef{Hash: ref.Hash, Size: ref.Size}), nil)
 }
 
@@ -354,6 +356,26 @@ func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
 			return err
 		}
 		if err := fn(h, BlobInfo(r)); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// BlobUsers calls fn for every (inode, chunk index) that references h.
+func (s *Store) BlobUsers(h blobstore.Hash, fn func(ino, index uint64) error) error {
+	p := userPrefix(h)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()[len(p):]
+		if len(k) != 16 {
+			return errBadRecord
+		}
+		if err := fn(binary.BigEndian.Uint64(k), binary.BigEndian.Uint64(k[8:])); err != nil {
 			return err
 		}
 	}

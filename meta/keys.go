@@ -15,6 +15,7 @@ const (
 	pfxRef     = 'r' // r<hash>                  -> encoded blobRecord
 	pfxInline  = 'B' // B<hash>                  -> codec byte + stored bytes
 	pfxOrphan  = 'o' // o<ino>                   -> empty: unlinked while open
+	pfxUser    = 'R' // R<hash><ino><index>      -> empty: who uses a blob
 )
 
 var keyNextIno = []byte{pfxConfig, 'n', 'e', 'x', 't', 'i', 'n', 'o'}
@@ -38,6 +39,11 @@ func xattrKey(ino uint64, name string) []byte {
 func chunkPrefix(ino uint64) []byte { return u64([]byte{pfxChunk}, ino) }
 func chunkKey(ino, index uint64) []byte {
 	return u64(chunkPrefix(ino), index)
+}
+
+func userPrefix(h [32]byte) []byte { return append([]byte{pfxUser}, h[:]...) }
+func userKey(h [32]byte, ino, index uint64) []byte {
+	return u64(u64(userPrefix(h), ino), index)
 }
 
 func refKey(h [32]byte) []byte    { return append([]byte{pfxRef}, h[:]...) }

@@ -24,10 +24,10 @@ type chunk struct {
 type file struct {
 	ino uint64
 
-	mu       sync.Mutex
-	opens    int
-	size     uint64
-	trunc    uint64 // committed content at or beyond this byte reads as zeros
+	mu    sync.Mutex
+	opens int
+	size  uint64
+	trunc uint64 // committed content at or beyond this byte reads as zeros
 	// truncNew is the lowest truncation since the running commit took its
 	// snapshot: what trunc becomes once that commit lands.
 	truncNew uint64

@@ -7,8 +7,8 @@ import (
 
 type counters struct {
 	commits, batches, items, coalesced, retries, failures, spills, throttled atomic.Uint64
-	blobBytes                                                               atomic.Int64
-	lastCommit                                                              atomic.Int64
+	blobBytes                                                                atomic.Int64
+	lastCommit                                                               atomic.Int64
 }
 
 // Stats are the queue's figures for .taskerfs/stats.json and metrics.
