@@ -29,6 +29,7 @@ type mountFlags struct {
 	allowOther   bool
 	debug        bool
 	blobPutDelay time.Duration
+	metricsAddr  string
 	attrTimeout  time.Duration
 	entryTimeout time.Duration
 }
@@ -42,6 +43,7 @@ func (f *mountFlags) register(c *cobra.Command) {
 	fl.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "blob cache size")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (needs user_allow_other for non-root)")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
 	fl.DurationVar(&f.blobPutDelay, "debug-blob-put-delay", 0, "testing: delay every blob write (simulates a slow disk)")
@@ -104,6 +106,15 @@ func runMount(f *mountFlags, mountpoint string) error {
 		return err
 	}
 	defer stopControl()
+	if f.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(v, f.metricsAddr)
+		if err != nil {
+			srv.Unmount()
+			v.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	log.Printf("taskerfs: %s mounted on %s", f.data, mnt)
 
 	sig := make(chan os.Signal, 1)

@@ -12,7 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/taskerfs/taskerfs/vfs"
 )
@@ -103,8 +106,30 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			res, err := v.GC()
 			writeJSON(w, res, err)
 		},
+		"/stats": func(w http.ResponseWriter, r *http.Request) {
+			s, err := v.Stats()
+			writeJSON(w, s, err)
+		},
 		"/sync": func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, struct{}{}, v.WB.SyncAll())
 		},
 	}
+}
+
+// serveMetrics serves /metrics; an address without a host binds loopback
+// so that figures are not exposed by accident.
+func serveMetrics(v *vfs.FS, addr string) (stop func(), err error) {
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(v.Registry(), promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	log.Printf("taskerfs: metrics on http://%s/metrics", l.Addr())
+	return func() { srv.Close() }, nil
 }

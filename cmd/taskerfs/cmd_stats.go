@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taskerfs/taskerfs/vfs"
+)
+
+func init() {
+	var data string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "stats [--json] [--data DIR]",
+		Short: "Show storage, dedup, compression, cache and queue figures (live when mounted)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := withDataDir(data, "/stats", url.Values{}, func(v *vfs.FS) (vfs.Stats, error) { return v.Stats() })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			printStats(&s)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	rootCmd.AddCommand(c)
+}
+
+func printStats(s *vfs.Stats) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(w, "%s\t%v\n", k, v) }
+	row("sessions", s.Sessions)
+	row("files", s.Files)
+	row("logical bytes", s.LogicalBytes)
+	row("unique bytes", s.UniqueBytes)
+	row("stored bytes", s.StoredBytes)
+	row("dedup ratio", fmt.Sprintf("%.2f", s.DedupRatio))
+	row("compression ratio", fmt.Sprintf("%.2f", s.CompressionRatio))
+	row("saved bytes", s.SavedBytes)
+	row("blobs (inline)", fmt.Sprintf("%d (%d)", s.Blobs, s.InlineBlobs))
+	row("metadata bytes", s.MetaBytes)
+	row("index sessions / bytes", fmt.Sprintf("%d / %d", s.IndexSessions, s.IndexBytes))
+	row("cache hit rate", fmt.Sprintf("%.1f%% (%d hits, %d misses)", 100*s.CacheHitRate, s.CacheHits, s.CacheMisses))
+	q := s.Queue
+	row("queue critical/normal/low", fmt.Sprintf("%d/%d/%d", q.QueueCritical, q.QueueNormal, q.QueueLow))
+	row("queue oldest age", fmt.Sprintf("%.3fs", q.OldestAgeSeconds))
+	row("dirty bytes", q.DirtyBytes)
+	row("commits / items per batch", fmt.Sprintf("%d / %.1f", q.Commits, q.ItemsPerBatch))
+	row("coalesced writes", q.Coalesced)
+	row("retries / failures", fmt.Sprintf("%d / %d", q.Retries, q.Failures))
+	w.Flush()
+}
