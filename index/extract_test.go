@@ -1,0 +1,174 @@
+package index
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// sampleFiles returns one file of every kind in a given shape (seed layout:
+// plain JSON and bare chunk arrays; real layout: chunk objects in envelopes).
+func sampleMetadata() map[string]any {
+	return map[string]any{
+		"id": "s1", "name": "Morning Coding", "description": "Working on authentication",
+		"status": "Completed", "category": "Work", "subCategory": " Deep Work ",
+		"tags": []any{"Go", " OAuth ", 7, ""}, "startTime": "2025-10-31T23:30:00.000-02:00",
+		"version": 3,
+	}
+}
+
+func TestExtractKinds(t *testing.T) {
+	screens := []any{
+		map[string]any{"id": "a", "aiAnalysis": map[string]any{
+			"summary": "Editing handler", "detectedActivity": "coding", "extractedText": "func main",
+			"detectedEntities": map[string]any{"topics": []any{map[string]any{"name": "Auth", "confidence": 0.9}, "Plain"}},
+		}},
+		map[string]any{"id": "b", "activity": "Reviewing PR", "topics": []any{"OAuth"}}, // seed fields
+		"not a record",
+	}
+	segments := []any{map[string]any{"transcription": "hello world", "keyPhrases": []any{"token refresh"}}}
+	videos := []any{map[string]any{"topic": "Demo", "description": "walkthrough", "transcriptExcerpt": "as you see"}}
+	tests := []struct {
+		name    string
+		kind    Kind
+		content []byte
+		texts   []string
+		topics  []string
+	}{
+		{"summary", KindSummary, mustJSON(t, map[string]any{
+			"narrative": "Fixed login", "achievements": []any{"shipped", 3}, "blockers": "flaky CI",
+			"keyInsights": []any{map[string]any{"insight": "cache helps"}, "plain insight"},
+		}), []string{"Fixed login", "shipped", "flaky CI", "cache helps", "plain insight"}, nil},
+		{"audio insights", KindAudioInsights, mustJSON(t, map[string]any{"narrative": "calm focus", "keyMoments": []any{}}), []string{"calm focus"}, nil},
+		{"canvas", KindCanvasSpec, mustJSON(t, map[string]any{"theme": map[string]any{"explanation": "focused blue"}}), []string{"focused blue"}, nil},
+		{"transcription string", KindTranscription, mustJSON(t, "the whole talk"), []string{"the whole talk"}, nil},
+		{"transcription object", KindTranscription, mustJSON(t, map[string]any{"text": "object talk"}), []string{"object talk"}, nil},
+		{"transcription envelope raw", KindTranscription, envelope(t, "raw talk", false), []string{"raw talk"}, nil},
+		{"transcription envelope gzip", KindTranscription, envelope(t, "zipped talk", true), []string{"zipped talk"}, nil},
+		{"context items", KindContextItems, mustJSON(t, []any{map[string]any{"type": "note", "content": "remember"}}), []string{"remember"}, nil},
+		{"screenshots seed", KindScreenshots, mustJSON(t, screens),
+			[]string{"Editing handler", "coding", "func main", "Reviewing PR"}, []string{"auth", "plain", "oauth"}},
+		{"screenshots real", KindScreenshots, envelope(t, map[string]any{"sessionId": "s1", "chunkIndex": 0, "screenshots": screens}, true),
+			[]string{"Editing handler", "coding", "func main", "Reviewing PR"}, []string{"auth", "plain", "oauth"}},
+		{"audio seed", KindAudioSegments, mustJSON(t, segments), []string{"hello world", "token refresh"}, nil},
+		{"audio real", KindAudioSegments, envelope(t, map[string]any{"sessionId": "s1", "chunkIndex": 1, "segments": segments}, false), []string{"hello world", "token refresh"}, nil},
+		{"video seed", KindVideoChunks, mustJSON(t, videos), []string{"Demo", "walkthrough", "as you see"}, nil},
+		{"video real", KindVideoChunks, envelope(t, map[string]any{"sessionId": "s1", "chunkIndex": 0, "chunks": videos}, true), []string{"Demo", "walkthrough", "as you see"}, nil},
+		{"chunk object under wrong key", KindScreenshots, mustJSON(t, map[string]any{"segments": screens}), nil, nil},
+		{"not json", KindSummary, []byte(`{"narrative": "cut`), nil, nil},
+		{"empty", KindMetadata, nil, nil, nil},
+		{"wrong top-level type", KindSummary, mustJSON(t, []any{"narrative"}), nil, nil},
+		{"bad gzip", KindSummary, mustJSON(t, map[string]any{"version": 1, "compressed": true, "data": "GZIP_V1:!!!"}), nil, nil},
+	}
+	for _, tc := range tests {
+		e := extract(tc.kind, tc.content)
+		if !reflect.DeepEqual(e.texts, tc.texts) {
+			t.Errorf("%s: texts %q, want %q", tc.name, e.texts, tc.texts)
+		}
+		if !reflect.DeepEqual(e.topics, tc.topics) {
+			t.Errorf("%s: topics %q, want %q", tc.name, e.topics, tc.topics)
+		}
+	}
+}
+
+func TestExtractMetadataLayouts(t *testing.T) {
+	plain := mustJSON(t, sampleMetadata())
+	for name, content := range map[string][]byte{
+		"plain":        plain,
+		"envelope raw": envelope(t, sampleMetadata(), false),
+		"envelope gz":  envelope(t, sampleMetadata(), true),
+		"envelope obj": mustJSON(t, map[string]any{"version": 1, "checksum": "x", "data": sampleMetadata()}),
+	} {
+		e := extract(KindMetadata, content)
+		want := &extraction{
+			texts:     []string{"Morning Coding", "Working on authentication"},
+			textBytes: len("Morning Coding") + len("Working on authentication"),
+			tags:      []string{"go", "oauth"},
+			status:    "completed", category: "work", sub: "deep work",
+			name: "Morning Coding", start: "2025-10-31T23:30:00.000-02:00", date: "2025-11-01", // UTC day
+		}
+		if !reflect.DeepEqual(e, want) {
+			t.Errorf("%s: got %+v\nwant %+v", name, e, want)
+		}
+	}
+}
+
+func TestExtractWrongTypes(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  map[string]any
+		tags []string
+		day  string
+		show string
+	}{
+		{"tags as a string", map[string]any{"tags": "Go, Rust ,", "startTime": "2025-01-02"}, []string{"go", "rust"}, "2025-01-02", "2025-01-02"},
+		{"startTime in epoch ms", map[string]any{"startTime": 1730000000000}, nil, "2024-10-27", "2024-10-27T03:33:20.000Z"},
+		{"startTime without zone", map[string]any{"startTime": "2025-03-04T05:06:07"}, nil, "2025-03-04", "2025-03-04T05:06:07"},
+		{"startTime garbage", map[string]any{"startTime": "soon"}, nil, "", "soon"},
+		{"startTime object", map[string]any{"startTime": map[string]any{"a": 1}}, nil, "", ""},
+		{"startTime huge number", map[string]any{"startTime": 1e300}, nil, "", ""},
+		{"tags object", map[string]any{"tags": map[string]any{"a": "b"}, "name": 5}, nil, "", ""},
+		{"tags null", map[string]any{"tags": nil, "status": []any{"x"}}, nil, "", ""},
+	}
+	for _, tc := range tests {
+		e := extract(KindMetadata, mustJSON(t, tc.doc))
+		if !reflect.DeepEqual(e.tags, tc.tags) || e.date != tc.day || e.start != tc.show {
+			t.Errorf("%s: tags %q day %q start %q; want %q %q %q", tc.name, e.tags, e.date, e.start, tc.tags, tc.day, tc.show)
+		}
+	}
+}
+
+func TestExtractCaps(t *testing.T) {
+	huge := strings.Repeat("word ", maxTextBytes/5+1000)
+	e := extract(KindTranscription, mustJSON(t, huge))
+	if e.textBytes > maxTextBytes {
+		t.Fatalf("text %d bytes, cap %d", e.textBytes, maxTextBytes)
+	}
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	if e := extract(KindScreenshots, []byte(deep)); len(e.texts) != 0 {
+		t.Fatalf("deep nesting gave %q", e.texts)
+	}
+	deepOK := `{"narrative":"kept","x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "}"
+	if e := extract(KindSummary, []byte(deepOK)); !reflect.DeepEqual(e.texts, []string{"kept"}) {
+		t.Fatalf("nested junk beside a field: %q", e.texts)
+	}
+	many := "[" + strings.Repeat(`{"transcription":"x"},`, maxListItems+10) + `{"transcription":"x"}]`
+	if e := extract(KindAudioSegments, []byte(many)); len(e.texts) != maxListItems {
+		t.Fatalf("read %d records, cap %d", len(e.texts), maxListItems)
+	}
+	var tags []any
+	for i := range maxFacetValues + 5 {
+		tags = append(tags, strings.Repeat("t", i%50+1)+string(rune('a'+i%26)))
+	}
+	tags = append(tags, strings.Repeat("/", 100)) // escaped name longer than 255 bytes
+	if e := extract(KindMetadata, mustJSON(t, map[string]any{"tags": tags})); len(e.tags) != maxFacetValues {
+		t.Fatalf("%d tags kept, cap %d", len(e.tags), maxFacetValues)
+	}
+	if e := extract(KindMetadata, mustJSON(t, map[string]any{"tags": []any{strings.Repeat("/", 100)}})); len(e.tags) != 0 {
+		t.Fatalf("tag too long for a name kept: %q", e.tags)
+	}
+}
+
+func TestBuildRecord(t *testing.T) {
+	rec, text := buildRecord("s1", KindMetadata, mustJSON(t, sampleMetadata()))
+	if rec.length != 4 { // "on" is a stop word
+		t.Errorf("length %d", rec.length)
+	}
+	var terms []string
+	for _, tf := range rec.terms {
+		terms = append(terms, tf.term)
+	}
+	if strings.Join(terms, " ") != "authentication coding morning working" {
+		t.Errorf("terms %q", terms)
+	}
+	if text != "Morning Coding\nWorking on authentication" {
+		t.Errorf("text %q", text)
+	}
+	back, err := decodeRecord(rec.encode())
+	if err != nil || !reflect.DeepEqual(back, rec) {
+		t.Errorf("record round trip: %+v, %v", back, err)
+	}
+	if _, err := decodeRecord(rec.encode()[:10]); err == nil {
+		t.Error("truncated record decoded")
+	}
+}

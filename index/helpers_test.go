@@ -1,0 +1,118 @@
+package index
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/klauspost/compress/gzip"
+)
+
+func openDB(t testing.TB) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open(t.TempDir(), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// gzipV1 encodes v the way the real app's envelope does: "GZIP_V1:" + base64(gzip(json)).
+func gzipV1(t testing.TB, v any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := zw.Write(mustJSON(t, v)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "GZIP_V1:" + base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+// envelope wraps v in the real app's file envelope; compressed selects a
+// GZIP_V1 payload, otherwise data holds the raw JSON text as a string.
+func envelope(t testing.TB, v any, compressed bool) []byte {
+	t.Helper()
+	data := string(mustJSON(t, v))
+	if compressed {
+		data = gzipV1(t, v)
+	}
+	return mustJSON(t, map[string]any{
+		"version": 1, "checksum": "1x2y3z", "timestamp": 1730000000000, "compressed": compressed, "data": data,
+	})
+}
+
+// fixture is an index over a temp DB that tests feed file by file.
+type fixture struct {
+	t  testing.TB
+	db *pebble.DB
+	x  *Index
+}
+
+func newFixture(t testing.TB) *fixture {
+	db := openDB(t)
+	return &fixture{t: t, db: db, x: New(db)}
+}
+
+// put indexes content as the file fid at path (which must classify) in its own batch.
+func (f *fixture) put(fid uint64, path string, content []byte) {
+	f.t.Helper()
+	f.batch(func(b *pebble.Batch) {
+		sid, kind, ok := Classify(path)
+		if !ok {
+			f.t.Fatalf("%s does not classify", path)
+		}
+		if err := f.x.UpdateFile(b, fid, sid, kind, content); err != nil {
+			f.t.Fatal(err)
+		}
+	})
+}
+
+func (f *fixture) remove(fid uint64) {
+	f.t.Helper()
+	f.batch(func(b *pebble.Batch) {
+		if err := f.x.RemoveFile(b, fid); err != nil {
+			f.t.Fatal(err)
+		}
+	})
+}
+
+func (f *fixture) batch(fn func(b *pebble.Batch)) {
+	f.t.Helper()
+	b := f.db.NewIndexedBatch()
+	defer b.Close()
+	fn(b)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// ids runs query and returns the hit ids in order.
+func (f *fixture) ids(query string) []string {
+	f.t.Helper()
+	hits, err := f.x.Search(query)
+	if err != nil {
+		f.t.Fatalf("search %q: %v", query, err)
+	}
+	out := []string{}
+	for _, h := range hits {
+		out = append(out, h.SessionID)
+	}
+	return out
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

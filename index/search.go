@@ -1,0 +1,465 @@
+package index
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Hit is one matching session.
+type Hit struct {
+	SessionID string
+	Name      string // from metadata.json
+	StartTime string // from metadata.json, as stored (a number becomes ISO 8601 UTC)
+	Snippet   string // up to snippetRunes runes around the first matched word
+	Score     float64
+}
+
+// SearchOptions tunes a search.
+type SearchOptions struct {
+	Limit      int  // at most this many hits (0: all), the best ones
+	NoSnippets bool // skip snippets (a directory listing needs only the order)
+}
+
+// BM25 parameters (the usual defaults).
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// Search parses query and returns the matching sessions in relevance order
+// (BM25 over the full text; ties, and queries with no words, by session id),
+// with snippets. Errors of a query that does not parse wrap ErrBadQuery.
+func (x *Index) Search(query string) ([]Hit, error) {
+	return x.SearchWith(query, SearchOptions{})
+}
+
+// SearchWith is Search with options.
+func (x *Index) SearchWith(query string, opt SearchOptions) ([]Hit, error) {
+	q, err := ParseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	return x.SearchQuery(q, opt)
+}
+
+// SearchQuery runs a parsed query on a consistent snapshot of the index.
+func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
+	if q.root == nil {
+		return nil, nil
+	}
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	ev := &evaluator{r: snap, terms: map[string]posting{}}
+	set, err := ev.eval(q.root)
+	if err != nil {
+		return nil, err
+	}
+	ids := set.ids
+	if set.neg {
+		all, err := allSessions(snap)
+		if err != nil {
+			return nil, err
+		}
+		ids = minus(all, set.ids)
+	}
+	g, err := loadGlobal(snap)
+	if err != nil {
+		return nil, err
+	}
+	scoring := scoringTerms(q.root, false, nil)
+	hits, aggs, err := ev.rank(ids, scoring, g)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Limit > 0 && len(hits) > opt.Limit {
+		hits = hits[:opt.Limit]
+	}
+	if !opt.NoSnippets {
+		for i := range hits {
+			if hits[i].Snippet, err = ev.snippet(hits[i].SessionID, aggs[hits[i].SessionID], scoring); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return hits, nil
+}
+
+// idSet is a sorted set of session ids, or (neg) every session but those.
+type idSet struct {
+	ids []string
+	neg bool
+}
+
+type evaluator struct {
+	r     reader
+	terms map[string]posting // postings read so far, by term
+}
+
+func (ev *evaluator) term(t string) (posting, error) {
+	if p, ok := ev.terms[t]; ok {
+		return p, nil
+	}
+	p, err := scanSessions(ev.r, termPrefix(t), true)
+	if err != nil {
+		return posting{}, err
+	}
+	ev.terms[t] = p
+	return p, nil
+}
+
+func (ev *evaluator) eval(n node) (idSet, error) {
+	switch n := n.(type) {
+	case *wordNode:
+		out := idSet{neg: true}
+		for _, t := range n.tokens {
+			p, err := ev.term(t)
+			if err != nil {
+				return idSet{}, err
+			}
+			out = and(out, idSet{ids: p.ids})
+		}
+		return out, nil
+	case *fieldNode:
+		if n.field == "month" {
+			ids, err := daySessions(ev.r, n.value+"-00", n.value+"-99")
+			return idSet{ids: ids}, err
+		}
+		p, err := scanSessions(ev.r, facetPrefix(facetFields[n.field], n.value, ""), false)
+		return idSet{ids: p.ids}, err
+	case *dayNode:
+		from, to := n.day, "~" // '~' sorts after every digit
+		if n.before {
+			from, to = "", n.day
+		}
+		ids, err := daySessions(ev.r, from, to)
+		return idSet{ids: ids}, err
+	case *notNode:
+		s, err := ev.eval(n.x)
+		s.neg = !s.neg
+		return s, err
+	case *andNode, *orNode:
+		var xs []node
+		combine := and
+		if a, ok := n.(*andNode); ok {
+			xs = a.xs
+		} else {
+			xs, combine = n.(*orNode).xs, or
+		}
+		out, err := ev.eval(xs[0])
+		for _, x := range xs[1:] {
+			if err != nil {
+				break
+			}
+			var s idSet
+			s, err = ev.eval(x)
+			out = combine(out, s)
+		}
+		return out, err
+	}
+	return idSet{}, nil
+}
+
+func and(a, b idSet) idSet {
+	switch {
+	case !a.neg && !b.neg:
+		return idSet{ids: intersect(a.ids, b.ids)}
+	case !a.neg:
+		return idSet{ids: minus(a.ids, b.ids)}
+	case !b.neg:
+		return idSet{ids: minus(b.ids, a.ids)}
+	}
+	return idSet{ids: union(a.ids, b.ids), neg: true}
+}
+
+func or(a, b idSet) idSet {
+	switch {
+	case !a.neg && !b.neg:
+		return idSet{ids: union(a.ids, b.ids)}
+	case !a.neg:
+		return idSet{ids: minus(b.ids, a.ids), neg: true}
+	case !b.neg:
+		return idSet{ids: minus(a.ids, b.ids), neg: true}
+	}
+	return idSet{ids: intersect(a.ids, b.ids), neg: true}
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	j := 0
+	for _, s := range a {
+		for j < len(b) && b[j] < s {
+			j++
+		}
+		if j < len(b) && b[j] == s {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// allSessions lists every session the index knows, sorted.
+func allSessions(r reader) ([]string, error) {
+	prefix := tableKey(tblSession)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for ok := it.First(); ok; ok = it.Next() {
+		ids = append(ids, string(it.Key()[len(prefix):]))
+	}
+	return ids, it.Close()
+}
+
+// scoringTerms lists, in query order and distinct, the tokens of words that
+// are not negated: they rank the hits and pick the snippet.
+func scoringTerms(n node, negated bool, out []string) []string {
+	switch n := n.(type) {
+	case *wordNode:
+		if !negated {
+			for _, t := range n.tokens {
+				if !contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	case *notNode:
+		return scoringTerms(n.x, !negated, out)
+	case *andNode:
+		for _, x := range n.xs {
+			out = scoringTerms(x, negated, out)
+		}
+	case *orNode:
+		for _, x := range n.xs {
+			out = scoringTerms(x, negated, out)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// rank scores ids with BM25 over the scoring terms and sorts them. It also
+// returns each hit's session aggregate, for snippets.
+func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit, map[string]sessionAgg, error) {
+	n := float64(g.sessions)
+	avgdl := 1.0
+	if g.sessions > 0 && g.length > 0 {
+		avgdl = float64(g.length) / n
+	}
+	idf := make([]float64, len(scoring))
+	postings := make([]posting, len(scoring))
+	for i, t := range scoring {
+		p, err := ev.term(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		postings[i] = p
+		df := float64(len(p.ids))
+		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
+	}
+
+	prefix := tableKey(tblSession)
+	it, err := prefixIter(ev.r, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	hits := make([]Hit, 0, len(ids))
+	aggs := make(map[string]sessionAgg, len(ids))
+	key := append([]byte(nil), prefix...)
+	for _, id := range ids {
+		// Seeks in ascending order let pebble step instead of searching.
+		key = append(key[:len(prefix)], id...)
+		var agg sessionAgg
+		if it.SeekGE(key) && string(it.Key()) == string(key) {
+			if agg, err = decodeAgg(it.Value()); err != nil {
+				return nil, nil, err
+			}
+		}
+		aggs[id] = agg
+		score := 0.0
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
+		for i, p := range postings {
+			j := sort.SearchStrings(p.ids, id)
+			if j < len(p.ids) && p.ids[j] == id {
+				tf := float64(p.tf[j])
+				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
+			}
+		}
+		hits = append(hits, Hit{SessionID: id, Name: agg.name, StartTime: agg.start, Score: score})
+	}
+	if err := it.Error(); err != nil {
+		return nil, nil, err
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].SessionID < hits[j].SessionID
+	})
+	return hits, aggs, nil
+}
+
+// snippetRunes is the longest snippet, ellipses included.
+const snippetRunes = 160
+
+// snippet finds the first scoring term the session holds in the stored text
+// of a file that posts it, and cuts a window around it. Without such a word
+// (a query of filters only) it shows the start of the session's metadata text.
+func (ev *evaluator) snippet(sid string, agg sessionAgg, scoring []string) (string, error) {
+	var fallback string
+	for _, t := range scoring {
+		p := ev.terms[t]
+		if j := sort.SearchStrings(p.ids, sid); j == len(p.ids) || p.ids[j] != sid {
+			continue
+		}
+		fids, err := postingFiles(ev.r, t, sid)
+		if err != nil {
+			return "", err
+		}
+		for _, fid := range fids {
+			text, _, err := get(ev.r, textKey(fid))
+			if err != nil {
+				return "", err
+			}
+			if at := findTerm(string(text), t); at >= 0 {
+				return window(string(text), at), nil
+			}
+			if fallback == "" {
+				fallback = window(string(text), 0)
+			}
+		}
+	}
+	if fallback != "" || !agg.hasMeta {
+		return fallback, nil
+	}
+	text, _, err := get(ev.r, textKey(agg.metaFid))
+	return window(string(text), 0), err
+}
+
+// maxSnippetFiles bounds the files tried for one snippet.
+const maxSnippetFiles = 4
+
+// postingFiles lists the files of session sid that post term t.
+func postingFiles(r reader, t, sid string) ([]uint64, error) {
+	prefix := appendEsc(termPrefix(t), sid)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	var fids []uint64
+	for ok := it.First(); ok && len(fids) < maxSnippetFiles; ok = it.Next() {
+		if k := it.Key(); len(k) == len(prefix)+8 {
+			fids = append(fids, bytesToFid(k[len(prefix):]))
+		}
+	}
+	return fids, it.Close()
+}
+
+// findTerm returns the byte offset of the first word of text whose token is t.
+func findTerm(text, t string) int {
+	at := -1
+	scanTokens(text, func(tok string, start, _ int) bool {
+		if tok == t {
+			at = start
+			return false
+		}
+		return true
+	})
+	return at
+}
+
+// window cuts at most snippetRunes runes of text, starting a little before
+// byte offset at on a word boundary, with whitespace runs collapsed and "…"
+// where text was cut off.
+func window(text string, at int) string {
+	begin := at
+	for n := 0; n < 40 && begin > 0; n++ {
+		_, size := utf8.DecodeLastRuneInString(text[:begin])
+		begin -= size
+	}
+	if begin > 0 {
+		if i := strings.IndexFunc(text[begin:at], unicode.IsSpace); i >= 0 {
+			begin += i
+		}
+	}
+	var rs []rune
+	space := false
+	for _, r := range text[begin:] {
+		if unicode.IsSpace(r) {
+			space = len(rs) > 0
+			continue
+		}
+		if space {
+			rs = append(rs, ' ')
+			space = false
+		}
+		rs = append(rs, r)
+		if len(rs) > snippetRunes {
+			break
+		}
+	}
+	budget := snippetRunes
+	if begin > 0 {
+		budget--
+	}
+	if len(rs) > budget {
+		rs = append([]rune(strings.TrimRightFunc(string(rs[:budget-1]), unicode.IsSpace)), '…')
+	}
+	if begin > 0 {
+		return "…" + string(rs)
+	}
+	return string(rs)
+}
