@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ type Store struct {
 	pinned map[blobstore.Hash]int
 
 	blobCache BlobCache
+	version   atomic.Uint64 // bumped after every committed Update
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -186,8 +188,16 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 	if sync {
 		opt = pebble.Sync
 	}
-	return tx.b.Commit(opt)
+	if err := tx.b.Commit(opt); err != nil {
+		return err
+	}
+	s.version.Add(1)
+	return nil
 }
+
+// Version changes whenever a transaction commits: a result derived from
+// the store (a search) is current while Version is unchanged.
+func (s *Store) Version() uint64 { return s.version.Load() }
 
 func uvarintBytes(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 

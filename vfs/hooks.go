@@ -115,16 +115,8 @@ func (v *FS) indexable(ino uint64) bool {
 	return ok
 }
 
-// Search runs a query after committing every pending change to a session
-// file, so a search reflects every file whose close() has returned.
-func (v *FS) Search(q string) ([]index.Hit, error) {
-	if err := v.WB.CommitNow(v.indexable); err != nil {
-		return nil, err
-	}
-	return v.Index.Search(q)
-}
-
-// Fresh commits pending session files before a facet listing.
+// Fresh commits every pending change to a session file, so that a search
+// or facet listing reflects every file whose close() has returned.
 func (v *FS) Fresh() error { return v.WB.CommitNow(v.indexable) }
 
 // IsBadQuery reports a query that does not parse.

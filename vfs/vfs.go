@@ -42,6 +42,7 @@ type FS struct {
 	Cache *cache.Cache[string, []byte]
 
 	lock    *os.File
+	qc      queryCache
 	regOnce sync.Once
 	reg     *prometheus.Registry
 }
