@@ -106,6 +106,10 @@ func runMount(f *mountFlags, mountpoint string) error {
 		return err
 	}
 	defer stopControl()
+	// Operator commands write through the mount when the data dir is in use.
+	mpFile := filepath.Join(f.data, "mountpoint")
+	os.WriteFile(mpFile, []byte(mnt+"\n"), 0o600)
+	defer os.Remove(mpFile)
 	if f.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(v, f.metricsAddr)
 		if err != nil {
