@@ -128,9 +128,9 @@ func decodeZstd(stored []byte, logicalSize int) ([]byte, error) {
 	if err := hdr.Decode(stored); err != nil {
 		return nil, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
 	}
-	// EncodeAll always records the content size; two independent size
-	// fields agreeing is what lets us allocate the output up front.
-	if !hdr.HasFCS || hdr.FrameContentSize != uint64(logicalSize) {
+	// EncodeAll records the content size except for inputs under 256
+	// bytes; when present it must agree with the size we were told.
+	if hdr.HasFCS && hdr.FrameContentSize != uint64(logicalSize) {
 		return nil, fmt.Errorf("%w: zstd frame size %d (known %v), want %d",
 			ErrCorrupt, hdr.FrameContentSize, hdr.HasFCS, logicalSize)
 	}

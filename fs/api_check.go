@@ -13,6 +13,7 @@ var (
 	_ gofs.NodeMknoder        = (*node)(nil)
 	_ gofs.NodeSymlinker      = (*node)(nil)
 	_ gofs.NodeCreater        = (*node)(nil)
+	_ gofs.NodeTmpfiler       = (*node)(nil)
 	_ gofs.NodeLinker         = (*node)(nil)
 	_ gofs.NodeUnlinker       = (*node)(nil)
 	_ gofs.NodeRmdirer        = (*node)(nil)

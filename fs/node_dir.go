@@ -67,6 +67,20 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	return ch, n.root.newHandle(ino), n.root.openFlags(), 0
 }
 
+// Tmpfile makes an open file in no directory (O_TMPFILE); linkat can give
+// it a name later.
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	uid, gid := caller(ctx)
+	a, err := n.v().CreateUnlinked(meta.NewNode{Mode: mode, Uid: uid, Gid: gid})
+	if err != nil {
+		return nil, nil, 0, toErrno("tmpfile", err)
+	}
+	fillAttr(&a, &out.Attr)
+	n.root.setTimeouts(out)
+	ch := n.NewInode(ctx, &node{root: n.root, ino: a.Ino}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: a.Ino})
+	return ch, n.root.newHandle(a.Ino), n.root.openFlags(), 0
+}
+
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	t, ok := target.(*node)
 	if !ok {
@@ -117,6 +131,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	if n.ino == meta.RootIno {
 		parent = meta.RootIno
 	}
+	n.v().OpenDir(n.ino)
 	h := &dirHandle{n: n, virtual: []fuse.DirEntry{
 		{Name: ".", Ino: n.ino, Mode: syscall.S_IFDIR},
 		{Name: "..", Ino: parent, Mode: syscall.S_IFDIR},
@@ -185,4 +200,8 @@ func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	return toErrno("fsyncdir", h.n.v().Meta.SyncWAL())
 }
 
-func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {}
+func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	if err := h.n.v().ReleaseDir(h.n.ino); err != nil {
+		toErrno("releasedir", err)
+	}
+}

@@ -39,6 +39,13 @@ func (n *node) virtualXattr(name string) ([]byte, bool, syscall.Errno) {
 	}
 }
 
+// POSIX ACLs are not supported: storing them as opaque bytes would make
+// cp -a, tar and editors believe a mode was applied when it was not;
+// EOPNOTSUPP makes them fall back to chmod.
+func isACL(name string) bool {
+	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
+}
+
 func copyXattr(v []byte, dest []byte) (uint32, syscall.Errno) {
 	if len(dest) == 0 {
 		return uint32(len(v)), 0
@@ -50,6 +57,9 @@ func copyXattr(v []byte, dest []byte) (uint32, syscall.Errno) {
 }
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if isACL(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	if v, ok, errno := n.virtualXattr(attr); ok {
 		if errno != 0 {
 			return 0, errno
@@ -64,6 +74,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if isACL(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	if strings.HasPrefix(attr, "user.taskerfs.") {
 		return syscall.EPERM
 	}
@@ -71,6 +84,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if isACL(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	if strings.HasPrefix(attr, "user.taskerfs.") {
 		return syscall.EPERM
 	}

@@ -161,6 +161,15 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 	return a, tx.PutAttr(&p)
 }
 
+// CreateUnlinked makes a regular file with no name, kept as an orphan
+// until it is linked or its last handle closes (O_TMPFILE).
+func (tx *Tx) CreateUnlinked(n NewNode) (Attr, error) {
+	a := Attr{Ino: tx.allocIno(), Mode: syscall.S_IFREG | n.Mode&0o7777, Uid: n.Uid, Gid: n.Gid,
+		Atime: tx.now, Mtime: tx.now, Ctime: tx.now}
+	tx.b.Set(orphanKey(a.Ino), nil, nil)
+	return a, tx.PutAttr(&a)
+}
+
 // Link adds the name newParent/newName for ino.
 func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 	if err := checkName(newName); err != nil {
@@ -174,7 +183,12 @@ func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 		return a, errno(syscall.EPERM)
 	}
 	if a.Nlink == 0 {
-		return a, errno(syscall.ENOENT)
+		// Only a file made with O_TMPFILE may gain its first name.
+		if _, ok, err := get(tx.b, orphanKey(ino)); err != nil || !ok || !a.IsRegular() {
+			return a, errno(syscall.ENOENT)
+		}
+		tx.b.Delete(orphanKey(ino), nil)
+		a.Parent, a.Name = newParent, newName
 	}
 	p, err := tx.parentDir(newParent)
 	if err != nil {

@@ -41,10 +41,13 @@ type FS struct {
 	Blobs blobstore.Store
 	Cache *cache.Cache[string, []byte]
 
-	lock    *os.File
-	qc      queryCache
-	regOnce sync.Once
-	reg     *prometheus.Registry
+	lock *os.File
+	qc   queryCache
+
+	dirMu    sync.Mutex
+	openDirs map[uint64]int // open directory handles per inode
+	regOnce  sync.Once
+	reg      *prometheus.Registry
 }
 
 // ErrLocked means another process (a running mount) holds the data dir.
@@ -122,7 +125,8 @@ func (v *FS) open(opts Options) error {
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
 	v.WB = writeback.New(v.Meta, wbo)
-	v.Meta.SetOpenCheck(v.WB.IsOpen)
+	v.openDirs = map[uint64]int{}
+	v.Meta.SetOpenCheck(v.isOpen)
 	return v.ensureLayout()
 }
 
@@ -243,6 +247,55 @@ func (v *FS) Release(ino uint64) error {
 	}
 	v.WB.Discard(ino)
 	return v.Meta.ReleaseOrphan(ino)
+}
+
+func (v *FS) isOpen(ino uint64) bool {
+	v.dirMu.Lock()
+	n := v.openDirs[ino]
+	v.dirMu.Unlock()
+	return n > 0 || v.WB.IsOpen(ino)
+}
+
+// OpenDir registers an open directory handle, so that a removed directory
+// lives on (as an orphan) while a handle can still fstat it.
+func (v *FS) OpenDir(ino uint64) {
+	v.dirMu.Lock()
+	v.openDirs[ino]++
+	v.dirMu.Unlock()
+}
+
+// ReleaseDir drops a directory handle, freeing a removed directory at the
+// last one.
+func (v *FS) ReleaseDir(ino uint64) error {
+	v.dirMu.Lock()
+	v.openDirs[ino]--
+	last := v.openDirs[ino] <= 0
+	if last {
+		delete(v.openDirs, ino)
+	}
+	v.dirMu.Unlock()
+	if !last {
+		return nil
+	}
+	a, err := v.Meta.GetAttr(ino)
+	if err != nil || a.Nlink > 0 {
+		return nil
+	}
+	return v.Meta.ReleaseOrphan(ino)
+}
+
+// CreateUnlinked makes an open regular file in no directory (O_TMPFILE).
+func (v *FS) CreateUnlinked(n meta.NewNode) (meta.Attr, error) {
+	var a meta.Attr
+	err := v.Meta.Update(false, func(tx *meta.Tx) error {
+		var err error
+		a, err = tx.CreateUnlinked(n)
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	return a, v.WB.Open(a.Ino)
 }
 
 // ReadFile returns a whole file's current content.
