@@ -17,6 +17,9 @@
 #
 # A figure that a build of taskerfs cannot produce yet (no search/, no gc,
 # no .taskerfs/stats.json) is printed as n/a; the run goes on.
+# The whole script is one { ... } block so that bash parses it before running
+# it: editing this file during a run does not change the running one.
+{
 set -uo pipefail
 export LC_ALL=C
 
@@ -30,7 +33,7 @@ while (($#)); do
 	--no-fresh-fs) FRESH_FS=0 ;;
 	--keep) KEEP=1 ;;
 	--self-test) A_KIND=loopback ;;
-	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^# The whole script/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -123,7 +126,7 @@ stat_field() {
 	local f
 	f=$(mnt "$1")/.taskerfs/stats.json
 	[[ -r $f ]] || return 1
-	grep -o "\"$2\": *[-0-9.eE+]*" "$f" | head -1 | sed 's/.*: *//'
+	tr -d '\0' <"$f" | grep -o "\"$2\": *[-0-9.eE+]*" | head -1 | sed 's/.*: *//'
 }
 
 # drained waits until taskerfs' write-back queue is empty, then syncs the
@@ -135,7 +138,7 @@ drained() {
 	f=$(mnt "$fs")/.taskerfs/stats.json
 	for ((i = 0; i < 600; i++)); do
 		[[ -r $f ]] || break
-		pending=$(grep -oE '"(queueCritical|queueNormal|queueLow|dirtyBytes)": *[0-9]+' "$f" |
+		pending=$(tr -d '\0' <"$f" | grep -oE '"(queueCritical|queueNormal|queueLow|dirtyBytes)": *[0-9]+' |
 			awk -F': *' '{ s += $2 } END { print s + 0 }')
 		((pending == 0)) && break
 		sleep 0.05
@@ -469,3 +472,5 @@ report() {
 OUT=$WORK/results-$(date -u +%Y%m%dT%H%M%SZ).md
 report | tee "$OUT"
 log "table saved to $OUT; raw samples in $RES"
+exit
+}
