@@ -1,7 +1,6 @@
 package index
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -166,56 +165,41 @@ func (x *Index) FacetSessions(field, value string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := scanSessions(x.db, facetPrefix(f, value, ""), false)
-	return p.ids, err
+	return scanSessions(x.db, facetPrefix(f, value, ""))
 }
 
 // SubCategorySessions lists, sorted, the sessions of category with subCategory sub.
 func (x *Index) SubCategorySessions(category, sub string) ([]string, error) {
-	p, err := scanSessions(x.db, facetPrefix(fieldCatSub, category, sub), false)
-	return p.ids, err
+	return scanSessions(x.db, facetPrefix(fieldCatSub, category, sub))
 }
 
-// posting is the sorted, distinct sessions under one key prefix, with the
-// summed term frequency when it is a term's posting list.
-type posting struct {
-	ids []string
-	tf  []uint64
-}
-
-// scanSessions collects the sessions of the posting keys under prefix, whose
-// tails are esc(sid) fid; withTF sums the uvarint values per session.
-func scanSessions(r reader, prefix []byte, withTF bool) (posting, error) {
+// scanSessions lists, sorted and distinct, the sessions of the posting keys
+// under prefix, whose tails are esc(sid) fid.
+func scanSessions(r reader, prefix []byte) ([]string, error) {
 	it, err := prefixIter(r, prefix)
 	if err != nil {
-		return posting{}, err
+		return nil, err
 	}
-	var p posting
+	var ids []string
 	var last []byte
 	for ok := it.First(); ok; ok = it.Next() {
 		raw, _, err := sidFromTail(it.Key()[len(prefix):])
 		if err != nil {
 			_ = it.Close()
-			return posting{}, err
+			return nil, err
 		}
-		if last == nil || string(raw) != string(last) {
-			sid, _, err := decodeEsc(raw)
-			if err != nil {
-				_ = it.Close()
-				return posting{}, err
-			}
-			last = append(last[:0], raw...)
-			p.ids = append(p.ids, sid)
-			if withTF {
-				p.tf = append(p.tf, 0)
-			}
+		if last != nil && string(raw) == string(last) {
+			continue
 		}
-		if withTF {
-			n, _ := binary.Uvarint(it.Value())
-			p.tf[len(p.tf)-1] += n
+		sid, _, err := decodeEsc(raw)
+		if err != nil {
+			_ = it.Close()
+			return nil, err
 		}
+		last = append(last[:0], raw...)
+		ids = append(ids, sid)
 	}
-	return p, it.Close()
+	return ids, it.Close()
 }
 
 // daySessions lists, sorted and distinct, the sessions whose startTime day d

@@ -13,7 +13,6 @@
 package index
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +23,16 @@ import (
 // Index is the session index over one pebble DB. It holds no state of its
 // own besides the DB, so it is safe for concurrent readers.
 type Index struct {
-	db *pebble.DB
+	db         *pebble.DB
+	scanBudget int // see terms.go
+	probeLimit int
+	estimate   func(start, end []byte) (uint64, error) // disk usage of a key range
 }
 
 // New returns the index stored in db.
-func New(db *pebble.DB) *Index { return &Index{db: db} }
+func New(db *pebble.DB) *Index {
+	return &Index{db: db, scanBudget: defaultScanBudget, probeLimit: defaultProbeLimit, estimate: db.EstimateDiskUsage}
+}
 
 // reader is what both a snapshot, the DB and an indexed batch provide.
 type reader interface {
@@ -112,7 +116,7 @@ func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
 }
 
 // apply moves file fid from its stored record to rec (nil: removed), writing
-// only the postings that differ.
+// only the keys that differ.
 func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string) error {
 	old, err := loadRecord(b, fid)
 	if err != nil {
@@ -121,38 +125,39 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	if old == nil && rec == nil {
 		return nil
 	}
-	if err := writeDiff(b, old.postings(fid), rec.postings(fid)); err != nil {
+	if err := writePostings(b, fid, old, rec); err != nil {
 		return err
 	}
+	if rec == nil {
+		err = b.Delete(fileKey(fid), nil)
+		if err == nil {
+			err = b.Delete(textKey(fid), nil)
+		}
+	} else {
+		err = b.Set(fileKey(fid), rec.encode(), nil)
+		if err == nil && text == "" {
+			err = b.Delete(textKey(fid), nil)
+		} else if err == nil {
+			err = b.Set(textKey(fid), []byte(text), nil)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if old != nil && rec != nil && old.sid == rec.sid && old.part() == rec.part() {
+		return nil // the session's aggregate and the global stats stay as they are
+	}
+
 	if old != nil && (rec == nil || old.sid != rec.sid) {
 		if err := b.Delete(sessFileKey(old.sid, fid), nil); err != nil {
 			return err
 		}
 	}
-	if rec == nil {
-		if err := b.Delete(fileKey(fid), nil); err != nil {
-			return err
-		}
-		if err := b.Delete(textKey(fid), nil); err != nil {
-			return err
-		}
-	} else {
-		if err := b.Set(fileKey(fid), rec.encode(), nil); err != nil {
-			return err
-		}
+	if rec != nil {
 		if err := b.Set(sessFileKey(rec.sid, fid), rec.part().encode(), nil); err != nil {
 			return err
 		}
-		if text == "" {
-			err = b.Delete(textKey(fid), nil)
-		} else {
-			err = b.Set(textKey(fid), []byte(text), nil)
-		}
-		if err != nil {
-			return err
-		}
 	}
-
 	g, err := loadGlobal(b)
 	if err != nil {
 		return err
@@ -180,32 +185,68 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	return b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
 
-// writeDiff deletes the keys only in old and sets the keys that are new or
-// changed in cur (both sorted by key).
-func writeDiff(b *pebble.Batch, old, cur []kv) error {
-	i, j := 0, 0
-	for i < len(old) || j < len(cur) {
-		c := 1
-		switch {
-		case i == len(old):
-			c = 1
-		case j == len(cur):
-			c = -1
-		default:
-			c = bytes.Compare(old[i].key, cur[j].key)
+// writePostings turns the posting keys of old into those of cur (either may
+// be nil). Within one session only the terms, facets and day that differ are
+// written, so rewriting a chunk with one more screenshot costs little.
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
+	set := func(key, value []byte) error { return b.Set(key, value, nil) }
+	del := func(key, _ []byte) error { return b.Delete(key, nil) }
+	if old == nil || cur == nil || old.sid != cur.sid {
+		if old != nil {
+			if err := old.eachPosting(fid, del); err != nil {
+				return err
+			}
 		}
+		if cur != nil {
+			return cur.eachPosting(fid, set)
+		}
+		return nil
+	}
+	k := newKeyBuilder(cur.sid, fid)
+	if old.day != cur.day {
+		if old.day != "" {
+			if err := del(k.day(old.day), nil); err != nil {
+				return err
+			}
+		}
+		if cur.day != "" {
+			if err := set(k.day(cur.day), nil); err != nil {
+				return err
+			}
+		}
+	}
+	i, j := 0, 0
+	for i < len(old.terms) || j < len(cur.terms) {
 		var err error
 		switch {
-		case c < 0:
-			err = b.Delete(old[i].key, nil)
+		case j == len(cur.terms) || i < len(old.terms) && old.terms[i].term < cur.terms[j].term:
+			err = del(k.term(old.terms[i].term), nil)
 			i++
-		case c > 0:
-			err = b.Set(cur[j].key, cur[j].value, nil)
+		case i == len(old.terms) || cur.terms[j].term < old.terms[i].term:
+			err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
 			j++
 		default:
-			if !bytes.Equal(old[i].value, cur[j].value) {
-				err = b.Set(cur[j].key, cur[j].value, nil)
+			if old.terms[i].tf != cur.terms[j].tf {
+				err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
 			}
+			i++
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	i, j = 0, 0
+	for i < len(old.facets) || j < len(cur.facets) {
+		var err error
+		switch {
+		case j == len(cur.facets) || i < len(old.facets) && facetLess(old.facets[i], cur.facets[j]):
+			err = del(k.facet(old.facets[i]), nil)
+			i++
+		case i == len(old.facets) || facetLess(cur.facets[j], old.facets[i]):
+			err = set(k.facet(cur.facets[j]), nil)
+			j++
+		default:
 			i++
 			j++
 		}

@@ -315,11 +315,11 @@ func TestDateBounds(t *testing.T) {
 	}
 	f.put(9, "sessions/nodate/metadata.json", meta("x", ""))
 	for q, want := range map[string][]string{
-		"after:2025-02-01":                  {"d1", "d2", "d3"},
-		"before:2025-02-01":                 {"d0"},
+		"after:2025-02-01":                   {"d1", "d2", "d3"},
+		"before:2025-02-01":                  {"d0"},
 		"after:2025-02-01 before:2025-03-01": {"d1", "d2"},
-		"month:2025-02":                     {"d1", "d2"},
-		"-month:2025-02":                    {"d0", "d3", "nodate"},
+		"month:2025-02":                      {"d1", "d2"},
+		"-month:2025-02":                     {"d0", "d3", "nodate"},
 	} {
 		if got := f.ids(q); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %v, want %v", q, got, want)
@@ -445,5 +445,65 @@ func TestCheckFindsMissingPosting(t *testing.T) {
 	})
 	if err != nil || len(problems) == 0 || !strings.Contains(strings.Join(problems, "\n"), "posting") {
 		t.Fatalf("problems %v %v", problems, err)
+	}
+}
+
+// TestLongPostingLists checks the probing of long posting lists against a
+// full read, and pebble's disk-usage estimate of a long list's document
+// frequency against the truth, on flushed and compacted data.
+func TestLongPostingLists(t *testing.T) {
+	f := newFixture(t)
+	const n = 12000
+	f.batch(func(b *pebble.Batch) {
+		for i := range n {
+			words := "filler"
+			if i%5 < 3 {
+				words += " common" // 60% of sessions
+			}
+			if i%2000 == 0 {
+				words += " rare"
+			}
+			if err := f.x.UpdateFile(b, uint64(i+1), fmt.Sprintf("s%04d", i), KindMetadata, meta(words, "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if err := f.db.Compact([]byte("X"), []byte("Y"), true); err != nil {
+		t.Fatal(err)
+	}
+	exact := map[string][]Hit{}
+	for _, q := range []string{"rare common", "rare -common", "common rare filler", "rare OR common"} {
+		hits, err := f.x.Search(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact[q] = hits
+	}
+	// The estimate is block-granular: the scanned part must span many blocks.
+	f.x.scanBudget = 3000
+	snap := f.db.NewSnapshot()
+	defer snap.Close()
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: f.x.scanBudget, probeLimit: 100, estimate: f.db.EstimateDiskUsage}
+	df, err := ev.docFreq("common", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.terms["common"].full || df < 0.85*7200 || df > 1.15*7200 {
+		t.Fatalf("estimated df %.0f (read in full: %v), true 7200", df, ev.terms["common"].full)
+	}
+	t.Logf("estimated df %.0f, true 7200", df)
+	for q, want := range exact {
+		hits, err := f.x.Search(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != len(want) {
+			t.Fatalf("%q: %d hits probing, %d reading", q, len(hits), len(want))
+		}
+		for i := range hits {
+			if hits[i].SessionID != want[i].SessionID || hits[i].Snippet != want[i].Snippet {
+				t.Fatalf("%q: hit %d is %+v probing, %+v reading", q, i, hits[i], want[i])
+			}
+		}
 	}
 }

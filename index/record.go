@@ -1,14 +1,13 @@
 package index
 
 import (
-	"bytes"
 	"encoding/binary"
 	"sort"
 	"strings"
 )
 
 // storedTextCap bounds the text kept per file for snippets.
-const storedTextCap = 8 << 10
+const storedTextCap = 4 << 10
 
 // maxTermsPerFile caps the distinct terms one file can post (OCR noise can
 // produce many); further new terms still count towards the file's length.
@@ -160,10 +159,18 @@ func (r *fileRecord) encode() []byte {
 	w.str(r.day)
 	w.str(r.name)
 	w.str(r.start)
+	// Terms are sorted: front-code them (bytes shared with the previous term, then the rest).
 	w.uint(uint64(len(r.terms)))
+	prev := ""
 	for _, t := range r.terms {
-		w.str(t.term)
+		shared := 0
+		for shared < len(prev) && shared < len(t.term) && prev[shared] == t.term[shared] {
+			shared++
+		}
+		w.uint(uint64(shared))
+		w.str(t.term[shared:])
 		w.uint(t.tf)
+		prev = t.term
 	}
 	w.uint(uint64(len(r.facets)))
 	for _, f := range r.facets {
@@ -185,8 +192,15 @@ func decodeRecord(b []byte) (*fileRecord, error) {
 		return nil, errCorrupt
 	}
 	rec.terms = make([]termFreq, 0, n)
+	prev := ""
 	for range n {
-		rec.terms = append(rec.terms, termFreq{term: r.str(), tf: r.uint()})
+		shared := r.uint()
+		if shared > uint64(len(prev)) {
+			return nil, errCorrupt
+		}
+		term := prev[:shared] + r.str()
+		rec.terms = append(rec.terms, termFreq{term: term, tf: r.uint()})
+		prev = term
 	}
 	n = r.uint()
 	if n > uint64(len(b)) {
@@ -206,23 +220,76 @@ type kv struct {
 	key, value []byte
 }
 
-// postings lists the posting keys a record owns, sorted by key.
+// postings lists the posting keys a record owns, in key order (days, terms,
+// facets: the tables sort 'd' < 't' < 'v', and escaping keeps string order).
 func (r *fileRecord) postings(fid uint64) []kv {
 	if r == nil {
 		return nil
 	}
-	out := make([]kv, 0, len(r.terms)+len(r.facets)+1)
+	var out []kv
+	r.eachPosting(fid, func(key, value []byte) error {
+		out = append(out, kv{append([]byte(nil), key...), append([]byte(nil), value...)})
+		return nil
+	})
+	return out
+}
+
+// keyBuilder builds the posting keys of one file into a reused buffer; the
+// key passed on is only valid until the next call.
+type keyBuilder struct {
+	tail []byte // esc(sid) fid
+	buf  []byte
+	val  []byte
+}
+
+func newKeyBuilder(sid string, fid uint64) *keyBuilder {
+	return &keyBuilder{tail: withSidFid(nil, sid, fid)}
+}
+
+func (k *keyBuilder) term(t string) []byte {
+	k.buf = append(appendEsc(append(k.buf[:0], keyPrefix, tblTerm), t), k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) facet(f facet) []byte {
+	k.buf = append(k.buf[:0], keyPrefix, tblFacet, f.field)
+	k.buf = appendEsc(k.buf, f.value)
+	if f.field == fieldCatSub {
+		k.buf = appendEsc(k.buf, f.sub)
+	}
+	k.buf = append(k.buf, k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) day(d string) []byte {
+	k.buf = append(append(append(k.buf[:0], keyPrefix, tblDay), d...), k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) tf(n uint64) []byte {
+	k.val = binary.AppendUvarint(k.val[:0], n)
+	return k.val
+}
+
+// eachPosting calls fn with every posting key and value of the record, in key order.
+func (r *fileRecord) eachPosting(fid uint64, fn func(key, value []byte) error) error {
+	k := newKeyBuilder(r.sid, fid)
+	if r.day != "" {
+		if err := fn(k.day(r.day), nil); err != nil {
+			return err
+		}
+	}
 	for _, t := range r.terms {
-		out = append(out, kv{withSidFid(termPrefix(t.term), r.sid, fid), binary.AppendUvarint(nil, t.tf)})
+		if err := fn(k.term(t.term), k.tf(t.tf)); err != nil {
+			return err
+		}
 	}
 	for _, f := range r.facets {
-		out = append(out, kv{withSidFid(facetPrefix(f.field, f.value, f.sub), r.sid, fid), nil})
+		if err := fn(k.facet(f), nil); err != nil {
+			return err
+		}
 	}
-	if r.day != "" {
-		out = append(out, kv{withSidFid(dayKeyPrefix(r.day), r.sid, fid), nil})
-	}
-	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].key, out[j].key) < 0 })
-	return out
+	return nil
 }
 
 // sessPart is the value of X s sid fid: the file's share of its session.

@@ -54,7 +54,7 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	}
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
-	ev := &evaluator{r: snap, terms: map[string]posting{}}
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate}
 	set, err := ev.eval(q.root)
 	if err != nil {
 		return nil, err
@@ -96,20 +96,11 @@ type idSet struct {
 }
 
 type evaluator struct {
-	r     reader
-	terms map[string]posting // postings read so far, by term
-}
-
-func (ev *evaluator) term(t string) (posting, error) {
-	if p, ok := ev.terms[t]; ok {
-		return p, nil
-	}
-	p, err := scanSessions(ev.r, termPrefix(t), true)
-	if err != nil {
-		return posting{}, err
-	}
-	ev.terms[t] = p
-	return p, nil
+	r          reader
+	terms      map[string]*termPostings // what is known per term so far
+	budget     int                      // posting keys read before a term counts as long
+	probeLimit int                      // candidates few enough to probe
+	estimate   func(start, end []byte) (uint64, error)
 }
 
 func (ev *evaluator) eval(n node) (idSet, error) {
@@ -117,11 +108,11 @@ func (ev *evaluator) eval(n node) (idSet, error) {
 	case *wordNode:
 		out := idSet{neg: true}
 		for _, t := range n.tokens {
-			p, err := ev.term(t)
+			tp, err := ev.fullTerm(t)
 			if err != nil {
 				return idSet{}, err
 			}
-			out = and(out, idSet{ids: p.ids})
+			out = and(out, idSet{ids: tp.ids})
 		}
 		return out, nil
 	case *fieldNode:
@@ -129,8 +120,8 @@ func (ev *evaluator) eval(n node) (idSet, error) {
 			ids, err := daySessions(ev.r, n.value+"-00", n.value+"-99")
 			return idSet{ids: ids}, err
 		}
-		p, err := scanSessions(ev.r, facetPrefix(facetFields[n.field], n.value, ""), false)
-		return idSet{ids: p.ids}, err
+		ids, err := scanSessions(ev.r, facetPrefix(facetFields[n.field], n.value, ""))
+		return idSet{ids: ids}, err
 	case *dayNode:
 		from, to := n.day, "~" // '~' sorts after every digit
 		if n.before {
@@ -142,26 +133,97 @@ func (ev *evaluator) eval(n node) (idSet, error) {
 		s, err := ev.eval(n.x)
 		s.neg = !s.neg
 		return s, err
-	case *andNode, *orNode:
-		var xs []node
-		combine := and
-		if a, ok := n.(*andNode); ok {
-			xs = a.xs
-		} else {
-			xs, combine = n.(*orNode).xs, or
-		}
-		out, err := ev.eval(xs[0])
-		for _, x := range xs[1:] {
+	case *andNode:
+		return ev.evalAnd(n.xs)
+	case *orNode:
+		out, err := ev.eval(n.xs[0])
+		for _, x := range n.xs[1:] {
 			if err != nil {
 				break
 			}
 			var s idSet
 			s, err = ev.eval(x)
-			out = combine(out, s)
+			out = or(out, s)
 		}
 		return out, err
 	}
 	return idSet{}, nil
+}
+
+// evalAnd evaluates the conditions that are not plain words first, then the
+// words with short posting lists, and last the long lists: by probing when
+// the candidates are few by then, else by reading them. Negated words are
+// probed the same way.
+func (ev *evaluator) evalAnd(xs []node) (idSet, error) {
+	acc := idSet{neg: true}
+	var words, negWords []*wordNode
+	for _, x := range xs {
+		if w, ok := x.(*wordNode); ok {
+			words = append(words, w)
+			continue
+		}
+		if n, ok := x.(*notNode); ok {
+			if w, ok := n.x.(*wordNode); ok && len(w.tokens) > 0 {
+				negWords = append(negWords, w)
+				continue
+			}
+		}
+		s, err := ev.eval(x)
+		if err != nil {
+			return idSet{}, err
+		}
+		acc = and(acc, s)
+	}
+	var long []string
+	for _, w := range words {
+		for _, t := range w.tokens {
+			tp, err := ev.term(t)
+			if err != nil {
+				return idSet{}, err
+			}
+			if tp.full {
+				acc = and(acc, idSet{ids: tp.ids})
+			} else {
+				long = append(long, t)
+			}
+		}
+	}
+	few := func() bool { return !acc.neg && len(acc.ids) <= ev.probeLimit }
+	for _, t := range long {
+		if few() {
+			ids, err := ev.filter(t, acc.ids)
+			if err != nil {
+				return idSet{}, err
+			}
+			acc.ids = ids
+			continue
+		}
+		tp, err := ev.fullTerm(t)
+		if err != nil {
+			return idSet{}, err
+		}
+		acc = and(acc, idSet{ids: tp.ids})
+	}
+	for _, w := range negWords {
+		if few() {
+			holding := acc.ids
+			for _, t := range w.tokens {
+				var err error
+				if holding, err = ev.filter(t, holding); err != nil {
+					return idSet{}, err
+				}
+			}
+			acc.ids = minus(acc.ids, holding)
+			continue
+		}
+		s, err := ev.eval(w)
+		if err != nil {
+			return idSet{}, err
+		}
+		s.neg = !s.neg
+		acc = and(acc, s)
+	}
+	return acc, nil
 }
 
 func and(a, b idSet) idSet {
@@ -299,14 +361,13 @@ func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit,
 		avgdl = float64(g.length) / n
 	}
 	idf := make([]float64, len(scoring))
-	postings := make([]posting, len(scoring))
+	postings := make([]*termPostings, len(scoring))
 	for i, t := range scoring {
-		p, err := ev.term(t)
+		df, err := ev.docFreq(t, g.sessions)
 		if err != nil {
 			return nil, nil, err
 		}
-		postings[i] = p
-		df := float64(len(p.ids))
+		postings[i] = ev.terms[t] // after docFreq, which may have read the list in full
 		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
 	}
 
@@ -331,10 +392,12 @@ func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit,
 		aggs[id] = agg
 		score := 0.0
 		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
-		for i, p := range postings {
-			j := sort.SearchStrings(p.ids, id)
-			if j < len(p.ids) && p.ids[j] == id {
-				tf := float64(p.tf[j])
+		for i, tp := range postings {
+			n, err := ev.tfOf(scoring[i], tp, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			if tf := float64(n); tf > 0 {
 				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
 			}
 		}
@@ -361,8 +424,10 @@ const snippetRunes = 160
 func (ev *evaluator) snippet(sid string, agg sessionAgg, scoring []string) (string, error) {
 	var fallback string
 	for _, t := range scoring {
-		p := ev.terms[t]
-		if j := sort.SearchStrings(p.ids, sid); j == len(p.ids) || p.ids[j] != sid {
+		if tf, err := ev.tfOf(t, ev.terms[t], sid); err != nil || tf == 0 {
+			if err != nil {
+				return "", err
+			}
 			continue
 		}
 		fids, err := postingFiles(ev.r, t, sid)
