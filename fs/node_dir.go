@@ -114,7 +114,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	np, ok := newParent.(*node)
 	if !ok {
-		return syscall.EXDEV
+		return syscall.EROFS // every other parent is a read-only virtual tree
 	}
 	if n.reserved(name) || np.reserved(newName) {
 		return syscall.EPERM

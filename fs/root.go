@@ -19,6 +19,9 @@ type Options struct {
 	AllowOther   bool
 	FsName       string
 	Debug        bool
+	// MountOptions are extra options for mount(2) or fusermount3, such
+	// as ro, nosuid or noexec.
+	MountOptions []string
 }
 
 // Root owns the mount: the real tree's root node and the virtual entries
@@ -133,12 +136,12 @@ func Mount(v *vfs.FS, mountpoint string, opts Options) (*fuse.Server, error) {
 		EnableLocks:   false,
 		Debug:         opts.Debug,
 		DisableXAttrs: false,
-		Options:       []string{"default_permissions"},
+		Options:       append([]string{"default_permissions"}, opts.MountOptions...),
 	}
+	// No mount-wide Attr/EntryTimeout: go-fuse would then replace every
+	// zero timeout (virtual nodes) with it. Real nodes set their own.
 	return gofs.Mount(mountpoint, root, &gofs.Options{
 		MountOptions:    mo,
-		AttrTimeout:     &opts.AttrTimeout,
-		EntryTimeout:    &opts.EntryTimeout,
 		NegativeTimeout: &zero,
 	})
 }
