@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	tfs "github.com/taskerfs/taskerfs/fs"
@@ -32,10 +34,13 @@ type mountFlags struct {
 	metricsAddr  string
 	attrTimeout  time.Duration
 	entryTimeout time.Duration
+	background   bool
+	logTo        string
+	options      []string // -o lists, applied over the flags
+	kernelOpts   []string // the -o options meant for the kernel (ro, noexec, ...)
 }
 
-func (f *mountFlags) register(c *cobra.Command) {
-	fl := c.Flags()
+func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.data, "data", vfs.DefaultDataDir(), "data dir")
 	fl.DurationVar(&f.window, "writeback-window", 100*time.Millisecond, "group-commit window for closed files")
 	fl.Int64Var(&f.maxDirty, "max-dirty-bytes", 256<<20, "writers wait when this many bytes are not yet persisted")
@@ -48,6 +53,39 @@ func (f *mountFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
 	fl.DurationVar(&f.blobPutDelay, "debug-blob-put-delay", 0, "testing: delay every blob write (simulates a slow disk)")
 	fl.MarkHidden("debug-blob-put-delay")
+	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
+	fl.StringVar(&f.logTo, "log", "", "where the daemon logs: stderr, file (DATA/taskerfs.log) or syslog (default: stderr, file with --background)")
+	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount(8) options: every flag as name=value (allow_other, cache_bytes=N, ...), and ro, noexec, nosuid, nodev, ...")
+}
+
+// logTarget is where the daemon logs, after the defaults.
+func (f *mountFlags) logTarget() string {
+	if f.logTo != "" {
+		return f.logTo
+	}
+	if f.background {
+		return "file"
+	}
+	return "stderr"
+}
+
+// applyOptions folds the -o lists into the flags in fl.
+func (f *mountFlags) applyOptions(fl *pflag.FlagSet) error {
+	kernel, err := applyMountOptions(fl, strings.Join(f.options, ","))
+	if err != nil {
+		return err
+	}
+	f.kernelOpts = append(f.kernelOpts, kernel...)
+	switch f.logTarget() {
+	case "stderr":
+		if f.background {
+			return errors.New("--log stderr cannot be used with --background: the daemon outlives the terminal")
+		}
+	case "file", "syslog":
+	default:
+		return fmt.Errorf("--log %q: want stderr, file or syslog", f.logTo)
+	}
+	return nil
 }
 
 func (f *mountFlags) vfsOptions() vfs.Options {
@@ -61,40 +99,78 @@ func (f *mountFlags) vfsOptions() vfs.Options {
 func init() {
 	var f mountFlags
 	c := &cobra.Command{
-		Use:   "mount [--data DIR] MOUNTPOINT",
-		Short: "Mount a data dir (foreground; unmount with Ctrl-C, SIGTERM or `taskerfs umount`)",
+		Use:   "mount [--data DIR] [--background] [-o OPTIONS] MOUNTPOINT",
+		Short: "Mount a data dir (foreground unless --background; unmount with `taskerfs umount`, umount(8), Ctrl-C or SIGTERM)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.applyOptions(cmd.Flags()); err != nil {
+				return err
+			}
 			return runMount(&f, args[0])
 		},
 	}
-	f.register(c)
+	f.register(c.Flags())
 	rootCmd.AddCommand(c)
 
-	rootCmd.AddCommand(&cobra.Command{
+	var lazy bool
+	u := &cobra.Command{
 		Use:   "umount MOUNTPOINT",
-		Short: "Unmount a taskerfs mount (the daemon flushes everything first)",
+		Short: "Unmount a taskerfs mount; returns once the daemon has flushed everything and exited",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return unmount(args[0])
+			return unmount(args[0], lazy)
 		},
-	})
+	}
+	u.Flags().BoolVarP(&lazy, "lazy", "l", false, "detach now and let the daemon finish once the mount is no longer busy (does not wait)")
+	rootCmd.AddCommand(u)
 }
 
+// runMount mounts in the foreground, starts a background daemon, or is
+// that daemon.
 func runMount(f *mountFlags, mountpoint string) error {
+	if child := daemonChildFromEnv(); child != nil {
+		return child.run(func(ready func(stderr *os.File)) error {
+			return serveMount(f, mountpoint, ready)
+		})
+	}
+	if f.background {
+		return startDaemon()
+	}
+	return serveMount(f, mountpoint, func(*os.File) {})
+}
+
+// serveMount mounts f.data on mountpoint and serves it until it is
+// unmounted. ready is called once the kernel has the mount, with the file
+// the daemon's stderr should go to from then on (nil: leave it).
+func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) error {
+	data, err := filepath.Abs(f.data)
+	if err != nil {
+		return err
+	}
+	f.data = data
+	if strings.HasPrefix(mountpoint, "/dev/fd/") {
+		return fmt.Errorf("mountpoint %s: a pre-mounted /dev/fuse (mount.fuse3 -o drop_privileges) is not supported; mount without drop_privileges", mountpoint)
+	}
 	mnt, err := prepareMountpoint(mountpoint)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return errors.New("/dev/fuse is missing: install fuse3 and load the fuse module (modprobe fuse)")
+	if err := checkFuseAccess(f.allowOther); err != nil {
+		return err
 	}
 	v, err := vfs.Open(f.data, f.vfsOptions())
 	if err != nil {
 		return err
 	}
+	sink, err := startLog(f.logTarget(), f.data)
+	if err != nil {
+		v.Close()
+		return err
+	}
+	defer sink.close()
+	defer writePidFile(f.data)()
 	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
-		AllowOther: f.allowOther, Debug: f.debug, FsName: "taskerfs:" + f.data})
+		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts})
 	if err != nil {
 		v.Close()
 		return fmt.Errorf("mount %s: %w", mnt, err)
@@ -119,7 +195,9 @@ func runMount(f *mountFlags, mountpoint string) error {
 		}
 		defer stopMetrics()
 	}
-	log.Printf("taskerfs: %s mounted on %s", f.data, mnt)
+	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
+	ready(sink.stderr)
+	sdNotify("READY=1\nSTATUS=serving " + mnt)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -131,7 +209,9 @@ func runMount(f *mountFlags, mountpoint string) error {
 		}
 	}()
 	srv.Wait()
+	sdNotify("STOPPING=1\nSTATUS=flushing")
 	if err := v.Close(); err != nil {
+		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
 		return fmt.Errorf("flush on unmount: %w", err)
 	}
 	log.Printf("taskerfs: unmounted %s; everything is on disk", mnt)
@@ -185,15 +265,34 @@ func isMountpoint(dir string) bool {
 	return st.Dev != pst.Dev || st.Ino == pst.Ino
 }
 
-func unmount(mountpoint string) error {
+// unmount unmounts mountpoint and waits until its daemon has flushed
+// everything and exited.
+func unmount(mountpoint string, lazy bool) error {
 	mnt, err := filepath.Abs(mountpoint)
 	if err != nil {
 		return err
 	}
-	if err := unix.Unmount(mnt, 0); err == nil {
+	if lazy {
+		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
+			if out, ferr := exec.Command("fusermount3", "-uz", mnt).CombinedOutput(); ferr != nil {
+				return fmt.Errorf("unmount %s: %v; %s", mnt, err, out)
+			}
+		}
 		return nil
-	} else if out, ferr := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); ferr != nil {
-		return fmt.Errorf("unmount %s: %v; %s", mnt, err, out)
+	}
+	// Found before the unmount: afterwards the mount table no longer
+	// names the data dir.
+	daemon := findDaemon(mnt)
+	if daemon != nil {
+		defer daemon.close()
+	}
+	if err := unix.Unmount(mnt, 0); err != nil {
+		if out, ferr := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); ferr != nil {
+			return fmt.Errorf("unmount %s: %v; %s", mnt, err, out)
+		}
+	}
+	if daemon != nil {
+		daemon.wait()
 	}
 	return nil
 }
