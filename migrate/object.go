@@ -1,0 +1,223 @@
+package migrate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// object is a JSON object that keeps its members' order and raw values, so
+// a session passes through import and export without losing unknown fields
+// or having its keys reordered.
+type object struct {
+	keys []string
+	vals []json.RawMessage
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// parseObject reads one JSON object. Member values are kept verbatim.
+func parseObject(data []byte) (*object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errNotObject
+	}
+	o := &object{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("object key %v is not a string", tok)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if i := o.index(key); i >= 0 {
+			o.vals[i] = v // JSON.parse keeps the last of duplicate keys
+			continue
+		}
+		o.keys = append(o.keys, key)
+		o.vals = append(o.vals, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errors.New("data after the JSON object")
+	}
+	return o, nil
+}
+
+func (o *object) index(key string) int {
+	for i, k := range o.keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// get returns the value of key; null counts as absent.
+func (o *object) get(key string) (json.RawMessage, bool) {
+	i := o.index(key)
+	if i < 0 || isNull(o.vals[i]) {
+		return nil, false
+	}
+	return o.vals[i], true
+}
+
+// str returns key's value when it is a JSON string.
+func (o *object) str(key string) (string, bool) {
+	v, ok := o.get(key)
+	if !ok {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// set replaces key's value in place, or appends it.
+func (o *object) set(key string, v json.RawMessage) {
+	if i := o.index(key); i >= 0 {
+		o.vals[i] = v
+		return
+	}
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, v)
+}
+
+// setAfter sets key, placing a new key right after after (or last when
+// after is absent).
+func (o *object) setAfter(after, key string, v json.RawMessage) {
+	if i := o.index(key); i >= 0 {
+		o.vals[i] = v
+		return
+	}
+	i := o.index(after)
+	if i < 0 {
+		o.set(key, v)
+		return
+	}
+	o.keys = append(o.keys[:i+1], append([]string{key}, o.keys[i+1:]...)...)
+	o.vals = append(o.vals[:i+1], append([]json.RawMessage{v}, o.vals[i+1:]...)...)
+}
+
+// take removes key and returns its value (null counts as absent).
+func (o *object) take(key string) (json.RawMessage, bool) {
+	i := o.index(key)
+	if i < 0 {
+		return nil, false
+	}
+	v := o.vals[i]
+	o.keys = append(o.keys[:i], o.keys[i+1:]...)
+	o.vals = append(o.vals[:i], o.vals[i+1:]...)
+	return v, !isNull(v)
+}
+
+func (o *object) clone() *object {
+	return &object{keys: append([]string(nil), o.keys...), vals: append([]json.RawMessage(nil), o.vals...)}
+}
+
+// appendJSON appends the object with its values as stored (which may hold
+// insignificant white space; compact or indent the result).
+func (o *object) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = append(b, o.vals[i]...)
+	}
+	return append(b, '}')
+}
+
+func isNull(v json.RawMessage) bool {
+	return len(bytes.TrimSpace(v)) == 0 || string(bytes.TrimSpace(v)) == "null"
+}
+
+// appendString appends s as a JSON string without HTML escaping, as the
+// app's JSON.stringify and the generator write it.
+func appendString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// rawString is s as a JSON value.
+func rawString(s string) json.RawMessage { return appendString(nil, s) }
+
+// rawStrings is ss as a JSON array of strings ([] when empty).
+func rawStrings(ss []string) json.RawMessage {
+	b := []byte{'['}
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+func rawInt(n int) json.RawMessage { return strconv.AppendInt(nil, int64(n), 10) }
+
+func rawBool(v bool) json.RawMessage { return strconv.AppendBool(nil, v) }
+
+// compactJSON is data without insignificant white space, plus a newline:
+// how chunk files are written.
+func compactJSON(data []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(data) + 1)
+	if err := json.Compact(&out, data); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// prettyJSON is data indented by two spaces, plus a newline: how side files
+// and legacy sessions are written (JSON.stringify(x, null, 2)).
+func prettyJSON(data []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(data) + len(data)/4)
+	if err := json.Indent(&out, data, "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// sameJSON reports whether a and b are the same JSON text up to white
+// space between tokens.
+func sameJSON(a, b []byte) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// parseArray splits a JSON array into its raw elements.
+func parseArray(data []byte) ([]json.RawMessage, error) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(data, &elems); err != nil {
+		return nil, err
+	}
+	return elems, nil
+}
