@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"errors"
 	"path"
 	"path/filepath"
@@ -247,10 +248,19 @@ func (e *env) fsck() {
 		if err != nil {
 			t.Fatalf("fsck: chunk %x: %v", k, err)
 		}
-		if _, err := e.s.GetAttr(chunkIno(k)); err != nil {
-			t.Errorf("fsck: chunk of missing inode %d", chunkIno(k))
+		if _, err := e.s.GetAttr(keyIno(k)); err != nil {
+			t.Errorf("fsck: chunk of missing inode %d", keyIno(k))
+		}
+		if !e.has(userKey(c.Hash, keyIno(k), keyIno(k[8:]))) {
+			t.Errorf("fsck: chunk %x has no reverse entry", k)
 		}
 		refs[c.Hash]++
+	})
+	e.scan([]byte{pfxUser}, func(k, _ []byte) {
+		v, ok, err := get(e.s.db, chunkKey(keyIno(k[32:]), keyIno(k[40:])))
+		if c, derr := decodeChunkRef(v); err != nil || !ok || derr != nil || !bytes.Equal(c.Hash[:], k[1:33]) {
+			t.Errorf("fsck: reverse entry %x without its manifest entry", k)
+		}
 	})
 	err = e.s.RefBlobs(func(h blobstore.Hash, info BlobInfo) error {
 		if info.Refs != refs[h] {
@@ -272,6 +282,22 @@ func (e *env) fsck() {
 	for h, n := range refs {
 		t.Errorf("fsck: blob %s referenced %d times has no refcount", h, n)
 	}
+	// Every per-inode record belongs to a live inode of the right kind.
+	owner := map[byte]func(a *Attr) bool{
+		pfxDirent:  (*Attr).IsDir,
+		pfxXattr:   func(*Attr) bool { return true },
+		pfxSymlink: (*Attr).IsSymlink,
+		pfxOrphan:  func(a *Attr) bool { return a.Nlink == 0 },
+	}
+	for pfx, ok := range owner {
+		e.scan([]byte{pfx}, func(k, _ []byte) {
+			ino := keyIno(k)
+			a, err := e.s.GetAttr(ino)
+			if err != nil || !ok(&a) {
+				t.Errorf("fsck: %q record %x of inode %d (%+v, %v)", pfx, k, ino, a, err)
+			}
+		})
+	}
 	e.scan([]byte{pfxInline}, func(k, _ []byte) {
 		var h blobstore.Hash
 		copy(h[:], k[1:])
@@ -281,7 +307,8 @@ func (e *env) fsck() {
 	})
 }
 
-func chunkIno(key []byte) uint64 {
+// keyIno reads the big-endian number that follows the first byte of key.
+func keyIno(key []byte) uint64 {
 	var ino uint64
 	for _, c := range key[1:9] {
 		ino = ino<<8 | uint64(c)

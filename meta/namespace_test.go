@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -563,6 +564,15 @@ func TestOrphans(t *testing.T) {
 	}
 	_, err := e.s.Create(dIno, "x", NewNode{Mode: syscall.S_IFREG})
 	checkErr(t, "create in removed dir", err, syscall.ENOENT)
+
+	// Rename over an open empty directory orphans it too.
+	target := e.mkdir("target")
+	e.mkdir("mover")
+	open[target.Ino] = true
+	checkErr(t, "rename over open dir", e.rename("mover", "target", 0), 0)
+	if a, err := e.s.GetAttr(target.Ino); err != nil || a.Nlink != 0 || !e.has(orphanKey(target.Ino)) {
+		t.Fatalf("open dir replaced by rename: %+v, %v", a, err)
+	}
 	if info, _, _ := e.s.BlobInfo(ref.Hash); info.Refs != 2 {
 		t.Fatalf("orphans hold %d refs, want 2", info.Refs)
 	}
@@ -588,7 +598,7 @@ func TestOrphans(t *testing.T) {
 
 	// The daemon stops with dst and d still open: reopening frees them.
 	e.reopen()
-	for _, ino := range []uint64{dst.Ino, dIno} {
+	for _, ino := range []uint64{dst.Ino, dIno, target.Ino} {
 		wantFreed(t, e, ino)
 		if e.has(orphanKey(ino)) {
 			t.Fatalf("orphan %d survives reopen", ino)
@@ -597,6 +607,57 @@ func TestOrphans(t *testing.T) {
 	if _, ok, _ := e.s.BlobInfo(ref.Hash); ok || e.has(inlineKey(ref.Hash)) {
 		t.Fatal("purged orphans still reference their blob")
 	}
+	e.fsck()
+}
+
+// TestTmpfile follows an O_TMPFILE inode: born an orphan, it gains its
+// first name through Link, or is purged on reopen if it never does.
+func TestTmpfile(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("d")
+	var named, unnamed Attr
+	err := e.s.Update(false, func(tx *Tx) error {
+		var err error
+		if named, err = tx.CreateUnlinked(NewNode{Mode: syscall.S_IFDIR | 0o640, Uid: 3, Gid: 4}); err != nil {
+			return err
+		}
+		unnamed, err = tx.CreateUnlinked(NewNode{Mode: 0o600})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []Attr{named, unnamed} {
+		if !a.IsRegular() || a.Nlink != 0 || !e.has(orphanKey(a.Ino)) {
+			t.Fatalf("tmpfile %+v", a)
+		}
+		if _, ok := e.pathOf(a.Ino); ok {
+			t.Fatal("tmpfile has a path")
+		}
+	}
+	if named.Mode != syscall.S_IFREG|0o640 || named.Uid != 3 || named.Gid != 4 {
+		t.Fatalf("tmpfile attributes %+v", named)
+	}
+	r := inlineRef([]byte("tmp content"))
+	e.setChunk(named.Ino, 0, r)
+	e.setChunk(unnamed.Ino, 0, r)
+	e.fsck()
+
+	a, err := e.s.Link(named.Ino, e.ino("d"), "named")
+	checkErr(t, "link tmpfile", err, 0)
+	if a.Nlink != 1 || e.has(orphanKey(named.Ino)) {
+		t.Fatalf("linked tmpfile %+v, orphan record %v", a, e.has(orphanKey(named.Ino)))
+	}
+	wantAt(t, e, "d/named", named.Ino, "d/named")
+	e.fsck()
+
+	e.reopen()
+	wantFreed(t, e, unnamed.Ino)
+	if info, _, _ := e.s.BlobInfo(r.Hash); info.Refs != 1 {
+		t.Fatalf("blob refs %d after purge, want 1", info.Refs)
+	}
+	_, err = e.s.Link(unnamed.Ino, RootIno, "late")
+	checkErr(t, "link a purged tmpfile", err, syscall.ENOENT)
 	e.fsck()
 }
 
@@ -786,4 +847,103 @@ func TestAttrRoundTrip(t *testing.T) {
 	if _, err := decodeAttr(1, []byte{attrVersion + 1}); err == nil {
 		t.Fatal("unknown version decoded")
 	}
+}
+
+func TestRemoveFreesAllRecords(t *testing.T) {
+	tests := []struct {
+		name   string
+		victim string
+		remove func(e *env) error
+	}{
+		{"unlink file", "f", func(e *env) error { return e.s.Unlink(RootIno, "f") }},
+		{"unlink symlink", "s", func(e *env) error { return e.s.Unlink(RootIno, "s") }},
+		{"unlink fifo", "p", func(e *env) error { return e.s.Unlink(RootIno, "p") }},
+		{"rmdir", "d", func(e *env) error { return e.s.Rmdir(RootIno, "d") }},
+		{"file replaced by rename", "f", func(e *env) error { return e.rename("p", "f", 0) }},
+		{"symlink replaced by rename", "s", func(e *env) error { return e.rename("f", "s", 0) }},
+		{"dir replaced by rename", "d", func(e *env) error { return e.rename("d2", "d", 0) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.mkfile("f")
+			e.mkdir("d")
+			e.mkdir("d2")
+			e.create("p", syscall.S_IFIFO)
+			parent, name := e.split("s")
+			if _, err := e.s.Create(parent, name, NewNode{Mode: syscall.S_IFLNK | 0o777, Target: "f"}); err != nil {
+				t.Fatal(err)
+			}
+			ino := e.ino(tt.victim)
+			checkErr(t, "setxattr", e.s.SetXattr(ino, "user.k", []byte("v"), 0), 0)
+			if tt.victim == "f" {
+				e.setChunk(ino, 0, inlineRef([]byte("content")))
+			}
+			checkErr(t, "remove", tt.remove(e), 0)
+			for _, pfx := range []byte{pfxInode, pfxXattr, pfxSymlink, pfxChunk, pfxOrphan, pfxDirent} {
+				e.scan(u64([]byte{pfx}, ino), func(k, _ []byte) {
+					t.Errorf("record %q %x left behind", pfx, k)
+				})
+			}
+			e.fsck()
+		})
+	}
+}
+
+// TestConcurrentOps runs writers and readers at once; run with -race.
+func TestConcurrentOps(t *testing.T) {
+	e := newEnv(t)
+	const workers, perWorker = 4, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers)
+	for w := range workers {
+		dir := e.mkdir("w" + fmtU(uint64(w))).Ino
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				name := "f" + fmtU(uint64(i))
+				if _, err := e.s.Create(dir, name, NewNode{Mode: syscall.S_IFREG}); err != nil {
+					errs <- err
+					return
+				}
+				if i%2 == 1 {
+					if err := e.s.Rename(dir, name, RootIno, fmtU(uint64(w))+name, 0); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range perWorker {
+				if err := e.s.ReadDir(dir, "", func(d DirEntry) bool {
+					_, err := e.s.GetAttr(d.Ino)
+					return err == nil
+				}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := e.s.GetAttr(dir); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for w := range workers {
+		if got := len(e.names(e.ino("w" + fmtU(uint64(w))))); got != perWorker/2 {
+			t.Fatalf("worker %d dir has %d entries, want %d", w, got, perWorker/2)
+		}
+	}
+	if got := len(e.names(RootIno)); got != workers+workers*perWorker/2 {
+		t.Fatalf("root has %d entries", got)
+	}
+	e.fsck()
 }
