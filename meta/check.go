@@ -1,0 +1,376 @@
+package meta
+
+import (
+	"encoding/binary"
+	"fmt"
+	"syscall"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+// Check and RepairRefcounts are the namespace half of fsck: the invariants
+// every operation keeps, checked from one snapshot. Blob contents are not
+// read here; the caller verifies them against the blob store.
+
+// ProblemKind names a broken invariant.
+type ProblemKind string
+
+const (
+	ProblemEntry    ProblemKind = "entry"    // a directory entry that disagrees with its inode
+	ProblemNlink    ProblemKind = "nlink"    // a link count that disagrees with the names
+	ProblemOrphan   ProblemKind = "orphan"   // an orphan record that disagrees with the link count
+	ProblemManifest ProblemKind = "manifest" // a manifest entry of a missing inode, or unreadable
+	ProblemRefcount ProblemKind = "refcount" // a refcount that differs from the manifests' references
+	ProblemUser     ProblemKind = "user"     // a reverse blob->file entry without its manifest entry, or missing
+	ProblemInline   ProblemKind = "inline"   // an inline payload present while unreferenced, or missing
+)
+
+// Problem is one broken invariant.
+type Problem struct {
+	Kind ProblemKind
+	Ino  uint64         // the inode concerned, if any
+	Hash blobstore.Hash // the blob concerned, if any
+	Msg  string
+}
+
+func (p Problem) String() string { return string(p.Kind) + ": " + p.Msg }
+
+// Check reports, through report, every broken invariant: directory link
+// counts are 2 + subdirectories and file link counts equal their names;
+// directories record their exact parent and name; unreachable inodes are
+// orphans with no links; blob refcounts equal the manifest entries that
+// point at them; every manifest entry has its reverse entry and no reverse
+// entry is left over; inline payloads exist exactly while referenced.
+// Memory grows with the number of distinct blobs and of directories.
+func (s *Store) Check(report func(Problem)) error {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	if err := checkTree(snap, report); err != nil {
+		return err
+	}
+	refs, err := countReferences(snap, report)
+	if err != nil {
+		return err
+	}
+	return checkRefcounts(snap, refs, report)
+}
+
+// checkTree walks the namespace from the root and compares link counts
+// and orphan records with the names found.
+func checkTree(r pebble.Reader, report func(Problem)) error {
+	names := map[uint64]uint32{}
+	subdirs := map[uint64]uint32{}
+	seen := map[uint64]bool{RootIno: true}
+	stack := []uint64{RootIno}
+	for len(stack) > 0 {
+		dir := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := direntPrefix(dir)
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+		if err != nil {
+			return err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			name := string(it.Key()[len(p):])
+			v := it.Value()
+			if len(v) != 9 {
+				report(Problem{Kind: ProblemEntry, Ino: dir, Msg: fmt.Sprintf("entry %q in dir %d is malformed", name, dir)})
+				continue
+			}
+			ino, typ := binary.BigEndian.Uint64(v), uint32(v[8])<<12
+			names[ino]++
+			a, err := getAttr(r, ino)
+			if err != nil {
+				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("entry %q in dir %d points at inode %d: %v", name, dir, ino, err)})
+				continue
+			}
+			if a.Mode&syscall.S_IFMT != typ {
+				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("entry %q in dir %d has type %o, inode %d has %o", name, dir, typ, ino, a.Mode&syscall.S_IFMT)})
+			}
+			if !a.IsDir() {
+				continue
+			}
+			subdirs[dir]++
+			if a.Parent != dir || a.Name != name {
+				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("dir %d found as %d/%q records %d/%q", ino, dir, name, a.Parent, a.Name)})
+			}
+			if seen[ino] {
+				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("dir %d is reached twice", ino)})
+				continue
+			}
+			seen[ino] = true
+			stack = append(stack, ino)
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+	}
+	return allInodes(r, func(a Attr) error {
+		_, orphan, err := get(r, orphanKey(a.Ino))
+		if err != nil {
+			return err
+		}
+		want := names[a.Ino]
+		if a.IsDir() && (want > 0 || a.Ino == RootIno) {
+			want = 2 + subdirs[a.Ino]
+		}
+		if a.Nlink != want {
+			report(Problem{Kind: ProblemNlink, Ino: a.Ino, Msg: fmt.Sprintf("inode %d (%q) has nlink %d, want %d", a.Ino, a.Name, a.Nlink, want)})
+		}
+		if (a.Nlink == 0) != orphan {
+			report(Problem{Kind: ProblemOrphan, Ino: a.Ino, Msg: fmt.Sprintf("inode %d has nlink %d but orphan record %v", a.Ino, a.Nlink, orphan)})
+		}
+		return nil
+	})
+}
+
+func allInodes(r pebble.Reader, fn func(a Attr) error) error {
+	p := []byte{pfxInode}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		a, err := decodeAttr(binary.BigEndian.Uint64(it.Key()[1:]), it.Value())
+		if err != nil {
+			return err
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// countReferences counts the manifest entries per blob and checks that
+// each has its reverse entry.
+func countReferences(r pebble.Reader, report func(Problem)) (map[blobstore.Hash]uint64, error) {
+	refs := map[blobstore.Hash]uint64{}
+	p := []byte{pfxChunk}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 17 {
+			report(Problem{Kind: ProblemManifest, Msg: fmt.Sprintf("manifest key %x is malformed", k)})
+			continue
+		}
+		ino, index := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
+		c, err := decodeChunkRef(it.Value())
+		if err != nil {
+			report(Problem{Kind: ProblemManifest, Ino: ino, Msg: fmt.Sprintf("manifest entry %d of inode %d: %v", index, ino, err)})
+			continue
+		}
+		if _, found, err := get(r, inodeKey(ino)); err != nil {
+			return nil, err
+		} else if !found {
+			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of missing inode %d", index, ino)})
+		}
+		if _, found, err := get(r, userKey(c.Hash, ino, index)); err != nil {
+			return nil, err
+		} else if !found {
+			report(Problem{Kind: ProblemUser, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("blob %s used by inode %d chunk %d has no reverse entry", c.Hash, ino, index)})
+		}
+		refs[c.Hash]++
+	}
+	return refs, it.Error()
+}
+
+// checkRefcounts compares the refcount table with refs and checks inline
+// payloads and reverse entries against it.
+func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, report func(Problem)) error {
+	recorded := map[blobstore.Hash]bool{}
+	err := scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
+		recorded[h] = true
+		if rec.Refs != refs[h] {
+			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})
+		}
+		_, hasInline, err := get(r, inlineKey(h))
+		if err != nil {
+			return err
+		}
+		if hasInline != rec.Inline {
+			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("blob %s is recorded inline=%v, payload present=%v", h, rec.Inline, hasInline)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for h, n := range refs {
+		if !recorded[h] {
+			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, n)})
+		}
+	}
+	if err := scanKeys(r, []byte{pfxInline}, func(k, _ []byte) error {
+		var h blobstore.Hash
+		copy(h[:], k[1:])
+		if !recorded[h] && refs[h] == 0 {
+			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("inline payload of unreferenced blob %s", h)})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
+		if len(k) != 1+32+16 {
+			report(Problem{Kind: ProblemUser, Msg: fmt.Sprintf("reverse entry %x is malformed", k)})
+			return nil
+		}
+		var h blobstore.Hash
+		copy(h[:], k[1:33])
+		ino, index := binary.BigEndian.Uint64(k[33:]), binary.BigEndian.Uint64(k[41:])
+		c, found, err := get(r, chunkKey(ino, index))
+		if err != nil {
+			return err
+		}
+		if cr, derr := decodeChunkRef(c); !found || derr != nil || cr.Hash != h {
+			report(Problem{Kind: ProblemUser, Ino: ino, Hash: h, Msg: fmt.Sprintf("reverse entry says inode %d chunk %d uses blob %s; its manifest does not", ino, index, h)})
+		}
+		return nil
+	})
+}
+
+func scanRefs(r pebble.Reader, fn func(h blobstore.Hash, rec blobRecord) error) error {
+	return scanKeys(r, []byte{pfxRef}, func(k, v []byte) error {
+		var h blobstore.Hash
+		copy(h[:], k[1:])
+		rec, err := decodeBlobRecord(v)
+		if err != nil {
+			return fmt.Errorf("meta: refcount record of %s: %w", h, err)
+		}
+		return fn(h, rec)
+	})
+}
+
+func scanKeys(r pebble.Reader, prefix []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// RefRepair reports what RepairRefcounts changed.
+type RefRepair struct {
+	Refcounts     int // records whose count was rewritten
+	Dropped       int // records (and inline payloads) nothing referenced
+	Created       int // records made for referenced blobs that had none
+	UsersFixed    int // reverse entries added or removed
+	Unrecoverable int // referenced inline blobs whose payload is gone
+}
+
+// RepairRefcounts makes the refcount table and the reverse blob->file
+// entries agree with the manifests, in one transaction. A referenced blob
+// that has no record gets one from its inline payload or, failing that,
+// from the blob store's header; one whose content is nowhere is counted
+// as unrecoverable and left for the caller to report. Run it only while
+// nothing else writes (an unmounted data dir).
+func (s *Store) RepairRefcounts() (RefRepair, error) {
+	var res RefRepair
+	err := s.Update(true, func(tx *Tx) error {
+		refs := map[blobstore.Hash]uint64{}
+		users := map[string]bool{}
+		err := scanKeys(tx.b, []byte{pfxChunk}, func(k, v []byte) error {
+			c, err := decodeChunkRef(v)
+			if len(k) != 17 || err != nil {
+				return nil // a malformed entry is Check's to report
+			}
+			ino, index := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
+			refs[c.Hash]++
+			users[string(userKey(c.Hash, ino, index))] = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var stale []blobstore.Hash
+		err = scanRefs(tx.b, func(h blobstore.Hash, rec blobRecord) error {
+			n, used := refs[h]
+			delete(refs, h)
+			switch {
+			case !used:
+				stale = append(stale, h)
+			case rec.Refs != n:
+				rec.Refs = n
+				res.Refcounts++
+				return tx.b.Set(refKey(h), rec.encode(), nil)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, h := range stale {
+			res.Dropped++
+			tx.b.Delete(refKey(h), nil)
+			tx.b.Delete(inlineKey(h), nil)
+		}
+		for h, n := range refs {
+			rec, ok, err := s.recoverRecord(tx, h)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				res.Unrecoverable++
+				continue
+			}
+			rec.Refs = n
+			res.Created++
+			tx.b.Set(refKey(h), rec.encode(), nil)
+		}
+		var strayUsers [][]byte
+		err = scanKeys(tx.b, []byte{pfxUser}, func(k, _ []byte) error {
+			if !users[string(k)] {
+				strayUsers = append(strayUsers, append([]byte(nil), k...))
+			}
+			delete(users, string(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range strayUsers {
+			res.UsersFixed++
+			tx.b.Delete(k, nil)
+		}
+		for k := range users {
+			res.UsersFixed++
+			tx.b.Set([]byte(k), nil, nil)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// recoverRecord rebuilds the record of a referenced blob that has none,
+// from a raw inline payload or the blob store's header. (A zstd inline
+// payload cannot be decoded without the size its record held.)
+func (s *Store) recoverRecord(tx *Tx, h blobstore.Hash) (blobRecord, bool, error) {
+	p, ok, err := get(tx.b, inlineKey(h))
+	if err != nil {
+		return blobRecord{}, false, err
+	}
+	if ok {
+		if len(p) == 0 || blobstore.Codec(p[0]) != blobstore.CodecRaw || blobstore.Sum(p[1:]) != h {
+			return blobRecord{}, false, nil
+		}
+		return blobRecord{Inline: true, Codec: blobstore.CodecRaw, Size: uint32(len(p) - 1), Stored: int64(len(p))}, true, nil
+	}
+	info, err := s.blobs.Stat(h)
+	if err != nil {
+		return blobRecord{}, false, nil
+	}
+	return blobRecord{Size: uint32(info.Size), Stored: info.Stored, Codec: info.Codec}, true, nil
+}

@@ -1,0 +1,229 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/meta"
+)
+
+// Fsck checks an unmounted data dir: the namespace invariants and
+// refcounts (meta.Check), every referenced blob's content against its
+// hash, blob files that nothing references, and the search index against
+// the files. Run it on a freshly opened FS that nothing else uses.
+
+// FsckOptions tune Fsck.
+type FsckOptions struct {
+	// Repair fixes what can be fixed: refcounts and reverse entries are
+	// recomputed from the manifests, unreferenced blob files deleted and
+	// the index rebuilt. Damaged or missing blob content cannot be
+	// repaired; the files that use it are listed.
+	Repair bool
+}
+
+// BlobDamage is a referenced blob whose content is missing or wrong.
+type BlobDamage struct {
+	Hash  string   `json:"hash"`
+	Paths []string `json:"paths"` // files that use it
+	Err   string   `json:"error"`
+}
+
+// FsckReport is what Fsck found and did.
+type FsckReport struct {
+	Blobs       int          `json:"blobs"`       // referenced blobs checked
+	InlineBlobs int          `json:"inlineBlobs"` // of which kept in pebble
+	BlobFiles   int          `json:"blobFiles"`   // files in the blob store
+	Corrupt     []BlobDamage `json:"corrupt"`     // content does not hash to its name
+	Missing     []BlobDamage `json:"missing"`     // referenced, not in the store
+	Namespace   []string     `json:"namespace"`   // broken namespace or refcount invariants
+	Orphans     []string     `json:"orphans"`     // blob files nothing references
+	Index       []string     `json:"index"`       // index problems
+	Repaired    []string     `json:"repaired"`    // what Repair did
+	// Unrepaired holds the problems still there after Repair (all of
+	// them without it).
+	Unrepaired int `json:"unrepaired"`
+}
+
+// Damaged reports whether Fsck found any problem.
+func (r *FsckReport) Damaged() bool {
+	return len(r.Corrupt)+len(r.Missing)+len(r.Namespace)+len(r.Orphans)+len(r.Index) > 0
+}
+
+// Fsck checks the data dir and, with Repair, fixes what it can.
+func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
+	var r FsckReport
+	if err := v.WB.SyncAll(); err != nil {
+		return r, err
+	}
+	var err error
+	if r.Namespace, err = v.checkNamespace(); err != nil {
+		return r, err
+	}
+	if opts.Repair && len(r.Namespace) > 0 {
+		fixed, err := v.Meta.RepairRefcounts()
+		if err != nil {
+			return r, fmt.Errorf("repair refcounts: %w", err)
+		}
+		r.Repaired = append(r.Repaired, fmt.Sprintf("refcounts: %d rewritten, %d dropped, %d recreated, %d reverse entries fixed",
+			fixed.Refcounts, fixed.Dropped, fixed.Created, fixed.UsersFixed))
+		left, err := v.checkNamespace()
+		if err != nil {
+			return r, err
+		}
+		r.Unrepaired += len(left)
+	} else {
+		r.Unrepaired += len(r.Namespace)
+	}
+
+	if err := v.checkBlobs(&r); err != nil {
+		return r, err
+	}
+	r.Unrepaired += len(r.Corrupt) + len(r.Missing)
+
+	if err := v.checkOrphanBlobs(&r, opts.Repair); err != nil {
+		return r, err
+	}
+
+	if r.Index, err = v.Index.Check(v.IndexSource()); err != nil {
+		return r, fmt.Errorf("index check: %w", err)
+	}
+	switch {
+	case opts.Repair && len(r.Index) > 0:
+		if err := v.Index.Rebuild(v.IndexSource()); err != nil {
+			return r, fmt.Errorf("index rebuild: %w", err)
+		}
+		r.Repaired = append(r.Repaired, "index rebuilt")
+		left, err := v.Index.Check(v.IndexSource())
+		if err != nil {
+			return r, err
+		}
+		r.Unrepaired += len(left)
+	default:
+		r.Unrepaired += len(r.Index)
+	}
+	return r, nil
+}
+
+func (v *FS) checkNamespace() ([]string, error) {
+	var out []string
+	err := v.Meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
+	return out, err
+}
+
+// checkBlobs reads every referenced blob and verifies it against its hash.
+// File blobs are read from the store directly, past the cache.
+func (v *FS) checkBlobs(r *FsckReport) error {
+	return v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+		r.Blobs++
+		var err error
+		if info.Inline {
+			r.InlineBlobs++
+			_, err = v.Meta.Blob(h)
+		} else {
+			var data []byte
+			if data, err = v.Blobs.Get(h); err == nil && len(data) != int(info.Size) {
+				err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		d := BlobDamage{Hash: h.String(), Err: err.Error()}
+		_, uses, _, uerr := v.Meta.BlobUses(h)
+		if uerr != nil {
+			return uerr
+		}
+		for _, u := range uses {
+			p := u.Path
+			if p == "" {
+				p = fmt.Sprintf("(inode %d, unlinked)", u.Ino)
+			}
+			d.Paths = append(d.Paths, p)
+		}
+		switch {
+		case errors.Is(err, blobstore.ErrNotFound):
+			r.Missing = append(r.Missing, d)
+		case errors.Is(err, blobstore.ErrCorrupt):
+			r.Corrupt = append(r.Corrupt, d)
+		default:
+			return fmt.Errorf("blob %s: %w", h, err)
+		}
+		return nil
+	})
+}
+
+// checkOrphanBlobs lists blob files that no refcount record claims and,
+// with repair, deletes them.
+func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
+	var orphans []blobstore.Hash
+	err := v.Blobs.List("", func(h blobstore.Hash) error {
+		r.BlobFiles++
+		if _, ok, err := v.Meta.BlobInfo(h); err != nil || ok {
+			return err
+		}
+		orphans = append(orphans, h)
+		r.Orphans = append(r.Orphans, h.String())
+		return nil
+	})
+	if err != nil || len(orphans) == 0 {
+		return err
+	}
+	if !repair {
+		r.Unrepaired += len(orphans)
+		return nil
+	}
+	var freed int64
+	for _, h := range orphans {
+		if info, err := v.Blobs.Stat(h); err == nil {
+			freed += info.Stored
+		}
+		if err := v.Blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return err
+		}
+	}
+	if err := v.Blobs.Sync(); err != nil {
+		return err
+	}
+	r.Repaired = append(r.Repaired, fmt.Sprintf("%d unreferenced blob files deleted (%d bytes)", len(orphans), freed))
+	return nil
+}
+
+// IndexSource yields every file the index should hold: each regular file
+// whose path classifies as a session file, once, with its committed
+// content. Files whose content cannot be read (damaged blobs, which fsck
+// reports) are left out.
+func (v *FS) IndexSource() index.FileSource {
+	return func(fn func(fileID uint64, sessionID string, kind index.Kind, content []byte) error) error {
+		seen := map[uint64]bool{}
+		return v.Meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
+			if seen[a.Ino] {
+				return nil
+			}
+			seen[a.Ino] = true
+			p, ok, err := v.Meta.PathOf(a.Ino)
+			if err != nil || !ok {
+				return err
+			}
+			sid, kind, indexable := index.Classify(p)
+			if !indexable || a.Size > maxIndexedFile {
+				return nil
+			}
+			content, err := v.committedContent(a)
+			if err != nil {
+				return nil
+			}
+			return fn(a.Ino, sid, kind, content)
+		})
+	}
+}
+
+// Reindex rebuilds the search index from the files. Run it while nothing
+// else writes (an unmounted data dir).
+func (v *FS) Reindex() error {
+	if err := v.WB.SyncAll(); err != nil {
+		return err
+	}
+	return v.Index.Rebuild(v.IndexSource())
+}

@@ -1,0 +1,252 @@
+package vfs
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/meta"
+)
+
+// fsckFixture is a small session tree on disk: two attachments big enough
+// to be blob files, and JSON small enough to be inline blobs.
+type fsckFixture struct {
+	dir          string
+	shot, audio  blobstore.Hash // file blobs
+	shotPath     string
+	metadataPath string
+}
+
+func newFsckFixture(t *testing.T) *fsckFixture {
+	t.Helper()
+	f := &fsckFixture{dir: t.TempDir(), shotPath: "sessions/s1/attachments/a1.jpg", metadataPath: "sessions/s1/metadata.json"}
+	v, err := Open(f.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	shot, audio := random(200<<10), random(120<<10)
+	f.shot, f.audio = blobstore.Sum(shot), blobstore.Sum(audio)
+	files := map[string][]byte{
+		f.metadataPath:                           []byte(`{"id": "s1", "name": "Fixing the parser", "status": "completed", "tags": ["go"]}`),
+		"sessions/s1/screenshots/chunk-000.json": []byte(`[{"id": "sh1", "aiAnalysis": {"summary": "editing lexer code"}}]`),
+		f.shotPath:                               shot,
+		"sessions/s1/attachments/a2.mp3":         audio,
+		"sessions/s1/attachments/a3.jpg":         shot, // a duplicate: refcount 2
+		"notes.txt":                              []byte("not a session file\n"),
+	}
+	for p, data := range files {
+		if err := v.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fsckFixture) open(t *testing.T) *FS {
+	t.Helper()
+	v, err := Open(f.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (f *fsckFixture) blobFile(h blobstore.Hash) string {
+	s := h.String()
+	return filepath.Join(f.dir, "blobs", s[:2], s)
+}
+
+// bumpRefcount rewrites a refcount record with one reference too many.
+// The record's value starts with the count as a uvarint (meta/content.go).
+func bumpRefcount(t *testing.T, v *FS, h blobstore.Hash) {
+	t.Helper()
+	key := append([]byte{'r'}, h[:]...)
+	err := v.Meta.Update(true, func(tx *meta.Tx) error {
+		val, closer, err := tx.Batch().Get(key)
+		if err != nil {
+			return err
+		}
+		refs, n := binary.Uvarint(val)
+		rest := append([]byte(nil), val[n:]...)
+		closer.Close()
+		return tx.Batch().Set(key, append(binary.AppendUvarint(nil, refs+1), rest...), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFsckFindsAndRepairsDamage(t *testing.T) {
+	tests := []struct {
+		name       string
+		damage     func(t *testing.T, f *fsckFixture)
+		found      func(r *FsckReport, f *fsckFixture) bool
+		repairable bool
+	}{
+		{
+			name:       "clean",
+			damage:     func(*testing.T, *fsckFixture) {},
+			found:      func(r *FsckReport, f *fsckFixture) bool { return true },
+			repairable: true,
+		},
+		{
+			name: "flipped byte in a blob file",
+			damage: func(t *testing.T, f *fsckFixture) {
+				file, err := os.OpenFile(f.blobFile(f.shot), os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer file.Close()
+				b := make([]byte, 1)
+				file.ReadAt(b, 5000)
+				b[0] ^= 0x40
+				if _, err := file.WriteAt(b, 5000); err != nil {
+					t.Fatal(err)
+				}
+			},
+			found: func(r *FsckReport, f *fsckFixture) bool {
+				return len(r.Corrupt) == 1 && r.Corrupt[0].Hash == f.shot.String() && len(r.Corrupt[0].Paths) == 2
+			},
+		},
+		{
+			name: "deleted blob",
+			damage: func(t *testing.T, f *fsckFixture) {
+				if err := os.Remove(f.blobFile(f.audio)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			found: func(r *FsckReport, f *fsckFixture) bool {
+				return len(r.Missing) == 1 && len(r.Missing[0].Paths) == 1 && strings.HasSuffix(r.Missing[0].Paths[0], "a2.mp3")
+			},
+		},
+		{
+			name: "wrong refcount",
+			damage: func(t *testing.T, f *fsckFixture) {
+				v := f.open(t)
+				defer v.Close()
+				bumpRefcount(t, v, f.shot)
+			},
+			found: func(r *FsckReport, f *fsckFixture) bool {
+				return len(r.Namespace) == 1 && strings.Contains(r.Namespace[0], "refcount 3, manifests hold 2")
+			},
+			repairable: true,
+		},
+		{
+			name: "stale index entry",
+			damage: func(t *testing.T, f *fsckFixture) {
+				v := f.open(t)
+				defer v.Close()
+				a, err := v.Resolve(f.metadataPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = v.Meta.Update(true, func(tx *meta.Tx) error {
+					return v.Index.UpdateFile(tx.Batch(), a.Ino, "s1", index.KindMetadata, []byte(`{"id": "s1", "name": "something else"}`))
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			found: func(r *FsckReport, f *fsckFixture) bool {
+				return len(r.Index) > 0 && strings.HasPrefix(r.Index[0], "stale:")
+			},
+			repairable: true,
+		},
+		{
+			name: "unreferenced blob file",
+			damage: func(t *testing.T, f *fsckFixture) {
+				v := f.open(t)
+				defer v.Close()
+				data := []byte(strings.Repeat("left behind by a crash ", 5000))
+				if _, err := v.Blobs.Put(blobstore.Sum(data), data); err != nil {
+					t.Fatal(err)
+				}
+			},
+			found:      func(r *FsckReport, f *fsckFixture) bool { return len(r.Orphans) == 1 },
+			repairable: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFsckFixture(t)
+			tt.damage(t, f)
+
+			v := f.open(t)
+			r, err := v.Fsck(FsckOptions{})
+			v.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if damaged := tt.name != "clean"; r.Damaged() != damaged || !tt.found(&r, f) {
+				t.Fatalf("fsck: damaged %v, report %+v", r.Damaged(), r)
+			}
+			if r.Blobs < 4 || r.BlobFiles < 1 {
+				t.Errorf("checked %d blobs, %d blob files", r.Blobs, r.BlobFiles)
+			}
+
+			v = f.open(t)
+			r, err = v.Fsck(FsckOptions{Repair: true})
+			v.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (r.Unrepaired == 0) != tt.repairable {
+				t.Fatalf("repair left %d problems (repairable %v): %+v", r.Unrepaired, tt.repairable, r)
+			}
+
+			v = f.open(t)
+			defer v.Close()
+			r, err = v.Fsck(FsckOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Damaged() == tt.repairable {
+				t.Fatalf("after repair: damaged %v, report %+v", r.Damaged(), r)
+			}
+			if tt.repairable {
+				if data, err := v.ReadFileAt(f.shotPath); err != nil || blobstore.Sum(data) != f.shot {
+					t.Errorf("after repair %s reads wrong (%v)", f.shotPath, err)
+				}
+			}
+		})
+	}
+}
+
+// TestReindexRestoresSearch rebuilds an index that lost everything.
+func TestReindexRestoresSearch(t *testing.T) {
+	f := newFsckFixture(t)
+	v := f.open(t)
+	defer v.Close()
+	err := v.Meta.Update(true, func(tx *meta.Tx) error { return v.Index.Clear(tx.Batch()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, _ := v.Index.Check(v.IndexSource()); len(problems) == 0 {
+		t.Fatal("a cleared index passes its check")
+	}
+	if err := v.Reindex(); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := v.Index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
+		t.Fatalf("after reindex: %v %v", problems, err)
+	}
+	if sessions, files, _, _ := v.Index.Stats(); sessions != 1 || files != 2 {
+		t.Errorf("index holds %d sessions, %d files; want 1, 2", sessions, files)
+	}
+}
