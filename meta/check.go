@@ -24,6 +24,7 @@ const (
 	ProblemRefcount ProblemKind = "refcount" // a refcount that differs from the manifests' references
 	ProblemUser     ProblemKind = "user"     // a reverse blob->file entry without its manifest entry, or missing
 	ProblemInline   ProblemKind = "inline"   // an inline payload present while unreferenced, or missing
+	ProblemRecord   ProblemKind = "record"   // a per-inode record of a missing inode or one of the wrong kind
 )
 
 // Problem is one broken invariant.
@@ -41,12 +42,17 @@ func (p Problem) String() string { return string(p.Kind) + ": " + p.Msg }
 // directories record their exact parent and name; unreachable inodes are
 // orphans with no links; blob refcounts equal the manifest entries that
 // point at them; every manifest entry has its reverse entry and no reverse
-// entry is left over; inline payloads exist exactly while referenced.
-// Memory grows with the number of distinct blobs and of directories.
+// entry is left over; inline payloads exist exactly while referenced;
+// directory entries, xattrs, symlink targets and orphan records belong to
+// a live inode of the right kind. Memory grows with the number of
+// distinct blobs and of directories.
 func (s *Store) Check(report func(Problem)) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	if err := checkTree(snap, report); err != nil {
+		return err
+	}
+	if err := checkRecordOwners(snap, report); err != nil {
 		return err
 	}
 	refs, err := countReferences(snap, report)
@@ -123,6 +129,48 @@ func checkTree(r pebble.Reader, report func(Problem)) error {
 		}
 		return nil
 	})
+}
+
+// checkRecordOwners checks that every per-inode record belongs to a live
+// inode of the kind that can have it.
+func checkRecordOwners(r pebble.Reader, report func(Problem)) error {
+	owners := []struct {
+		pfx  byte
+		what string
+		ok   func(a *Attr) bool
+	}{
+		{pfxDirent, "directory entry", (*Attr).IsDir},
+		{pfxXattr, "xattr", func(*Attr) bool { return true }},
+		{pfxSymlink, "symlink target", (*Attr).IsSymlink},
+		{pfxOrphan, "orphan record", func(a *Attr) bool { return a.Nlink == 0 }},
+	}
+	for _, o := range owners {
+		var last uint64
+		lastOK, started := true, false
+		err := scanKeys(r, []byte{o.pfx}, func(k, _ []byte) error {
+			if len(k) < 9 {
+				report(Problem{Kind: ProblemRecord, Msg: fmt.Sprintf("%s key %x is malformed", o.what, k)})
+				return nil
+			}
+			ino := binary.BigEndian.Uint64(k[1:])
+			if started && ino == last {
+				if !lastOK {
+					return nil // reported once per inode
+				}
+			} else {
+				a, err := getAttr(r, ino)
+				last, lastOK, started = ino, err == nil && o.ok(&a), true
+			}
+			if !lastOK {
+				report(Problem{Kind: ProblemRecord, Ino: ino, Msg: fmt.Sprintf("%s of inode %d, which is missing or cannot have one", o.what, ino)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func allInodes(r pebble.Reader, fn func(a Attr) error) error {
