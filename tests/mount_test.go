@@ -376,3 +376,59 @@ func readIfExists(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
 }
+
+// TestSyslog runs a daemon with -o syslog against a syslog socket of the
+// test's own, put in place in a private mount namespace.
+func TestSyslog(t *testing.T) {
+	requireMountable(t)
+	requireTool(t, "unshare", "mount")
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	mnt := mustMkdirAll(t, filepath.Join(base, "mnt"))
+	sock := filepath.Join(base, "syslog.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cleanupDaemon(t, data, mnt)
+
+	// Go's log/syslog tries /dev/log, then /var/run/syslog.
+	script := `
+set -eu
+if [ -e /dev/log ]; then
+	mount --bind "$SOCK" /dev/log
+else
+	mount -t tmpfs tmpfs /run
+	touch /run/syslog
+	mount --bind "$SOCK" /run/syslog
+fi
+"$BIN" "$DATA" "$MNT" -o syslog
+echo hello > "$MNT/sessions/hello.txt"
+"$BIN" umount "$MNT"
+`
+	ctx, cancel := context.WithTimeout(context.Background(), mountDeadline+unmountDeadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "SOCK="+sock, "BIN="+taskerfsBin, "DATA="+data, "MNT="+mnt)
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("syslog script: %v\n%s", err, out)
+	}
+	var got []string
+	buf := make([]byte, 8192)
+	for !strings.Contains(strings.Join(got, ""), "everything is on disk") {
+		conn.SetReadDeadline(time.Now().Add(mountDeadline))
+		n, _, err := conn.ReadFromUnix(buf)
+		if err != nil {
+			t.Fatalf("syslog messages so far %q: %v", got, err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if all := strings.Join(got, ""); !strings.Contains(all, "taskerfs[") || !strings.Contains(all, "mounted on "+mnt) {
+		t.Errorf("syslog messages %q: want the tag taskerfs and the mount", got)
+	}
+	if fileExists(filepath.Join(data, "taskerfs.log")) {
+		t.Errorf("taskerfs.log written although the log goes to syslog")
+	}
+}

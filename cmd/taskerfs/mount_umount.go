@@ -122,7 +122,32 @@ func findDaemon(mnt string) *daemonHandle {
 	if err != nil {
 		fd = -1
 	}
-	return &daemonHandle{pid: pid, pidfd: fd}
+	d := &daemonHandle{pid: pid, pidfd: fd}
+	// A pid file left by a killed daemon may name a recycled pid: only a
+	// process holding the data dir's lock is its daemon.
+	if !holdsFile(pid, filepath.Join(dataDir, "lock")) {
+		d.close()
+		return nil
+	}
+	return d
+}
+
+// holdsFile reports whether process pid has path open.
+func holdsFile(pid int, path string) bool {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // /proc shows the resolved path
+	}
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
 }
 
 // wait returns once the daemon has exited, that is, flushed everything.
