@@ -61,7 +61,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno
 	}
 	ino := ch.StableAttr().Ino
-	if err := n.v().WB.Open(ino); err != nil {
+	if err := n.v().OpenFile(ino); err != nil {
 		return nil, nil, 0, toErrno("create", err)
 	}
 	return ch, n.root.newHandle(ino), n.root.openFlags(), 0

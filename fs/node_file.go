@@ -12,7 +12,7 @@ import (
 )
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if err := n.v().WB.Open(n.ino); err != nil {
+	if err := n.v().OpenFile(n.ino); err != nil {
 		return nil, 0, toErrno("open", err)
 	}
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {

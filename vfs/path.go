@@ -85,7 +85,7 @@ func (v *FS) WriteFile(p string, data []byte, perm uint32) error {
 	if !a.IsRegular() {
 		return syscall.EISDIR
 	}
-	if err := v.WB.Open(a.Ino); err != nil {
+	if err := v.OpenFile(a.Ino); err != nil {
 		return err
 	}
 	err = v.WB.Truncate(a.Ino, 0)

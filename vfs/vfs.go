@@ -236,6 +236,22 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 	return v.GetAttr(ino)
 }
 
+// OpenFile registers an open handle on ino. It runs under the namespace
+// lock so that an unlink deciding whether ino is open cannot interleave:
+// either the open sees the inode gone (ENOENT) or the unlink sees it open.
+func (v *FS) OpenFile(ino uint64) error {
+	return v.Meta.Update(false, func(tx *meta.Tx) error {
+		a, err := tx.GetAttr(ino)
+		if err != nil {
+			return err
+		}
+		if a.Nlink == 0 && !v.WB.IsOpen(ino) {
+			return syscall.ENOENT
+		}
+		return v.WB.Open(ino)
+	})
+}
+
 // Release drops a handle; an unlinked file is freed at its last close.
 func (v *FS) Release(ino uint64) error {
 	if !v.WB.Release(ino) {

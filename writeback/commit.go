@@ -9,23 +9,6 @@ import (
 	"github.com/taskerfs/taskerfs/meta"
 )
 
-// snapshot is what one commit persists of one file.
-type snapshot struct {
-	f        *file
-	gen      uint64
-	size     uint64
-	trunc    uint64
-	mtime    int64
-	mtimeSet bool
-	chunks   map[uint64]*chunk
-	refs     map[uint64]*meta.BlobRef // prepared; nil value = hole
-	data     map[uint64][]byte        // logical bytes of buf chunks, for OnCommit
-	pinned   []blobstore.Hash
-	waiters  []*waiter
-	prio     Priority
-	gone     bool // the inode was deleted before the commit landed
-}
-
 const maxBackoff = 10 * time.Second
 
 func (m *Manager) committer() {
@@ -39,6 +22,7 @@ func (m *Manager) committer() {
 		case <-m.stop:
 			return
 		case <-m.kick:
+			windowDue = m.pressure.Swap(false)
 		case <-tick.C:
 			windowDue = true
 		case flush = <-m.flushReq:
@@ -55,7 +39,7 @@ func (m *Manager) committer() {
 			continue
 		}
 		if batch := m.take(windowDue, false); len(batch) > 0 {
-			m.commit(batch, false)
+			m.commit(batch, true)
 		}
 	}
 }
@@ -81,80 +65,60 @@ func (m *Manager) flushAll() error {
 	return m.store.SyncWAL()
 }
 
-// take removes the items due now from the queue and snapshots them.
+// take moves the snapshots due now from the queue to in flight. With
+// all, every file with changes (open ones too) is snapshotted first.
 func (m *Manager) take(windowDue, all bool) []*snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !all && time.Now().Before(m.retryNotBefore) {
-		return nil
-	}
-	var batch []*snapshot
-	pick := func(f *file, prio Priority) { batch = append(batch, m.snapshotLocked(f, prio)) }
-	for ino, f := range m.queue {
-		if all || f.prio == Critical || windowDue {
-			delete(m.queue, ino)
-			f.queued = false
-			pick(f, f.prio)
-		}
-	}
+	// After a failure, background commits back off; fsync callers retry
+	// at once, so a disk that came back answers them.
+	backoff := time.Now().Before(m.retryNotBefore)
 	if all {
 		for _, f := range m.files {
 			f.mu.Lock()
-			open := f.opens > 0 && f.dirty()
-			f.mu.Unlock()
-			if open && !f.queued {
-				pick(f, Critical)
+			if f.changedSinceSnapshot() {
+				m.snapshotLocked(f, Normal)
 			}
+			f.mu.Unlock()
 		}
 	}
-	return batch
+	return m.takeLocked(func(f *file) bool {
+		return all || f.pending.prio == Critical || (windowDue && !backoff)
+	})
 }
 
-// takeMatching snapshots every dirty file, queued or open, that pred selects.
+// takeMatching moves every queued snapshot that pred selects to in flight.
 func (m *Manager) takeMatching(pred func(ino uint64) bool) []*snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.takeLocked(func(f *file) bool { return pred(f.ino) })
+}
+
+func (m *Manager) takeLocked(due func(f *file) bool) []*snapshot {
 	var batch []*snapshot
-	for ino, f := range m.files {
+	for ino, f := range m.queue {
 		f.mu.Lock()
-		d := f.dirty()
-		f.mu.Unlock()
-		if !d || !pred(ino) {
-			continue
-		}
-		prio := Normal
-		if f.queued {
-			prio = f.prio
+		if f.inflight == nil && due(f) {
+			s := f.pending
+			f.pending, f.inflight = nil, s
 			delete(m.queue, ino)
-			f.queued = false
+			batch = append(batch, s)
 		}
-		batch = append(batch, m.snapshotLocked(f, prio))
+		f.mu.Unlock()
 	}
 	return batch
 }
 
-func (m *Manager) snapshotLocked(f *file, prio Priority) *snapshot {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := &snapshot{f: f, gen: f.gen, size: f.size, trunc: f.trunc, mtime: f.mtime, mtimeSet: f.mtimeSet,
-		chunks: make(map[uint64]*chunk, len(f.chunks)), waiters: f.waiters, prio: prio}
-	for idx, c := range f.chunks {
-		c.frozen = true
-		s.chunks[idx] = c
-	}
-	f.truncNew = noTrunc
-	f.waiters = nil
-	return s
-}
-
 // prepare hashes, encodes and stores one chunk's bytes; nil for a hole.
-func (m *Manager) prepare(data []byte) (*meta.BlobRef, error) {
+// Small blobs are left for the commit to put inline in pebble, unless
+// toFile (a spill, which must free memory before any commit).
+func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
 	if allZero(data) {
 		return nil, nil
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
-	if len(data) <= meta.InlineMax {
+	if len(data) <= meta.InlineMax && !toFile {
 		codec, enc := blobstore.Encode(data)
 		if enc == nil {
 			enc = []byte{}
@@ -199,10 +163,15 @@ func (m *Manager) syncBlobs() error {
 	return nil
 }
 
+// commit persists a batch in one transaction; durable syncs the WAL
+// (every window commit does: one sync per window).
 func (m *Manager) commit(batch []*snapshot, durable bool) error {
 	start := time.Now()
+	for _, s := range batch {
+		durable = durable || s.prio == Critical
+	}
 	err := m.persist(batch, durable)
-	m.finish(batch, err)
+	m.finish(batch, err, durable)
 	m.st.batches.Add(1)
 	m.st.lastCommit.Store(int64(time.Since(start)))
 	return err
@@ -210,9 +179,6 @@ func (m *Manager) commit(batch []*snapshot, durable bool) error {
 
 func (m *Manager) persist(batch []*snapshot, durable bool) error {
 	for _, s := range batch {
-		if s.prio == Critical {
-			durable = true
-		}
 		s.refs = map[uint64]*meta.BlobRef{}
 		s.data = map[uint64][]byte{}
 		for idx, c := range s.chunks {
@@ -220,20 +186,20 @@ func (m *Manager) persist(batch []*snapshot, durable bool) error {
 			if start >= s.size {
 				continue
 			}
-			if c.ref != nil {
-				s.refs[idx] = c.ref
+			if c.buf == nil {
+				s.refs[idx] = c.ref // nil for a chunk of zeros
 				continue
 			}
 			data := c.buf
 			if lim := s.size - start; uint64(len(data)) > lim {
 				data = data[:lim]
 			}
-			ref, err := m.prepare(data)
+			ref, err := m.prepare(data, false)
 			if err != nil {
 				return err
 			}
 			if ref != nil {
-				s.pinned = append(s.pinned, ref.Hash)
+				s.prepared = append(s.prepared, ref.Hash)
 			}
 			s.refs[idx] = ref
 			s.data[idx] = data
@@ -274,13 +240,14 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 		}
 	}
 	a.Size = s.size
+	s.f.mu.Lock() // ClearMtime may withdraw the write time concurrently
 	if s.mtimeSet {
 		a.Mtime, a.Ctime = s.mtime, max(a.Ctime, s.mtime)
 	}
+	s.f.mu.Unlock()
 	if err := tx.PutAttr(&a); err != nil {
 		return err
 	}
-	m.st.items.Add(1)
 	if m.opts.OnCommit == nil {
 		return nil
 	}
@@ -320,51 +287,42 @@ func (m *Manager) snapshotContent(s *snapshot) ([]byte, error) {
 }
 
 // finish updates the in-memory state after a commit attempt.
-func (m *Manager) finish(batch []*snapshot, err error) {
+func (m *Manager) finish(batch []*snapshot, err error, durable bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.room.Broadcast()
-	for _, h := range pinnedOf(batch) {
-		m.store.Unpin(h)
+	for _, s := range batch {
+		for _, h := range s.prepared {
+			m.store.Unpin(h)
+		}
+		s.prepared = nil
 	}
 	if err != nil {
-		m.retries++
-		m.st.retries.Add(1)
-		if m.retries == 5 {
-			m.st.failures.Add(1)
-		}
-		backoff := min(maxBackoff, time.Duration(1<<min(m.retries, 10))*50*time.Millisecond)
-		m.retryNotBefore = time.Now().Add(backoff)
-		m.opts.Logf("writeback: commit of %d files failed (attempt %d, retry in %v): %v", len(batch), m.retries, backoff, err)
-		perr := errnoOf(err)
-		for _, s := range batch {
-			f := s.f
-			f.mu.Lock()
-			f.trunc = min(f.trunc, s.trunc)
-			f.truncNew = min(f.truncNew, s.trunc)
-			if errors.Is(perr, syscall.ENOSPC) || m.retries >= 5 {
-				f.err = perr
-			}
-			f.mu.Unlock()
-			for _, w := range s.waiters {
-				w.done <- perr
-			}
-			m.enqueueLocked(f, max(s.prio, Normal))
-		}
+		m.failed(batch, err)
 		return
 	}
 	m.retries = 0
 	m.st.commits.Add(1)
+	m.st.items.Add(uint64(len(batch)))
 	for _, s := range batch {
 		f := s.f
 		f.mu.Lock()
+		f.inflight = nil
 		f.err = nil
 		for idx, c := range s.chunks {
-			if f.chunks[idx] == c {
-				m.dropChunkLocked(f, idx, c)
+			live := f.chunks[idx]
+			// A spill may have swapped the buffer for the same bytes as a blob.
+			sameBlob := live != nil && live.ref != nil && s.refs[idx] != nil && live.ref.Hash == s.refs[idx].Hash
+			if live == c || sameBlob {
+				m.dropChunkLocked(f, idx, live)
 			}
 		}
+		// The committed state is now s: only truncations made after it
+		// still hide committed bytes.
 		f.trunc = f.truncNew
+		if f.pending != nil {
+			f.trunc = min(f.trunc, f.pending.sincePrev)
+		}
 		if f.gen == s.gen {
 			f.mtimeSet = false
 		}
@@ -372,25 +330,54 @@ func (m *Manager) finish(batch []*snapshot, err error) {
 			for idx, c := range f.chunks {
 				m.dropChunkLocked(f, idx, c)
 			}
-			f.trunc, f.mtimeSet = noTrunc, false
+			f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
 		}
-		idle := f.opens <= 0 && !f.dirty()
-		f.mu.Unlock()
-		for _, w := range s.waiters {
-			w.done <- nil
-		}
-		if idle && !f.queued {
+		m.retire(s, nil, durable)
+		if f.idle() {
 			delete(m.files, f.ino)
 		}
+		f.mu.Unlock()
 	}
 }
 
-func pinnedOf(batch []*snapshot) []blobstore.Hash {
-	var hs []blobstore.Hash
-	for _, s := range batch {
-		hs = append(hs, s.pinned...)
+// failed puts a failed batch back: each snapshot is retried unless a newer
+// one of the same file (which holds its changes too) is already queued.
+func (m *Manager) failed(batch []*snapshot, err error) {
+	m.retries++
+	m.st.retries.Add(1)
+	if m.retries == 5 {
+		m.st.failures.Add(1)
 	}
-	return hs
+	backoff := min(maxBackoff, time.Duration(1<<min(m.retries, 10))*50*time.Millisecond)
+	m.retryNotBefore = time.Now().Add(backoff)
+	m.opts.Logf("writeback: commit of %d files failed (attempt %d, retry in %v): %v", len(batch), m.retries, backoff, err)
+	perr := errnoOf(err)
+	for _, s := range batch {
+		f := s.f
+		f.mu.Lock()
+		f.inflight = nil
+		if errors.Is(perr, syscall.ENOSPC) || m.retries >= 5 {
+			f.err = perr
+		}
+		// Fsync callers learn of the failure now; the data stays queued.
+		m.retire(s, perr, false)
+		if p := f.pending; p != nil {
+			p.sincePrev = min(p.sincePrev, s.sincePrev)
+			p.queuedAt = s.queuedAt
+		} else {
+			s.prio = max(s.prio, Normal)
+			s.held = nil
+			for _, c := range s.chunks {
+				if c.ref != nil {
+					m.store.Pin(c.ref.Hash)
+					s.held = append(s.held, c.ref.Hash)
+				}
+			}
+			f.pending = s
+			m.queue[f.ino] = f
+		}
+		f.mu.Unlock()
+	}
 }
 
 // trySpill hands a full chunk of a file still being written to a spill
@@ -418,7 +405,7 @@ func (m *Manager) spiller() {
 }
 
 func (m *Manager) spill(j spillJob) {
-	ref, err := m.prepare(j.c.buf)
+	ref, err := m.prepare(j.c.buf, true)
 	if err != nil {
 		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
 		return // the chunk stays in memory and is committed later
@@ -427,13 +414,13 @@ func (m *Manager) spill(j spillJob) {
 	defer m.mu.Unlock()
 	j.f.mu.Lock()
 	defer j.f.mu.Unlock()
-	if j.f.chunks[j.idx] != j.c || ref == nil {
+	if j.f.chunks[j.idx] != j.c {
 		if ref != nil {
 			m.store.Unpin(ref.Hash)
 		}
 		return
 	}
 	m.dropChunkLocked(j.f, j.idx, j.c)
-	j.f.chunks[j.idx] = &chunk{ref: ref}
+	j.f.chunks[j.idx] = &chunk{ref: ref} // a nil ref: the chunk is all zeros
 	m.st.spills.Add(1)
 }

@@ -236,9 +236,26 @@ func (e *env) content(ino uint64) []byte {
 // the manager: what a restart would see.
 func committed(t *testing.T, s *meta.Store, ino uint64) []byte {
 	t.Helper()
+	// The attr and the manifest are read separately while the committer
+	// may be landing a batch: retry until both come from one state.
+	for range 100 {
+		before := s.Version()
+		out, err := committedOnce(s, ino)
+		if s.Version() == before {
+			if err != nil {
+				t.Fatalf("inode %d: %v", ino, err)
+			}
+			return out
+		}
+	}
+	t.Fatalf("inode %d never stopped changing", ino)
+	return nil
+}
+
+func committedOnce(s *meta.Store, ino uint64) ([]byte, error) {
 	a, err := s.GetAttr(ino)
 	if err != nil {
-		t.Fatalf("getattr %d: %v", ino, err)
+		return nil, fmt.Errorf("getattr: %w", err)
 	}
 	out := make([]byte, a.Size)
 	err = s.Chunks(ino, func(idx uint64, c meta.ChunkRef) error {
@@ -257,9 +274,9 @@ func committed(t *testing.T, s *meta.Store, ino uint64) []byte {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("manifest of %d: %v", ino, err)
+		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 // chunkIndexes lists ino's manifest entries (holes are absent).

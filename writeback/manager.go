@@ -57,6 +57,8 @@ type Manager struct {
 	queue map[uint64]*file
 
 	dirtyBytes     atomic.Int64
+	pressure       atomic.Bool // writers are waiting: commit normal items now
+	relieving      bool        // a relief spill is running (guarded by mu)
 	unsyncedBlobs  atomic.Bool
 	kick           chan struct{}
 	flushReq       chan chan error
@@ -155,8 +157,8 @@ func (m *Manager) IsOpen(ino uint64) bool {
 	return f.opens > 0
 }
 
-// Release drops a handle. On the last one, changes are queued. It reports
-// whether that was the last handle.
+// Release drops a handle. On the last one, the content as it is now is
+// snapshotted and queued. It reports whether that was the last handle.
 func (m *Manager) Release(ino uint64) (last bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -165,23 +167,25 @@ func (m *Manager) Release(ino uint64) (last bool) {
 		return true
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.opens--
-	last = f.opens <= 0
-	dirty := f.dirty()
-	f.mu.Unlock()
-	if !last {
+	if f.opens > 0 {
 		return false
 	}
-	if dirty {
-		prio := Normal
-		if m.opts.Prioritize != nil {
-			prio = m.opts.Prioritize(ino)
-		}
-		m.enqueueLocked(f, prio)
-	} else if !f.queued {
+	if f.changedSinceSnapshot() {
+		m.snapshotLocked(f, m.priority(ino))
+	}
+	if f.idle() {
 		delete(m.files, ino)
 	}
 	return true
+}
+
+func (m *Manager) priority(ino uint64) Priority {
+	if m.opts.Prioritize != nil {
+		return m.opts.Prioritize(ino)
+	}
+	return Normal
 }
 
 // Discard forgets ino's unsaved state (its inode is gone for good).
@@ -193,29 +197,67 @@ func (m *Manager) Discard(ino uint64) {
 		return
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	for idx, c := range f.chunks {
 		m.dropChunkLocked(f, idx, c)
 	}
-	f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
-	f.mu.Unlock()
-	if !f.queued {
+	if p := f.pending; p != nil {
+		f.pending = nil
+		delete(m.queue, ino)
+		m.retire(p, nil, true)
+	}
+	f.trunc, f.truncNew, f.mtimeSet, f.snapGen = noTrunc, noTrunc, false, f.gen
+	if f.idle() {
 		delete(m.files, ino)
 	}
 }
 
-func (m *Manager) enqueueLocked(f *file, prio Priority) {
-	if f.queued {
-		m.st.coalesced.Add(1)
-		if prio > f.prio {
-			f.prio = prio
+// snapshotLocked freezes f's current content into its pending snapshot,
+// superseding (coalescing with) one that is still queued. Called with
+// m.mu and f.mu held.
+func (m *Manager) snapshotLocked(f *file, prio Priority) *snapshot {
+	s := &snapshot{f: f, gen: f.gen, size: f.size, trunc: f.trunc, sincePrev: f.truncNew,
+		mtime: f.mtime, mtimeSet: f.mtimeSet, chunks: make(map[uint64]*chunk, len(f.chunks)),
+		prio: prio, queuedAt: time.Now()}
+	for idx, c := range f.chunks {
+		c.frozen = true
+		s.chunks[idx] = c
+		if c.ref != nil {
+			// The live entry may be replaced before the commit lands.
+			m.store.Pin(c.ref.Hash)
+			s.held = append(s.held, c.ref.Hash)
 		}
-	} else {
-		f.queued, f.prio, f.queuedAt = true, prio, time.Now()
-		m.queue[f.ino] = f
 	}
-	if prio == Critical {
+	if p := f.pending; p != nil {
+		m.st.coalesced.Add(1)
+		s.prio = max(s.prio, p.prio)
+		s.queuedAt = p.queuedAt
+		s.sincePrev = min(s.sincePrev, p.sincePrev)
+		s.waiters = p.waiters
+		p.waiters = nil
+		m.retire(p, nil, true)
+	}
+	f.truncNew = noTrunc
+	f.snapGen = f.gen
+	f.pending = s
+	m.queue[f.ino] = f
+	if s.prio == Critical {
 		m.poke()
 	}
+	return s
+}
+
+// retire ends a snapshot's life: answer its waiters and release its pins.
+func (m *Manager) retire(s *snapshot, err error, durable bool) {
+	for _, w := range s.waiters {
+		w.durable = durable
+		w.done <- err
+	}
+	s.waiters = nil
+	for _, h := range s.held {
+		m.store.Unpin(h)
+	}
+	s.held = nil
 }
 
 // waitRoom blocks a writer while the backlog is over its bounds.
@@ -224,16 +266,53 @@ func (m *Manager) waitRoom() {
 	defer m.mu.Unlock()
 	for !m.closed && (m.dirtyBytes.Load() > m.opts.MaxDirtyBytes || m.oldestAgeLocked() > m.opts.MaxAge) {
 		m.st.throttled.Add(1)
+		m.pressure.Store(true)
+		if m.dirtyBytes.Load() > m.opts.MaxDirtyBytes {
+			m.relieveLocked()
+		}
 		m.poke()
 		m.room.Wait()
 	}
 }
 
+// relieveLocked frees dirty memory that no commit can free: buffers of
+// files still open. They are stored as (not yet referenced) blobs, like a
+// full chunk's spill. Called with m.mu held.
+func (m *Manager) relieveLocked() {
+	if m.relieving {
+		return
+	}
+	var jobs []spillJob
+	for _, f := range m.files {
+		f.mu.Lock()
+		for idx, c := range f.chunks {
+			if c.buf != nil && !c.frozen && len(c.buf) > 0 {
+				c.frozen = true
+				jobs = append(jobs, spillJob{f: f, idx: idx, c: c})
+			}
+		}
+		f.mu.Unlock()
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	m.relieving = true
+	go func() {
+		for _, j := range jobs {
+			m.spill(j)
+		}
+		m.mu.Lock()
+		m.relieving = false
+		m.room.Broadcast()
+		m.mu.Unlock()
+	}()
+}
+
 func (m *Manager) oldestAgeLocked() time.Duration {
 	var oldest time.Time
 	for _, f := range m.queue {
-		if oldest.IsZero() || f.queuedAt.Before(oldest) {
-			oldest = f.queuedAt
+		if p := f.pending; p != nil && (oldest.IsZero() || p.queuedAt.Before(oldest)) {
+			oldest = p.queuedAt
 		}
 	}
 	if oldest.IsZero() {
@@ -309,6 +388,7 @@ func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
 			return nil, err
 		}
 		base = d
+	case c != nil: // all zeros
 	default:
 		d, err := m.committedChunk(f, idx, nil)
 		if err != nil {
@@ -418,6 +498,7 @@ func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) 
 			src = c.buf
 		case c != nil && c.ref != nil:
 			src, err = m.blob(c.ref.Hash, cache)
+		case c != nil: // all zeros
 		default:
 			src, err = m.committedChunk(f, idx, cache)
 		}
@@ -461,6 +542,11 @@ func (m *Manager) ClearMtime(ino uint64) {
 	if f != nil {
 		f.mu.Lock()
 		f.mtimeSet = false
+		for _, s := range []*snapshot{f.pending, f.inflight} {
+			if s != nil {
+				s.mtimeSet = false
+			}
+		}
 		f.mu.Unlock()
 	}
 }
@@ -505,25 +591,29 @@ func (m *Manager) Truncate(ino uint64, size uint64) error {
 	f.size = size
 	f.gen++
 	f.mtime, f.mtimeSet = time.Now().UnixNano(), true
-	open := f.opens > 0
-	f.mu.Unlock()
-	if !open {
-		m.enqueueLocked(f, Normal)
+	if f.opens <= 0 {
+		m.snapshotLocked(f, Normal)
 	}
+	f.mu.Unlock()
 	return nil
 }
 
-// Flush reports a persist error that a commit of ino hit, so close() can
-// return it.
+// Flush runs at every close(2) of a handle. When it is the file's only
+// handle, the content as closed is snapshotted and queued: RELEASE comes
+// later and asynchronously, and a search right after close() must see the
+// change. It reports a persist error of an earlier commit.
 func (m *Manager) Flush(ino uint64) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	f := m.files[ino]
-	m.mu.Unlock()
 	if f == nil {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.opens == 1 && f.changedSinceSnapshot() && f.err == nil {
+		m.snapshotLocked(f, m.priority(ino))
+	}
 	return f.err
 }
 
@@ -536,17 +626,28 @@ func (m *Manager) Fsync(ino uint64) error {
 		return m.store.SyncWAL()
 	}
 	f.mu.Lock()
-	dirty, gen := f.dirty(), f.gen
-	f.mu.Unlock()
-	if !dirty {
-		m.mu.Unlock()
-		return m.store.SyncWAL()
+	if f.changedSinceSnapshot() {
+		m.snapshotLocked(f, Critical)
 	}
-	w := &waiter{gen: gen, done: make(chan error, 1)}
-	f.waiters = append(f.waiters, w)
-	m.enqueueLocked(f, Critical)
+	w := &waiter{done: make(chan error, 1)}
+	switch {
+	case f.pending != nil:
+		f.pending.prio = Critical
+		f.pending.waiters = append(f.pending.waiters, w)
+		m.poke()
+	case f.inflight != nil:
+		f.inflight.waiters = append(f.inflight.waiters, w)
+	default:
+		w = nil
+	}
+	f.mu.Unlock()
 	m.mu.Unlock()
-	return <-w.done
+	if w != nil {
+		if err := <-w.done; err != nil || w.durable {
+			return err
+		}
+	}
+	return m.store.SyncWAL()
 }
 
 // SyncAll commits every dirty file, open or not, and syncs everything.
@@ -565,17 +666,14 @@ type commitReq struct {
 	done chan error
 }
 
-// CommitNow commits, without waiting for the disk, every dirty file (open
-// or queued) for which pred holds: a reader of derived data (search) then
-// sees every change whose close() has returned.
+// CommitNow commits, without waiting for the disk, every queued snapshot
+// for which pred holds: a reader of derived data (search) then sees every
+// change whose close() has returned.
 func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
 	m.mu.Lock()
 	any := false
-	for ino, f := range m.files {
-		f.mu.Lock()
-		d := f.dirty()
-		f.mu.Unlock()
-		if d && pred(ino) {
+	for ino := range m.queue {
+		if pred(ino) {
 			any = true
 			break
 		}

@@ -37,7 +37,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	s := Stats{OldestAgeSeconds: m.oldestAgeLocked().Seconds(), OpenFiles: len(m.files)}
 	for _, f := range m.queue {
-		switch f.prio {
+		switch f.pending.prio {
 		case Critical:
 			s.QueueCritical++
 		case Normal:
