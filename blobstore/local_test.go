@@ -321,3 +321,29 @@ func sizeName(n int) string {
 	}
 	return fmt.Sprintf("%dKiB", n>>10)
 }
+
+func TestSyncBlobs(t *testing.T) {
+	l, err := blobstore.OpenLocal(t.TempDir(), blobstore.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, b := storetest.Random(200<<10, 1), storetest.Random(300<<10, 2)
+	ha, hb := blobstore.Sum(a), blobstore.Sum(b)
+	for _, d := range [][]byte{a, b} {
+		if _, err := l.Put(blobstore.Sum(d), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Delete(hb); err != nil {
+		t.Fatal(err)
+	}
+	// A deleted blob is skipped; a present one is synced without error.
+	if err := l.SyncBlobs([]blobstore.Hash{ha, hb}); err != nil {
+		t.Fatalf("SyncBlobs: %v", err)
+	}
+	l.Close()
+	if err := l.SyncBlobs([]blobstore.Hash{ha}); !errors.Is(err, blobstore.ErrClosed) {
+		t.Fatalf("SyncBlobs after Close: %v, want ErrClosed", err)
+	}
+}

@@ -130,7 +130,9 @@ func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
 		m.store.Unpin(h)
 		return nil, err
 	}
-	m.unsyncedBlobs.Store(true)
+	m.unsyncedMu.Lock()
+	m.unsynced[h] = struct{}{}
+	m.unsyncedMu.Unlock()
 	m.st.blobBytes.Add(info.Stored)
 	return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: info.Codec, Stored: info.Stored}, nil
 }
@@ -151,17 +153,37 @@ func allZero(b []byte) bool {
 }
 
 // syncBlobs makes every blob written so far durable, so no manifest that
-// a later WAL sync persists can point at a blob the disk lost.
+// a later WAL sync persists can point at a blob the disk lost. A few blobs
+// are synced one by one; many at once with one filesystem-wide sync.
 func (m *Manager) syncBlobs() error {
-	if !m.unsyncedBlobs.Swap(false) {
+	m.unsyncedMu.Lock()
+	hs := make([]blobstore.Hash, 0, len(m.unsynced))
+	for h := range m.unsynced {
+		hs = append(hs, h)
+	}
+	m.unsynced = map[blobstore.Hash]struct{}{}
+	m.unsyncedMu.Unlock()
+	if len(hs) == 0 {
 		return nil
 	}
-	if err := m.blobs.Sync(); err != nil {
-		m.unsyncedBlobs.Store(true)
-		return err
+	var err error
+	if bs, ok := m.blobs.(blobstore.BlobSyncer); ok && len(hs) <= maxBlobSyncs {
+		err = bs.SyncBlobs(hs)
+	} else {
+		err = m.blobs.Sync()
 	}
-	return nil
+	if err != nil {
+		m.unsyncedMu.Lock()
+		for _, h := range hs {
+			m.unsynced[h] = struct{}{}
+		}
+		m.unsyncedMu.Unlock()
+	}
+	return err
 }
+
+// maxBlobSyncs is where one syncfs becomes cheaper than per-file fsyncs.
+const maxBlobSyncs = 64
 
 // commit persists a batch in one transaction; durable syncs the WAL
 // (every window commit does: one sync per window).

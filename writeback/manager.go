@@ -59,7 +59,8 @@ type Manager struct {
 	dirtyBytes     atomic.Int64
 	pressure       atomic.Bool // writers are waiting: commit normal items now
 	relieving      bool        // a relief spill is running (guarded by mu)
-	unsyncedBlobs  atomic.Bool
+	unsyncedMu     sync.Mutex
+	unsynced       map[blobstore.Hash]struct{} // blobs put since the last blob sync
 	kick           chan struct{}
 	flushReq       chan chan error
 	commitReq      chan commitReq
@@ -95,7 +96,7 @@ func New(store *meta.Store, opts Options) *Manager {
 	}
 	m := &Manager{
 		store: store, blobs: store.Blobs(), opts: opts,
-		files: map[uint64]*file{}, queue: map[uint64]*file{},
+		files: map[uint64]*file{}, queue: map[uint64]*file{}, unsynced: map[blobstore.Hash]struct{}{},
 		kick: make(chan struct{}, 1), flushReq: make(chan chan error), commitReq: make(chan commitReq),
 		spills: make(chan spillJob, 64), stop: make(chan struct{}),
 	}
