@@ -110,6 +110,14 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			s, err := v.Stats()
 			writeJSON(w, s, err)
 		},
+		"/search": func(w http.ResponseWriter, r *http.Request) {
+			res, err := v.Query(r.URL.Query().Get("q"))
+			if err != nil {
+				writeJSON(w, nil, err)
+				return
+			}
+			writeJSON(w, res.Hits, nil)
+		},
 		"/sync": func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, struct{}{}, v.WB.SyncAll())
 		},
