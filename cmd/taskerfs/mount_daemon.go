@@ -128,6 +128,9 @@ func daemonChildFromEnv() *daemonChild {
 	if err != nil || fd < 3 {
 		return nil
 	}
+	// Inherited without close-on-exec; no child of ours may keep the
+	// starting command waiting.
+	unix.CloseOnExec(fd)
 	return &daemonChild{status: os.NewFile(uintptr(fd), "daemon-status")}
 }
 
