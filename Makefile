@@ -1,7 +1,7 @@
 # taskerfs build, test and benchmark entry points.
 GO      ?= go
 BIN     := bin/taskerfs
-PKGS    := ./blobstore/... ./cache/... ./meta/... ./index/... ./writeback/... ./vfs/... ./fs/... ./gen/... ./cmd/...
+PKGS    := $$($(GO) list ./... | grep -v /tests$$)
 
 .PHONY: all build test unit integration vet fmt-check crash-long bench bench-quick mount clean
 
