@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,7 +113,10 @@ func (s *Store) init() error {
 		}
 	case errors.Is(err, pebble.ErrNotFound):
 		now := time.Now().UnixNano()
-		root := Attr{Ino: RootIno, Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: now, Mtime: now, Ctime: now}
+		// The root belongs to whoever makes the data dir, so a user's own
+		// mount can create entries at its top.
+		root := Attr{Ino: RootIno, Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: now, Mtime: now, Ctime: now,
+			Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
 		b := s.db.NewBatch()
 		b.Set(inodeKey(RootIno), root.encode(), nil)
 		s.nextIno = RootIno + 1
