@@ -210,6 +210,9 @@ func TestRerunSkipsCompleteSessions(t *testing.T) {
 	legacy, lm := generate(t, gen.LayoutLegacy, o)
 	v := openData(t)
 	importDir(t, legacy, VFSTree{v}, ImportOptions{})
+	if err := v.WB.SyncAll(); err != nil { // as a new process would find it
+		t.Fatal(err)
+	}
 	// A crash can leave a file without its content: the session is redone.
 	broken := lm.Sessions[2].ID
 	if err := v.WriteFile(sessionPath(broken, "screenshots", chunkName(1)), nil, 0o644); err != nil {

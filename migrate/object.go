@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // object is a JSON object that keeps its members' order and raw values, so
@@ -18,44 +18,146 @@ type object struct {
 
 var errNotObject = errors.New("not a JSON object")
 
-// parseObject reads one JSON object. Member values are kept verbatim.
+// parseObject reads one JSON object. Member values are kept verbatim and
+// share data's memory.
 func parseObject(data []byte) (*object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
+	if err := validJSON(data); err != nil {
 		return nil, err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
 		return nil, errNotObject
 	}
 	o := &object{}
-	for dec.More() {
-		tok, err := dec.Token()
+	i = skipSpace(data, i+1)
+	for data[i] != '}' {
+		end := scanValue(data, i)
+		key, err := unquote(data[i:end])
 		if err != nil {
 			return nil, err
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("object key %v is not a string", tok)
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // the colon
+		end = scanValue(data, i)
+		v := json.RawMessage(data[i:end:end])
+		if k := o.index(key); k >= 0 {
+			o.vals[k] = v // JSON.parse keeps the last of duplicate keys
+		} else {
+			o.keys = append(o.keys, key)
+			o.vals = append(o.vals, v)
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
 		}
-		if i := o.index(key); i >= 0 {
-			o.vals[i] = v // JSON.parse keeps the last of duplicate keys
-			continue
-		}
-		o.keys = append(o.keys, key)
-		o.vals = append(o.vals, v)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errors.New("data after the JSON object")
 	}
 	return o, nil
+}
+
+// parseArray splits a JSON array into its raw elements, which share data's
+// memory.
+func parseArray(data []byte) ([]json.RawMessage, error) {
+	if err := validJSON(data); err != nil {
+		return nil, err
+	}
+	i := skipSpace(data, 0)
+	if data[i] != '[' {
+		return nil, errors.New("not a JSON array")
+	}
+	var elems []json.RawMessage
+	i = skipSpace(data, i+1)
+	for data[i] != ']' {
+		end := scanValue(data, i)
+		elems = append(elems, data[i:end:end])
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return elems, nil
+}
+
+// validJSON checks data, with the decoder's message when it is invalid.
+func validJSON(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanValue returns the end of the value starting at data[i]; data must be
+// valid JSON.
+func scanValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return scanString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = scanString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default:
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// scanString returns the end of the string starting at data[i] (a quote).
+func scanString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// unquote decodes a JSON string token.
+func unquote(tok []byte) (string, error) {
+	if len(tok) >= 2 && tok[0] == '"' && bytes.IndexByte(tok, '\\') < 0 && utf8.Valid(tok) {
+		return string(tok[1 : len(tok)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(tok, &s)
+	return s, err
 }
 
 func (o *object) index(key string) int {
@@ -79,14 +181,11 @@ func (o *object) get(key string) (json.RawMessage, bool) {
 // str returns key's value when it is a JSON string.
 func (o *object) str(key string) (string, bool) {
 	v, ok := o.get(key)
-	if !ok {
+	if !ok || firstByte(v) != '"' {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
+	s, err := unquote(bytes.TrimSpace(v))
+	return s, err == nil
 }
 
 // set replaces key's value in place, or appends it.
@@ -211,13 +310,4 @@ func sameJSON(a, b []byte) bool {
 		return false
 	}
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
-}
-
-// parseArray splits a JSON array into its raw elements.
-func parseArray(data []byte) ([]json.RawMessage, error) {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(data, &elems); err != nil {
-		return nil, err
-	}
-	return elems, nil
 }

@@ -257,11 +257,10 @@ func (a *attachment) parseRecord(raw []byte, wantData bool) (string, error) {
 	if !wantData {
 		return "", nil
 	}
-	var s string
-	if !ok || json.Unmarshal(v, &s) != nil {
+	if !ok || firstByte(v) != '"' {
 		return "", errors.New("record has no base64 string")
 	}
-	return s, nil
+	return unquote(bytes.TrimSpace(v))
 }
 
 // validName accepts a string usable as one path element.
