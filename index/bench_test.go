@@ -55,38 +55,69 @@ func benchWord(r *rand.Rand) string {
 	return "w" + strconv.Itoa(int(float64(20000)*r.Float64()*r.Float64()*r.Float64()))
 }
 
+// BenchmarkUpdateFile indexes session files and commits each in its own batch:
+// new files; the same file rewritten unchanged; and a screenshot chunk
+// rewritten with one more record, as the real app does on every capture.
 func BenchmarkUpdateFile(b *testing.B) {
-	f := newFixture(b)
 	r := rand.New(rand.NewPCG(1, 1))
 	type file struct {
-		path    string
+		sid     string
+		kind    Kind
 		content []byte
 	}
 	var files []file
+	var size int64
 	for i := range 50 {
 		for p, c := range benchSession(b, r, i) {
-			files = append(files, file{p, c})
+			sid, kind, _ := Classify(p)
+			files = append(files, file{sid, kind, c})
+			size += int64(len(c))
 		}
 	}
-	var bytes int64
-	for _, fl := range files {
-		bytes += int64(len(fl.content))
-	}
-	b.SetBytes(bytes / int64(len(files)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		fl := files[i%len(files)]
-		sid, kind, _ := Classify(fl.path)
+	update := func(b *testing.B, f *fixture, fid uint64, fl file) {
 		batch := f.db.NewIndexedBatch()
-		// New file ids for the first round, then rewrites of the same files.
-		if err := f.x.UpdateFile(batch, uint64(i%(len(files)*4)), sid, kind, fl.content); err != nil {
+		defer batch.Close()
+		if err := f.x.UpdateFile(batch, fid, fl.sid, fl.kind, fl.content); err != nil {
 			b.Fatal(err)
 		}
 		if err := batch.Commit(pebble.NoSync); err != nil {
 			b.Fatal(err)
 		}
-		_ = batch.Close()
 	}
+	b.Run("new", func(b *testing.B) {
+		f := newFixture(b)
+		b.SetBytes(size / int64(len(files)))
+		for i := 0; i < b.N; i++ {
+			update(b, f, uint64(i+1), files[i%len(files)])
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		f := newFixture(b)
+		for i, fl := range files {
+			update(b, f, uint64(i+1), fl)
+		}
+		b.SetBytes(size / int64(len(files)))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			update(b, f, uint64(i%len(files)+1), files[i%len(files)])
+		}
+	})
+	b.Run("chunk-append", func(b *testing.B) {
+		f := newFixture(b)
+		var shots []any
+		for range 20 {
+			shots = append(shots, map[string]any{"aiAnalysis": map[string]any{"summary": benchWord(r) + " " + benchWord(r),
+				"extractedText": strings.Repeat(benchWord(r)+" ", 60)}})
+		}
+		chunks := make([][]byte, 21)
+		for n := range chunks {
+			chunks[n] = envelope(b, map[string]any{"sessionId": "s", "chunkIndex": 0, "screenshots": shots[:n]}, true)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			update(b, f, uint64(i/20+1), file{"s", KindScreenshots, chunks[i%20+1]})
+		}
+	})
 }
 
 // benchIndex builds (or reuses, via INDEX_BENCH_DIR) an index of n sessions.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // sampleFiles returns one file of every kind in a given shape (seed layout:
@@ -170,5 +171,28 @@ func TestBuildRecord(t *testing.T) {
 	}
 	if _, err := decodeRecord(rec.encode()[:10]); err == nil {
 		t.Error("truncated record decoded")
+	}
+}
+
+func TestStoredText(t *testing.T) {
+	long := strings.Repeat("a", storedTextCap)
+	tests := []struct {
+		name  string
+		texts []string
+		check func(string) bool
+	}{
+		{"fits", []string{"one", "two"}, func(s string) bool { return s == "one\ntwo" }},
+		{"one long field is cut", []string{long + "tail"}, func(s string) bool { return len(s) <= storedTextCap && !strings.Contains(s, "tail") }},
+		{"every field keeps its start", []string{"short", long, "last field", long}, func(s string) bool {
+			return len(s) <= storedTextCap && strings.HasPrefix(s, "short\naaa") && strings.Contains(s, "\nlast field\naaa")
+		}},
+		{"runes are not split", []string{strings.Repeat("é", storedTextCap)}, func(s string) bool {
+			return utf8.ValidString(s) && len(s) <= storedTextCap && len(s) >= storedTextCap-4
+		}},
+	}
+	for _, tc := range tests {
+		if got := storedText(tc.texts); !tc.check(got) {
+			t.Errorf("%s: %d bytes: %.60q", tc.name, len(got), got)
+		}
 	}
 }

@@ -102,6 +102,9 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 	if err := checkBatch(b); err != nil {
 		return err
 	}
+	if sessionID == "" {
+		return errors.New("index: empty session id")
+	}
 	rec, text := buildRecord(sessionID, kind, content)
 	return x.apply(b, fileID, rec, text)
 }

@@ -72,7 +72,7 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 		return nil, err
 	}
 	scoring := scoringTerms(q.root, false, nil)
-	hits, aggs, err := ev.rank(ids, scoring, g)
+	hits, aggs, err := ev.rank(ids, scoring, g, !opt.NoSnippets)
 	if err != nil {
 		return nil, err
 	}
@@ -352,9 +352,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// rank scores ids with BM25 over the scoring terms and sorts them. It also
-// returns each hit's session aggregate, for snippets.
-func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit, map[string]sessionAgg, error) {
+// rank scores ids with BM25 over the scoring terms and sorts them. With
+// keepAggs it also returns each hit's session aggregate, for snippets.
+func (ev *evaluator) rank(ids []string, scoring []string, g globalStats, keepAggs bool) ([]Hit, map[string]sessionAgg, error) {
 	n := float64(g.sessions)
 	avgdl := 1.0
 	if g.sessions > 0 && g.length > 0 {
@@ -378,7 +378,10 @@ func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit,
 	}
 	defer it.Close()
 	hits := make([]Hit, 0, len(ids))
-	aggs := make(map[string]sessionAgg, len(ids))
+	var aggs map[string]sessionAgg
+	if keepAggs {
+		aggs = make(map[string]sessionAgg, len(ids))
+	}
 	key := append([]byte(nil), prefix...)
 	for _, id := range ids {
 		// Seeks in ascending order let pebble step instead of searching.
@@ -389,7 +392,9 @@ func (ev *evaluator) rank(ids []string, scoring []string, g globalStats) ([]Hit,
 				return nil, nil, err
 			}
 		}
-		aggs[id] = agg
+		if keepAggs {
+			aggs[id] = agg
+		}
 		score := 0.0
 		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
 		for i, tp := range postings {
