@@ -440,7 +440,9 @@ ROWS=(
 
 fmt_num() {
 	[[ $1 == n/a ]] && { echo n/a; return; }
-	awk -v v="$1" -v s="$2" 'BEGIN { x = v * s; if (x >= 100 || x == int(x)) printf "%.0f", x; else if (x >= 10) printf "%.1f", x; else printf "%.2f", x }'
+	awk -v v="$1" -v s="$2" 'BEGIN { x = v * s
+		if (x >= 100 || x == int(x)) printf "%.0f", x; else if (x >= 10) printf "%.1f", x
+		else if (x >= 0.1) printf "%.2f", x; else printf "%.2g", x }'
 }
 
 report() {
@@ -460,7 +462,7 @@ report() {
 		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb")
 		ratio=-
 		if [[ $better != - && $a != n/a && $b != n/a ]] && awk -v b="$b" 'BEGIN { exit !(b != 0) }'; then
-			ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')
+			ratio=$(fmt_num "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" 1)
 		fi
 		echo "| $label | $unit | $(fmt_num "$a" "$scale") | $(fmt_num "$b" "$scale") | $ratio | $better |"
 	done
