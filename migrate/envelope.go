@@ -17,36 +17,65 @@ import (
 const gzipPrefix = "GZIP_V1:"
 
 // unwrap returns the JSON inside an envelope, or content itself when it is
-// not one.
+// not one (or not valid JSON, which the caller's parse reports).
 func unwrap(content []byte) ([]byte, error) {
 	if firstByte(content) != '{' {
 		return content, nil
 	}
-	var env struct {
-		Version    json.RawMessage `json:"version"`
-		Checksum   json.RawMessage `json:"checksum"`
-		Timestamp  json.RawMessage `json:"timestamp"`
-		Compressed json.RawMessage `json:"compressed"`
-		Data       json.RawMessage `json:"data"`
-	}
-	// A session or attachment object is not an envelope: it fails to
-	// decode into this shape only when it is invalid JSON, which the
-	// caller's own parse reports better.
-	if json.Unmarshal(content, &env) != nil || env.Data == nil {
+	o, err := parseObject(content)
+	if err != nil {
 		return content, nil
 	}
+	if data, ok := envelopeData(o); ok {
+		return openEnvelope(data)
+	}
+	return content, nil
+}
+
+// parseDocument parses a JSON object file, unwrapping an envelope; a plain
+// file is validated and split once.
+func parseDocument(content []byte) (*object, error) {
+	o, err := parseObject(content)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := envelopeData(o)
+	if !ok {
+		return o, nil
+	}
+	inner, err := openEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	return parseObject(inner)
+}
+
+// envelopeData returns the data member of an envelope: an object with data
+// and at least two of version, checksum, timestamp and compressed.
+func envelopeData(o *object) (json.RawMessage, bool) {
+	data, ok := o.get("data")
+	if !ok {
+		return nil, false
+	}
 	present := 0
-	for _, f := range []json.RawMessage{env.Version, env.Checksum, env.Timestamp, env.Compressed} {
-		if f != nil {
+	for _, k := range []string{"version", "checksum", "timestamp", "compressed"} {
+		if o.index(k) >= 0 {
 			present++
 		}
 	}
-	if present < 2 {
-		return content, nil
+	return data, present >= 2
+}
+
+// openEnvelope decodes an envelope's data: "GZIP_V1:"+base64(gzip(json)),
+// a string holding JSON, a bare string value (a transcription), or the
+// value itself.
+func openEnvelope(data json.RawMessage) ([]byte, error) {
+	if firstByte(data) != '"' {
+		return data, nil
 	}
-	var s string
-	if json.Unmarshal(env.Data, &s) != nil {
-		return env.Data, nil // the value itself
+	s, err := unquote(bytes.TrimSpace(data))
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	if rest, ok := strings.CutPrefix(s, gzipPrefix); ok {
 		raw, err := decodeBase64(rest)
@@ -66,7 +95,7 @@ func unwrap(content []byte) ([]byte, error) {
 	if json.Valid([]byte(s)) {
 		return []byte(s), nil
 	}
-	return env.Data, nil // a bare string value (a transcription)
+	return data, nil
 }
 
 func firstByte(b []byte) byte {

@@ -159,7 +159,7 @@ func (im *importer) convertOne(it sourceItem) (id string, skipped bool, c *conve
 	if it.err != nil {
 		return "", false, nil, it.err
 	}
-	src, err := parseObject(it.data)
+	src, err := parseDocument(it.data)
 	if err != nil {
 		return "", false, nil, fmt.Errorf("invalid session JSON: %w", err)
 	}

@@ -95,7 +95,8 @@ func isSessionFile(name string) bool {
 // attachment files.
 func (s *Source) Bytes() int64 { return s.bytes }
 
-// sourceItem is one session as found: where it came from and its JSON.
+// sourceItem is one session as found: where it came from and its JSON
+// (maybe in the app's envelope).
 type sourceItem struct {
 	origin string // file name, or sessions.json[i]
 	data   []byte
@@ -106,9 +107,6 @@ type sourceItem struct {
 func (s *Source) each(fn func(sourceItem) error) error {
 	for _, f := range s.files {
 		data, err := os.ReadFile(f)
-		if err == nil {
-			data, err = unwrap(data)
-		}
 		if err := fn(sourceItem{origin: filepath.Base(f), data: data, err: err}); err != nil {
 			return err
 		}
@@ -244,11 +242,7 @@ func (s *Source) attachment(id, hash string) (*attachment, error) {
 // parseRecord reads an attachment record and returns its base64 field,
 // which it removes from the record.
 func (a *attachment) parseRecord(raw []byte, wantData bool) (string, error) {
-	raw, err := unwrap(raw)
-	if err != nil {
-		return "", err
-	}
-	rec, err := parseObject(raw)
+	rec, err := parseDocument(raw)
 	if err != nil {
 		return "", err
 	}
