@@ -40,7 +40,7 @@ while (($#)); do
 done
 
 if ((QUICK)); then
-	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=64 FSMARK_N=200 SETTLE=0.1
+	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=32 FSMARK_N=150 SETTLE=0.1
 	REPS=${REPS:-3}
 else
 	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=2000 SETTLE=2
@@ -63,7 +63,7 @@ cleanup() {
 	local fs m
 	for fs in tfs lb; do
 		m=$(mnt "$fs")
-		if mountpoint -q "$m" 2>/dev/null; then
+		if mounted "$m"; then
 			fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
 		fi
 		if [[ -n ${PID[$fs]:-} ]] && kill -0 "${PID[$fs]}" 2>/dev/null; then
@@ -82,6 +82,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers
+
+# mounted M: also true for a FUSE mount whose daemon died, where
+# mountpoint(1) fails with "transport endpoint is not connected".
+mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
 mnt() { if [[ $1 == tfs ]]; then echo "$MNT_tfs"; else echo "$MNT_lb"; fi; }
 store() { if [[ $1 == tfs ]]; then echo "$STORE_tfs"; else echo "$STORE_lb"; fi; }
@@ -149,6 +153,7 @@ drained() {
 start_fs() {
 	local fs=$1 m s i
 	m=$(mnt "$fs") s=$(store "$fs")
+	mounted "$m" && fusermount3 -uz "$m" # left over by a crashed run
 	mkdir -p "$m" "$s"
 	if is_taskerfs "$fs"; then
 		"$BIN/taskerfs" mount --data "$s" "$m" >>"$LOGS/$fs.log" 2>&1 &
@@ -175,7 +180,7 @@ stop_fs() {
 	[[ -n $pid ]] || return 0
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
 	if [[ -n $hwm ]] && ((hwm > ${HWM[$fs]:-0})); then HWM[$fs]=$hwm; fi
-	if mountpoint -q "$m"; then
+	if mounted "$m"; then
 		if is_taskerfs "$fs"; then
 			"$BIN/taskerfs" umount "$m" >>"$LOGS/$fs.log" 2>&1 || fusermount3 -u "$m"
 		else
@@ -191,7 +196,7 @@ stop_fs() {
 		kill "$pid"
 	fi
 	wait "$pid" 2>/dev/null
-	mountpoint -q "$m" && fusermount3 -uz "$m"
+	mounted "$m" && fusermount3 -uz "$m"
 	PID[$fs]="" UP[$fs]=0
 }
 
@@ -274,7 +279,9 @@ ph_fio() {
 	local fs=$1 rw=$2 m
 	m=$(mnt "$fs")
 	[[ -n $FIO ]] || return 1
-	mkdir -p "$m/bench"
+	mkdir -p "$m/bench" || return 1
+	# Reading a file the write phase did not leave would time fio's lay-out.
+	[[ $rw == write || -f $m/bench/fio.dat ]] || return 1
 	timed fio_job "$rw" "$m" || return 1
 	rec "fio_$rw" "$fs" "$(calc "$FIO_MB / ($T / 1e6)" 0)"
 }
