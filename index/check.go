@@ -68,6 +68,7 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 			return nil
 		}
 		storedPostings += len(stored.postings(fid))
+		rec.num = stored.num // handed out when indexed; checked in checkFileKeys
 		if !bytes.Equal(stored.encode(), rec.encode()) {
 			c.add("stale: file %d (session %q, %s) is indexed from other content", fid, sid, kind)
 			return nil
@@ -129,8 +130,16 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	return c.problems, nil
 }
 
-// checkFileKeys checks the postings, session part and text of an up-to-date file.
+// checkFileKeys checks the session number, postings, session part and text
+// of an up-to-date file.
 func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error {
+	v, ok, err := get(c.r, sessionKey(rec.sid))
+	if err != nil {
+		return err
+	}
+	if !ok || !bytes.Equal(v, appendNum(nil, rec.num)) {
+		c.add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
+	}
 	for _, p := range rec.postings(fid) {
 		v, ok, err := get(c.r, p.key)
 		if err != nil {
@@ -140,7 +149,7 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 			c.add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
 		}
 	}
-	v, ok, err := get(c.r, sessFileKey(rec.sid, fid))
+	v, ok, err = get(c.r, sessFileKey(rec.num, fid))
 	if err != nil {
 		return err
 	}
@@ -194,7 +203,7 @@ func (c *checker) strays() error {
 				for _, p := range rec.postings(fid) {
 					keys[string(p.key)] = true
 				}
-				keys[string(sessFileKey(rec.sid, fid))] = true
+				keys[string(sessFileKey(rec.num, fid))] = true
 				keys[string(textKey(fid))] = true
 			}
 			owned[fid] = keys
@@ -220,20 +229,44 @@ func (c *checker) strays() error {
 	return nil
 }
 
-// checkAggregates compares the session and global aggregates with the ones
-// the files imply.
+// checkAggregates compares the session numbers and aggregates and the
+// global stats with the ones the files imply.
 func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint64) error {
 	want := globalStats{sessions: uint64(len(exp)), files: files, length: length}
+	nums := map[string]uint32{}
 	_, err := c.scan(tableKey(tblSession), func(k, v []byte) error {
-		sid := string(k[2:])
-		want, ok := exp[sid]
-		if !ok {
-			c.add("session %q is indexed but has no files", sid)
+		if len(v) != 4 {
+			c.add("session %q: corrupt number", k[2:])
 			return nil
 		}
-		delete(exp, sid)
-		if !bytes.Equal(v, want.encode()) {
-			c.add("session %q: aggregate is wrong", sid)
+		nums[string(k[2:])] = binary.BigEndian.Uint32(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var maxNum uint32
+	_, err = c.scan(tableKey(tblNum), func(k, v []byte) error {
+		agg, err := decodeAgg(v)
+		if err != nil || len(k) != 6 {
+			c.add("session aggregate %q is corrupt", k)
+			return nil
+		}
+		num := binary.BigEndian.Uint32(k[2:])
+		maxNum = max(maxNum, num)
+		if n, ok := nums[agg.sid]; !ok || n != num {
+			c.add("session %q: aggregate under number %d, but the session's number is %d", agg.sid, num, n)
+		}
+		delete(nums, agg.sid)
+		w, ok := exp[agg.sid]
+		if !ok {
+			c.add("session %q is indexed but has no files", agg.sid)
+			return nil
+		}
+		delete(exp, agg.sid)
+		w.sid = agg.sid
+		if !bytes.Equal(v, w.encode()) {
+			c.add("session %q: aggregate is wrong", agg.sid)
 		}
 		return nil
 	})
@@ -243,11 +276,18 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 	for sid := range exp {
 		c.add("session %q has files but is not indexed", sid)
 	}
+	for sid := range nums {
+		c.add("session %q has a number but no aggregate", sid)
+	}
 	g, err := loadGlobal(c.r)
 	if err != nil {
 		c.add("global stats are corrupt")
 		return nil
 	}
+	if g.lastNum < maxNum {
+		c.add("global stats: last session number %d, but %d is in use", g.lastNum, maxNum)
+	}
+	want.lastNum = g.lastNum
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
 	}

@@ -1,8 +1,10 @@
 package index
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -159,52 +161,80 @@ func (x *Index) FacetSessions(field, value string) ([]string, error) {
 		if !monthRE.MatchString(value) {
 			return nil, nil
 		}
-		return daySessions(x.db, value+"-00", value+"-99")
+		return sessionIDs(x.db, func(r reader) ([]uint32, error) { return daySessions(r, value+"-00", value+"-99") })
 	}
 	f, err := facetField(field)
 	if err != nil {
 		return nil, err
 	}
-	return scanSessions(x.db, facetPrefix(f, value, ""))
+	return sessionIDs(x.db, func(r reader) ([]uint32, error) { return scanSessions(r, facetPrefix(f, value, "")) })
 }
 
 // SubCategorySessions lists, sorted, the sessions of category with subCategory sub.
 func (x *Index) SubCategorySessions(category, sub string) ([]string, error) {
-	return scanSessions(x.db, facetPrefix(fieldCatSub, category, sub))
+	return sessionIDs(x.db, func(r reader) ([]uint32, error) { return scanSessions(r, facetPrefix(fieldCatSub, category, sub)) })
 }
 
-// scanSessions lists, sorted and distinct, the sessions of the posting keys
-// under prefix, whose tails are esc(sid) fid.
-func scanSessions(r reader, prefix []byte) ([]string, error) {
+// sessionIDs runs list on a snapshot and turns the session numbers it
+// returns into sorted session ids.
+func sessionIDs(db *pebble.DB, list func(r reader) ([]uint32, error)) ([]string, error) {
+	snap := db.NewSnapshot()
+	defer snap.Close()
+	nums, err := list(snap)
+	if err != nil || len(nums) == 0 {
+		return nil, err
+	}
+	prefix := tableKey(tblNum)
+	it, err := prefixIter(snap, prefix)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(nums))
+	key := append([]byte(nil), prefix...)
+	for _, num := range nums {
+		key = appendNum(key[:len(prefix)], num)
+		if !it.SeekGE(key) || string(it.Key()) != string(key) {
+			_ = it.Close()
+			return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
+		}
+		agg, err := decodeAgg(it.Value())
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		ids = append(ids, agg.sid)
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// scanSessions lists, sorted and distinct, the session numbers of the
+// posting keys under prefix, whose tails are num fid.
+func scanSessions(r reader, prefix []byte) ([]uint32, error) {
 	it, err := prefixIter(r, prefix)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	var last []byte
+	var ids []uint32
 	for ok := it.First(); ok; ok = it.Next() {
-		raw, _, err := sidFromTail(it.Key()[len(prefix):])
-		if err != nil {
+		k := it.Key()
+		if len(k) != len(prefix)+tailLen {
 			_ = it.Close()
-			return nil, err
+			return nil, errCorrupt
 		}
-		if last != nil && string(raw) == string(last) {
-			continue
+		if num := binary.BigEndian.Uint32(k[len(prefix):]); len(ids) == 0 || ids[len(ids)-1] != num {
+			ids = append(ids, num)
 		}
-		sid, _, err := decodeEsc(raw)
-		if err != nil {
-			_ = it.Close()
-			return nil, err
-		}
-		last = append(last[:0], raw...)
-		ids = append(ids, sid)
 	}
 	return ids, it.Close()
 }
 
 // daySessions lists, sorted and distinct, the sessions whose startTime day d
 // satisfies from <= d < to (both YYYY-MM-DD or a bound past every day).
-func daySessions(r reader, from, to string) ([]string, error) {
+func daySessions(r reader, from, to string) ([]uint32, error) {
 	prefix := tableKey(tblDay)
 	lower := append(append([]byte(nil), prefix...), from...)
 	upper := append(append([]byte(nil), prefix...), to...)
@@ -212,30 +242,15 @@ func daySessions(r reader, from, to string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	var ids []string
+	var ids []uint32
 	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if len(k) < len(prefix)+10 {
+		num, _, err := numFidOf(it.Key())
+		if err != nil || len(it.Key()) != len(prefix)+10+tailLen {
 			_ = it.Close()
 			return nil, errCorrupt
 		}
-		raw, _, err := sidFromTail(k[len(prefix)+10:])
-		if err != nil {
-			_ = it.Close()
-			return nil, err
-		}
-		if seen[string(raw)] {
-			continue
-		}
-		sid, _, err := decodeEsc(raw)
-		if err != nil {
-			_ = it.Close()
-			return nil, err
-		}
-		seen[string(raw)] = true
-		ids = append(ids, sid)
+		ids = append(ids, num)
 	}
-	sort.Strings(ids)
-	return ids, it.Close()
+	slices.Sort(ids)
+	return slices.Compact(ids), it.Close()
 }

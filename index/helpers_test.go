@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 
@@ -116,3 +117,13 @@ func (f *fixture) ids(query string) []string {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// num returns the number the index gave session sid.
+func (f *fixture) num(sid string) uint32 {
+	f.t.Helper()
+	v, ok, err := get(f.db, sessionKey(sid))
+	if err != nil || !ok || len(v) != 4 {
+		f.t.Fatalf("session %q has no number: %v", sid, err)
+	}
+	return binary.BigEndian.Uint32(v)
+}

@@ -13,9 +13,11 @@
 package index
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -77,8 +79,8 @@ func loadGlobal(r reader) (globalStats, error) {
 	return decodeGlobal(v)
 }
 
-func loadAgg(r reader, sid string) (sessionAgg, bool, error) {
-	v, ok, err := get(r, sessionKey(sid))
+func loadAgg(r reader, num uint32) (sessionAgg, bool, error) {
+	v, ok, err := get(r, numKey(num))
 	if err != nil || !ok {
 		return sessionAgg{}, false, err
 	}
@@ -128,6 +130,17 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	if old == nil && rec == nil {
 		return nil
 	}
+	g, err := loadGlobal(b)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		if old != nil && old.sid == rec.sid {
+			rec.num = old.num
+		} else if rec.num, err = sessionNum(b, rec.sid, &g); err != nil {
+			return err
+		}
+	}
 	if err := writePostings(b, fid, old, rec); err != nil {
 		return err
 	}
@@ -151,19 +164,15 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		return nil // the session's aggregate and the global stats stay as they are
 	}
 
-	if old != nil && (rec == nil || old.sid != rec.sid) {
-		if err := b.Delete(sessFileKey(old.sid, fid), nil); err != nil {
+	if old != nil && (rec == nil || old.num != rec.num) {
+		if err := b.Delete(sessFileKey(old.num, fid), nil); err != nil {
 			return err
 		}
 	}
 	if rec != nil {
-		if err := b.Set(sessFileKey(rec.sid, fid), rec.part().encode(), nil); err != nil {
+		if err := b.Set(sessFileKey(rec.num, fid), rec.part().encode(), nil); err != nil {
 			return err
 		}
-	}
-	g, err := loadGlobal(b)
-	if err != nil {
-		return err
 	}
 	switch {
 	case old == nil:
@@ -172,12 +181,12 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		g.files--
 	}
 	if old != nil {
-		if err := refreshSession(b, old.sid, &g); err != nil {
+		if err := refreshSession(b, old.sid, old.num, &g); err != nil {
 			return err
 		}
 	}
-	if rec != nil && (old == nil || old.sid != rec.sid) {
-		if err := refreshSession(b, rec.sid, &g); err != nil {
+	if rec != nil && (old == nil || old.num != rec.num) {
+		if err := refreshSession(b, rec.sid, rec.num, &g); err != nil {
 			return err
 		}
 	}
@@ -188,13 +197,33 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	return b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
 
+// sessionNum returns the number of session sid, handing out the next one
+// to a session the index does not know yet.
+func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
+	v, ok, err := get(b, sessionKey(sid))
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if len(v) != 4 {
+			return 0, fmt.Errorf("index: session %q: %w", sid, errCorrupt)
+		}
+		return binary.BigEndian.Uint32(v), nil
+	}
+	if g.lastNum == math.MaxUint32 {
+		return 0, errors.New("index: out of session numbers; reindex")
+	}
+	g.lastNum++
+	return g.lastNum, b.Set(sessionKey(sid), appendNum(nil, g.lastNum), nil)
+}
+
 // writePostings turns the posting keys of old into those of cur (either may
 // be nil). Within one session only the terms, facets and day that differ are
 // written, so rewriting a chunk with one more screenshot costs little.
 func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 	set := func(key, value []byte) error { return b.Set(key, value, nil) }
 	del := func(key, _ []byte) error { return b.Delete(key, nil) }
-	if old == nil || cur == nil || old.sid != cur.sid {
+	if old == nil || cur == nil || old.num != cur.num {
 		if old != nil {
 			if err := old.eachPosting(fid, del); err != nil {
 				return err
@@ -205,7 +234,7 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 		}
 		return nil
 	}
-	k := newKeyBuilder(cur.sid, fid)
+	k := newKeyBuilder(cur.num, fid)
 	if old.day != cur.day {
 		if old.day != "" {
 			if err := del(k.day(old.day), nil); err != nil {
@@ -260,36 +289,38 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 	return nil
 }
 
-// refreshSession recomputes the aggregate of session sid from its parts
-// (seen through the batch) and folds the change into g.
-func refreshSession(b *pebble.Batch, sid string, g *globalStats) error {
-	before, existed, err := loadAgg(b, sid)
+// refreshSession recomputes the aggregate of session sid (number num) from
+// its parts, seen through the batch, and folds the change into g. A session
+// without files left loses its number.
+func refreshSession(b *pebble.Batch, sid string, num uint32, g *globalStats) error {
+	before, existed, err := loadAgg(b, num)
 	if err != nil {
 		return err
 	}
-	after, err := sumParts(b, sid)
+	after, err := sumParts(b, num)
 	if err != nil {
 		return err
 	}
+	after.sid = sid
 	if existed {
 		g.sessions--
 		g.length -= before.length
 	}
 	if after.files == 0 {
-		if !existed {
-			return nil
+		if err := b.Delete(numKey(num), nil); err != nil {
+			return err
 		}
 		return b.Delete(sessionKey(sid), nil)
 	}
 	g.sessions++
 	g.length += after.length
-	return b.Set(sessionKey(sid), after.encode(), nil)
+	return b.Set(numKey(num), after.encode(), nil)
 }
 
-// sumParts adds up the X s parts of session sid. With several metadata files
-// (an atomic-save in flight) the one with the highest file id names the session.
-func sumParts(r reader, sid string) (sessionAgg, error) {
-	prefix := sessFilePrefix(sid)
+// sumParts adds up the X s parts of session num. With several metadata files
+// (an atomic save in flight) the one with the highest file id names the session.
+func sumParts(r reader, num uint32) (sessionAgg, error) {
+	prefix := sessFilePrefix(num)
 	it, err := prefixIter(r, prefix)
 	if err != nil {
 		return sessionAgg{}, err
@@ -299,7 +330,7 @@ func sumParts(r reader, sid string) (sessionAgg, error) {
 		p, err := decodePart(it.Value())
 		if err != nil || len(it.Key()) != len(prefix)+8 {
 			_ = it.Close()
-			return sessionAgg{}, fmt.Errorf("index: session %q: %w", sid, errCorrupt)
+			return sessionAgg{}, fmt.Errorf("index: session %d: %w", num, errCorrupt)
 		}
 		a.files++
 		a.length += p.length

@@ -395,9 +395,9 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 	// Damage the index in several ways, then check and rebuild.
 	f.batch(func(b *pebble.Batch) {
-		_ = b.Delete(withSidFid(termPrefix("gamma"), "s1", 2), nil)
-		_ = b.Set(withSidFid(termPrefix("stray"), "s1", 2), []byte{1}, nil)
-		_ = b.Set(withSidFid(facetPrefix(fieldTag, "ghost", ""), "s9", 77), nil, nil)
+		_ = b.Delete(withNumFid(termPrefix("gamma"), f.num("s1"), 2), nil)
+		_ = b.Set(withNumFid(termPrefix("stray"), f.num("s1"), 2), []byte{1}, nil)
+		_ = b.Set(withNumFid(facetPrefix(fieldTag, "ghost", ""), 99, 77), nil, nil)
 	})
 	files[2] = mustJSON(t, map[string]any{"narrative": "changed on disk"}) // stale
 	files[4] = meta("new", "file")                                         // missing
@@ -439,7 +439,7 @@ func TestCheckFindsMissingPosting(t *testing.T) {
 	f := newFixture(t)
 	content := meta("alpha", "beta")
 	f.put(1, "sessions/s1/metadata.json", content)
-	f.batch(func(b *pebble.Batch) { _ = b.Delete(withSidFid(termPrefix("beta"), "s1", 1), nil) })
+	f.batch(func(b *pebble.Batch) { _ = b.Delete(withNumFid(termPrefix("beta"), f.num("s1"), 1), nil) })
 	problems, err := f.x.Check(func(fn func(uint64, string, Kind, []byte) error) error {
 		return fn(1, "s1", KindMetadata, content)
 	})

@@ -6,33 +6,41 @@ import (
 )
 
 // Key layout. Every key starts with 'X'; the second byte names the table.
-// Strings inside keys are escaped (0x00 -> 0x00 0xFF) and terminated by
-// 0x00 0x01, which keeps byte order equal to string order and lets a prefix
-// scan stop at the exact value. fid is the file id (inode), 8 bytes big-endian.
+// A session gets a number (num, 4 bytes big-endian) when its first file is
+// indexed; postings name sessions by number, which keeps them short whatever
+// the session ids look like. Strings inside keys are escaped (0x00 -> 0x00
+// 0xFF) and terminated by 0x00 0x01, which keeps byte order equal to string
+// order and lets a prefix scan stop at the exact value. fid is the file id
+// (inode), 8 bytes big-endian.
 //
-//	X g                                   global stats: sessions, files, tokens
-//	X F fid                               file record: what the file contributed (for diff/removal)
-//	X x fid                               the file's stored text, for snippets
-//	X S sid                               session aggregate: tokens, files, name, startTime (sid raw, last)
-//	X s esc(sid) fid                      per-file part of a session (length, name, startTime)
-//	X t esc(term) esc(sid) fid            posting: term frequency (uvarint)
-//	X v field esc(value) esc(sid) fid     facet posting (field byte below)
-//	X v u esc(category) esc(sub) esc(sid) fid   subCategory within its category
-//	X d YYYY-MM-DD esc(sid) fid           day of startTime (months and after:/before: are ranges)
+//	X g                                  global stats: sessions, files, tokens, next session number
+//	X F fid                              file record: what the file contributed (for diff and removal)
+//	X x fid                              the file's stored text, for snippets
+//	X S sid                              the session's number (sid raw, last)
+//	X N num                              session aggregate: sid, tokens, files, name, startTime
+//	X s num fid                          per-file part of a session (tokens, name, startTime)
+//	X t esc(term) num fid                posting: term frequency (uvarint)
+//	X v field esc(value) num fid         facet posting (field byte below)
+//	X v u esc(category) esc(sub) num fid subCategory within its category
+//	X d YYYY-MM-DD num fid               day of startTime (months and after:/before: are ranges)
 //
-// Every key that names a file ends with esc(sid) fid, so files of one session
-// never collide, and removing a file deletes exactly the keys its record lists.
+// Every posting key ends with num fid, so files of one session never collide,
+// and removing a file deletes exactly the keys its record lists.
 const (
 	keyPrefix   = 'X'
 	tblGlobal   = 'g'
 	tblFile     = 'F'
 	tblText     = 'x'
 	tblSession  = 'S'
+	tblNum      = 'N'
 	tblSessFile = 's'
 	tblTerm     = 't'
 	tblFacet    = 'v'
 	tblDay      = 'd'
 )
+
+// tailLen is the length of the num fid that ends every posting key.
+const tailLen = 4 + 8
 
 // Facet field bytes (the byte after "X v").
 const (
@@ -87,19 +95,6 @@ func decodeEsc(b []byte) (s string, rest []byte, err error) {
 	return "", nil, errCorrupt
 }
 
-// skipEsc returns b after its first escaped string, without allocating.
-func skipEsc(b []byte) ([]byte, error) {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == 0 {
-			if b[i+1] == 1 {
-				return b[i+2:], nil
-			}
-			i++
-		}
-	}
-	return nil, errCorrupt
-}
-
 func appendFid(dst []byte, fid uint64) []byte { return binary.BigEndian.AppendUint64(dst, fid) }
 
 // prefixEnd is the smallest key greater than every key starting with p.
@@ -126,10 +121,13 @@ func fileKey(fid uint64) []byte { return appendFid(tableKey(tblFile), fid) }
 func textKey(fid uint64) []byte { return appendFid(tableKey(tblText), fid) }
 
 func sessionKey(sid string) []byte { return append(tableKey(tblSession), sid...) }
+func numKey(num uint32) []byte     { return appendNum(tableKey(tblNum), num) }
 
-func sessFilePrefix(sid string) []byte { return appendEsc(tableKey(tblSessFile), sid) }
-func sessFileKey(sid string, fid uint64) []byte {
-	return appendFid(sessFilePrefix(sid), fid)
+func appendNum(dst []byte, num uint32) []byte { return binary.BigEndian.AppendUint32(dst, num) }
+
+func sessFilePrefix(num uint32) []byte { return appendNum(tableKey(tblSessFile), num) }
+func sessFileKey(num uint32, fid uint64) []byte {
+	return appendFid(sessFilePrefix(num), fid)
 }
 
 func termPrefix(term string) []byte { return appendEsc(tableKey(tblTerm), term) }
@@ -150,23 +148,18 @@ func catSubPrefix(category string) []byte {
 
 func dayKeyPrefix(day string) []byte { return append(tableKey(tblDay), day...) }
 
-// withSidFid appends the session and file that end every posting key.
-func withSidFid(p []byte, sid string, fid uint64) []byte {
-	return appendFid(appendEsc(p, sid), fid)
+// withNumFid appends the session and file that end every posting key.
+func withNumFid(p []byte, num uint32, fid uint64) []byte {
+	return appendFid(appendNum(p, num), fid)
 }
 
-// sidFromTail decodes the esc(sid) fid tail of a posting key and returns the raw
-// escaped sid bytes (for cheap comparison) and the fid.
-func sidFromTail(tail []byte) (rawSid []byte, fid uint64, err error) {
-	if len(tail) < 10 {
-		return nil, 0, errCorrupt
+// numFidOf reads the num fid tail of a posting key.
+func numFidOf(key []byte) (num uint32, fid uint64, err error) {
+	if len(key) < 2+tailLen {
+		return 0, 0, errCorrupt
 	}
-	fid = binary.BigEndian.Uint64(tail[len(tail)-8:])
-	rawSid = tail[:len(tail)-8]
-	if len(rawSid) < 2 || rawSid[len(rawSid)-2] != 0 || rawSid[len(rawSid)-1] != 1 {
-		return nil, 0, errCorrupt
-	}
-	return rawSid, fid, nil
+	tail := key[len(key)-tailLen:]
+	return binary.BigEndian.Uint32(tail), binary.BigEndian.Uint64(tail[4:]), nil
 }
 
 // byteWriter and byteReader encode record values: uvarints and
@@ -177,6 +170,7 @@ func (w *byteWriter) uint(v uint64)  { w.b = binary.AppendUvarint(w.b, v) }
 func (w *byteWriter) str(s string)   { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
 func (w *byteWriter) byte1(c byte)   { w.b = append(w.b, c) }
 func (w *byteWriter) fid(f uint64)   { w.b = appendFid(w.b, f) }
+func (w *byteWriter) num(n uint32)   { w.b = appendNum(w.b, n) }
 func (w *byteWriter) bytes() []byte  { return w.b }
 func (r *byteReader) fail()          { r.err = errCorrupt; r.b = nil }
 func newReader(b []byte) *byteReader { return &byteReader{b: b} }
@@ -228,3 +222,13 @@ func (r *byteReader) fid() uint64 {
 }
 
 func bytesToFid(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+func (r *byteReader) num() uint32 {
+	if len(r.b) < 4 {
+		r.fail()
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}

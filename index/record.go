@@ -29,6 +29,7 @@ type facet struct {
 // exactly the keys it names.
 type fileRecord struct {
 	sid    string
+	num    uint32 // the session's number, set when the record is applied
 	kind   Kind
 	length uint64     // number of tokens, for BM25
 	terms  []termFreq // sorted by term
@@ -154,6 +155,7 @@ func (r *fileRecord) encode() []byte {
 	w := &byteWriter{}
 	w.byte1(recordVersion)
 	w.str(r.sid)
+	w.num(r.num)
 	w.uint(uint64(r.kind))
 	w.uint(r.length)
 	w.str(r.day)
@@ -186,7 +188,7 @@ func decodeRecord(b []byte) (*fileRecord, error) {
 	if r.byte1() != recordVersion {
 		return nil, errCorrupt
 	}
-	rec := &fileRecord{sid: r.str(), kind: Kind(r.uint()), length: r.uint(), day: r.str(), name: r.str(), start: r.str()}
+	rec := &fileRecord{sid: r.str(), num: r.num(), kind: Kind(r.uint()), length: r.uint(), day: r.str(), name: r.str(), start: r.str()}
 	n := r.uint()
 	if n > uint64(len(b)) {
 		return nil, errCorrupt
@@ -237,13 +239,13 @@ func (r *fileRecord) postings(fid uint64) []kv {
 // keyBuilder builds the posting keys of one file into a reused buffer; the
 // key passed on is only valid until the next call.
 type keyBuilder struct {
-	tail []byte // esc(sid) fid
+	tail []byte // num fid
 	buf  []byte
 	val  []byte
 }
 
-func newKeyBuilder(sid string, fid uint64) *keyBuilder {
-	return &keyBuilder{tail: withSidFid(nil, sid, fid)}
+func newKeyBuilder(num uint32, fid uint64) *keyBuilder {
+	return &keyBuilder{tail: withNumFid(nil, num, fid)}
 }
 
 func (k *keyBuilder) term(t string) []byte {
@@ -273,7 +275,7 @@ func (k *keyBuilder) tf(n uint64) []byte {
 
 // eachPosting calls fn with every posting key and value of the record, in key order.
 func (r *fileRecord) eachPosting(fid uint64, fn func(key, value []byte) error) error {
-	k := newKeyBuilder(r.sid, fid)
+	k := newKeyBuilder(r.num, fid)
 	if r.day != "" {
 		if err := fn(k.day(r.day), nil); err != nil {
 			return err
@@ -324,9 +326,10 @@ func decodePart(b []byte) (sessPart, error) {
 	return p, nil
 }
 
-// sessionAgg is the value of X S sid: the sum of the session's parts, so that
+// sessionAgg is the value of X N num: the sum of the session's parts, so that
 // a search reads one key per hit.
 type sessionAgg struct {
+	sid     string
 	length  uint64
 	files   uint64
 	hasMeta bool // a metadata.json is indexed; name/start/day come from it
@@ -338,6 +341,7 @@ type sessionAgg struct {
 
 func (a sessionAgg) encode() []byte {
 	w := &byteWriter{}
+	w.str(a.sid)
 	w.uint(a.length)
 	w.uint(a.files)
 	if a.hasMeta {
@@ -354,7 +358,7 @@ func (a sessionAgg) encode() []byte {
 
 func decodeAgg(b []byte) (sessionAgg, error) {
 	r := newReader(b)
-	a := sessionAgg{length: r.uint(), files: r.uint(), hasMeta: r.byte1() == 1, metaFid: r.fid(), name: r.str(), start: r.str(), day: r.str()}
+	a := sessionAgg{sid: r.str(), length: r.uint(), files: r.uint(), hasMeta: r.byte1() == 1, metaFid: r.fid(), name: r.str(), start: r.str(), day: r.str()}
 	if r.err != nil || len(r.b) != 0 {
 		return sessionAgg{}, errCorrupt
 	}
@@ -362,9 +366,10 @@ func decodeAgg(b []byte) (sessionAgg, error) {
 }
 
 // globalStats is the value of X g; BM25 needs the session count and the
-// average session length.
+// average session length. lastNum is the last session number handed out.
 type globalStats struct {
 	sessions, files, length uint64
+	lastNum                 uint32
 }
 
 func (g globalStats) encode() []byte {
@@ -372,12 +377,13 @@ func (g globalStats) encode() []byte {
 	w.uint(g.sessions)
 	w.uint(g.files)
 	w.uint(g.length)
+	w.uint(uint64(g.lastNum))
 	return w.bytes()
 }
 
 func decodeGlobal(b []byte) (globalStats, error) {
 	r := newReader(b)
-	g := globalStats{sessions: r.uint(), files: r.uint(), length: r.uint()}
+	g := globalStats{sessions: r.uint(), files: r.uint(), length: r.uint(), lastNum: uint32(r.uint())}
 	if r.err != nil || len(r.b) != 0 {
 		return globalStats{}, errCorrupt
 	}

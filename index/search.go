@@ -1,6 +1,9 @@
 package index
 
 import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -72,16 +75,18 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 		return nil, err
 	}
 	scoring := scoringTerms(q.root, false, nil)
-	hits, aggs, err := ev.rank(ids, scoring, g, !opt.NoSnippets)
+	ranked, err := ev.rank(ids, scoring, g)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Limit > 0 && len(hits) > opt.Limit {
-		hits = hits[:opt.Limit]
+	if opt.Limit > 0 && len(ranked) > opt.Limit {
+		ranked = ranked[:opt.Limit]
 	}
-	if !opt.NoSnippets {
-		for i := range hits {
-			if hits[i].Snippet, err = ev.snippet(hits[i].SessionID, aggs[hits[i].SessionID], scoring); err != nil {
+	hits := make([]Hit, len(ranked))
+	for i, r := range ranked {
+		hits[i] = r.hit
+		if !opt.NoSnippets {
+			if hits[i].Snippet, err = ev.snippet(r.num, r.agg, scoring); err != nil {
 				return nil, err
 			}
 		}
@@ -89,9 +94,9 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	return hits, nil
 }
 
-// idSet is a sorted set of session ids, or (neg) every session but those.
+// idSet is a sorted set of session numbers, or (neg) every session but those.
 type idSet struct {
-	ids []string
+	ids []uint32
 	neg bool
 }
 
@@ -174,7 +179,7 @@ func (ev *evaluator) evalAnd(xs []node) (idSet, error) {
 		}
 		acc = and(acc, s)
 	}
-	var long []string
+	var long []string // terms
 	for _, w := range words {
 		for _, t := range w.tokens {
 			tp, err := ev.term(t)
@@ -250,8 +255,8 @@ func or(a, b idSet) idSet {
 	return idSet{ids: intersect(a.ids, b.ids), neg: true}
 }
 
-func intersect(a, b []string) []string {
-	var out []string
+func intersect[T cmp.Ordered](a, b []T) []T {
+	var out []T
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch {
 		case a[i] < b[j]:
@@ -267,8 +272,8 @@ func intersect(a, b []string) []string {
 	return out
 }
 
-func union(a, b []string) []string {
-	out := make([]string, 0, len(a)+len(b))
+func union[T cmp.Ordered](a, b []T) []T {
+	out := make([]T, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -288,8 +293,8 @@ func union(a, b []string) []string {
 	return append(out, b[j:]...)
 }
 
-func minus(a, b []string) []string {
-	var out []string
+func minus[T cmp.Ordered](a, b []T) []T {
+	var out []T
 	j := 0
 	for _, s := range a {
 		for j < len(b) && b[j] < s {
@@ -303,16 +308,20 @@ func minus(a, b []string) []string {
 	return out
 }
 
-// allSessions lists every session the index knows, sorted.
-func allSessions(r reader) ([]string, error) {
-	prefix := tableKey(tblSession)
+// allSessions lists the numbers of every session the index knows, sorted.
+func allSessions(r reader) ([]uint32, error) {
+	prefix := tableKey(tblNum)
 	it, err := prefixIter(r, prefix)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var ids []uint32
 	for ok := it.First(); ok; ok = it.Next() {
-		ids = append(ids, string(it.Key()[len(prefix):]))
+		if len(it.Key()) != len(prefix)+4 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		ids = append(ids, binary.BigEndian.Uint32(it.Key()[len(prefix):]))
 	}
 	return ids, it.Close()
 }
@@ -352,9 +361,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// rank scores ids with BM25 over the scoring terms and sorts them. With
-// keepAggs it also returns each hit's session aggregate, for snippets.
-func (ev *evaluator) rank(ids []string, scoring []string, g globalStats, keepAggs bool) ([]Hit, map[string]sessionAgg, error) {
+// ranked is a hit with what its snippet needs.
+type ranked struct {
+	hit Hit
+	num uint32
+	agg sessionAgg
+}
+
+// rank scores the sessions ids with BM25 over the scoring terms and sorts them.
+func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats) ([]ranked, error) {
 	n := float64(g.sessions)
 	avgdl := 1.0
 	if g.sessions > 0 && g.length > 0 {
@@ -365,59 +380,54 @@ func (ev *evaluator) rank(ids []string, scoring []string, g globalStats, keepAgg
 	for i, t := range scoring {
 		df, err := ev.docFreq(t, g.sessions)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		postings[i] = ev.terms[t] // after docFreq, which may have read the list in full
 		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
 	}
 
-	prefix := tableKey(tblSession)
+	prefix := tableKey(tblNum)
 	it, err := prefixIter(ev.r, prefix)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer it.Close()
-	hits := make([]Hit, 0, len(ids))
-	var aggs map[string]sessionAgg
-	if keepAggs {
-		aggs = make(map[string]sessionAgg, len(ids))
-	}
+	out := make([]ranked, 0, len(ids))
 	key := append([]byte(nil), prefix...)
-	for _, id := range ids {
+	for _, num := range ids {
 		// Seeks in ascending order let pebble step instead of searching.
-		key = append(key[:len(prefix)], id...)
-		var agg sessionAgg
-		if it.SeekGE(key) && string(it.Key()) == string(key) {
-			if agg, err = decodeAgg(it.Value()); err != nil {
-				return nil, nil, err
-			}
+		key = appendNum(key[:len(prefix)], num)
+		if !it.SeekGE(key) || string(it.Key()) != string(key) {
+			return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
 		}
-		if keepAggs {
-			aggs[id] = agg
+		agg, err := decodeAgg(it.Value())
+		if err != nil {
+			return nil, err
 		}
 		score := 0.0
 		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
 		for i, tp := range postings {
-			n, err := ev.tfOf(scoring[i], tp, id)
+			n, err := ev.tfOf(scoring[i], tp, num)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if tf := float64(n); tf > 0 {
 				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
 			}
 		}
-		hits = append(hits, Hit{SessionID: id, Name: agg.name, StartTime: agg.start, Score: score})
+		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: score}, num: num, agg: agg})
 	}
 	if err := it.Error(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	sort.SliceStable(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].hit, out[j].hit
+		if a.Score != b.Score {
+			return a.Score > b.Score
 		}
-		return hits[i].SessionID < hits[j].SessionID
+		return a.SessionID < b.SessionID
 	})
-	return hits, aggs, nil
+	return out, nil
 }
 
 // snippetRunes is the longest snippet, ellipses included.
@@ -426,16 +436,16 @@ const snippetRunes = 160
 // snippet finds the first scoring term the session holds in the stored text
 // of a file that posts it, and cuts a window around it. Without such a word
 // (a query of filters only) it shows the start of the session's metadata text.
-func (ev *evaluator) snippet(sid string, agg sessionAgg, scoring []string) (string, error) {
+func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (string, error) {
 	var fallback string
 	for _, t := range scoring {
-		if tf, err := ev.tfOf(t, ev.terms[t], sid); err != nil || tf == 0 {
+		if tf, err := ev.tfOf(t, ev.terms[t], num); err != nil || tf == 0 {
 			if err != nil {
 				return "", err
 			}
 			continue
 		}
-		fids, err := postingFiles(ev.r, t, sid)
+		fids, err := postingFiles(ev.r, t, num)
 		if err != nil {
 			return "", err
 		}
@@ -462,9 +472,9 @@ func (ev *evaluator) snippet(sid string, agg sessionAgg, scoring []string) (stri
 // maxSnippetFiles bounds the files tried for one snippet.
 const maxSnippetFiles = 4
 
-// postingFiles lists the files of session sid that post term t.
-func postingFiles(r reader, t, sid string) ([]uint64, error) {
-	prefix := appendEsc(termPrefix(t), sid)
+// postingFiles lists the files of session num that post term t.
+func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
+	prefix := appendNum(termPrefix(t), num)
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, err

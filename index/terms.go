@@ -2,7 +2,7 @@ package index
 
 import (
 	"encoding/binary"
-	"sort"
+	"slices"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -20,9 +20,9 @@ const (
 // termPostings is what a search knows about one term.
 type termPostings struct {
 	full   bool     // ids/tf hold every session with the term
-	ids    []string // sorted
+	ids    []uint32 // session numbers, sorted
 	tf     []uint64
-	probed map[string]uint64 // long lists: tf of probed sessions (0: absent)
+	probed map[uint32]uint64 // long lists: tf of probed sessions (0: absent)
 	df     float64           // long lists: estimated sessions holding the term; 0 until estimated
 
 	// Where the budgeted scan of a long list stopped.
@@ -65,7 +65,6 @@ func (ev *evaluator) scanTerm(t string, budget int) (*termPostings, error) {
 		return nil, err
 	}
 	tp := &termPostings{full: true}
-	var last []byte
 	keys := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if budget > 0 && keys == budget {
@@ -73,33 +72,28 @@ func (ev *evaluator) scanTerm(t string, budget int) (*termPostings, error) {
 			tp.scannedKeys, tp.scannedSessions = keys, len(tp.ids)
 			tp.stopKey = append([]byte(nil), it.Key()...)
 			tp.ids, tp.tf = nil, nil
-			tp.probed = map[string]uint64{}
+			tp.probed = map[uint32]uint64{}
 			break
 		}
 		keys++
-		raw, _, err := sidFromTail(it.Key()[len(prefix):])
-		if err != nil {
+		k := it.Key()
+		if len(k) != len(prefix)+tailLen {
 			_ = it.Close()
-			return nil, err
+			return nil, errCorrupt
 		}
-		if last == nil || string(raw) != string(last) {
-			sid, _, err := decodeEsc(raw)
-			if err != nil {
-				_ = it.Close()
-				return nil, err
-			}
-			last = append(last[:0], raw...)
-			tp.ids = append(tp.ids, sid)
+		num := binary.BigEndian.Uint32(k[len(prefix):])
+		if n := len(tp.ids); n == 0 || tp.ids[n-1] != num {
+			tp.ids = append(tp.ids, num)
 			tp.tf = append(tp.tf, 0)
 		}
-		n, _ := binary.Uvarint(it.Value())
-		tp.tf[len(tp.tf)-1] += n
+		v, _ := binary.Uvarint(it.Value())
+		tp.tf[len(tp.tf)-1] += v
 	}
 	return tp, it.Close()
 }
 
 // filter returns the ids (sorted) that hold term t, probing a long list.
-func (ev *evaluator) filter(t string, ids []string) ([]string, error) {
+func (ev *evaluator) filter(t string, ids []uint32) ([]uint32, error) {
 	tp, err := ev.term(t)
 	if err != nil {
 		return nil, err
@@ -107,22 +101,22 @@ func (ev *evaluator) filter(t string, ids []string) ([]string, error) {
 	if tp.full {
 		return intersect(ids, tp.ids), nil
 	}
-	var out []string
-	err = ev.probe(t, tp, ids, func(sid string, tf uint64) {
+	var out []uint32
+	err = ev.probe(t, tp, ids, func(num uint32, tf uint64) {
 		if tf > 0 {
-			out = append(out, sid)
+			out = append(out, num)
 		}
 	})
 	return out, err
 }
 
 // probe looks up the frequency of t in each of ids (sorted), remembering it.
-func (ev *evaluator) probe(t string, tp *termPostings, ids []string, fn func(sid string, tf uint64)) error {
+func (ev *evaluator) probe(t string, tp *termPostings, ids []uint32, fn func(num uint32, tf uint64)) error {
 	prefix := termPrefix(t)
 	var it *pebble.Iterator
 	key := append([]byte(nil), prefix...)
-	for _, sid := range ids {
-		tf, ok := tp.probed[sid]
+	for _, num := range ids {
+		tf, ok := tp.probed[num]
 		if !ok {
 			if it == nil {
 				var err error
@@ -132,7 +126,7 @@ func (ev *evaluator) probe(t string, tp *termPostings, ids []string, fn func(sid
 				defer it.Close()
 			}
 			// Ascending seeks let pebble step forward instead of searching.
-			key = appendEsc(key[:len(prefix)], sid)
+			key = appendNum(key[:len(prefix)], num)
 			for valid := it.SeekGE(key); valid && len(it.Key()) == len(key)+8 && string(it.Key()[:len(key)]) == string(key); valid = it.Next() {
 				n, _ := binary.Uvarint(it.Value())
 				tf += n
@@ -140,24 +134,23 @@ func (ev *evaluator) probe(t string, tp *termPostings, ids []string, fn func(sid
 			if err := it.Error(); err != nil {
 				return err
 			}
-			tp.probed[sid] = tf
+			tp.probed[num] = tf
 		}
-		fn(sid, tf)
+		fn(num, tf)
 	}
 	return nil
 }
 
-// tfOf returns the frequency of t in session sid.
-func (ev *evaluator) tfOf(t string, tp *termPostings, sid string) (uint64, error) {
+// tfOf returns the frequency of t in session num.
+func (ev *evaluator) tfOf(t string, tp *termPostings, num uint32) (uint64, error) {
 	if tp.full {
-		j := sort.SearchStrings(tp.ids, sid)
-		if j < len(tp.ids) && tp.ids[j] == sid {
+		if j, ok := slices.BinarySearch(tp.ids, num); ok {
 			return tp.tf[j], nil
 		}
 		return 0, nil
 	}
 	var tf uint64
-	err := ev.probe(t, tp, []string{sid}, func(_ string, n uint64) { tf = n })
+	err := ev.probe(t, tp, []uint32{num}, func(_ uint32, n uint64) { tf = n })
 	return tf, err
 }
 
