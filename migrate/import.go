@@ -56,8 +56,11 @@ type Report struct {
 	DryRun   bool
 	Sessions int // imported (or, dry, that would be)
 	Skipped  int // already imported by an earlier run
-	Failed   []Failure
-	Warnings []string
+	// SameSessions are sessions found a second time with the same
+	// content (in sessions/ and in sessions.json): imported once.
+	SameSessions int
+	Failed       []Failure
+	Warnings     []string
 
 	Attachments     int   // attachment files written
 	AttachmentBytes int64 // their decoded bytes
@@ -88,7 +91,7 @@ func Import(src *Source, dst Tree, opts ImportOptions) (*Report, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	im := &importer{src: src, dst: dst, opts: opts, now: now, rep: &Report{DryRun: opts.DryRun},
-		seen: map[blobstore.Hash]bool{}, ids: map[string]string{}, total: src.Bytes()}
+		seen: map[blobstore.Hash]bool{}, ids: map[string]claimed{}, total: src.Bytes()}
 	items := make(chan sourceItem, workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -119,7 +122,7 @@ type importer struct {
 	mu    sync.Mutex // guards everything below
 	rep   *Report
 	seen  map[blobstore.Hash]bool // attachment contents of this run
-	ids   map[string]string       // session id -> origin
+	ids   map[string]claimed      // by session id
 	done  int
 	bytes int64
 	total int64
@@ -133,6 +136,8 @@ func (im *importer) one(it sourceItem) {
 	im.done++
 	im.bytes += int64(len(it.data))
 	switch {
+	case errors.Is(err, errSameSession):
+		im.rep.SameSessions++
 	case err != nil:
 		im.rep.Failed = append(im.rep.Failed, Failure{Origin: it.origin, ID: id, Err: err})
 	case skipped:
@@ -163,8 +168,7 @@ func (im *importer) convertOne(it sourceItem) (id string, skipped bool, c *conve
 	if err != nil {
 		return "", false, nil, fmt.Errorf("invalid session JSON: %w", err)
 	}
-	id, _ = src.str("id")
-	if err := im.claim(id, it.origin); err != nil {
+	if id, err = im.claim(src, it.origin); err != nil {
 		return id, false, nil, err
 	}
 	if im.dst != nil {
@@ -195,19 +199,38 @@ func (im *importer) convertOne(it sourceItem) (id string, skipped bool, c *conve
 	return id, false, c, nil
 }
 
-// claim records that id comes from origin; a second session with the same
-// id is refused.
-func (im *importer) claim(id, origin string) error {
+// claimed is where a session id was first seen, and its content.
+type claimed struct {
+	origin string
+	sum    blobstore.Hash // of the session's compact JSON
+}
+
+// errSameSession marks a session found twice with the same content (in
+// sessions/ and in sessions.json, say): it is imported once.
+var errSameSession = errors.New("the same session again")
+
+// claim records that session src comes from origin. A second session with
+// the same id is refused, or skipped when its content is the same.
+func (im *importer) claim(src *object, origin string) (string, error) {
+	id, _ := src.str("id")
 	if id == "" {
-		return errNoID
+		return "", errNoID
 	}
+	compact, err := compactJSON(src.appendJSON(nil))
+	if err != nil {
+		return id, err
+	}
+	sum := blobstore.Sum(compact)
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	if first, dup := im.ids[id]; dup {
-		return fmt.Errorf("duplicate session id (first in %s)", first)
+		if first.sum == sum {
+			return id, errSameSession
+		}
+		return id, fmt.Errorf("duplicate session id with different content (first in %s)", first.origin)
 	}
-	im.ids[id] = origin
-	return nil
+	im.ids[id] = claimed{origin, sum}
+	return id, nil
 }
 
 // account counts c's attachments and which of them are duplicates.
@@ -257,9 +280,11 @@ func (im *importer) write(c *converted) error {
 }
 
 // complete reports whether an earlier run imported the session whole:
-// metadata.json (written last) is there with storageVersion 1 and counts
-// that match the source, and so is every chunk, side file and attachment
-// it implies, none empty (a file whose content a crash lost is empty).
+// metadata.json (written last) is there with storageVersion 1, and so is
+// every chunk and side file it lists and every attachment the source has
+// for it, none empty (a file whose content a crash lost is empty). A
+// complete session is never written again, so changes made to it since
+// the import are kept.
 func (im *importer) complete(id string, src *object) (bool, error) {
 	raw, err := im.dst.ReadFile(sessionPath(id, metadataFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -281,27 +306,21 @@ func (im *importer) complete(id string, src *object) (bool, error) {
 	}
 	var want []string
 	for _, arr := range chunkedArrays {
-		n := 0
-		if raw, ok := src.get(arr.key); ok {
-			elems, err := parseArray(raw)
-			if err != nil {
-				return false, nil
-			}
-			n = len(elems)
-		}
-		info := manifest[arr.key]
-		if info.Count != n {
-			return false, nil
-		}
-		for i := range info.ChunkCount {
+		for i := range manifest[arr.key].ChunkCount {
 			want = append(want, sessionPath(id, arr.dir, chunkName(i)))
 		}
 	}
+	flags := map[string]string{"summary": "hasSummary", "audioInsights": "hasAudioInsights",
+		"canvasSpec": "hasCanvasSpec", "fullTranscription": "hasTranscription"}
 	for _, sf := range sideFiles {
-		if raw, ok := src.get(sf.key); ok {
-			if s, isString := jsonStringValue(raw); sf.key == "fullTranscription" && isString && s == "" {
-				continue
-			}
+		listed := false
+		if flag, ok := flags[sf.key]; ok {
+			v, _ := md.get(flag)
+			listed = string(v) == "true"
+		} else {
+			_, listed = src.get(sf.key) // no flag says so
+		}
+		if listed {
 			want = append(want, sessionPath(id, sf.file))
 		}
 	}

@@ -218,6 +218,16 @@ func TestRerunSkipsCompleteSessions(t *testing.T) {
 	if err := v.WriteFile(sessionPath(broken, "screenshots", chunkName(1)), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A session changed since its import is left as it is.
+	edited := sessionPath(lm.Sessions[0].ID, metadataFile)
+	md, err := v.ReadFileAt(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md = bytes.Replace(md, []byte(`"name": "`), []byte(`"name": "renamed `), 1)
+	if err := v.WriteFile(edited, md, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rep := importDir(t, legacy, VFSTree{v}, ImportOptions{})
 	if rep.Skipped != o.Sessions-1 || rep.Sessions != 1 || len(rep.Failed) > 0 {
 		t.Fatalf("rerun: %d skipped, %d imported, failed %v", rep.Skipped, rep.Sessions, rep.Failed)
@@ -228,6 +238,9 @@ func TestRerunSkipsCompleteSessions(t *testing.T) {
 	data, err := v.ReadFileAt(sessionPath(broken, "screenshots", chunkName(1)))
 	if err != nil || len(data) == 0 {
 		t.Fatalf("chunk not rewritten: %d bytes, %v", len(data), err)
+	}
+	if got, err := v.ReadFileAt(edited); err != nil || !bytes.Equal(got, md) {
+		t.Fatalf("the rerun overwrote a session changed since its import (%v)", err)
 	}
 }
 
@@ -324,12 +337,16 @@ func TestArrayEnvelopeAndDatAttachments(t *testing.T) {
 	}
 	all, _ := json.Marshal(sessions)
 	mustWrite(t, filepath.Join(alt, "sessions.json"), envelope(t, all))
+	// The same session also as its own file, reformatted: imported once.
+	var again bytes.Buffer
+	json.Indent(&again, sessions[1], "", "\t")
+	mustWrite(t, filepath.Join(alt, "sessions", "again.json"), again.Bytes())
 
-	export := func(src string) string {
+	export := func(src string, same int) string {
 		v := openData(t)
 		rep := importDir(t, src, VFSTree{v}, ImportOptions{})
-		if len(rep.Failed) > 0 || rep.Sessions != o.Sessions {
-			t.Fatalf("import of %s: %d sessions, failed %v", src, rep.Sessions, rep.Failed)
+		if len(rep.Failed) > 0 || rep.Sessions != o.Sessions || rep.SameSessions != same {
+			t.Fatalf("import of %s: %d sessions, %d seen twice, failed %v", src, rep.Sessions, rep.SameSessions, rep.Failed)
 		}
 		out := filepath.Join(t.TempDir(), "export")
 		if _, err := Export(VFSTree{v}, out, ExportOptions{}); err != nil {
@@ -337,7 +354,7 @@ func TestArrayEnvelopeAndDatAttachments(t *testing.T) {
 		}
 		return out
 	}
-	want, got := treeFiles(t, export(legacy)), treeFiles(t, export(alt))
+	want, got := treeFiles(t, export(legacy, 0)), treeFiles(t, export(alt, 1))
 	if !reflect.DeepEqual(want, got) {
 		t.Fatalf("importing the array and .dat layout gave %d files, the plain layout %d, or their contents differ", len(got), len(want))
 	}

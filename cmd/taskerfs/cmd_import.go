@@ -177,6 +177,9 @@ func printImportReport(r *migrate.Report, st *vfs.Stats) {
 		verb, r.Sessions, r.Skipped, len(r.Failed), secs, float64(r.Sessions)/secs, float64(r.SourceBytes)/1e6/secs)
 	fmt.Printf("attachments: %d (%s), %d duplicates found, %s saved by deduplication\n",
 		r.Attachments, mb(r.AttachmentBytes), r.Duplicates, mb(r.SavedBytes))
+	if r.SameSessions > 0 {
+		fmt.Printf("sessions found twice in the source with the same content (imported once): %d\n", r.SameSessions)
+	}
 	if r.MissingAttachments > 0 {
 		fmt.Printf("attachments referenced but not in the source: %d\n", r.MissingAttachments)
 	}
