@@ -22,7 +22,8 @@ func benchSession(t testing.TB, r *rand.Rand, i int) map[string][]byte {
 		}
 		return strings.Join(w, " ")
 	}
-	sid := fmt.Sprintf("session-%06d", i)
+	// Session ids shaped like the real app's UUIDs.
+	sid := fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", r.Uint32(), r.IntN(1<<16), r.IntN(1<<12), r.IntN(1<<12), r.Int64N(1<<48))
 	dir := "sessions/" + sid + "/"
 	desc := words(12)
 	if i%1000 == 0 {

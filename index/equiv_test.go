@@ -661,6 +661,9 @@ func TestEquivalenceWithBruteForce(t *testing.T) {
 	for i := range 300 {
 		d.session(t, fmt.Sprintf("s%03d", i))
 	}
+	for _, sid := range []string{"with space (copy)", "ünï%code", ".dot", "s"} {
+		d.session(t, sid)
+	}
 	f := newFixture(t)
 	indexAll := func(paths []string) {
 		f.batch(func(b *pebble.Batch) {
