@@ -149,7 +149,7 @@ func (s *Source) eachInArray(fn func(sourceItem) error) error {
 		origin := fmt.Sprintf("sessions.json[%d]", i)
 		if err := dec.Decode(&raw); err != nil {
 			// The rest of the array cannot be framed any more.
-			return fn(sourceItem{origin: origin, err: err})
+			return fn(sourceItem{origin: origin, err: fmt.Errorf("%w (sessions.json cannot be read past this point)", err)})
 		}
 		if err := fn(sourceItem{origin: origin, data: raw}); err != nil {
 			return err
