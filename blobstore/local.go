@@ -89,7 +89,13 @@ func (l *Local) path(h Hash) string {
 
 // Put stores data under h. If a readable blob is already there it is kept
 // (a file with a damaged header is replaced). Put does not fsync: see Sync.
-func (l *Local) Put(h Hash, data []byte) (Info, error) {
+func (l *Local) Put(h Hash, data []byte) (Info, error) { return l.put(h, data, true) }
+
+// PutHashed is Put for a caller that has just computed h from data itself
+// (the write-back path), sparing a second pass of SHA-256.
+func (l *Local) PutHashed(h Hash, data []byte) (Info, error) { return l.put(h, data, false) }
+
+func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	if l.closed.Load() {
 		return Info{}, ErrClosed
 	}
@@ -100,7 +106,7 @@ func (l *Local) Put(h Hash, data []byte) (Info, error) {
 	if err == nil || !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
 		return info, err
 	}
-	if Sum(data) != h {
+	if verify && Sum(data) != h {
 		return Info{}, fmt.Errorf("blobstore: put %v: data hashes to %v", h, Sum(data))
 	}
 	codec, payload := Encode(data)

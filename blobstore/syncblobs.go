@@ -13,6 +13,12 @@ type BlobSyncer interface {
 	SyncBlobs(hs []Hash) error
 }
 
+// HashedPutter is implemented by stores that can skip re-hashing data
+// whose hash the caller has just computed.
+type HashedPutter interface {
+	PutHashed(h Hash, data []byte) (Info, error)
+}
+
 // SyncBlobs fsyncs each named blob file and then each shard directory that
 // holds one, so a commit of a few blobs does not flush the whole
 // filesystem as syncfs would.

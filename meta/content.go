@@ -220,8 +220,23 @@ func (tx *Tx) freeInode(ino uint64) error {
 	if err := tx.TruncateChunks(ino, 0); err != nil {
 		return err
 	}
+	// Point deletes, not a range tombstone: every later read would have to
+	// step over each inode's tombstone until compaction.
 	xp := xattrPrefix(ino)
-	tx.b.DeleteRange(xp, prefixEnd(xp), nil)
+	it, err := tx.b.NewIter(&pebble.IterOptions{LowerBound: xp, UpperBound: prefixEnd(xp)})
+	if err != nil {
+		return err
+	}
+	var names [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		names = append(names, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range names {
+		tx.b.Delete(k, nil)
+	}
 	tx.b.Delete(symlinkKey(ino), nil)
 	tx.b.Delete(orphanKey(ino), nil)
 	return tx.b.Delete(inodeKey(ino), nil)

@@ -125,7 +125,11 @@ func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
 		}
 		return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: codec, Stored: int64(len(enc)) + 1, Inline: enc}, nil
 	}
-	info, err := m.blobs.Put(h, data)
+	put := m.blobs.Put
+	if hp, ok := m.blobs.(blobstore.HashedPutter); ok {
+		put = hp.PutHashed // h was computed just above
+	}
+	info, err := put(h, data)
 	if err != nil {
 		m.store.Unpin(h)
 		return nil, err

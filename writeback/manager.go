@@ -353,7 +353,7 @@ func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
 			return len(data) - len(rest), err
 		}
 		if grow := o + n - len(c.buf); grow > 0 {
-			c.buf = append(c.buf, make([]byte, grow)...)
+			c.buf = growZeroed(c.buf, o+n)
 			f.dirtyMem += int64(grow)
 			m.dirtyBytes.Add(int64(grow))
 		}
@@ -398,6 +398,9 @@ func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
 		base = d
 	}
 	nc := &chunk{buf: append(make([]byte, 0, max(len(base), 4096)), base...)}
+	if len(base) == 0 {
+		nc.buf = nil // sized by the first write (growZeroed)
+	}
 	if c != nil {
 		m.dropChunkLocked(f, idx, c)
 	}
@@ -405,6 +408,21 @@ func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
 	f.dirtyMem += int64(len(nc.buf))
 	m.dirtyBytes.Add(int64(len(nc.buf)))
 	return nc, nil
+}
+
+// growZeroed extends buf to n bytes, the new ones zero, doubling the
+// capacity (up to a chunk) so sequential writes copy it only a few times.
+func growZeroed(buf []byte, n int) []byte {
+	if n <= cap(buf) {
+		old := len(buf)
+		buf = buf[:n]
+		clear(buf[old:])
+		return buf
+	}
+	c := min(max(n, 2*cap(buf)), meta.ChunkSize)
+	nb := make([]byte, n, c)
+	copy(nb, buf)
+	return nb
 }
 
 // dropChunkLocked forgets chunk idx's dirty entry c.

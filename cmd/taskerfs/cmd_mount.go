@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -158,6 +159,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	if err := checkFuseAccess(f.allowOther); err != nil {
 		return err
 	}
+	setMemoryLimit(f)
 	v, err := vfs.Open(f.data, f.vfsOptions())
 	if err != nil {
 		return err
@@ -295,4 +297,14 @@ func unmount(mountpoint string, lazy bool) error {
 		daemon.wait()
 	}
 	return nil
+}
+
+// setMemoryLimit makes the Go runtime collect harder as the daemon nears
+// what its caches and write-back backlog are allowed, so that peak RSS
+// follows the configured bounds rather than twice them. GOMEMLIMIT wins.
+func setMemoryLimit(f *mountFlags) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + 256<<20)
 }

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,6 +38,9 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 	for p, h := range routes {
 		mux.HandleFunc(p, h)
 	}
+	// Profiles of a live daemon, for whoever can reach its 0600 socket.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
