@@ -36,3 +36,10 @@ mount: build
 
 clean:
 	rm -rf bin
+
+# The benchmark table against go-fuse's loopback example (see BENCHMARKS.md).
+bench:
+	bench/run.sh
+
+bench-quick:
+	bench/run.sh --quick
