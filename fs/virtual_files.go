@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,26 @@ type genFile struct {
 	ino  uint64
 	gen  func() ([]byte, error)
 	mode uint32
+
+	mu     sync.Mutex
+	last   []byte    // what the last stat measured, so that an open
+	lastAt time.Time // right after it serves the same bytes (same size)
+}
+
+// content generates fresh bytes, or reuses those a stat made a moment
+// ago: tools stat a file and then read st_size bytes.
+func (f *genFile) content(reuse bool) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if reuse && f.last != nil && time.Since(f.lastAt) < 200*time.Millisecond {
+		return f.last, nil
+	}
+	d, err := f.gen()
+	if err != nil {
+		return nil, err
+	}
+	f.last, f.lastAt = d, time.Now()
+	return d, nil
 }
 
 func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -50,7 +71,7 @@ func (f *genFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 	out.Nlink = 1
 	if h, ok := fh.(*genHandle); ok {
 		out.Size = uint64(len(h.data))
-	} else if d, err := f.gen(); err == nil {
+	} else if d, err := f.content(false); err == nil {
 		out.Size = uint64(len(d))
 	}
 	t := uint64(time.Now().Unix())
@@ -63,7 +84,7 @@ func (f *genFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EROFS
 	}
-	d, err := f.gen()
+	d, err := f.content(true)
 	if err != nil {
 		return nil, 0, toErrno("virtual file", err)
 	}
