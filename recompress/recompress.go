@@ -216,14 +216,35 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 			if err != nil {
 				return st, err
 			}
-			if !ok || info.Inline {
+			if !ok {
 				continue
 			}
 			st.Blobs++
 			th.begin()
+			if info.Inline {
+				before, after, err := v.Meta.RecompressInline(h, opts.Level)
+				if terr := th.end(ctx); terr != nil {
+					return st, terr
+				}
+				if err != nil {
+					st.Errors++
+					opts.Logf("recompress: inline blob %s: %v", h, err)
+				} else if after < before {
+					st.Rewritten++
+					st.BytesBefore += before
+					st.BytesAfter += after
+					st.SavedBytes += before - after
+				}
+				continue
+			}
 			res, err := rc.Recompress(h, opts.Level)
 			if terr := th.end(ctx); terr != nil {
 				return st, terr
+			}
+			if err == nil && res.Rewritten {
+				if merr := v.Meta.Reencoded(h, res.After.Codec, res.After.Stored); merr != nil {
+					opts.Logf("recompress: record blob %s: %v", h, merr)
+				}
 			}
 			switch {
 			case errors.Is(err, blobstore.ErrNotFound):

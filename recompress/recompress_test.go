@@ -74,8 +74,13 @@ func TestPassRecompressesOldSessionsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.OldSessions != 1 || st.Blobs != 2 || st.Rewritten != 1 || st.Errors != 0 {
-		t.Fatalf("pass: %+v; want 1 old session, its 2 file blobs looked at, the JSON one rewritten", st)
+	if st.OldSessions != 1 || st.Blobs != 3 || st.Rewritten != 1 || st.Errors != 0 {
+		t.Fatalf("pass: %+v; want 1 old session, its 2 file blobs and 1 inline blob looked at, the JSON one rewritten", st)
+	}
+	if data, err := v.ReadFileAt(oldChunk); err != nil {
+		t.Fatal(err)
+	} else if info, ok, err := v.Meta.BlobInfo(blobstore.Sum(data)); err != nil || !ok || info.Stored != stored(oldChunk) {
+		t.Fatalf("meta records %d stored bytes (ok %v, err %v), the store holds %d", info.Stored, ok, err, stored(oldChunk))
 	}
 	if oldAfter := stored(oldChunk); oldAfter >= oldBefore || st.SavedBytes != oldBefore-oldAfter {
 		t.Errorf("old chunk stored in %d bytes, was %d; saved %d reported", oldAfter, oldBefore, st.SavedBytes)

@@ -39,6 +39,7 @@ var metricDefs = []metricDef{
 	{"taskerfs_coalesced_writes_total", "Closes merged into an already queued commit.", true, func(s *Stats) float64 { return float64(s.Queue.Coalesced) }},
 	{"taskerfs_commit_retries_total", "Commit attempts that failed and were retried.", true, func(s *Stats) float64 { return float64(s.Queue.Retries) }},
 	{"taskerfs_commit_failures_total", "Commits that kept failing (logged, still retried).", true, func(s *Stats) float64 { return float64(s.Queue.Failures) }},
+	{"taskerfs_recompress_saved_bytes", "Stored bytes saved by background recompression.", false, func(s *Stats) float64 { return float64(s.RecompressSaved) }},
 	{"taskerfs_throttled_writes_total", "Writes that waited for the backlog to drain.", true, func(s *Stats) float64 { return float64(s.Queue.Throttled) }},
 }
 

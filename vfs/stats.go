@@ -28,6 +28,9 @@ type Stats struct {
 	CacheMisses      uint64          `json:"cacheMisses"`
 	CacheHitRate     float64         `json:"cacheHitRate"`
 	Queue            writeback.Stats `json:"queue"`
+	// Recompression is the background recompressor's figures, when one runs.
+	Recompression   any   `json:"recompression,omitempty"`
+	RecompressSaved int64 `json:"recompressSavedBytes"`
 }
 
 // Stats scans the namespace and the refcount table; it costs a pass over
@@ -84,5 +87,8 @@ func (v *FS) Stats() (Stats, error) {
 		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
 	s.Queue = v.WB.Stats()
+	if v.Background != nil {
+		s.RecompressSaved, s.Recompression = v.Background()
+	}
 	return s, nil
 }

@@ -41,6 +41,11 @@ type FS struct {
 	Blobs blobstore.Store
 	Cache *cache.Cache[string, []byte]
 
+	// Background reports the background recompressor's saved bytes and
+	// figures (set by the mount that runs one).
+	Background func() (savedBytes int64, detail any)
+	closed     bool
+
 	lock *os.File
 	qc   queryCache
 
@@ -153,6 +158,10 @@ func (v *FS) ensureLayout() error {
 
 // Close flushes everything durably and releases the data dir.
 func (v *FS) Close() error {
+	if v.closed {
+		return nil
+	}
+	v.closed = true
 	var err error
 	if v.WB != nil {
 		err = v.WB.Close()

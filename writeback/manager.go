@@ -712,6 +712,12 @@ func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
 
 // Close flushes everything durably and stops the workers.
 func (m *Manager) Close() error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return nil
+	}
 	err := m.SyncAll()
 	m.mu.Lock()
 	m.closed = true

@@ -18,27 +18,29 @@ import (
 	"golang.org/x/sys/unix"
 
 	tfs "github.com/taskerfs/taskerfs/fs"
+	"github.com/taskerfs/taskerfs/recompress"
 	"github.com/taskerfs/taskerfs/vfs"
 	"github.com/taskerfs/taskerfs/writeback"
 )
 
 // mountFlags are shared by `mount` and the mount.fuse -o path.
 type mountFlags struct {
-	data         string
-	window       time.Duration
-	maxDirty     int64
-	maxAge       time.Duration
-	cacheBytes   int64
-	allowOther   bool
-	debug        bool
-	blobPutDelay time.Duration
-	metricsAddr  string
-	attrTimeout  time.Duration
-	entryTimeout time.Duration
-	background   bool
-	logTo        string
-	options      []string // -o lists, applied over the flags
-	kernelOpts   []string // the -o options meant for the kernel (ro, noexec, ...)
+	data          string
+	window        time.Duration
+	maxDirty      int64
+	maxAge        time.Duration
+	cacheBytes    int64
+	allowOther    bool
+	debug         bool
+	blobPutDelay  time.Duration
+	metricsAddr   string
+	compressAfter time.Duration
+	attrTimeout   time.Duration
+	entryTimeout  time.Duration
+	background    bool
+	logTo         string
+	options       []string // -o lists, applied over the flags
+	kernelOpts    []string // the -o options meant for the kernel (ro, noexec, ...)
 }
 
 func (f *mountFlags) register(fl *pflag.FlagSet) {
@@ -49,6 +51,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "blob cache size")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (needs user_allow_other for non-root)")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+	fl.DurationVar(&f.compressAfter, "compress-after", 7*24*time.Hour, "recompress sessions untouched this long at a higher zstd level, in the background (0 disables)")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
@@ -197,6 +200,17 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		}
 		defer stopMetrics()
 	}
+	stopBackground := func() {}
+	if f.compressAfter > 0 {
+		w, err := recompress.Start(v, recompress.Options{After: f.compressAfter, Logf: log.Printf})
+		if err != nil {
+			srv.Unmount()
+			v.Close()
+			return err
+		}
+		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
+		stopBackground = w.Stop
+	}
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
 	sdNotify("READY=1\nSTATUS=serving " + mnt)
@@ -212,6 +226,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	}()
 	srv.Wait()
 	sdNotify("STOPPING=1\nSTATUS=flushing")
+	stopBackground()
 	if err := v.Close(); err != nil {
 		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
 		return fmt.Errorf("flush on unmount: %w", err)
