@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# bench/run.sh: run the same workload on a taskerfs mount and on go-fuse's
-# loopback example over the same disk, interleaved phase by phase, and print
-# one markdown table of medians with the taskerfs/loopback ratio.
+# bench/run.sh: run the same workload on a taskerfs mount and on two go-fuse
+# loopback mounts over the same disk, interleaved phase by phase, and print
+# one markdown table of medians with taskerfs' ratio to each loopback.
 #
-#   bench/run.sh [--quick] [--reps N] [--work DIR] [--no-fresh-fs] [--keep]
+# The two peers are the same go-fuse example/loopback binary:
+#   loopback (passthrough)     started as root: it opens files with
+#                              FOPEN_PASSTHROUGH, so the kernel reads and
+#                              writes the backing file itself and the daemon
+#                              never sees the data
+#   loopback (no passthrough)  started as an unprivileged user (--user, default
+#                              nobody): the kernel refuses it passthrough, so
+#                              every read and write goes through the daemon,
+#                              as it does for taskerfs
+# For the second, /dev/fuse is made 0666 for the run and its mode restored on
+# exit (also on failure or Ctrl-C); that user runs the workload on its mount
+# (a FUSE mount without allow_other admits only its owner). Every workload
+# command, on every mount, goes through the same setpriv wrapper so that the
+# wrapper's cost is the same for all three.
 #
-# --quick        small dataset and small fio/fs_mark sizes (under a minute)
+#   bench/run.sh [--quick] [--reps N] [--work DIR] [--user NAME] [--no-fresh-fs] [--keep]
+#
+# --quick        small dataset and small fio/fs_mark/closelat sizes (under a minute)
 # --reps N       repetitions (default 3); medians are over them
 # --work DIR     work dir (default /var/tmp/taskerfs-bench); binaries, dataset,
 #                backing stores, mount points, logs and results live there
-# --no-fresh-fs  keep both backing stores in DIR itself instead of on a fresh
+# --user NAME    unprivileged user for the no-passthrough loopback (default nobody)
+# --no-fresh-fs  keep the backing stores in DIR itself instead of on a fresh
 #                journaled ext4 image loop-mounted under DIR (see DESIGN.md,
 #                "Measuring on these machines")
 # --keep         keep the backing stores and the ext4 image afterwards
@@ -24,12 +40,13 @@ set -uo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-QUICK=0 REPS="" WORK=/var/tmp/taskerfs-bench FRESH_FS=1 KEEP=0 A_KIND=taskerfs
+QUICK=0 REPS="" WORK=/var/tmp/taskerfs-bench FRESH_FS=1 KEEP=0 A_KIND=taskerfs NP_USER=nobody
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--reps) REPS=$2; shift ;;
 	--work) WORK=$2; shift ;;
+	--user) NP_USER=$2; shift ;;
 	--no-fresh-fs) FRESH_FS=0 ;;
 	--keep) KEEP=1 ;;
 	--self-test) A_KIND=loopback ;;
@@ -40,19 +57,25 @@ while (($#)); do
 done
 
 if ((QUICK)); then
-	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=32 FSMARK_N=150 SETTLE=0.1
-	REPS=${REPS:-3}
+	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=16 FSMARK_N=100 CLOSELAT_N=30 SETTLE=0
 else
-	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=2000 SETTLE=2
-	REPS=${REPS:-3}
+	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=5000 CLOSELAT_N=300 SETTLE=2
 fi
-DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05
+REPS=${REPS:-3}
+DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05 CLOSELAT_KIB=200
 
+WORK=$(realpath -m "$WORK")
 BIN=$WORK/bin LOGS=$WORK/logs RES=$WORK/results
-MNT_tfs=$WORK/mnt/taskerfs MNT_lb=$WORK/mnt/loopback
 FSDIR=$WORK/fs IMG=$WORK/fs.img
-STORE_tfs=$FSDIR/taskerfs-data STORE_lb=$FSDIR/loopback-orig
+FSES=(tfs lb np)
+declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np)
+declare -A STORE=([tfs]=$FSDIR/taskerfs-data [lb]=$FSDIR/loopback-orig [np]=$FSDIR/loopback-np-orig)
+declare -A KIND=([tfs]=$A_KIND [lb]=loopback [np]=loopback-np)
+# Whose ids the daemon and the workload run with; np's are filled in below.
+declare -A RUID=([tfs]=0 [lb]=0 [np]=) RGID=([tfs]=0 [lb]=0 [np]=)
 declare -A PID=() UP=() HWM=()
+NP_OK=0 FUSE_MODE=""
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -61,8 +84,8 @@ die() { log "error: $*"; exit 1; }
 
 cleanup() {
 	local fs m
-	for fs in tfs lb; do
-		m=$(mnt "$fs")
+	for fs in "${FSES[@]}"; do
+		m=${MNT[$fs]}
 		if mounted "$m"; then
 			fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
 		fi
@@ -71,6 +94,9 @@ cleanup() {
 			wait "${PID[$fs]}" 2>/dev/null
 		fi
 	done
+	if [[ -n $FUSE_MODE ]]; then
+		chmod "$FUSE_MODE" /dev/fuse && log "/dev/fuse mode restored to $FUSE_MODE"
+	fi
 	if mountpoint -q "$FSDIR" 2>/dev/null; then
 		umount "$FSDIR" 2>/dev/null || umount -l "$FSDIR"
 	fi
@@ -87,10 +113,14 @@ trap 'exit 130' INT TERM
 # mountpoint(1) fails with "transport endpoint is not connected".
 mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
-mnt() { if [[ $1 == tfs ]]; then echo "$MNT_tfs"; else echo "$MNT_lb"; fi; }
-store() { if [[ $1 == tfs ]]; then echo "$STORE_tfs"; else echo "$STORE_lb"; fi; }
-kind() { if [[ $1 == tfs ]]; then echo "$A_KIND"; else echo loopback; fi; }
-is_taskerfs() { [[ $(kind "$1") == taskerfs ]]; }
+is_taskerfs() { [[ ${KIND[$1]} == taskerfs ]]; }
+
+# as FS CMD... runs CMD with the ids that FS's workload runs with.
+as() {
+	local fs=$1
+	shift
+	setpriv --reuid="${RUID[$fs]}" --regid="${RGID[$fs]}" --clear-groups -- "$@"
+}
 
 # timed CMD...: runs CMD, sets T to its wall time in microseconds.
 T=0
@@ -128,7 +158,7 @@ settle() {
 # stat_field FS NAME prints a number from .taskerfs/stats.json, if any.
 stat_field() {
 	local f
-	f=$(mnt "$1")/.taskerfs/stats.json
+	f=${MNT[$1]}/.taskerfs/stats.json
 	[[ -r $f ]] || return 1
 	tr -d '\0' <"$f" | grep -o "\"$2\": *[-0-9.eE+]*" | head -1 | sed 's/.*: *//'
 }
@@ -139,7 +169,7 @@ stat_field() {
 drained() {
 	local fs=$1 i f pending
 	is_taskerfs "$fs" || return 0
-	f=$(mnt "$fs")/.taskerfs/stats.json
+	f=${MNT[$fs]}/.taskerfs/stats.json
 	for ((i = 0; i < 600; i++)); do
 		[[ -r $f ]] || break
 		pending=$(tr -d '\0' <"$f" | grep -oE '"(queueCritical|queueNormal|queueLow|dirtyBytes)": *[0-9]+' |
@@ -151,32 +181,38 @@ drained() {
 }
 
 start_fs() {
-	local fs=$1 m s i
-	m=$(mnt "$fs") s=$(store "$fs")
+	local fs=$1 m=${MNT[$1]} s=${STORE[$1]} i
+	if [[ $fs == np ]] && ((!NP_OK)); then
+		UP[$fs]=0
+		return 1
+	fi
 	mounted "$m" && fusermount3 -uz "$m" # left over by a crashed run
 	mkdir -p "$m" "$s"
+	chown "${RUID[$fs]}:${RGID[$fs]}" "$m" "$s"
 	if is_taskerfs "$fs"; then
 		"$BIN/taskerfs" mount --data "$s" "$m" >>"$LOGS/$fs.log" 2>&1 &
 	else
-		"$BIN/loopback" -q "$m" "$s" >>"$LOGS/$fs.log" 2>&1 &
+		# setpriv itself, not the as function: $! must be the daemon (setpriv
+		# execs it), not a subshell, for its RSS and for stopping it.
+		setpriv --reuid="${RUID[$fs]}" --regid="${RGID[$fs]}" --clear-groups -- \
+			"$BIN/loopback" -q "$m" "$s" >>"$LOGS/$fs.log" 2>&1 &
 	fi
 	PID[$fs]=$!
-	for ((i = 0; i < 300; i++)); do
-		if mountpoint -q "$m"; then
+	for ((i = 0; i < 1500; i++)); do
+		if as "$fs" mountpoint -q "$m"; then
 			UP[$fs]=1
 			return 0
 		fi
 		kill -0 "${PID[$fs]}" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
-	log "$(kind "$fs") did not mount; see $LOGS/$fs.log"
+	log "${KIND[$fs]} did not mount; see $LOGS/$fs.log"
 	UP[$fs]=0
 	return 1
 }
 
 stop_fs() {
-	local fs=$1 m pid i hwm
-	m=$(mnt "$fs") pid=${PID[$fs]:-}
+	local fs=$1 m=${MNT[$1]} pid=${PID[$1]:-} i hwm
 	[[ -n $pid ]] || return 0
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
 	if [[ -n $hwm ]] && ((hwm > ${HWM[$fs]:-0})); then HWM[$fs]=$hwm; fi
@@ -187,12 +223,12 @@ stop_fs() {
 			fusermount3 -u "$m"
 		fi
 	fi
-	for ((i = 0; i < 600; i++)); do
+	for ((i = 0; i < 3000; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		log "$(kind "$fs") daemon $pid did not exit after unmount; killing it"
+		log "${KIND[$fs]} daemon $pid did not exit after unmount; killing it"
 		kill "$pid"
 	fi
 	wait "$pid" 2>/dev/null
@@ -211,43 +247,43 @@ up() { [[ ${UP[$1]:-0} == 1 ]]; }
 
 # ---------------------------------------------------------------- phases
 
-copy_in() { cp -r "$DATASET/sessions" "$1/" && sync; }
+# Run by `as FS bash -c`, hence exported.
+copy_in() { cp -r "$1/sessions" "$2/" && sync; }
+list_meta() { (cd "$1/sessions" && ls -1 | awk '{ print $0 "/metadata.json" }' | xargs -d '\n' cat >/dev/null); }
+read_all() { find "$1/sessions" -type f -print0 | xargs -0 cat >/dev/null; }
+export -f copy_in list_meta read_all
 
 ph_ingest() {
-	local fs=$1 m
-	m=$(mnt "$fs")
-	timed copy_in "$m" || return 1
+	local fs=$1 stored
+	timed as "$fs" bash -c 'copy_in "$1" "$2"' _ "$DATASET" "${MNT[$fs]}" || return 1
 	local t1=$T
 	timed drained "$fs"
 	rec ingest "$fs" "$(calc "($t1 + $T) / 1e6")"
-	rec stored "$fs" "$(du -sB1 "$(store "$fs")" | cut -f1)"
+	stored=$(du -sB1 "${STORE[$fs]}" | cut -f1)
+	rec stored "$fs" "$stored"
+	rec stored_ratio "$fs" "$(calc "$stored / $LOGICAL" 4)"
 	local blobs
 	if is_taskerfs "$fs" && blobs=$(stat_field "$fs" storedBytes); then rec stored_blobs "$fs" "$blobs"; fi
 	return 0
 }
 
-list_meta() { (cd "$1/sessions" && ls -1 | awk '{ print $0 "/metadata.json" }' | xargs -d '\n' cat >/dev/null); }
-
 ph_list() {
 	local fs=$1 metric=$2
-	timed list_meta "$(mnt "$fs")" && rec "$metric" "$fs" "$(calc "$T / 1e3" 1)"
+	timed as "$fs" bash -c 'list_meta "$1"' _ "${MNT[$fs]}" && rec "$metric" "$fs" "$(calc "$T / 1e3" 1)"
 }
-
-read_all() { find "$1/sessions" -type f -print0 | xargs -0 cat >/dev/null; }
 
 ph_read_all() {
 	local fs=$1
-	timed read_all "$(mnt "$fs")" && rec read_all "$fs" "$(calc "$LOGICAL / 1048576 / ($T / 1e6)" 0)"
+	timed as "$fs" bash -c 'read_all "$1"' _ "${MNT[$fs]}" && rec read_all "$fs" "$(calc "$LOGICAL / 1048576 / ($T / 1e6)" 0)"
 }
 
 ph_search() {
-	local fs=$1 m out=$WORK/search.out
-	m=$(mnt "$fs")
+	local fs=$1 m=${MNT[$1]} out=$WORK/search.out
 	if is_taskerfs "$fs"; then
 		[[ -d $m/search ]] || return 1
-		timed ls "$m/search/$QUERY" >"$out" 2>/dev/null || return 1
+		timed as "$fs" ls "$m/search/$QUERY" >"$out" 2>/dev/null || return 1
 	else
-		timed grep -rl "$QUERY" "$m/sessions" >"$out"
+		timed as "$fs" grep -rl "$QUERY" "$m/sessions" >"$out"
 	fi
 	rec search "$fs" "$(calc "$T / 1e3" 1)"
 	rec hits "$fs" "$(wc -l <"$out")"
@@ -260,36 +296,43 @@ ph_hit_rate() {
 }
 
 ph_fsmark() {
-	local fs=$1 sync=$2 m out
-	m=$(mnt "$fs")
-	mkdir -p "$m/bench"
-	out=$("$BIN/fsmark" -n "$FSMARK_N" -s 4096 -t 2 -S "$sync" -d "$m/bench" 2>>"$LOGS/$fs.log") || return 1
+	local fs=$1 sync=$2 m=${MNT[$1]} out
+	as "$fs" mkdir -p "$m/bench" || return 1
+	out=$(as "$fs" "$BIN/fsmark" -n "$FSMARK_N" -s 4096 -t 2 -S "$sync" -d "$m/bench" 2>>"$LOGS/$fs.log") || return 1
 	rec "fsmark$sync" "$fs" "$(tail -1 <<<"$out" | awk '{ print $4 }')"
 	settle
 }
 
-fio_job() {
-	local fsync=0
-	[[ $1 == write ]] && fsync=1
-	fio --name="$1" --rw="$1" --bs=1M --size="${FIO_MB}M" --filename="$2/bench/fio.dat" \
-		--end_fsync=$fsync --output-format=terse >>"$LOGS/fio.log" 2>&1
+# ph_closelat times close() (write-back queue) and fsync()+close() (the
+# synchronous commit) of freshly written 200 KiB files; closelat itself
+# alternates the two modes.
+ph_closelat() {
+	local fs=$1 m=${MNT[$1]} out
+	as "$fs" mkdir -p "$m/bench" || return 1
+	out=$(as "$fs" "$BIN/closelat" -d "$fs=$m/bench" -n "$CLOSELAT_N" -s $((CLOSELAT_KIB << 10)) -rounds 1 2>>"$LOGS/$fs.log") || return 1
+	echo "$out" >>"$LOGS/closelat.log"
+	# Columns: target mode files p50 p90 p99 max (microseconds).
+	rec close_p50 "$fs" "$(awk -v t="$fs" '$1 == t && $2 == "close" { print $4 }' <<<"$out")"
+	rec close_p99 "$fs" "$(awk -v t="$fs" '$1 == t && $2 == "close" { print $6 }' <<<"$out")"
+	rec fsclose_p50 "$fs" "$(awk -v t="$fs" '$1 == t && $2 == "fsync+close" { print $4 }' <<<"$out")"
+	rec fsclose_p99 "$fs" "$(awk -v t="$fs" '$1 == t && $2 == "fsync+close" { print $6 }' <<<"$out")"
+	settle
 }
 
 ph_fio() {
-	local fs=$1 rw=$2 m
-	m=$(mnt "$fs")
+	local fs=$1 rw=$2 m=${MNT[$1]}
 	[[ -n $FIO ]] || return 1
-	mkdir -p "$m/bench" || return 1
+	as "$fs" mkdir -p "$m/bench" || return 1
 	# Reading a file the write phase did not leave would time fio's lay-out.
-	[[ $rw == write || -f $m/bench/fio.dat ]] || return 1
-	timed fio_job "$rw" "$m" || return 1
+	[[ $rw == write ]] || as "$fs" test -f "$m/bench/fio.dat" || return 1
+	timed as "$fs" fio --name="$rw" --rw="$rw" --bs=1M --size="${FIO_MB}M" --filename="$m/bench/fio.dat" \
+		--end_fsync=$([[ $rw == write ]] && echo 1 || echo 0) --output-format=terse >>"$LOGS/fio.log" 2>&1 || return 1
 	rec "fio_$rw" "$fs" "$(calc "$FIO_MB / ($T / 1e6)" 0)"
 }
 
 ph_rm() {
-	local fs=$1 m
-	m=$(mnt "$fs")
-	timed rm -rf "$m/sessions" "$m/bench" || return 1
+	local fs=$1 m=${MNT[$1]}
+	timed as "$fs" rm -rf "$m/sessions" "$m/bench" || return 1
 	local t1=$T
 	timed sync
 	rec rm "$fs" "$(calc "($t1 + $T) / 1e6")"
@@ -299,27 +342,23 @@ ph_gc() {
 	local fs=$1
 	drained "$fs"
 	if is_taskerfs "$fs" && "$BIN/taskerfs" gc --help >/dev/null 2>&1; then
-		timed "$BIN/taskerfs" gc --data "$(store "$fs")" >>"$LOGS/$fs.log" 2>&1 || return 1
+		timed "$BIN/taskerfs" gc --data "${STORE[$fs]}" >>"$LOGS/$fs.log" 2>&1 || return 1
 		rec gc "$fs" "$(calc "$T / 1e6")"
 	fi
 	sync
-	rec stored_after "$fs" "$(du -sB1 "$(store "$fs")" | cut -f1)"
+	rec stored_after "$fs" "$(du -sB1 "${STORE[$fs]}" | cut -f1)"
 }
 
-# each PHASE FS... runs PHASE for every FS that is mounted, in the given order.
+# each PHASE ARGS -- FS... runs PHASE FS ARGS for every FS that is mounted,
+# in the given order.
 each() {
-	local phase=$1 fs
+	local phase=$1 args=() fs
+	shift
+	while (($#)) && [[ $1 != -- ]]; do args+=("$1"); shift; done
 	shift
 	for fs in "$@"; do
 		up "$fs" || continue
-		"$phase" "$fs" || log "$phase $(kind "$fs"): failed, its figure is n/a"
-	done
-}
-
-remount_each() {
-	local fs
-	for fs in "$@"; do
-		remount_cold "$fs" || log "remount of $(kind "$fs") failed"
+		"$phase" "$fs" "${args[@]}" || log "$phase ${args[*]} ${KIND[$fs]}: failed, its figure is n/a"
 	done
 }
 
@@ -327,14 +366,18 @@ remount_each() {
 
 mkdir -p "$BIN" "$LOGS" "$WORK/mnt"
 rm -rf "$RES" && mkdir -p "$RES"
-: >"$LOGS/tfs.log"
-: >"$LOGS/lb.log"
-: >"$LOGS/fio.log"
+for f in tfs lb np fio closelat; do : >"$LOGS/$f.log"; done
 
-log "building taskerfs, loopback and fsmark"
+log "building taskerfs, loopback, fsmark and closelat"
+# What was built: the commit, and the uncommitted changes the build included
+# (saved as a patch next to the results).
+COMMIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(cd "$REPO" && git status --porcelain --untracked-files=no 2>/dev/null | awk '{ print $NF }' | paste -sd ' ')
+(cd "$REPO" && git diff HEAD >"$WORK/build.diff" 2>/dev/null)
 (cd "$REPO" &&
 	go build -o "$BIN/taskerfs" ./cmd/taskerfs &&
 	go build -o "$BIN/fsmark" ./bench/fsmark &&
+	go build -o "$BIN/closelat" ./bench/closelat &&
 	go build -o "$BIN/loopback" github.com/hanwen/go-fuse/v2/example/loopback) || die "build failed"
 
 FIO=$(command -v fio || true)
@@ -358,13 +401,20 @@ fi
 LOGICAL=$(du -sb --apparent-size "$DATASET/sessions" | cut -f1)
 FILES=$(find "$DATASET/sessions" -type f | wc -l)
 EXPECTED_HITS=$(grep -o "\"$QUERY\"" "$DATASET/manifest.json" | wc -l)
+# mfield NAME: a top-level number of the manifest (indented by two spaces;
+# the per-session entries have fields of the same names).
+mfield() { grep -oE "^  \"$1\": *[0-9]+" "$DATASET/manifest.json" | sed 's/.*: *//'; }
+# Bytes after exact file-level deduplication: the session JSON is unique,
+# attachments are counted once per distinct content.
+UNIQUE=$(($(mfield Bytes) - $(mfield AttachmentBytes) + $(mfield UniqueAttachmentBytes)))
 
-rm -rf "$STORE_tfs" "$STORE_lb"
+rm -rf "${STORE[@]}"
 mkdir -p "$FSDIR"
 if mountpoint -q "$FSDIR"; then umount "$FSDIR"; fi
 FS_NOTE="plain directories under $FSDIR"
 if ((FRESH_FS)); then
-	size_mb=$((LOGICAL * 3 / 1048576 + FIO_MB * 2 + 2048))
+	# Room for three copies of the dataset and three fio files at once.
+	size_mb=$((LOGICAL * 4 / 1048576 + FIO_MB * 4 + 2048))
 	rm -f "$IMG"
 	if truncate -s "${size_mb}M" "$IMG" && mkfs.ext4 -q -F "$IMG" >>"$LOGS/mkfs.log" 2>&1 &&
 		mount -o loop "$IMG" "$FSDIR" 2>>"$LOGS/mkfs.log"; then
@@ -376,42 +426,76 @@ if ((FRESH_FS)); then
 fi
 log "backing stores on $FS_NOTE"
 
+# The unprivileged peer: its user must reach the binaries, the dataset and
+# the work dir, and open /dev/fuse; fusermount3 (setuid) mounts for it.
+np_setup() {
+	local fm
+	RUID[np]=$(id -u "$NP_USER" 2>/dev/null) && RGID[np]=$(id -g "$NP_USER") || {
+		log "no user $NP_USER"
+		return 1
+	}
+	((RUID[np] != 0)) || { log "--user $NP_USER is root"; return 1; }
+	fm=$(command -v fusermount3) && [[ -u $fm ]] || { log "fusermount3 missing or not setuid"; return 1; }
+	as np test -x "$BIN/loopback" -a -x "$BIN/fsmark" -a -x "$BIN/closelat" -a -w /dev/null || {
+		log "$NP_USER cannot run the binaries in $BIN"
+		return 1
+	}
+	local unreadable
+	unreadable=$(as np find "$DATASET/sessions" ! -readable -print -quit) && [[ -z $unreadable ]] || {
+		log "$NP_USER cannot read all of $DATASET"
+		return 1
+	}
+	FUSE_MODE=$(stat -c %a /dev/fuse) || return 1
+	if [[ $FUSE_MODE == 666 ]]; then
+		FUSE_MODE="" # nothing to restore
+	else
+		chmod 666 /dev/fuse || { FUSE_MODE=""; return 1; }
+		log "/dev/fuse mode $FUSE_MODE -> 666 for the run"
+	fi
+}
+if np_setup; then NP_OK=1; else log "loopback (no passthrough) column is n/a"; fi
+# A FUSE daemon's user needs to reach the mount point (and the cwd must
+# not be one it cannot enter).
+cd "$WORK" || die "cannot enter $WORK"
+
 # ---------------------------------------------------------------- the run
 
 for ((rep = 1; rep <= REPS; rep++)); do
-	# Alternate who goes first so that neither always runs second.
-	if ((rep % 2)); then order=(tfs lb); else order=(lb tfs); fi
-	log "repetition $rep/$REPS (first: $(kind "${order[0]}"))"
-	for fs in tfs lb; do rm -rf "$(store "$fs")"; done
-	find "$DATASET/sessions" -type f -print0 | xargs -0 cat >/dev/null # source in page cache for both
+	# Rotate who goes first (A,B,C then B,C,A ...) so that none always
+	# runs first or last.
+	k=$(((rep - 1) % 3))
+	order=("${FSES[@]:k}" "${FSES[@]:0:k}")
+	log "repetition $rep/$REPS (order: $(for fs in "${order[@]}"; do printf '%s ' "${KIND[$fs]}"; done))"
+	rm -rf "${STORE[@]}"
+	find "$DATASET/sessions" -type f -print0 | xargs -0 cat >/dev/null # source in page cache for all
 	settle
 	for fs in "${order[@]}"; do start_fs "$fs"; done
 
-	each ph_ingest "${order[@]}"
+	each ph_ingest -- "${order[@]}"
 	settle
 	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_list "$fs" list_cold || log "list $(kind "$fs") failed"; }
+		remount_cold "$fs" && { ph_list "$fs" list_cold || log "list ${KIND[$fs]} failed"; }
 	done
 	for fs in "${order[@]}"; do up "$fs" && ph_list "$fs" list_warm; done
-	each ph_hit_rate "${order[@]}"
+	each ph_hit_rate -- "${order[@]}"
 	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_read_all "$fs" || log "read-all $(kind "$fs") failed"; }
+		remount_cold "$fs" && { ph_read_all "$fs" || log "read-all ${KIND[$fs]} failed"; }
 	done
-	each ph_search "${order[@]}"
+	each ph_search -- "${order[@]}"
 	settle
-	for s in 0 1; do
-		for fs in "${order[@]}"; do up "$fs" && { ph_fsmark "$fs" "$s" || log "fsmark -S $s $(kind "$fs") failed"; }; done
-	done
-	for fs in "${order[@]}"; do up "$fs" && { ph_fio "$fs" write || log "fio write $(kind "$fs") n/a"; }; done
+	each ph_fsmark 0 -- "${order[@]}"
+	each ph_fsmark 1 -- "${order[@]}"
+	each ph_closelat -- "${order[@]}"
+	each ph_fio write -- "${order[@]}"
 	settle
 	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_fio "$fs" read || log "fio read $(kind "$fs") n/a"; }
+		remount_cold "$fs" && { ph_fio "$fs" read || log "fio read ${KIND[$fs]} n/a"; }
 	done
 	settle
-	each ph_rm "${order[@]}"
-	each ph_gc "${order[@]}"
+	each ph_rm -- "${order[@]}"
+	each ph_gc -- "${order[@]}"
 	for fs in "${order[@]}"; do stop_fs "$fs"; done
-	for fs in tfs lb; do
+	for fs in "${FSES[@]}"; do
 		((${HWM[$fs]:-0} > 0)) && rec rss "$fs" "$(calc "${HWM[$fs]} / 1024" 0)"
 		HWM[$fs]=0
 	done
@@ -432,13 +516,18 @@ ROWS=(
 	"read_all|read everything, cold|MiB/s|higher|1"
 	"search|search: ls search/$QUERY vs grep -rl $QUERY|ms|lower|1"
 	"hits|search results (sessions vs files; $EXPECTED_HITS sessions planted)|count|-|1"
-	"fsmark0|fs_mark 4 KiB x 2 threads, -S 0|files/s|higher|1"
-	"fsmark1|fs_mark 4 KiB x 2 threads, -S 1 (fsync)|files/s|higher|1"
+	"fsmark0|fs_mark -n $FSMARK_N -s 4096 -t 2 -S 0|files/s|higher|1"
+	"fsmark1|fs_mark -n $FSMARK_N -s 4096 -t 2 -S 1 (fsync)|files/s|higher|1"
+	"close_p50|close() of a fresh $CLOSELAT_KIB KiB file, p50|µs|lower|1"
+	"close_p99|close() of a fresh $CLOSELAT_KIB KiB file, p99|µs|lower|1"
+	"fsclose_p50|fsync()+close() of a fresh $CLOSELAT_KIB KiB file, p50 (synchronous)|µs|lower|1"
+	"fsclose_p99|fsync()+close() of a fresh $CLOSELAT_KIB KiB file, p99 (synchronous)|µs|lower|1"
 	"fio_write|fio sequential write ${FIO_MB} MiB, bs=1M, end_fsync|MiB/s|higher|1"
 	"fio_read|fio sequential read ${FIO_MB} MiB, bs=1M, cold|MiB/s|higher|1"
 	"rm|rm -rf sessions + sync|s|lower|1"
 	"gc|taskerfs gc after rm|s|-|1"
 	"stored|stored bytes after ingest (du of backing store)|MB|lower|1e-6"
+	"stored_ratio|stored / logical bytes after ingest (dataset --dup $DUP)|%|lower|100"
 	"stored_blobs|stored blob bytes after ingest (taskerfs stats)|MB|-|1e-6"
 	"stored_after|stored bytes after rm + gc|MB|lower|1e-6"
 	"hit_rate|cache hit rate, cold + warm metadata listing|%|-|1"
@@ -452,30 +541,47 @@ fmt_num() {
 		else if (x >= 0.1) printf "%.2f", x; else printf "%.2g", x }'
 }
 
+# ratio A B prints A/B, or - when there is none.
+ratio() {
+	if [[ $3 != - && $1 != n/a && $2 != n/a ]] && awk -v b="$2" 'BEGIN { exit !(b != 0) }'; then
+		fmt_num "$(awk -v a="$1" -v b="$2" 'BEGIN { print a / b }')" 1
+	else
+		echo -
+	fi
+}
+
 report() {
-	local cpu commit
+	local cpu dirty=""
 	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	commit=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	echo "taskerfs ($A_KIND) vs go-fuse loopback, $(date -u +%Y-%m-%dT%H:%MZ), commit $commit"
+	[[ -n $DIRTY ]] && dirty=" plus uncommitted changes to $DIRTY (build.diff)"
+	echo "taskerfs ($A_KIND) vs go-fuse loopback as root (passthrough) and as $NP_USER (no passthrough), $(date -u +%Y-%m-%dT%H:%MZ), built from commit $COMMIT$dirty"
 	echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(findmnt -no FSTYPE,SOURCE --target "$FSDIR" | tr -s ' ')"
+	echo "load average (1, 5, 15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 	echo "backing stores: $FS_NOTE; medians of $REPS interleaved repetitions"
-	echo "dataset: taskerfs gen --sessions $SESSIONS --screenshots $SHOTS --audio $AUDIO --dup $DUP --seed $SEED: $FILES files, $(calc "$LOGICAL / 1e6" 1) MB logical"
+	echo "dataset: taskerfs gen --sessions $SESSIONS --screenshots $SHOTS --audio $AUDIO --dup $DUP --seed $SEED: $FILES files," \
+		"$(calc "$LOGICAL / 1e6" 1) MB logical, $(calc "$UNIQUE / 1e6" 1) MB after exact file dedup" \
+		"($(mfield DuplicateScreenshots) of $(mfield Screenshots) screenshots are copies; $(calc "100 - 100 * $UNIQUE / $LOGICAL" 1)% of the bytes are duplicates)"
 	echo
-	echo "| workload | unit | taskerfs | loopback | ratio | better |"
-	echo "| --- | --- | ---: | ---: | ---: | --- |"
-	local row metric label unit better scale a b ratio
+	echo "| workload | unit | taskerfs | loopback (passthrough) | loopback (no passthrough) | ratio vs passthrough | ratio vs no passthrough | better |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
+	local row metric label unit better scale a b c
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r metric label unit better scale <<<"$row"
-		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb")
-		ratio=-
-		if [[ $better != - && $a != n/a && $b != n/a ]] && awk -v b="$b" 'BEGIN { exit !(b != 0) }'; then
-			ratio=$(fmt_num "$(awk -v a="$a" -v b="$b" 'BEGIN { print a / b }')" 1)
-		fi
-		echo "| $label | $unit | $(fmt_num "$a" "$scale") | $(fmt_num "$b" "$scale") | $ratio | $better |"
+		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb") c=$(median "$RES/$metric.np")
+		echo "| $label | $unit | $(fmt_num "$a" "$scale") | $(fmt_num "$b" "$scale") | $(fmt_num "$c" "$scale")" \
+			"| $(ratio "$a" "$b" "$better") | $(ratio "$a" "$c" "$better") | $better |"
 	done
 	echo
 	echo "ratio = taskerfs / loopback. Cold = after unmount, remount and drop_caches."
 	echo "taskerfs ingest waits for its write-back queue to drain (sync(2) does not reach a FUSE daemon)."
+	echo "Stored / logical: du -sB1 of the backing store against the apparent size of the source tree;" \
+		"exact file dedup alone would give $(calc "100 * $UNIQUE / $LOGICAL" 1)%."
+	local q50 q99 s50 s99
+	q50=$(median "$RES/close_p50.tfs") q99=$(median "$RES/close_p99.tfs")
+	s50=$(median "$RES/fsclose_p50.tfs") s99=$(median "$RES/fsclose_p99.tfs")
+	echo "taskerfs close() with its write-back queue against synchronous commit (fsync()+close()):" \
+		"p50 $(fmt_num "$q50" 1) vs $(fmt_num "$s50" 1) µs ($(ratio "$q50" "$s50" lower)x)," \
+		"p99 $(fmt_num "$q99" 1) vs $(fmt_num "$s99" 1) µs ($(ratio "$q99" "$s99" lower)x)."
 }
 
 OUT=$WORK/results-$(date -u +%Y%m%dT%H%M%SZ).md
