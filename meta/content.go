@@ -239,6 +239,7 @@ func (tx *Tx) freeInode(ino uint64) error {
 	}
 	tx.b.Delete(symlinkKey(ino), nil)
 	tx.b.Delete(orphanKey(ino), nil)
+	tx.touched = append(tx.touched, ino)
 	return tx.b.Delete(inodeKey(ino), nil)
 }
 

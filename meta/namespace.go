@@ -59,8 +59,18 @@ func direntValue(ino uint64, mode uint32) []byte {
 	return append(u64(nil, ino), byte((mode&syscall.S_IFMT)>>12))
 }
 
-// GetAttr reads an inode.
-func (s *Store) GetAttr(ino uint64) (Attr, error) { return getAttr(s.db, ino) }
+// GetAttr reads an inode, through the attribute cache.
+func (s *Store) GetAttr(ino uint64) (Attr, error) {
+	if a, ok := s.attrs.Get(ino); ok {
+		return a, nil
+	}
+	v0 := s.version.Load()
+	a, err := getAttr(s.db, ino)
+	if err == nil && v0%2 == 0 && s.version.Load() == v0 {
+		s.attrs.Set(ino, a, 1)
+	}
+	return a, err
+}
 
 // Lookup resolves name in parent.
 func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
@@ -71,7 +81,7 @@ func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	return getAttr(s.db, ino)
+	return s.GetAttr(ino)
 }
 
 // GetAttr reads an inode, seeing this transaction's writes.
@@ -87,7 +97,10 @@ func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
 }
 
 // PutAttr writes an inode record as is.
-func (tx *Tx) PutAttr(a *Attr) error { return tx.b.Set(inodeKey(a.Ino), a.encode(), nil) }
+func (tx *Tx) PutAttr(a *Attr) error {
+	tx.touched = append(tx.touched, a.Ino)
+	return tx.b.Set(inodeKey(a.Ino), a.encode(), nil)
+}
 
 func (tx *Tx) allocIno() uint64 {
 	ino := tx.s.nextIno

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/cache"
 )
 
 // RootIno is the inode number of the mount root.
@@ -47,6 +48,7 @@ type Store struct {
 
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
+	attrs     *cache.Cache[uint64, Attr]
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -62,6 +64,8 @@ type Options struct {
 	BlobCache BlobCache // optional
 	// CacheBytes sizes pebble's block cache.
 	CacheBytes int64
+	// AttrCacheEntries bounds the attribute cache (0: 256k entries).
+	AttrCacheEntries int64
 }
 
 // Open opens (creating if needed) the namespace in dir and frees inodes
@@ -83,6 +87,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
 		isOpen: func(uint64) bool { return false }}
+	entries := opts.AttrCacheEntries
+	if entries <= 0 {
+		entries = 256 << 10
+	}
+	if s.attrs, err = cache.New[uint64, Attr](entries); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -146,6 +158,7 @@ func (s *Store) SetOpenCheck(f func(ino uint64) bool) { s.isOpen = f }
 
 // Close closes pebble after a final WAL sync.
 func (s *Store) Close() error {
+	defer s.attrs.Close()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
 		return err
@@ -158,9 +171,10 @@ func (s *Store) SyncWAL() error { return s.db.LogData(nil, pebble.Sync) }
 
 // Tx is one atomic namespace change. Reads through it see its own writes.
 type Tx struct {
-	s   *Store
-	b   *pebble.Batch
-	now int64
+	s       *Store
+	b       *pebble.Batch
+	now     int64
+	touched []uint64 // inodes written: their cached attrs go at commit
 }
 
 // Batch is the underlying indexed batch, for derived keyspaces.
@@ -192,15 +206,22 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 	if sync {
 		opt = pebble.Sync
 	}
-	if err := tx.b.Commit(opt); err != nil {
-		return err
+	// A seqlock: the version is odd while a commit lands and its cached
+	// attrs are dropped, so a reader that saw the same even version before
+	// and after its reads saw one state, and only such a reader caches.
+	s.version.Add(1)
+	err := tx.b.Commit(opt)
+	for _, ino := range tx.touched {
+		s.attrs.Del(ino)
 	}
 	s.version.Add(1)
-	return nil
+	return err
 }
 
-// Version changes whenever a transaction commits: a result derived from
-// the store (a search) is current while Version is unchanged.
+// Version changes whenever a transaction commits, and is odd while one is
+// landing: reads made between two equal even Versions saw one state, and a
+// result derived from the store (a search) is current while Version is
+// unchanged.
 func (s *Store) Version() uint64 { return s.version.Load() }
 
 func uvarintBytes(v uint64) []byte { return binary.AppendUvarint(nil, v) }
@@ -218,3 +239,6 @@ func get(r pebble.Reader, key []byte) (val []byte, found bool, err error) {
 	closer.Close()
 	return val, true, nil
 }
+
+// AttrCacheStats reports the attribute cache's hits and misses.
+func (s *Store) AttrCacheStats() cache.Stats { return s.attrs.Stats() }

@@ -27,6 +27,8 @@ type Stats struct {
 	CacheHits        uint64          `json:"cacheHits"`
 	CacheMisses      uint64          `json:"cacheMisses"`
 	CacheHitRate     float64         `json:"cacheHitRate"`
+	AttrCacheHits    uint64          `json:"attrCacheHits"`
+	AttrCacheMisses  uint64          `json:"attrCacheMisses"`
 	Queue            writeback.Stats `json:"queue"`
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
@@ -86,6 +88,8 @@ func (v *FS) Stats() (Stats, error) {
 	if cs.Hits+cs.Misses > 0 {
 		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
+	as := v.Meta.AttrCacheStats()
+	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
 	s.Queue = v.WB.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()

@@ -238,8 +238,12 @@ func committed(t *testing.T, s *meta.Store, ino uint64) []byte {
 	t.Helper()
 	// The attr and the manifest are read separately while the committer
 	// may be landing a batch: retry until both come from one state.
-	for range 100 {
+	for range 10000 {
 		before := s.Version()
+		if before%2 == 1 {
+			time.Sleep(50 * time.Microsecond) // a commit is landing
+			continue
+		}
 		out, err := committedOnce(s, ino)
 		if s.Version() == before {
 			if err != nil {
