@@ -223,15 +223,7 @@ func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 // Unlink removes a non-directory name. The inode is freed when its last
 // link goes, unless it is open: then it becomes an orphan until Release.
 func (tx *Tx) Unlink(parent uint64, name string) error {
-	p, err := tx.parentDir(parent)
-	if err != nil {
-		return err
-	}
-	ino, _, err := lookup(tx.b, parent, name)
-	if err != nil {
-		return err
-	}
-	a, err := tx.GetAttr(ino)
+	p, a, err := tx.entry(parent, name)
 	if err != nil {
 		return err
 	}
@@ -278,18 +270,11 @@ func (tx *Tx) Rmdir(parent uint64, name string) error {
 	if name == ".." {
 		return errno(syscall.ENOTEMPTY)
 	}
-	p, err := tx.parentDir(parent)
+	p, a, err := tx.entry(parent, name)
 	if err != nil {
 		return err
 	}
-	ino, _, err := lookup(tx.b, parent, name)
-	if err != nil {
-		return err
-	}
-	a, err := tx.GetAttr(ino)
-	if err != nil {
-		return err
-	}
+	ino := a.Ino
 	if !a.IsDir() {
 		return errno(syscall.ENOTDIR)
 	}
@@ -304,19 +289,37 @@ func (tx *Tx) Rmdir(parent uint64, name string) error {
 	if err := tx.PutAttr(&p); err != nil {
 		return err
 	}
+	return tx.dropDir(&a)
+}
+
+// entry resolves parent/name to the live parent directory and the child.
+func (tx *Tx) entry(parent uint64, name string) (p, a Attr, err error) {
+	if p, err = tx.parentDir(parent); err != nil {
+		return p, a, err
+	}
+	ino, _, err := lookup(tx.b, parent, name)
+	if err != nil {
+		return p, a, err
+	}
+	a, err = tx.GetAttr(ino)
+	return p, a, err
+}
+
+// dropDir frees an empty directory whose entry is gone, or keeps it as an
+// orphan while a handle may still fstat it.
+func (tx *Tx) dropDir(a *Attr) error {
 	if tx.s.hooks != nil {
-		if err := tx.s.hooks.Detached(tx, ino); err != nil {
+		if err := tx.s.hooks.Detached(tx, a.Ino); err != nil {
 			return err
 		}
 	}
-	if tx.s.isOpen(ino) {
-		// An open directory handle may still fstat it.
+	if tx.s.isOpen(a.Ino) {
 		a.Nlink = 0
 		a.Ctime = tx.now
-		tx.b.Set(orphanKey(ino), nil, nil)
-		return tx.PutAttr(&a)
+		tx.b.Set(orphanKey(a.Ino), nil, nil)
+		return tx.PutAttr(a)
 	}
-	return tx.freeInode(ino)
+	return tx.freeInode(a.Ino)
 }
 
 func (tx *Tx) dirEmpty(ino uint64) (bool, error) {
@@ -423,18 +426,7 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 		}
 		if dst.IsDir() {
 			np.Nlink--
-			if tx.s.hooks != nil {
-				if err := tx.s.hooks.Detached(tx, dstIno); err != nil {
-					return err
-				}
-			}
-			if tx.s.isOpen(dstIno) {
-				dst.Nlink = 0
-				tx.b.Set(orphanKey(dstIno), nil, nil)
-				if err := tx.PutAttr(&dst); err != nil {
-					return err
-				}
-			} else if err := tx.freeInode(dstIno); err != nil {
+			if err := tx.dropDir(&dst); err != nil {
 				return err
 			}
 		} else if err := tx.dropLink(&dst, newParent, newName); err != nil {
