@@ -134,21 +134,4 @@ func walkFiles(r pebble.Reader, dir uint64, fn func(a Attr) error) error {
 }
 
 // AllInodes calls fn for every inode record (fsck, stats).
-func (s *Store) AllInodes(fn func(a Attr) error) error {
-	p := []byte{pfxInode}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		a, err := decodeAttr(binary.BigEndian.Uint64(it.Key()[1:]), it.Value())
-		if err != nil {
-			return err
-		}
-		if err := fn(a); err != nil {
-			return err
-		}
-	}
-	return it.Error()
-}
+func (s *Store) AllInodes(fn func(a Attr) error) error { return allInodes(s.db, fn) }
