@@ -686,13 +686,18 @@ type commitReq struct {
 }
 
 // CommitNow commits, without waiting for the disk, every queued snapshot
-// for which pred holds: a reader of derived data (search) then sees every
-// change whose close() has returned.
+// for which pred holds, and waits for one in flight: a reader of derived
+// data (search) then sees every change whose close() has returned.
 func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
+	// A matching commit already in flight counts too: the committer
+	// answers this request only after it has landed.
 	m.mu.Lock()
 	any := false
-	for ino := range m.queue {
-		if pred(ino) {
+	for ino, f := range m.files {
+		f.mu.Lock()
+		busy := f.pending != nil || f.inflight != nil
+		f.mu.Unlock()
+		if busy && pred(ino) {
 			any = true
 			break
 		}
