@@ -373,7 +373,8 @@ log "building taskerfs, loopback, fsmark and closelat"
 # (saved as a patch next to the results).
 COMMIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(cd "$REPO" && git status --porcelain --untracked-files=no 2>/dev/null | awk '{ print $NF }' | paste -sd ' ')
-(cd "$REPO" && git diff HEAD >"$WORK/build.diff" 2>/dev/null)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+[[ -z $DIRTY ]] || (cd "$REPO" && git diff HEAD >"$WORK/build-$STAMP.diff" 2>/dev/null)
 (cd "$REPO" &&
 	go build -o "$BIN/taskerfs" ./cmd/taskerfs &&
 	go build -o "$BIN/fsmark" ./bench/fsmark &&
@@ -553,7 +554,7 @@ ratio() {
 report() {
 	local cpu dirty=""
 	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	[[ -n $DIRTY ]] && dirty=" plus uncommitted changes to $DIRTY (build.diff)"
+	[[ -n $DIRTY ]] && dirty=" plus uncommitted changes to $DIRTY (build-$STAMP.diff)"
 	echo "taskerfs ($A_KIND) vs go-fuse loopback as root (passthrough) and as $NP_USER (no passthrough), $(date -u +%Y-%m-%dT%H:%MZ), built from commit $COMMIT$dirty"
 	echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(findmnt -no FSTYPE,SOURCE --target "$FSDIR" | tr -s ' ')"
 	echo "load average (1, 5, 15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
@@ -584,7 +585,7 @@ report() {
 		"p99 $(fmt_num "$q99" 1) vs $(fmt_num "$s99" 1) µs ($(ratio "$q99" "$s99" lower)x)."
 }
 
-OUT=$WORK/results-$(date -u +%Y%m%dT%H%M%SZ).md
+OUT=$WORK/results-$STAMP.md
 report | tee "$OUT"
 log "table saved to $OUT; raw samples in $RES"
 exit
