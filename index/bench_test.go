@@ -67,12 +67,10 @@ func BenchmarkUpdateFile(b *testing.B) {
 		content []byte
 	}
 	var files []file
-	var size int64
 	for i := range 50 {
 		for p, c := range benchSession(b, r, i) {
 			sid, kind, _ := Classify(p)
 			files = append(files, file{sid, kind, c})
-			size += int64(len(c))
 		}
 	}
 	update := func(b *testing.B, f *fixture, fid uint64, fl file) {
@@ -87,7 +85,6 @@ func BenchmarkUpdateFile(b *testing.B) {
 	}
 	b.Run("new", func(b *testing.B) {
 		f := newFixture(b)
-		b.SetBytes(size / int64(len(files)))
 		for i := 0; i < b.N; i++ {
 			update(b, f, uint64(i+1), files[i%len(files)])
 		}
@@ -97,7 +94,6 @@ func BenchmarkUpdateFile(b *testing.B) {
 		for i, fl := range files {
 			update(b, f, uint64(i+1), fl)
 		}
-		b.SetBytes(size / int64(len(files)))
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			update(b, f, uint64(i%len(files)+1), files[i%len(files)])
