@@ -507,3 +507,51 @@ func TestLongPostingLists(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchWhileWriting runs searches and facet listings while one writer
+// commits updates and removals; with -race it checks that readers share no
+// state with the writer, and every search must see a consistent snapshot.
+func TestSearchWhileWriting(t *testing.T) {
+	f := newFixture(t)
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				hits, err := f.x.Search("alpha -beta")
+				if err == nil {
+					_, err = f.x.FacetSessions("tag", "t")
+				}
+				for _, h := range hits {
+					if h.Name == "" {
+						err = fmt.Errorf("hit %q without its metadata", h.SessionID)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		sid := fmt.Sprintf("s%d", i%20)
+		if i%7 == 3 {
+			f.remove(uint64(i%20 + 1))
+			continue
+		}
+		f.put(uint64(i%20+1), "sessions/"+sid+"/metadata.json", meta("alpha", fmt.Sprint(i), "tags", []any{"t"}))
+	}
+	close(done)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
