@@ -146,7 +146,6 @@ func catSubPrefix(category string) []byte {
 	return appendEsc(append(tableKey(tblFacet), fieldCatSub), category)
 }
 
-
 // withNumFid appends the session and file that end every posting key.
 func withNumFid(p []byte, num uint32, fid uint64) []byte {
 	return appendFid(appendNum(p, num), fid)
