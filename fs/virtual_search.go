@@ -113,12 +113,12 @@ type resultRow struct {
 }
 
 func (r *Root) resultsJSON(q string) ([]byte, error) {
-	res, err := r.v.Query(q)
+	hits, err := r.v.Snippets(q)
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]resultRow, 0, len(res.Hits))
-	for i, h := range res.Hits {
+	rows := make([]resultRow, 0, len(hits))
+	for i, h := range hits {
 		rows = append(rows, resultRow{Rank: i + 1, ID: h.SessionID, Name: h.Name, Score: h.Score, StartTime: h.StartTime, Snippet: h.Snippet})
 	}
 	b, err := json.MarshalIndent(rows, "", "  ")

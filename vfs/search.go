@@ -29,6 +29,14 @@ type queryCache struct {
 	m  map[string]*Results
 }
 
+// Snippets evaluates q with snippets (for .results.json and the CLI).
+func (v *FS) Snippets(q string) ([]index.Hit, error) {
+	if err := v.Fresh(); err != nil {
+		return nil, err
+	}
+	return v.Index.Search(q)
+}
+
 // Query evaluates q with read-your-writes, reusing results computed at the
 // current store version.
 func (v *FS) Query(q string) (*Results, error) {
@@ -42,7 +50,8 @@ func (v *FS) Query(q string) (*Results, error) {
 		return r, nil
 	}
 	v.qc.mu.Unlock()
-	hits, err := v.Index.Search(q)
+	// Listings need only the order; snippets are for .results.json.
+	hits, err := v.Index.SearchWith(q, index.SearchOptions{NoSnippets: true})
 	if err != nil {
 		return nil, err
 	}

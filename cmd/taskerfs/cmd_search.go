@@ -27,11 +27,7 @@ func init() {
 				return &exitError{code: 2, err: err}
 			}
 			hits, err := withDataDir(data, "/search", url.Values{"q": {q}}, func(v *vfs.FS) ([]index.Hit, error) {
-				r, err := v.Query(q)
-				if err != nil {
-					return nil, err
-				}
-				return r.Hits, nil
+				return v.Snippets(q)
 			})
 			if err != nil {
 				return err

@@ -115,12 +115,8 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			writeJSON(w, s, err)
 		},
 		"/search": func(w http.ResponseWriter, r *http.Request) {
-			res, err := v.Query(r.URL.Query().Get("q"))
-			if err != nil {
-				writeJSON(w, nil, err)
-				return
-			}
-			writeJSON(w, res.Hits, nil)
+			hits, err := v.Snippets(r.URL.Query().Get("q"))
+			writeJSON(w, hits, err)
 		},
 		"/sync": func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, struct{}{}, v.WB.SyncAll())
