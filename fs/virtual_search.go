@@ -145,7 +145,10 @@ and reflect every file whose close() has returned.
     cat "search/tag:auth/.results.json"
 
 Fields: tag, topic, status, category, sub (subCategory), month (YYYY-MM),
-after: and before: (YYYY-MM-DD, on the session's startTime, UTC).
+after: and before: (YYYY-MM-DD, on the session's startTime, UTC; after:
+includes its day, before: does not). OR binds tighter than the implicit
+AND: "a b OR c" means a AND (b OR c). Quote a value with spaces:
+tag:"deep work".
 Text is matched case-insensitively on words of two or more letters or
 digits; the stop words "the a an and or but in on at to for" are ignored.
 
