@@ -387,8 +387,17 @@ func newTestUser(t *testing.T) *testUser {
 		t.Fatalf("useradd: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		// The user's daemon may still be flushing after its unmount, and a
+		// uid-switched thread of this test may not have ended yet: give
+		// them time, then remove the user regardless (-f kills nothing).
+		for i := 0; i < 25; i++ {
+			if exec.Command("userdel", name).Run() == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if out, err := exec.Command("userdel", "-f", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel -f %s: %v\n%s", name, err, out)
 		}
 	})
 	u, err := user.Lookup(name)
