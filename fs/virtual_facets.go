@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -116,11 +117,30 @@ func (r *Root) categoryDir() *dynDir {
 
 // sessionsDir lists session links for ids, depth levels below the root.
 func (r *Root) sessionsDir(path string, depth int, ids func() ([]string, error)) *dynDir {
+	// The member list is reused while the store is unchanged, so that the
+	// lookups of an `ls -l` (one per entry) do not each rescan the facet.
+	var mu sync.Mutex
+	var cachedVer uint64
+	var cached []string
 	fresh := func() ([]string, error) {
 		if err := r.v.Fresh(); err != nil {
 			return nil, err
 		}
-		return ids()
+		ver := r.v.Meta.Version()
+		mu.Lock()
+		if cached != nil && cachedVer == ver && ver%2 == 0 {
+			list := cached
+			mu.Unlock()
+			return list, nil
+		}
+		mu.Unlock()
+		list, err := ids()
+		if err == nil {
+			mu.Lock()
+			cached, cachedVer = list, ver
+			mu.Unlock()
+		}
+		return list, err
 	}
 	return &dynDir{
 		path: path,
