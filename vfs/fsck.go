@@ -179,7 +179,7 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 		if info, err := v.Blobs.Stat(h); err == nil {
 			freed += info.Stored
 		}
-		if err := v.Blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		if err := v.Blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) && !errors.Is(err, blobstore.ErrInGrace) {
 			return err
 		}
 	}

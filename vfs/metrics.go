@@ -68,6 +68,9 @@ func (v *FS) Registry() *prometheus.Registry {
 	v.regOnce.Do(func() {
 		v.reg = prometheus.NewRegistry()
 		v.reg.MustRegister(statsCollector{v})
+		if c, ok := v.Blobs.(prometheus.Collector); ok {
+			v.reg.MustRegister(c)
+		}
 	})
 	return v.reg
 }

@@ -128,6 +128,9 @@ func Resolve(dataDir string, want Config) (c Config, ok bool, err error) {
 		if want.Endpoint != "" {
 			have.Endpoint = want.Endpoint
 		}
+		if want.Region != "" {
+			have.Region = want.Region
+		}
 		c = have
 	case had && (want.Bucket != have.Bucket || want.Prefix != have.Prefix):
 		return c, false, fmt.Errorf("data dir %s keeps its blobs in %s, not %s", dataDir, have.URL(), want.URL())
