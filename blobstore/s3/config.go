@@ -125,13 +125,13 @@ func Resolve(dataDir string, want Config) (c Config, ok bool, err error) {
 		}
 		return c, false, nil
 	case want.Bucket == "":
+		c = have
 		if want.Endpoint != "" {
-			have.Endpoint = want.Endpoint
+			c.Endpoint = want.Endpoint
 		}
 		if want.Region != "" {
-			have.Region = want.Region
+			c.Region = want.Region
 		}
-		c = have
 	case had && (want.Bucket != have.Bucket || want.Prefix != have.Prefix):
 		return c, false, fmt.Errorf("data dir %s keeps its blobs in %s, not %s", dataDir, have.URL(), want.URL())
 	default:
