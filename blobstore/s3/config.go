@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 // Config names a bucket location. It is what a data dir remembers (in
@@ -32,6 +34,9 @@ func ParseURL(s string) (Config, error) {
 	}
 	if u.Scheme != "s3" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return Config{}, fmt.Errorf("blobs URL %q: want s3://BUCKET/PREFIX", s)
+	}
+	if err := s3utils.CheckValidBucketNameStrict(u.Host); err != nil {
+		return Config{}, fmt.Errorf("blobs URL %q: %w", s, err)
 	}
 	c := Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
 	if c.Prefix != "" {

@@ -15,6 +15,8 @@ func TestParseURL(t *testing.T) {
 		{"s3://bucket/", Config{Bucket: "bucket"}, false},
 		{"s3://bucket/a/b", Config{Bucket: "bucket", Prefix: "a/b/"}, false},
 		{"s3://bucket/a/", Config{Bucket: "bucket", Prefix: "a/"}, false},
+		{"s3://b/a/", Config{}, true},
+		{"s3://Bad_Bucket/a/", Config{}, true},
 		{"http://bucket/a", Config{}, true},
 		{"s3:///a", Config{}, true},
 		{"s3://key:secret@bucket/a", Config{}, true},

@@ -171,6 +171,9 @@ func Open(opts Options) (*Store, error) {
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds: opts.Creds, Secure: secure, Region: opts.Region, Transport: tr,
 		BucketLookup: minio.BucketLookupPath,
+		// A few quick retries for a glitch; the uploaders retry with their
+		// own backoff, and a read must fail within Timeout.
+		MaxRetries: 3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
@@ -220,7 +223,10 @@ func (s *Store) ensureBucket() error {
 	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.opts.Bucket)
 	if err != nil {
-		if isAuthError(err) {
+		var ne net.Error
+		if !errors.As(err, &ne) && !errors.Is(err, context.DeadlineExceeded) {
+			// The server answered (bad credentials, no access): not
+			// something to wait out.
 			return fmt.Errorf("s3: bucket %s: %w", s.opts.Bucket, err)
 		}
 		slog.Warn("s3: server unreachable; blobs stay staged until it answers", "endpoint", s.opts.Endpoint, "err", err)
@@ -234,14 +240,6 @@ func (s *Store) ensureBucket() error {
 	return nil
 }
 
-func isAuthError(err error) bool {
-	switch minio.ToErrorResponse(err).Code {
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
-		return true
-	}
-	return false
-}
-
 func isNotFound(err error) bool {
 	switch minio.ToErrorResponse(err).Code {
 	case "NoSuchKey", "NotFound":
@@ -250,9 +248,11 @@ func isNotFound(err error) bool {
 	return false
 }
 
-// eio marks a failed remote request so the FUSE layer answers EIO.
+// eio marks a failed remote request so the FUSE layer answers EIO. The
+// cause is text only: an errno inside it (ECONNREFUSED) must not be what
+// the reader gets.
 func eio(op string, h blobstore.Hash, err error) error {
-	return fmt.Errorf("s3: %s %v: %w (%w)", op, h, err, syscall.EIO)
+	return fmt.Errorf("s3: %s %v: %v: %w", op, h, err, syscall.EIO)
 }
 
 func (s *Store) key(h blobstore.Hash) string {
@@ -534,7 +534,7 @@ func (s *Store) List(prefix string, fn func(blobstore.Hash) error) error {
 	}
 	for oi := range s.client.ListObjects(ctx, s.opts.Bucket, minio.ListObjectsOptions{Prefix: keyPrefix, Recursive: true}) {
 		if oi.Err != nil {
-			return fmt.Errorf("s3: list %s: %w (%w)", keyPrefix, oi.Err, syscall.EIO)
+			return fmt.Errorf("s3: list %s: %v: %w", keyPrefix, oi.Err, syscall.EIO)
 		}
 		name := strings.TrimPrefix(oi.Key, s.opts.Prefix)
 		if len(name) != 67 || name[2] != '/' || name[:2] != name[3:5] || !isLowerHex(name[3:]) {

@@ -208,15 +208,17 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	stopBackground := func() {}
 	if f.compressAfter > 0 {
 		w, err := recompress.Start(v, recompress.Options{After: f.compressAfter, Logf: log.Printf})
-		if errors.Is(err, recompress.ErrUnsupported) {
+		switch {
+		case errors.Is(err, recompress.ErrUnsupported):
 			log.Printf("taskerfs: background recompression is off: %v", err)
-		} else if err != nil {
+		case err != nil:
 			srv.Unmount()
 			v.Close()
 			return err
+		default:
+			v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
+			stopBackground = w.Stop
 		}
-		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
-		stopBackground = w.Stop
 	}
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
