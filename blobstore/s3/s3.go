@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.Creds == nil {
 		opts.Creds = Credentials()
+	}
+	if opts.Region == "" {
+		opts.Region = os.Getenv("AWS_REGION")
 	}
 	endpoint, secure := "s3.amazonaws.com", true
 	if opts.Endpoint != "" {
