@@ -340,3 +340,87 @@ func TestS3Kill9(t *testing.T) {
 	}
 	m.Unmount()
 }
+
+// TestS3ServerHangs freezes the server (it accepts connections and never
+// answers): closes and fsyncs do not wait for it while staging has room,
+// a read of an uncached file fails with EIO after the request timeout
+// instead of hanging, and uploads finish once the server answers again.
+func TestS3ServerHangs(t *testing.T) {
+	srv, args := s3Env(t, "hang")
+	data := newDataDir(t)
+	m := mountFS(t, data, args...)
+	dir := mustMkdirAll(t, m.Path("sessions", "h"))
+	cold := randomBytes(60, 1<<20)
+	mustWrite(t, filepath.Join(dir, "cold.bin"), cold)
+	waitUploaded(t, m)
+	m.Unmount()
+	dropLocalBlobs(t, data)
+	m.Start()
+
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	const n = 8
+	want := make([][]byte, n)
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			want[i] = randomBytes(uint64(300+i), 300<<10)
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("s%02d.bin", i)))
+			if err == nil {
+				_, err = f.Write(want[i])
+			}
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write+fsync with the server hung: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("fsync waits for a hung S3 server although staging has room")
+	}
+	readErr := make(chan error, 1)
+	go func() { _, err := os.ReadFile(filepath.Join(dir, "cold.bin")); readErr <- err }()
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("read of an uncached file with the server hung: %v, want EIO", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("read of an uncached file hangs with the server hung")
+	}
+	if st := s3Stats(t, data); st.PendingUploads == 0 {
+		t.Errorf("no pending uploads with the server hung: %+v", st)
+	}
+	srv.Resume()
+	resumed = true
+	waitUploaded(t, m)
+	m.Unmount()
+	dropLocalBlobs(t, data)
+	m.Start()
+	if got := mustRead(t, filepath.Join(dir, "cold.bin")); !bytes.Equal(got, cold) {
+		t.Fatal("cold.bin differs after the server resumed")
+	}
+	for i := range n {
+		if got := mustRead(t, filepath.Join(dir, fmt.Sprintf("s%02d.bin", i))); !bytes.Equal(got, want[i]) {
+			t.Fatalf("s%02d.bin differs after the server resumed", i)
+		}
+	}
+	m.Unmount()
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -156,6 +157,21 @@ func (s *Server) Restart() error {
 	return nil
 }
 
+// Pause freezes the server (SIGSTOP): connections are accepted by the
+// kernel but never answered, as with a hung server or a dead link.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume undoes Pause.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
+}
+
 // Stop kills the server (as a crash or a network cut would look to a
 // client) and waits for it to exit.
 func (s *Server) Stop() {
@@ -164,7 +180,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Kill()
+	s.cmd.Process.Kill() // also ends a paused server
 	<-s.done
 	s.cmd = nil
 }
