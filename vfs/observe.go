@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // observer counts and times every operation at the seam, and feeds the
@@ -18,6 +19,22 @@ type observer struct {
 	ops     *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	log     *accessLog
+	byOp    sync.Map // op -> *opMetrics
+}
+
+// opMetrics are one op's success counter and latency histogram, looked up
+// once (WithLabelValues hashes its labels on every call).
+type opMetrics struct {
+	ok      prometheus.Counter
+	latency prometheus.Observer
+}
+
+func (o *observer) metrics(op string) *opMetrics {
+	if m, ok := o.byOp.Load(op); ok {
+		return m.(*opMetrics)
+	}
+	m, _ := o.byOp.LoadOrStore(op, &opMetrics{ok: o.ops.WithLabelValues(op, "ok"), latency: o.latency.WithLabelValues(op)})
+	return m.(*opMetrics)
 }
 
 func newObserver() *observer {
@@ -42,12 +59,15 @@ func newObserver() *observer {
 func (v *FS) done(c *Ctx, op string, start time.Time, err *error, args func() string) {
 	*err = toErrno(op, *err)
 	d := time.Since(start)
+	m := v.obs.metrics(op)
 	result := "ok"
 	if *err != nil {
-		result = (*err).(syscall.Errno).Error()
+		result = unix.ErrnoName((*err).(syscall.Errno))
+		v.obs.ops.WithLabelValues(op, result).Inc()
+	} else {
+		m.ok.Inc()
 	}
-	v.obs.ops.WithLabelValues(op, result).Inc()
-	v.obs.latency.WithLabelValues(op).Observe(d.Seconds())
+	m.latency.Observe(d.Seconds())
 	if v.obs.log.active() {
 		a := ""
 		if args != nil {

@@ -39,7 +39,7 @@ func TestAccessLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := string(buf[:n])
-	for _, want := range []string{"[uid:1000,gid:1000,pid:4321]", " lookup (1,no-such-name): no such file or directory <"} {
+	for _, want := range []string{"[uid:1000,gid:1000,pid:4321]", " lookup (1,no-such-name): ENOENT <"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("access log line %q has no %q", line, want)
 		}
