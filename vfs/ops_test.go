@@ -414,3 +414,31 @@ func TestOpsErrnoShaped(t *testing.T) {
 		t.Errorf("unexpected error became %v, want EIO", got)
 	}
 }
+
+// BenchmarkSeamRead measures what the seam adds to a 4 KiB read (metrics,
+// access-log check, errno shaping): Ops.Read against the write-back read
+// it wraps.
+func BenchmarkSeamRead(b *testing.B) {
+	f := newTFS(b)
+	f.write("f", strings.Repeat("x", 1<<20), 0o644, 0, 0)
+	c := rootCtx()
+	h, err := f.o.Open(c, f.mustWalk(c, "f").Node, syscall.O_RDONLY)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	b.Run("ops", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := f.o.Read(c, h, buf, int64(i%256)*4096); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("writeback", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := f.v.wb.Read(h.ino, buf, int64(i%256)*4096, &h.cache); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -161,6 +161,11 @@ mkdir search/<query> saves a query so that it shows up in ls search/;
 rmdir forgets it. Looking up a query never writes anything. A name that
 does not parse does not exist (ENOENT).
 
+Every listing here, .results.json and the facet directories show only the
+sessions you can read through sessions/ (see the README's security
+section): ranks count only those, and a value none of them has does not
+exist for you. Root and the user running the daemon see everything.
+
 Facet directories list the same sessions by value: by-tag/<tag>/,
 by-topic/<topic>/, by-status/<status>/, by-category/<category>/[<sub>/],
 by-date/<YYYY-MM>/. A value that cannot be a file name as is (it holds
