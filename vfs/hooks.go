@@ -1,8 +1,6 @@
 package vfs
 
 import (
-	"errors"
-	"path"
 	"strings"
 
 	"github.com/taskerfs/taskerfs/index"
@@ -118,12 +116,3 @@ func (v *FS) indexable(ino uint64) bool {
 // Fresh commits every pending change to a session file, so that a search
 // or facet listing reflects every file whose close() has returned.
 func (v *FS) Fresh() error { return v.wb.CommitNow(v.indexable) }
-
-// IsBadQuery reports a query that does not parse.
-func IsBadQuery(err error) bool { return errors.Is(err, index.ErrBadQuery) }
-
-// PathOf is a helper for the fs layer's path-based decisions.
-func (v *FS) PathOf(ino uint64) (string, bool) {
-	p, ok, err := v.meta.PathOf(ino)
-	return path.Clean(p), ok && err == nil
-}
