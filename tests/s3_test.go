@@ -530,3 +530,72 @@ func checkS3DataDirOffline(t *testing.T, srv *s3test.Server, dataDir, when strin
 		t.Fatalf("%s: list blobs: %v", when, err)
 	}
 }
+
+// TestS3SyncUpload: with --s3-sync-upload, fsync returns only once the
+// file's blobs are in the bucket: not while the server is frozen, and
+// afterwards an fsynced file survives a crash that also loses every local
+// blob (staging and cache).
+func TestS3SyncUpload(t *testing.T) {
+	srv, args := s3Env(t, "syncup", "--s3-sync-upload")
+	data := newDataDir(t)
+	m := mountFS(t, data, args...)
+	dir := mustMkdirAll(t, m.Path("sessions", "u"))
+	want := randomBytes(70, 3<<20)
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	synced := make(chan error, 1)
+	go func() {
+		f, err := os.Create(filepath.Join(dir, "f.bin"))
+		if err != nil {
+			synced <- err
+			return
+		}
+		defer f.Close()
+		if _, err := f.Write(want); err != nil {
+			synced <- err
+			return
+		}
+		synced <- f.Sync()
+	}()
+	// Once an upload attempt has failed the blobs are staged and durable
+	// locally: an fsync that did not wait for the bucket has returned.
+	deadline := time.Now().Add(2 * time.Minute)
+	for s3Stats(t, data).UploadErrors == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upload attempt failed with the server frozen: %+v", s3Stats(t, data))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case err := <-synced:
+		t.Fatalf("fsync returned (%v) while the server was frozen and the blobs not uploaded", err)
+	default:
+	}
+	srv.Resume()
+	resumed = true
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatalf("fsync: %v", err)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("fsync did not return after the server resumed")
+	}
+	syncDir(t, dir)
+	m.Kill()
+	for _, d := range []string{"blobs", "s3cache"} {
+		if err := os.RemoveAll(filepath.Join(data, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Start()
+	if got := mustRead(t, filepath.Join(dir, "f.bin")); !bytes.Equal(got, want) {
+		t.Fatal("an fsynced file is lost with the local blobs although --s3-sync-upload was set")
+	}
+	m.Unmount()
+}
