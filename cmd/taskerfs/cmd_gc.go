@@ -22,6 +22,9 @@ func init() {
 				return err
 			}
 			fmt.Printf("gc: scanned %d blobs, removed %d, freed %d bytes\n", res.Scanned, res.Removed, res.BytesFreed)
+			if res.InGrace > 0 {
+				fmt.Printf("gc: kept %d unreferenced bucket objects younger than the grace period (--s3-gc-grace); a later gc removes them\n", res.InGrace)
+			}
 			return nil
 		},
 	}
