@@ -132,6 +132,7 @@ func (v *FS) open(opts Options) error {
 	v.WB = writeback.New(v.Meta, wbo)
 	v.openDirs = map[uint64]int{}
 	v.Meta.SetOpenCheck(v.isOpen)
+	v.Meta.SetContentGate(v.WB)
 	return v.ensureLayout()
 }
 

@@ -84,6 +84,7 @@ func (e *env) open() {
 	e.store = s
 	e.wb = writeback.New(s, e.opts)
 	s.SetOpenCheck(e.wb.IsOpen)
+	s.SetContentGate(e.wb)
 }
 
 // shutdown closes the manager (which flushes everything) and pebble.

@@ -715,6 +715,32 @@ func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
 	}
 }
 
+// Queued reports whether ino has a closed or fsync'd version whose commit
+// has not landed (meta.ContentGate).
+func (m *Manager) Queued(ino uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pending != nil || f.inflight != nil
+}
+
+// Settle commits ino's queued version now, without a WAL sync (its blobs
+// are synced first, as for every commit), and returns once it has landed
+// (meta.ContentGate): a rename or link then commits after it. It costs the
+// renaming caller that one file's commit, not a wait for the disk's WAL
+// sync; close() itself still never waits.
+func (m *Manager) Settle(ino uint64) error {
+	if err := m.CommitNow(func(i uint64) bool { return i == ino }); err != nil {
+		return errnoOf(err)
+	}
+	return nil
+}
+
 // Close flushes everything durably and stops the workers.
 func (m *Manager) Close() error {
 	m.mu.Lock()
