@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
 )
@@ -86,6 +87,9 @@ type Options struct {
 	CacheBytes int64
 	// AttrCacheEntries bounds the attribute cache (0: 256k entries).
 	AttrCacheEntries int64
+	// FS, when set, holds pebble's files instead of the local disk (tests
+	// of power loss use vfs.NewStrictMem()).
+	FS vfs.FS
 }
 
 // Open opens (creating if needed) the namespace in dir and frees inodes
@@ -101,8 +105,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cache:        pc,
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+		FS:           opts.FS,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
+	}
+	// pebble syncs its own dir, not the entry naming it: without this a
+	// power loss soon after the first open can drop the whole namespace.
+	if err := syncParent(opts.FS, dir); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
@@ -120,6 +131,21 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func syncParent(fs vfs.FS, dir string) error {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	d, err := fs.OpenDir(fs.PathDir(dir))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 type quietLogger struct{}
