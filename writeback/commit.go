@@ -391,7 +391,10 @@ func (m *Manager) failed(batch []*snapshot, err error) {
 			p.sincePrev = min(p.sincePrev, s.sincePrev)
 			p.queuedAt = s.queuedAt
 		} else {
-			s.prio = max(s.prio, Normal)
+			// Its fsync callers have their answer: the retry waits for the
+			// backoff like any background commit (a new fsync makes it
+			// critical again), so "retry in 10s" means 10 s.
+			s.prio = Normal
 			s.held = nil
 			for _, c := range s.chunks {
 				if c.ref != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"syscall"
 	"testing"
@@ -438,6 +439,41 @@ func TestBackgroundRetry(t *testing.T) {
 	if st := e.wb.Stats(); st.Retries != 2 {
 		t.Fatalf("retries %d, want 2", st.Retries)
 	}
+}
+
+// TestRetriesBackOffAsLogged: after an fsync's commit failed, the retries
+// of the same snapshot wait the backoff the log announced (they are not
+// taken again at every window because the snapshot was once critical).
+func TestRetriesBackOffAsLogged(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: 5 * time.Millisecond}, faults: true})
+	ino := e.create("f")
+	e.faults.set(-1, syscall.EIO)
+	e.writeFile(ino, data(200*KiB, 1))
+	if err := e.wb.Fsync(ino); err == nil {
+		t.Fatal("fsync while every put fails reported success")
+	}
+	start := len(e.faults.putTimes())
+	eventually(t, "three retries", func() bool { return len(e.faults.putTimes()) >= start+3 })
+	e.logs.mu.Lock()
+	lines := append([]string(nil), e.logs.lines...)
+	e.logs.mu.Unlock()
+	times := e.faults.putTimes()
+	// Every failed attempt logged "retry in D"; the next background
+	// attempt must not come sooner.
+	for k := start; k < len(times) && k <= len(lines); k++ {
+		m := regexp.MustCompile(`retry in ([0-9.a-zµ]+)`).FindStringSubmatch(lines[k-1])
+		if m == nil {
+			t.Fatalf("log line without a retry time: %q", lines[k-1])
+		}
+		want, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gap := times[k].Sub(times[k-1]); gap < want-5*time.Millisecond {
+			t.Errorf("attempt %d came %v after attempt %d, which logged %q", k+1, gap, k, lines[k-1])
+		}
+	}
+	e.faults.set(0, nil)
 }
 
 func TestENOSPCReachesFsyncAndWrite(t *testing.T) {
