@@ -130,18 +130,42 @@ func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	if l.opts.PutDelay > 0 {
 		time.Sleep(l.opts.PutDelay)
 	}
-	info, err := l.Stat(h)
-	if err == nil || !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
-		return info, err
-	}
 	if verify && Sum(data) != h {
 		return Info{}, fmt.Errorf("blobstore: put %v: data hashes to %v", h, Sum(data))
+	}
+	if info, ok, err := l.existing(h, data); ok || err != nil {
+		return info, err
 	}
 	codec, payload := Encode(data)
 	if err := l.writeFile(h, codec, len(data), payload); err != nil {
 		return Info{}, fmt.Errorf("blobstore: put %v: %w", h, err)
 	}
 	return Info{Size: int64(len(data)), Stored: int64(headerSize + len(payload)), Codec: codec}, nil
+}
+
+// existing reports whether h is already stored with exactly data. A
+// damaged copy (bad header, payload that does not decode to data) is not:
+// the Put then replaces it, so a correct rewrite heals the blob instead of
+// deduplicating onto the damage. Reading the copy back costs less than
+// writing it again, and a raw payload is compared without decoding.
+func (l *Local) existing(h Hash, data []byte) (Info, bool, error) {
+	buf, err := l.fs.readFile(l.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Info{}, false, nil
+	}
+	if err != nil {
+		return Info{}, false, err
+	}
+	info, err := parseHeader(buf, int64(len(buf)))
+	if err != nil || info.Size != int64(len(data)) {
+		return Info{}, false, nil
+	}
+	payload := buf[headerSize:]
+	if info.Codec == CodecRaw {
+		return info, bytes.Equal(payload, data), nil
+	}
+	got, err := Decode(info.Codec, payload, int(info.Size))
+	return info, err == nil && bytes.Equal(got, data), nil
 }
 
 func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte) error {

@@ -2,9 +2,12 @@ package writeback_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
+	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/writeback"
 )
@@ -114,4 +117,31 @@ func TestTruncateOfAnOpenFileIsNotACommit(t *testing.T) {
 		sameBytes(t, "a file truncated while open, after other commits", committed(t, e.crashCopy(), ino), v0)
 		e.wb.Release(ino)
 	}
+}
+
+// TestRewriteHealsADamagedBlob: when a blob on disk is damaged, a new
+// write of the same content replaces it instead of deduplicating onto it:
+// the rewrite's fsync succeeds and the content then reads back (it used
+// to read EIO).
+func TestRewriteHealsADamagedBlob(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: never}})
+	v := data(300*KiB, 1)
+	a := e.create("a")
+	e.writeFile(a, v)
+	e.fsync(a)
+	h := blobstore.Sum(v)
+	p := filepath.Join(e.local.Dir(), h.String()[:2], h.String())
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := e.create("copy")
+	e.writeFile(c, v)
+	e.fsync(c)
+	sameBytes(t, "the rewritten copy", committed(t, e.store, c), v)
+	sameBytes(t, "the original, healed", committed(t, e.store, a), v)
 }
