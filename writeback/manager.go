@@ -43,6 +43,13 @@ type Options struct {
 	// so derived data (the index) lands atomically with it.
 	OnCommit func(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error
 	Logf     func(format string, args ...any)
+	// FreeSpace reports the bytes available to the data dir and the size
+	// of its filesystem (statfs). When set, a write that the disk could
+	// not hold once everything queued is stored fails with ENOSPC at
+	// write(), instead of being accepted by a close() that cannot keep
+	// its promise; a reserve (1/16 of the filesystem, 2..256 MiB) stays
+	// free for the namespace's WAL and tables.
+	FreeSpace func() (avail, total int64, err error)
 }
 
 // Manager owns every open or dirty file's in-memory state.
@@ -70,6 +77,12 @@ type Manager struct {
 	closed         bool
 	retryNotBefore time.Time
 	retries        int
+
+	spaceMu    sync.Mutex
+	spaceAvail int64     // from the last FreeSpace call
+	spaceTotal int64     // filesystem size
+	spaceAt    time.Time // when it was read
+	spaceBlobs int64     // st.blobBytes then: blobs stored since use the space too
 
 	st counters
 }
@@ -328,12 +341,45 @@ func (m *Manager) openFile(ino uint64) (*file, error) {
 	return m.fileLocked(ino)
 }
 
+// spaceReserve is what stays free for pebble on a filesystem of total bytes.
+func spaceReserve(total int64) int64 { return min(max(total/16, 2<<20), 256<<20) }
+
+// checkSpace fails with ENOSPC when n more dirty bytes could not be stored
+// once everything already queued is: the free space (read at most every
+// 100 ms, on every call when it runs low) minus the dirty bytes not yet on
+// disk, minus blobs stored since the reading, minus the reserve.
+func (m *Manager) checkSpace(n int64) error {
+	if m.opts.FreeSpace == nil {
+		return nil
+	}
+	m.spaceMu.Lock()
+	defer m.spaceMu.Unlock()
+	free := func() int64 {
+		return m.spaceAvail - (m.st.blobBytes.Load() - m.spaceBlobs) - m.dirtyBytes.Load() - spaceReserve(m.spaceTotal)
+	}
+	if m.spaceAt.IsZero() || time.Since(m.spaceAt) > 100*time.Millisecond || free() < 4*n+(8<<20) {
+		avail, total, err := m.opts.FreeSpace()
+		if err != nil {
+			return nil // no figure: the commit reports a real failure
+		}
+		m.spaceAvail, m.spaceTotal, m.spaceAt, m.spaceBlobs = avail, total, time.Now(), m.st.blobBytes.Load()
+	}
+	if free() < n {
+		m.st.noSpace.Add(1)
+		return syscall.ENOSPC
+	}
+	return nil
+}
+
 // Write stores data at off in ino's dirty state.
 func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
 	m.waitRoom()
+	if err := m.checkSpace(int64(len(data))); err != nil {
+		return 0, err
+	}
 	f, err := m.openFile(ino)
 	if err != nil {
 		return 0, err

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -585,4 +588,59 @@ func TestSpillFinishingDuringACommit(t *testing.T) {
 	if st := e.wb.Stats(); st.OpenFiles != 0 {
 		t.Fatalf("closed and synced, yet the manager still holds %d file(s) (a pinned spilled chunk): %+v", st.OpenFiles, st)
 	}
+}
+
+// TestWriteFailsUpFrontWhenTheDiskCannotHoldIt: with the free space known,
+// a write that could not be stored once everything queued is fails with
+// ENOSPC at write(), rather than being accepted and lost at commit; what
+// was accepted before is committed; when space returns, writes go on.
+func TestWriteFailsUpFrontWhenTheDiskCannotHoldIt(t *testing.T) {
+	var mu sync.Mutex
+	size := int64(20 * MiB) // of a disk that holds the blob dir alone
+	var blobDir string
+	opts := writeback.Options{Window: never, FreeSpace: func() (int64, int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var used int64
+		filepath.WalkDir(blobDir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					used += fi.Size()
+				}
+			}
+			return nil
+		})
+		return size - used, 64 * MiB, nil // reserve: 4 MiB
+	}}
+	e := newEnv(t, setup{opts: opts})
+	mu.Lock()
+	blobDir = e.local.Dir()
+	mu.Unlock()
+	a, b := e.create("a"), e.create("b")
+	va := data(10*MiB, 1)
+	e.writeFile(a, va) // 10 of the 16 MiB usable
+	e.openFile(b)
+	var err error
+	for off := 0; off < 8*MiB && err == nil; off += ioPiece {
+		_, err = e.wb.Write(b, data(ioPiece, uint64(off)), int64(off))
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("writing 8 MiB more with 6 MiB usable: %v, want ENOSPC", err)
+	}
+	if st := e.wb.Stats(); st.NoSpace == 0 {
+		t.Fatalf("stats do not count the refused write: %+v", st)
+	}
+	e.wb.Release(b)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "what was accepted", committed(t, e.store, a), va)
+	mu.Lock()
+	size = 200 * MiB
+	mu.Unlock()
+	time.Sleep(110 * time.Millisecond) // the cached reading expires
+	vb := data(8*MiB, 2)
+	e.writeFile(b, vb)
+	e.fsync(b)
+	sameBytes(t, "written once space came back", committed(t, e.store, b), vb)
 }
