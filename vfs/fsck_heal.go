@@ -35,10 +35,10 @@ func (v *FS) heal(r *FsckReport, roots []string) error {
 		if !want[h] {
 			return nil
 		}
-		if _, err := v.Blobs.Put(h, data); err != nil {
+		if _, err := v.blobs.Put(h, data); err != nil {
 			return fmt.Errorf("store a good copy of %s from %s: %w", h, from, err)
 		}
-		if _, err := v.Blobs.Get(h); err != nil {
+		if _, err := v.blobs.Get(h); err != nil {
 			return fmt.Errorf("blob %s still unreadable after storing a good copy from %s: %w", h, from, err)
 		}
 		delete(want, h)
@@ -75,7 +75,7 @@ func (v *FS) heal(r *FsckReport, roots []string) error {
 	if len(healed) == 0 {
 		return nil
 	}
-	if err := v.Blobs.Sync(); err != nil {
+	if err := v.blobs.Sync(); err != nil {
 		return err
 	}
 	keep := func(list []BlobDamage) []BlobDamage {
