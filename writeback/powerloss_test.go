@@ -200,8 +200,10 @@ func (w *plWriter) run(t *testing.T) {
 			err = w.rewrite(w.pick(), false)
 		case r < 14:
 			err = w.editorSave()
-		case r < 17:
+		case r < 16:
 			err = w.rename()
+		case r < 17:
+			err = w.link()
 		case r < 18:
 			err = w.unlink()
 		default:
@@ -343,6 +345,25 @@ func (w *plWriter) move(from, to string) error {
 	return nil
 }
 
+// link gives a file a second name (the names then share one inode).
+func (w *plWriter) link() error {
+	from, to := w.pick(), w.pick()
+	if from == to || w.state[from].cur.f == nil || w.state[to].cur.f != nil {
+		return nil
+	}
+	w.ops["link"]++
+	a, err := w.st.store.Lookup(meta.RootIno, from)
+	if err != nil {
+		return err
+	}
+	f := w.state[from].cur.f
+	if _, err := w.st.store.Link(a.Ino, meta.RootIno, to); err != nil {
+		return err
+	}
+	w.state[to].set(crashState{f: f, min: f.latest()})
+	return nil
+}
+
 func (w *plWriter) unlink() error {
 	name := w.pick()
 	if w.state[name].cur.f == nil {
@@ -398,6 +419,7 @@ func (w *plWriter) verify(t *testing.T, s *meta.Store, when string) {
 	if len(unexpected) > 0 {
 		t.Errorf("%s: unexpected names %s", when, strings.Join(unexpected, ", "))
 	}
+	byIno := map[uint64]*crashFile{}
 	for _, name := range w.names {
 		n := w.state[name]
 		a, err := s.Lookup(meta.RootIno, name)
@@ -417,9 +439,13 @@ func (w *plWriter) verify(t *testing.T, s *meta.Store, when string) {
 		}
 		fresh := &crashName{}
 		if present {
-			w.nextID++
-			f := &crashFile{id: w.nextID}
-			f.complete(got)
+			f := byIno[a.Ino] // names sharing an inode share its versions
+			if f == nil {
+				w.nextID++
+				f = &crashFile{id: w.nextID}
+				f.complete(got)
+				byIno[a.Ino] = f
+			}
 			fresh.cur = crashState{f: f}
 		}
 		w.state[name] = fresh
