@@ -94,4 +94,3 @@ func (v *FS) heal(r *FsckReport, roots []string) error {
 	r.Corrupt, r.Missing = keep(r.Corrupt), keep(r.Missing)
 	return nil
 }
-
