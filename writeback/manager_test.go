@@ -644,3 +644,26 @@ func TestWriteFailsUpFrontWhenTheDiskCannotHoldIt(t *testing.T) {
 	e.fsync(b)
 	sameBytes(t, "written once space came back", committed(t, e.store, b), vb)
 }
+
+// TestFailedSyncNamesWhatIsNotPersisted: SyncAll's error (what `taskerfs
+// sync` and `umount` print) names the files whose changes are not on disk.
+func TestFailedSyncNamesWhatIsNotPersisted(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: never}, faults: true})
+	ok, bad := e.create("ok"), e.create("recording.webm")
+	e.writeFile(ok, data(200*KiB, 1))
+	e.fsync(ok)
+	e.faults.set(-1, syscall.ENOSPC)
+	e.writeFile(bad, data(200*KiB, 2))
+	err := e.wb.SyncAll()
+	var np *writeback.NotPersistedError
+	if !errors.As(err, &np) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("SyncAll on a full disk: %v, want a NotPersistedError wrapping ENOSPC", err)
+	}
+	if np.Count != 1 || len(np.Paths) != 1 || np.Paths[0] != "recording.webm" {
+		t.Fatalf("not persisted: %d %v, want just recording.webm", np.Count, np.Paths)
+	}
+	e.faults.set(0, nil)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+}
