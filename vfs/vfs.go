@@ -323,11 +323,19 @@ func (v *FS) CreateUnlinked(n meta.NewNode) (meta.Attr, error) {
 	return a, v.WB.Open(a.Ino)
 }
 
+// MaxReadFile caps what ReadFile (and ReadFileAt) read into memory; a
+// larger file is an error (EFBIG), to be read piecewise through WB.Read.
+const MaxReadFile = 1 << 30
+
 // ReadFile returns a whole file's current content.
 func (v *FS) ReadFile(ino uint64) ([]byte, error) {
 	a, err := v.GetAttr(ino)
 	if err != nil {
 		return nil, err
+	}
+	if a.Size > MaxReadFile {
+		// A sparse file's size costs nothing to set: never allocate it.
+		return nil, fmt.Errorf("read whole file of %d bytes (more than %d): %w", a.Size, MaxReadFile, syscall.EFBIG)
 	}
 	buf := make([]byte, a.Size)
 	n, err := v.WB.Read(ino, buf, 0, &writeback.ReadCache{})
