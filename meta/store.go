@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
 )
@@ -81,6 +82,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cache:        pc,
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+		FS:           privateFS{vfs.Default},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)

@@ -75,6 +75,9 @@ func Open(dir string, opts Options) (*FS, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
+	if err := makePrivate(dir); err != nil {
+		return nil, fmt.Errorf("data dir %s must be private to its owner (it holds every file's content): %w; fix it with chown and chmod -R go-rwx, or choose another data dir", dir, err)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -84,6 +87,12 @@ func Open(dir string, opts Options) (*FS, error) {
 		v.closeStores()
 		lock.Close()
 		return nil, err
+	}
+	// pebble's LOCK and anything its first open made.
+	if err := makePrivate(dir); err != nil {
+		v.closeStores()
+		lock.Close()
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	return v, nil
 }

@@ -1,0 +1,89 @@
+package tests
+
+import (
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// The data dir holds every file's content: it must be private however it
+// was made. A pre-existing 0755 dir and a umask of 022 still give a 0700
+// tree of 0600 files (pebble's WAL, tables, OPTIONS, blobs, lock, pid,
+// log, control socket), while mounted and after.
+func TestDataDirPrivate(t *testing.T) {
+	requireMountable(t)
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	data := newDataDir(t)
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := mountFS(t, data, "--log", "file")
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	mustMkdirAll(t, m.Path("sessions", "s1"))
+	for i, content := range [][]byte{[]byte("small secret\n"), big} {
+		mustWrite(t, m.Path("sessions", "s1", "f"+string(rune('0'+i))), content)
+	}
+	run(t, "", taskerfsBin, "sync", "--data", data)
+	checkPrivate(t, data)
+	m.Unmount()
+	checkPrivate(t, data)
+
+	// Modes an earlier version or a careless chmod left are fixed at mount.
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(filepath.Join(data, "meta"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Chmod(p, 0o644)
+		}
+		return nil
+	})
+	m.Start()
+	checkPrivate(t, data)
+}
+
+func checkPrivate(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		perm := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+		case info.IsDir() && perm != 0o700:
+			t.Errorf("dir %s has mode %04o, want 0700", p, perm)
+		case !info.IsDir() && perm != 0o600:
+			t.Errorf("file %s has mode %04o, want 0600", p, perm)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("only %d entries in the data dir %s", n, dir)
+	}
+}
+
