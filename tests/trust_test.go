@@ -86,4 +86,3 @@ func checkPrivate(t *testing.T, dir string) {
 		t.Fatalf("only %d entries in the data dir %s", n, dir)
 	}
 }
-
