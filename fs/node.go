@@ -21,6 +21,7 @@ type node struct {
 	gofs.Inode
 	root *Root
 	ino  uint64
+	held bool // a regular file: vfs.Hold until OnForget
 }
 
 func (n *node) v() *vfs.FS { return n.root.v }
@@ -59,7 +60,32 @@ func fillAttr(a *meta.Attr, out *fuse.Attr) {
 func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
 	fillAttr(a, &out.Attr)
 	n.root.setTimeouts(out)
-	return n.NewInode(ctx, &node{root: n.root, ino: a.Ino}, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
+	return n.newInode(ctx, a.Ino, a.Mode&syscall.S_IFMT)
+}
+
+// newInode returns the go-fuse inode for ino, reusing a known one. The
+// kernel holds a regular file from this reply until it forgets it, so vfs
+// keeps it (as an orphan once unlinked) and an OPEN racing an unlink finds
+// it, as on a local fs.
+func (n *node) newInode(ctx context.Context, ino uint64, ifmt uint32) *gofs.Inode {
+	nd := &node{root: n.root, ino: ino, held: ifmt == syscall.S_IFREG}
+	if nd.held {
+		n.v().Hold(ino)
+	}
+	ch := n.NewInode(ctx, nd, gofs.StableAttr{Mode: ifmt, Ino: ino})
+	if nd.held && ch.Operations() != gofs.InodeEmbedder(nd) {
+		n.v().Forget(ino) // an existing inode was reused: it holds already
+	}
+	return ch
+}
+
+// OnForget: the kernel has dropped its last reference.
+func (n *node) OnForget() {
+	if n.held {
+		if err := n.v().Forget(n.ino); err != nil {
+			log.Printf("forget %d: %v", n.ino, err)
+		}
+	}
 }
 
 func caller(ctx context.Context) (uid, gid uint32) {

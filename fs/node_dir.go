@@ -77,7 +77,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	}
 	fillAttr(&a, &out.Attr)
 	n.root.setTimeouts(out)
-	ch := n.NewInode(ctx, &node{root: n.root, ino: a.Ino}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: a.Ino})
+	ch := n.newInode(ctx, a.Ino, syscall.S_IFREG)
 	return ch, n.root.newHandle(a.Ino), n.root.openFlags(), 0
 }
 

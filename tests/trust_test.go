@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -84,5 +85,52 @@ func checkPrivate(t *testing.T, dir string) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d entries in the data dir %s", n, dir)
+	}
+}
+
+// open(O_CREAT|O_TRUNC) racing an unlink of the same name never fails with
+// ENOENT, as on a local fs: the kernel looks the name up, then opens the
+// inode, and the unlink may come in between.
+func TestCreateTruncRacesUnlink(t *testing.T) {
+	m := mountFS(t, newDataDir(t))
+	dir := mustMkdirAll(t, m.Path("sessions", "race"))
+	name := filepath.Join(dir, "f")
+	const rounds = 5000
+	var enoent, other atomic.Int64
+	var firstErr atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range rounds {
+			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			enoent.Add(1)
+		case err != nil:
+			other.Add(1)
+			firstErr.CompareAndSwap(nil, err)
+		default:
+			f.Write([]byte("x"))
+			if err := f.Close(); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}
+		select {
+		case <-done:
+			if enoent.Load() != 0 || other.Load() != 0 {
+				t.Fatalf("%d opens: %d failed with ENOENT, %d with another error (first: %v)", i+1, enoent.Load(), other.Load(), firstErr.Load())
+			}
+			if err := firstErr.Load(); err != nil {
+				t.Fatalf("unlink or close failed: %v", err)
+			}
+			return
+		default:
+		}
 	}
 }

@@ -51,6 +51,7 @@ type FS struct {
 
 	dirMu    sync.Mutex
 	openDirs map[uint64]int // open directory handles per inode
+	kernel   kernelRefs     // inodes the kernel holds (Hold, Forget)
 	regOnce  sync.Once
 	reg      *prometheus.Registry
 }
@@ -263,7 +264,7 @@ func (v *FS) OpenFile(ino uint64) error {
 		if err != nil {
 			return err
 		}
-		if a.Nlink == 0 && !v.WB.IsOpen(ino) {
+		if a.Nlink == 0 && !v.WB.IsOpen(ino) && !v.kernel.held(ino) {
 			return syscall.ENOENT
 		}
 		return v.WB.Open(ino)
@@ -276,8 +277,8 @@ func (v *FS) Release(ino uint64) error {
 		return nil
 	}
 	a, err := v.Meta.GetAttr(ino)
-	if err != nil || a.Nlink > 0 {
-		return nil
+	if err != nil || a.Nlink > 0 || v.kernel.held(ino) {
+		return nil // Forget frees a held orphan
 	}
 	v.WB.Discard(ino)
 	return v.Meta.ReleaseOrphan(ino)
@@ -287,7 +288,7 @@ func (v *FS) isOpen(ino uint64) bool {
 	v.dirMu.Lock()
 	n := v.openDirs[ino]
 	v.dirMu.Unlock()
-	return n > 0 || v.WB.IsOpen(ino)
+	return n > 0 || v.kernel.held(ino) || v.WB.IsOpen(ino)
 }
 
 // OpenDir registers an open directory handle, so that a removed directory
