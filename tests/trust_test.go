@@ -134,3 +134,32 @@ func TestCreateTruncRacesUnlink(t *testing.T) {
 		}
 	}
 }
+
+// `taskerfs umount` returns only once the daemon has exited and released
+// the data dir, also when the mountpoint is named through a symlink: an
+// fsck started right after must not find the data dir locked.
+func TestUmountReleasesDataDir(t *testing.T) {
+	for _, viaLink := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "through a symlink"}[viaLink], func(t *testing.T) {
+			m := mountFS(t, newDataDir(t))
+			dir := mustMkdirAll(t, m.Path("sessions", "u"))
+			big := make([]byte, 32<<20)
+			rand.Read(big)
+			mustWrite(t, filepath.Join(dir, "big.bin"), big)
+			mnt := m.Dir
+			if viaLink {
+				link := filepath.Join(t.TempDir(), "link")
+				if err := os.Symlink(filepath.Dir(m.Dir), link); err != nil {
+					t.Fatal(err)
+				}
+				mnt = filepath.Join(link, filepath.Base(m.Dir))
+			}
+			run(t, "", taskerfsBin, "umount", mnt)
+			out, err := runErr("", taskerfsBin, "fsck", "--data", m.Data)
+			if err != nil {
+				t.Fatalf("fsck right after umount %s: %v\n%s", mnt, err, out)
+			}
+			m.waitExit(unmountDeadline)
+		})
+	}
+}
