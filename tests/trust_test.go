@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -160,6 +162,37 @@ func TestUmountReleasesDataDir(t *testing.T) {
 				t.Fatalf("fsck right after umount %s: %v\n%s", mnt, err, out)
 			}
 			m.waitExit(unmountDeadline)
+		})
+	}
+}
+
+// Under CI=true a test that cannot run fails instead of skipping: this
+// runs the test binary itself without TASKERFS_BIN, and without the tools
+// on PATH, and checks that it fails; without CI it still skips.
+func TestNoSilentSkipsUnderCI(t *testing.T) {
+	if os.Getenv("TASKERFS_SKIPCHECK_CHILD") != "" {
+		t.Skip("inside the child run")
+	}
+	for _, tt := range []struct {
+		name, run string
+		env       []string
+	}{
+		{name: "no TASKERFS_BIN", run: "^TestDataDirPrivate$", env: []string{"TASKERFS_BIN="}},
+		{name: "tool missing", run: "^TestSedInPlace$", env: []string{"PATH=/nonexistent"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ci := range []string{"true", ""} {
+				cmd := exec.Command(os.Args[0], "-test.run", tt.run, "-test.count=1", "-test.v")
+				cmd.Env = append(append(os.Environ(), "TASKERFS_SKIPCHECK_CHILD=1", "CI="+ci), tt.env...)
+				out, err := cmd.CombinedOutput()
+				skipped := strings.Contains(string(out), "--- SKIP")
+				switch {
+				case ci == "true" && (err == nil || skipped || !strings.Contains(string(out), "cannot run under CI=true")):
+					t.Errorf("CI=true: the test did not fail (%v):\n%s", err, out)
+				case ci == "" && (err != nil || !skipped):
+					t.Errorf("without CI: the test did not skip (%v):\n%s", err, out)
+				}
+			}
 		})
 	}
 }
