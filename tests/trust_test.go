@@ -196,3 +196,34 @@ func TestNoSilentSkipsUnderCI(t *testing.T) {
 		})
 	}
 }
+
+// fsck exits 0 on a healthy store: empty files (session files too) are
+// valid, and blobs that normal overwrites left for gc are reported as
+// reclaimable, not as damage.
+func TestFsckHealthyStore(t *testing.T) {
+	m := mountFS(t, newDataDir(t))
+	dir := mustMkdirAll(t, m.Path("sessions", "healthy"))
+	mustMkdirAll(t, filepath.Join(dir, "screenshots"))
+	for _, name := range []string{"empty.txt", "metadata.json", "summary.json", "screenshots/chunk-001.json"} {
+		mustWrite(t, filepath.Join(dir, name), nil)
+	}
+	buf := make([]byte, 3<<20)
+	for range 3 {
+		rand.Read(buf)
+		mustWrite(t, filepath.Join(dir, "big.bin"), buf)
+		mustWrite(t, filepath.Join(dir, "mid.bin"), buf[:200<<10])
+	}
+	m.Unmount()
+	out, err := runErr("", taskerfsBin, "fsck", "--data", m.Data)
+	if err != nil || !strings.Contains(out, "fsck: clean") {
+		t.Fatalf("fsck of a healthy store: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "reclaimable") {
+		t.Errorf("fsck does not report the old versions awaiting gc as reclaimable:\n%s", out)
+	}
+	run(t, "", taskerfsBin, "gc", "--data", m.Data)
+	out = run(t, "", taskerfsBin, "fsck", "--data", m.Data)
+	if strings.Contains(out, "reclaimable") || !strings.Contains(out, "fsck: clean") {
+		t.Errorf("fsck after gc:\n%s", out)
+	}
+}
