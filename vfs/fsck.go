@@ -44,7 +44,7 @@ type FsckReport struct {
 	// deletes them).
 	Reclaimable      []string `json:"reclaimable"`
 	ReclaimableBytes int64    `json:"reclaimableBytes"`
-	Repaired    []string     `json:"repaired"`    // what Repair did
+	Repaired         []string `json:"repaired"` // what Repair did
 	// Unrepaired holds the problems still there after Repair (all of
 	// them without it).
 	Unrepaired int `json:"unrepaired"`
