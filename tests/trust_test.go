@@ -2,7 +2,9 @@ package tests
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The data dir holds every file's content: it must be private however it
@@ -225,5 +229,53 @@ func TestFsckHealthyStore(t *testing.T) {
 	out = run(t, "", taskerfsBin, "fsck", "--data", m.Data)
 	if strings.Contains(out, "reclaimable") || !strings.Contains(out, "fsck: clean") {
 		t.Errorf("fsck after gc:\n%s", out)
+	}
+}
+
+// user.taskerfs.sha256 is the hash of the content as close() left it, at
+// once: also while another handle keeps the file open (then close() does
+// not queue a snapshot) and for files of several chunks.
+func TestSHA256XattrAfterClose(t *testing.T) {
+	m := mountFS(t, newDataDir(t))
+	dir := mustMkdirAll(t, m.Path("sessions", "x"))
+	for _, size := range []int{1000, 1 << 20, 3<<20 + 17} {
+		for _, heldOpen := range []bool{false, true} {
+			p := filepath.Join(dir, fmt.Sprintf("f-%d-%v", size, heldOpen))
+			old := make([]byte, size)
+			rand.Read(old)
+			mustWrite(t, p, old)
+			var held *os.File
+			if heldOpen {
+				var err error
+				if held, err = os.Open(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for round := range 3 {
+				content := make([]byte, size)
+				rand.Read(content)
+				f, err := os.OpenFile(p, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt(content, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 64)
+				n, err := unix.Getxattr(p, "user.taskerfs.sha256", buf)
+				if err != nil {
+					t.Fatalf("size %d, held open %v, round %d: getxattr: %v", size, heldOpen, round, err)
+				}
+				if got, want := string(buf[:n]), fmt.Sprintf("%x", sha256.Sum256(content)); got != want {
+					t.Errorf("size %d, held open %v, round %d: sha256 xattr %s, content hashes to %s", size, heldOpen, round, got, want)
+				}
+			}
+			if held != nil {
+				held.Close()
+			}
+		}
 	}
 }
