@@ -279,3 +279,30 @@ func TestSHA256XattrAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// gc reports the disk space it really gave back: what the blob files it
+// removed took on disk (blocks), equal to what the blob store shrinks by.
+func TestGCReportsFreedSpace(t *testing.T) {
+	m := mountFS(t, newDataDir(t))
+	dir := mustMkdirAll(t, m.Path("sessions", "gc"))
+	buf := make([]byte, 2<<20+12345)
+	for range 3 {
+		for i := range 4 {
+			rand.Read(buf)
+			mustWrite(t, filepath.Join(dir, fmt.Sprintf("f%d", i)), buf[:len(buf)-i*300000])
+		}
+	}
+	m.Unmount()
+	blobs := filepath.Join(m.Data, "blobs")
+	before := diskUsage(t, blobs)
+	out := run(t, "", taskerfsBin, "gc", "--data", m.Data)
+	after := diskUsage(t, blobs)
+	var scanned, removed int
+	var freed int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "gc: scanned %d blobs, removed %d, freed %d bytes", &scanned, &removed, &freed); err != nil {
+		t.Fatalf("gc output %q: %v", out, err)
+	}
+	if removed == 0 || freed != before-after {
+		t.Fatalf("gc removed %d blobs and reports %d bytes freed; the blob store shrank by %d bytes (%d -> %d)", removed, freed, before-after, before, after)
+	}
+}
