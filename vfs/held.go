@@ -1,6 +1,9 @@
 package vfs
 
-import "sync"
+import (
+	"log/slog"
+	"sync"
+)
 
 // kernelRefs counts, per inode, the references the kernel holds: an inode
 // it looked up and has not forgotten. The kernel may send OPEN for such an
@@ -44,12 +47,33 @@ func (v *FS) Forget(ino uint64) error {
 	if v.kernel.add(ino, -1) > 0 || v.isOpen(ino) {
 		return nil
 	}
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err != nil || a.Nlink > 0 {
 		return nil // already freed, or still named
 	}
 	if a.IsRegular() {
-		v.WB.Discard(ino)
+		v.wb.Discard(ino)
 	}
-	return v.Meta.ReleaseOrphan(ino)
+	return v.meta.ReleaseOrphan(ino)
+}
+
+// Hold records the kernel's reference to an entry it is given (a lookup,
+// create, link or tmpfile reply) and reports whether it must be dropped
+// with Forget: stored regular files only.
+func (o *Ops) Hold(e Entry) bool {
+	if e.Node.vn != nil || !e.Attr.IsRegular() {
+		return false
+	}
+	o.v.Hold(e.Node.ino)
+	return true
+}
+
+// Forget drops a reference taken by Hold (the kernel forgot the inode).
+func (o *Ops) Forget(n Node) {
+	if n.vn != nil {
+		return
+	}
+	if err := o.v.Forget(n.ino); err != nil {
+		slog.Error("forget", "ino", n.ino, "err", err)
+	}
 }

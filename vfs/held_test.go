@@ -30,7 +30,7 @@ func TestHeldInodeOutlivesUnlink(t *testing.T) {
 			}
 			dir, _ := v.Resolve("sessions/s")
 			v.Hold(a.Ino)
-			if err := v.Meta.Unlink(dir.Ino, "f"); err != nil {
+			if err := v.meta.Unlink(dir.Ino, "f"); err != nil {
 				t.Fatal(err)
 			}
 			if tt.openAfterRm {
@@ -38,7 +38,7 @@ func TestHeldInodeOutlivesUnlink(t *testing.T) {
 					t.Fatalf("open of a held, unlinked inode: %v", err)
 				}
 				buf := make([]byte, 16)
-				if n, err := v.WB.Read(a.Ino, buf, 0, nil); err != nil || string(buf[:n]) != "content" {
+				if n, err := v.wb.Read(a.Ino, buf, 0, nil); err != nil || string(buf[:n]) != "content" {
 					t.Fatalf("read %q, %v", buf[:n], err)
 				}
 				if tt.closeFirst {
@@ -70,7 +70,7 @@ func TestHeldInodeOutlivesUnlink(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := v.Meta.GetAttr(a.Ino); !errors.Is(err, syscall.ENOENT) {
+			if _, err := v.meta.GetAttr(a.Ino); !errors.Is(err, syscall.ENOENT) {
 				t.Fatalf("inode after last close and forget: %v, want ENOENT", err)
 			}
 			if err := v.OpenFile(a.Ino); err == nil {
