@@ -423,11 +423,17 @@ func (s *Store) GC() (GCResult, error) {
 		if err != nil {
 			return nil // raced with another delete
 		}
+		freed := info.Stored
+		if a, ok := s.blobs.(blobstore.Allocator); ok {
+			if n, err := a.Allocated(h); err == nil {
+				freed = n // what the disk gets back, blocks included
+			}
+		}
 		if err := s.blobs.Delete(h); err != nil {
 			return err
 		}
 		res.Removed++
-		res.BytesFreed += info.Stored
+		res.BytesFreed += freed
 		return nil
 	})
 	return res, err

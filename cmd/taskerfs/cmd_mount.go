@@ -313,6 +313,7 @@ func unmount(mountpoint string, lazy, force bool) error {
 		}
 		return nil
 	}
+	mnt = canonicalMountpoint(mnt)
 	// Found before the unmount: afterwards the mount table no longer
 	// names the data dir.
 	daemon := findDaemon(mnt)
