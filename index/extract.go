@@ -2,24 +2,20 @@ package index
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
-	"io"
 	"math"
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // Work caps, so that a hostile or huge file costs bounded memory and time.
 // Text beyond the caps is simply not indexed.
 const (
-	maxEnvelopeDepth = 4        // nested envelopes unwrapped
-	maxDecodedBytes  = 64 << 20 // gunzipped size of a GZIP_V1 payload
-	maxTextBytes     = 8 << 20  // text tokenized per file
-	maxListItems     = 100000   // elements read from any one JSON array
-	maxFacetValues   = 1024     // tags or topics taken from one file
+	maxTextBytes   = 8 << 20 // text tokenized per file
+	maxListItems   = 100000  // elements read from any one JSON array
+	maxFacetValues = 1024    // tags or topics taken from one file
 )
 
 // extraction is what one session file contributes, before tokenizing.
@@ -304,77 +300,12 @@ func jsonString(b []byte) (string, bool) {
 	return s, true
 }
 
-// unwrap removes the real app's envelope {version, checksum, timestamp,
-// compressed, data}: data is "GZIP_V1:"+base64(gzip(json)), a string holding
-// raw JSON, or the JSON value itself. Plain JSON passes through. ok=false if
-// the content is not valid JSON or a GZIP_V1 payload does not decode.
+// unwrap removes the real app's envelope (see package envelope); plain
+// JSON passes through. ok=false if the content is not valid JSON or a
+// GZIP_V1 payload does not decode within the cap.
 func unwrap(content []byte) ([]byte, bool) {
-	if !json.Valid(content) {
-		return nil, false
-	}
-	for range maxEnvelopeDepth {
-		if firstByte(content) != '{' {
-			return content, true
-		}
-		var env struct {
-			Version    json.RawMessage `json:"version"`
-			Checksum   json.RawMessage `json:"checksum"`
-			Timestamp  json.RawMessage `json:"timestamp"`
-			Compressed json.RawMessage `json:"compressed"`
-			Data       json.RawMessage `json:"data"`
-		}
-		_ = json.Unmarshal(content, &env)
-		present := 0
-		for _, f := range []json.RawMessage{env.Version, env.Checksum, env.Timestamp, env.Compressed} {
-			if f != nil {
-				present++
-			}
-		}
-		if env.Data == nil || present < 2 {
-			return content, true
-		}
-		s, isString := jsonString(env.Data)
-		switch {
-		case !isString:
-			content = env.Data
-		case strings.HasPrefix(s, "GZIP_V1:"):
-			decoded, ok := gunzipBase64(s[len("GZIP_V1:"):])
-			if !ok || !json.Valid(decoded) {
-				return nil, false
-			}
-			content = decoded
-		case json.Valid([]byte(s)):
-			content = []byte(s)
-		default:
-			// Not JSON text: the string is the value (e.g. a transcription).
-			return env.Data, true
-		}
-	}
-	return content, true
-}
-
-func gunzipBase64(s string) ([]byte, bool) {
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		stripped := strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\n' || r == '\r' || r == '\t' || r == '=' {
-				return -1
-			}
-			return r
-		}, s)
-		if raw, err = base64.RawStdEncoding.DecodeString(stripped); err != nil {
-			return nil, false
-		}
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, false
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxDecodedBytes+1))
-	if err != nil || len(out) > maxDecodedBytes {
-		return nil, false
-	}
-	return out, true
+	out, err := appenvelope.Unwrap(content)
+	return out, err == nil
 }
 
 // startLayouts are the string forms of startTime accepted; without a zone, UTC.

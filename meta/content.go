@@ -425,6 +425,12 @@ func (s *Store) GC() (GCResult, error) {
 		if err != nil {
 			return nil // raced with another delete
 		}
+		freed := info.Stored
+		if a, ok := s.blobs.(blobstore.Allocator); ok {
+			if n, err := a.Allocated(h); err == nil {
+				freed = n // what the disk gets back, blocks included
+			}
+		}
 		if err := s.blobs.Delete(h); errors.Is(err, blobstore.ErrInGrace) {
 			res.InGrace++ // another writer may still reference it: a later gc
 			return nil
@@ -432,7 +438,7 @@ func (s *Store) GC() (GCResult, error) {
 			return err
 		}
 		res.Removed++
-		res.BytesFreed += info.Stored
+		res.BytesFreed += freed
 		return nil
 	})
 	return res, err

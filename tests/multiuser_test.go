@@ -474,11 +474,11 @@ func requireSetuidFusermount(t *testing.T) {
 	t.Helper()
 	p, err := exec.LookPath("fusermount3")
 	if err != nil {
-		t.Skip("fusermount3 is not installed")
+		cannotRun(t, "fusermount3 is not installed (.ci/run installs fuse3)")
 	}
 	st, err := os.Stat(p)
 	if err != nil || st.Mode()&os.ModeSetuid == 0 || st.Sys().(*syscall.Stat_t).Uid != 0 {
-		t.Skipf("%s is not setuid root: normal users cannot mount here", p)
+		cannotRun(t, p+" is not setuid root: normal users cannot mount here")
 	}
 }
 
