@@ -191,7 +191,7 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 		if info, err := v.blobs.Stat(h); err == nil {
 			freed += info.Stored
 		}
-		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) && !errors.Is(err, blobstore.ErrInGrace) {
 			return err
 		}
 	}

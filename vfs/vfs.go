@@ -30,6 +30,7 @@ type Options struct {
 	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
 	BlobPutDelay   time.Duration // test hook: a slow disk
 	ReadOnly       bool
+	S3             S3Options // blobs in an S3 bucket (see blobs.go)
 }
 
 // FS is an open data dir.
@@ -129,7 +130,7 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 func (v *FS) open(opts Options) error {
-	blobs, err := blobstore.OpenLocal(filepath.Join(v.Dir, "blobs"), blobstore.LocalOptions{PutDelay: opts.BlobPutDelay})
+	blobs, err := openBlobStore(v.Dir, opts)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,7 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 		},
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	addS3Flags(c.Flags())
 	c.Flags().BoolVar(&repair, "repair", false, "fix what can be fixed")
 	c.Flags().StringArrayVar(&from, "from", nil, "with --repair: a dir or file holding good copies of damaged content (repeatable)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -85,7 +86,11 @@ func openUnmounted(data string) (*vfs.FS, error) {
 	if _, err := os.Stat(filepath.Join(data, "meta")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a taskerfs data dir", data)
 	}
-	v, err := vfs.Open(data, vfs.Options{})
+	opts, err := baseOptions()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vfs.Open(data, opts)
 	if errors.Is(err, vfs.ErrLocked) {
 		return nil, fmt.Errorf("%w: unmount it first", err)
 	}
