@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -66,7 +67,7 @@ func addFacet(list []string, raw string) []string {
 // normFacet lowercases and trims a facet value. Values that are empty, or whose
 // escaped name would not fit in one path component, are not indexed.
 func normFacet(s string) (string, bool) {
-	v := strings.ToLower(strings.TrimSpace(s))
+	v := lowerBytes(strings.TrimSpace(s))
 	if v == "" || len(EscapeName(v)) > 255 {
 		return "", false
 	}
@@ -297,11 +298,45 @@ func jsonString(b []byte) (string, bool) {
 	if firstByte(b) != '"' {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	b = bytes.TrimSpace(b)
+	if utf8.Valid(b) {
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return "", false
+		}
+		return s, true
+	}
+	// encoding/json would make each byte that is not UTF-8 a U+FFFD, and
+	// two different tags one. Keep those bytes (facet names show them as
+	// %XX). They are never inside an escape sequence, which is ASCII, so
+	// the valid runs between them decode on their own.
+	if len(b) < 2 || b[len(b)-1] != '"' {
 		return "", false
 	}
-	return s, true
+	in := b[1 : len(b)-1]
+	var out strings.Builder
+	for len(in) > 0 {
+		n := 0
+		for n < len(in) {
+			r, size := utf8.DecodeRune(in[n:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			n += size
+		}
+		if n == 0 {
+			out.WriteByte(in[0])
+			in = in[1:]
+			continue
+		}
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, in[:n]...), '"'), &s) != nil {
+			return "", false
+		}
+		out.WriteString(s)
+		in = in[n:]
+	}
+	return out.String(), true
 }
 
 // unwrap removes the real app's envelope {version, checksum, timestamp,
