@@ -144,6 +144,9 @@ func (v *FS) open(opts Options) error {
 	v.openDirs = map[uint64]int{}
 	v.meta.SetOpenCheck(v.isOpen)
 	v.views = v.buildViews()
+	if err := v.adoptLegacyQueries(); err != nil {
+		return err
+	}
 	return v.ensureLayout()
 }
 

@@ -2,72 +2,68 @@ package vfs
 
 import (
 	"encoding/json"
-	"syscall"
 
 	"github.com/taskerfs/taskerfs/index"
 )
 
 const resultsFile = ".results.json"
 
-// searchView is search/: every name is a query; saved ones are listed.
+// searchView is search/: every name that parses is a query; the caller's
+// saved queries (saved/) are listed. search/ itself is read-only: mkdir
+// and rmdir belong to saved/.
 func (v *FS) searchView() *vnode {
 	d := newDir("/search")
 	readme := newFile("/search/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(searchReadme), nil })
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-		qs, err := v.meta.SavedQueries()
+		qs, err := v.meta.SavedQueries(c.Uid)
 		if err != nil {
 			return err
 		}
 		out := []*vnode{readme}
 		for _, q := range qs {
-			out = append(out, v.queryDir(q))
+			// README.md is the file; a query of that name is in saved/.
+			if q.Query != readme.name() && listableQuery(q.Query) {
+				out = append(out, v.savedQueryDir(d.path, q))
+			}
 		}
 		listNodes(out, after, fn)
 		return nil
 	}
 	d.lookup = func(c *Ctx, name string) (*vnode, error) {
-		if name == "README.md" {
+		if name == readme.name() {
 			return readme, nil
+		}
+		if !listableQuery(name) {
+			return nil, nil // a name that could not be listed does not exist
 		}
 		if _, err := index.ParseQuery(name); err != nil {
 			return nil, nil // a name that does not parse does not exist
 		}
-		if c.inMkdir() {
-			// The kernel answers mkdir(2) on a name that looks up with
-			// EEXIST before asking us; let it through to Mkdir, which saves.
-			if saved, err := v.meta.IsSavedQuery(name); err != nil || !saved {
-				return nil, err
-			}
+		if q, ok, err := v.meta.LookupQuery(c.Uid, name); err != nil {
+			return nil, err
+		} else if ok {
+			return v.savedQueryDir(d.path, q), nil
 		}
-		return v.queryDir(name), nil
+		return v.queryDir(d.path, name), nil
 	}
-	d.mkdir = func(c *Ctx, name string) error {
-		if name == "README.md" {
-			return syscall.EEXIST
-		}
-		if _, err := index.ParseQuery(name); err != nil {
-			return syscall.EINVAL
-		}
-		return v.meta.SaveQuery(name)
-	}
-	d.rmdir = func(c *Ctx, name string) error { return v.meta.ForgetQuery(name) }
 	return d
 }
 
 // queryDir lists one query's matches that the caller may see, as
-// symlinks in relevance order, and .results.json.
-func (v *FS) queryDir(q string) *vnode {
-	d := newDir("/search/" + q)
+// symlinks in relevance order, and .results.json. It is dir/q.
+func (v *FS) queryDir(dir, q string) *vnode {
+	d := newDir(dir + "/" + q)
 	results := newFile(d.path+"/"+resultsFile, 0o444, func(c *Ctx) ([]byte, error) { return v.resultsJSON(c, q) })
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-		res, err := v.Query(q)
+		res, err := v.queryResults(q)
 		if err != nil {
 			return err
 		}
 		out := make([]*vnode, 0, len(res.Hits)+1)
 		out = append(out, results)
 		for _, h := range res.Hits {
-			if validSessionID(h.SessionID) && v.CanReadSession(c, h.SessionID) {
+			// A session named .results.json is in the file, not linked.
+			if h.SessionID != resultsFile && validSessionID(h.SessionID) && v.CanReadSession(c, h.SessionID) {
 				out = append(out, sessionLink(d.path, h.SessionID, 2))
 			}
 		}
@@ -78,7 +74,7 @@ func (v *FS) queryDir(q string) *vnode {
 		if name == resultsFile {
 			return results, nil
 		}
-		res, err := v.Query(q)
+		res, err := v.queryResults(q)
 		if err != nil {
 			return nil, err
 		}
@@ -88,6 +84,16 @@ func (v *FS) queryDir(q string) *vnode {
 		return sessionLink(d.path, name, 2), nil
 	}
 	return d
+}
+
+// queryResults evaluates q; a saved query that no longer parses (the
+// grammar got stricter) matches nothing, so that it can still be listed
+// and removed.
+func (v *FS) queryResults(q string) (*Results, error) {
+	if _, err := index.ParseQuery(q); err != nil {
+		return &Results{}, nil
+	}
+	return v.Query(q)
 }
 
 type resultRow struct {
@@ -102,9 +108,11 @@ type resultRow struct {
 // resultsJSON is .results.json: the hits the caller may see, ranked among
 // themselves.
 func (v *FS) resultsJSON(c *Ctx, q string) ([]byte, error) {
-	hits, err := v.Snippets(q)
-	if err != nil {
-		return nil, err
+	var hits []index.Hit
+	if _, err := index.ParseQuery(q); err == nil {
+		if hits, err = v.Snippets(q); err != nil {
+			return nil, err
+		}
 	}
 	rows := make([]resultRow, 0, len(hits))
 	for _, h := range hits {
