@@ -164,10 +164,17 @@ AND: "a b OR c" means a AND (b OR c). Quote a value with spaces:
 tag:"deep work".
 Text is matched case-insensitively on words of two or more letters or
 digits; the stop words "the a an and or but in on at to for" are ignored.
+There are no wildcards: a word without any letter or digit ("*", "%",
+"?") is not a query, so it does not exist (ENOENT) instead of matching
+everything.
 
-mkdir search/<query> saves a query so that it shows up in ls search/;
-rmdir forgets it. Looking up a query never writes anything. A name that
-does not parse does not exist (ENOENT).
+Saving: mkdir saved/<query> saves a query, rmdir saved/<query> forgets it.
+Your saved queries are listed both in saved/ and here in search/; nobody
+else sees them, root included (they belong to the uid that made them), and
+they survive remounts. search/ itself is read-only (mkdir and rmdir here
+fail). Looking up a query never writes anything. A name that does not
+parse, or that holds a control character or bytes that are not UTF-8,
+does not exist (ENOENT) and cannot be saved (EINVAL).
 
 Every listing here, .results.json and the facet directories show only the
 sessions you can read through sessions/ (see the README's security
@@ -176,7 +183,12 @@ exist for you. Root and the user running the daemon see everything.
 
 Facet directories list the same sessions by value: by-tag/<tag>/,
 by-topic/<topic>/, by-status/<status>/, by-category/<category>/[<sub>/],
-by-date/<YYYY-MM>/. A value that cannot be a file name as is (it holds
-'/', '%', a NUL, bytes that are not UTF-8, starts with '.', or is empty) is
-written with %XX escapes of its bytes (upper-case hex): "ci/cd" is "ci%2Fcd".
+by-date/<YYYY-MM>/. A value that cannot be a plain file name is written
+with %XX escapes (upper-case hex) of the bytes of '/', '%', a leading '.',
+control characters, U+2028/U+2029, bidirectional controls and bytes that
+are not UTF-8; the empty value is "%". "ci/cd" is "ci%2Fcd", a newline is
+%0A. Each value has one name and each name one value, and a name works as
+the value of a query: ls "search/tag:ci%2Fcd". In by-category/<category>/
+a session keeps its id, and a subCategory named like a session listed
+there gets a '%' appended (as often as needed).
 `
