@@ -21,6 +21,9 @@ type FsckOptions struct {
 	// the index rebuilt. Damaged or missing blob content cannot be
 	// repaired; the files that use it are listed.
 	Repair bool
+	// From lists dirs (or files) where Repair looks for good copies of
+	// damaged or missing blobs: a backup, an export, the original files.
+	From []string
 }
 
 // BlobDamage is a referenced blob whose content is missing or wrong.
@@ -40,6 +43,7 @@ type FsckReport struct {
 	Namespace   []string     `json:"namespace"`   // broken namespace or refcount invariants
 	Orphans     []string     `json:"orphans"`     // blob files nothing references
 	Index       []string     `json:"index"`       // index problems
+	Healed      []BlobDamage `json:"healed"`      // damaged blobs Repair restored from a good copy
 	Repaired    []string     `json:"repaired"`    // what Repair did
 	// Unrepaired holds the problems still there after Repair (all of
 	// them without it).
@@ -48,7 +52,7 @@ type FsckReport struct {
 
 // Damaged reports whether Fsck found any problem.
 func (r *FsckReport) Damaged() bool {
-	return len(r.Corrupt)+len(r.Missing)+len(r.Namespace)+len(r.Orphans)+len(r.Index) > 0
+	return len(r.Corrupt)+len(r.Missing)+len(r.Healed)+len(r.Namespace)+len(r.Orphans)+len(r.Index) > 0
 }
 
 // Fsck checks the data dir and, with Repair, fixes what it can.
@@ -79,6 +83,11 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 
 	if err := v.checkBlobs(&r); err != nil {
 		return r, err
+	}
+	if opts.Repair && len(opts.From) > 0 {
+		if err := v.heal(&r, opts.From); err != nil {
+			return r, err
+		}
 	}
 	r.Unrepaired += len(r.Corrupt) + len(r.Missing)
 

@@ -140,9 +140,13 @@ func (v *FS) open(opts Options) error {
 	wbo := opts.Writeback
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
+	if wbo.FreeSpace == nil {
+		wbo.FreeSpace = v.freeSpace
+	}
 	v.wb = writeback.New(v.meta, wbo)
 	v.openDirs = map[uint64]int{}
 	v.meta.SetOpenCheck(v.isOpen)
+	v.meta.SetContentGate(v.wb)
 	v.views = v.buildViews()
 	if err := v.adoptLegacyQueries(); err != nil {
 		return err
@@ -355,6 +359,13 @@ func (v *FS) Statfs() (unix.Statfs_t, error) {
 	var st unix.Statfs_t
 	err := unix.Statfs(v.Dir, &st)
 	return st, err
+}
+
+// freeSpace is the data dir's available and total bytes (writeback's
+// preflight against a full disk).
+func (v *FS) freeSpace() (avail, total int64, err error) {
+	st, err := v.Statfs()
+	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, err
 }
 
 // GC removes unreferenced blobs.
