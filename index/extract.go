@@ -40,7 +40,7 @@ type extraction struct {
 func (e *extraction) full() bool { return e.textBytes >= maxTextBytes }
 
 func (e *extraction) addText(s string) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(textUTF8(s))
 	if s == "" || e.full() {
 		return
 	}
@@ -72,6 +72,26 @@ func normFacet(s string) (string, bool) {
 		return "", false
 	}
 	return v, true
+}
+
+// textUTF8 makes each byte of s that is not UTF-8 a U+FFFD, as
+// encoding/json does: jsonString keeps such bytes for the facet values,
+// while the text, snippets and names stay valid UTF-8 as they always were.
+func textUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // cutUTF8 returns at most n bytes of s without splitting a rune.
@@ -202,7 +222,7 @@ func extractMetadata(e *extraction, payload []byte) {
 		StartTime   json.RawMessage `json:"startTime"`
 	}
 	_ = json.Unmarshal(payload, &d)
-	e.name = string(d.Name)
+	e.name = textUTF8(string(d.Name))
 	e.addText(string(d.Name))
 	e.addText(string(d.Description))
 	for _, t := range d.Tags {

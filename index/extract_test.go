@@ -215,6 +215,11 @@ func TestExtractKeepsFacetBytes(t *testing.T) {
 			t.Errorf("tag %q has the unclean name %q", v, name)
 		}
 	}
+	// Text and names stay what encoding/json made of them: one U+FFFD per byte.
+	m := extract(KindMetadata, []byte("{\"name\": \"n\xff\xfe\", \"description\": \"d\xffe\"}"))
+	if m.name != "n\uFFFD\uFFFD" || !reflect.DeepEqual(m.texts, []string{"n\uFFFD\uFFFD", "d\uFFFDe"}) {
+		t.Errorf("name %q, texts %q", m.name, m.texts)
+	}
 	if s, ok := jsonString([]byte("\"ok\\u0041\"")); !ok || s != "okA" {
 		t.Errorf("jsonString of valid JSON: %q, %v", s, ok)
 	}
