@@ -448,12 +448,13 @@ func TestS3CrashKill9(t *testing.T) {
 	if err := fsyncDir(m.Dir); err != nil {
 		t.Fatal(err)
 	}
-	all := &versions{set: map[sum]bool{emptySum: true}}
+	all := &versions{set: map[sum]bool{}}
+	var ids atomic.Int64
 	var seq atomic.Uint64
 	var lastUnsyncedClose atomic.Int64
 	writers := make([]*crashWriter, crashWriters)
 	for i := range writers {
-		writers[i] = newCrashWriter(i, dir, seed, all, &seq, &lastUnsyncedClose)
+		writers[i] = newCrashWriter(i, dir, seed, all, &ids, &seq, &lastUnsyncedClose)
 	}
 	for cycle := range cycles {
 		down := cycle%2 == 1
@@ -476,7 +477,7 @@ func TestS3CrashKill9(t *testing.T) {
 		}
 		checkS3DataDirOffline(t, srv, m.Data, fmt.Sprintf("cycle %d", cycle))
 		m.Start()
-		verifyCrashDir(t, dir, writers, all, cycle)
+		verifyCrashDir(t, dir, writers, cycle)
 		if t.Failed() {
 			return
 		}
@@ -493,7 +494,7 @@ func TestS3CrashKill9(t *testing.T) {
 	m.Unmount()
 	dropLocalBlobs(t, m.Data)
 	m.Start()
-	verifyCrashDir(t, dir, writers, all, cycles)
+	verifyCrashDir(t, dir, writers, cycles)
 	m.Unmount()
 }
 
