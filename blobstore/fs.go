@@ -26,6 +26,9 @@ type blobFS interface {
 	// returns how many it read and the file's size.
 	readHeader(path string, buf []byte) (n int, size int64, err error)
 	exists(path string) (bool, error)
+	// allocated is the disk space the file takes (st_blocks where the
+	// filesystem reports it, else its size).
+	allocated(path string) (int64, error)
 	remove(path string) error
 	removeAll(path string) error
 	mkdir(path string) error // an existing dir is fine
@@ -59,7 +62,15 @@ func (*osFS) createTemp(dir, pattern string) (tempFile, error) { return os.Creat
 func (*osFS) rename(from, to string) error                     { return os.Rename(from, to) }
 func (*osFS) readFile(path string) ([]byte, error)             { return os.ReadFile(path) }
 func (*osFS) remove(path string) error                         { return os.Remove(path) }
-func (*osFS) removeAll(path string) error                      { return os.RemoveAll(path) }
+
+func (*osFS) allocated(path string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks * 512, nil
+}
+func (*osFS) removeAll(path string) error { return os.RemoveAll(path) }
 
 func (*osFS) readHeader(path string, buf []byte) (int, int64, error) {
 	f, err := os.Open(path)
@@ -189,6 +200,14 @@ func (v *vfsFS) readFile(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+func (v *vfsFS) allocated(path string) (int64, error) {
+	fi, err := v.fs.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 func (v *vfsFS) readHeader(path string, buf []byte) (int, int64, error) {

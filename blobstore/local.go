@@ -273,6 +273,19 @@ func (l *Local) Stat(h Hash) (Info, error) {
 	return info, nil
 }
 
+// Allocated is the disk space (st_blocks) of the blob's file: what
+// deleting it gives back.
+func (l *Local) Allocated(h Hash) (int64, error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	n, err := l.fs.allocated(l.path(h))
+	if err != nil {
+		return 0, notFound(h, err)
+	}
+	return n, nil
+}
+
 // Delete removes the blob's file. It is durable after the next Sync.
 func (l *Local) Delete(h Hash) error {
 	if l.closed.Load() {

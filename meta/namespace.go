@@ -171,7 +171,18 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 	if err := tx.PutAttr(&a); err != nil {
 		return Attr{}, err
 	}
+	if h, ok := tx.s.hooks.(CreateHook); ok && a.IsRegular() {
+		if err := h.Created(tx, a.Ino); err != nil {
+			return Attr{}, err
+		}
+	}
 	return a, tx.PutAttr(&p)
+}
+
+// CreateHook is an optional part of Hooks: Created is called for every new
+// regular file, in its creating batch (an empty file is a version too).
+type CreateHook interface {
+	Created(tx *Tx, ino uint64) error
 }
 
 // CreateUnlinked makes a regular file with no name, kept as an orphan

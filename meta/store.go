@@ -102,11 +102,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	pc := pebble.NewCache(cacheBytes)
 	defer pc.Unref()
+	var pebbleFS vfs.FS = privateFS{vfs.Default}
+	if opts.FS != nil {
+		pebbleFS = opts.FS
+	}
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        pc,
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
-		FS:           opts.FS,
+		FS:           pebbleFS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)

@@ -33,6 +33,9 @@ type Stats struct {
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
 	RecompressSaved int64 `json:"recompressSavedBytes"`
+	// Blobstore is the blob backend's own figures (S3: pending uploads,
+	// upload/download bytes and errors, read cache hits).
+	Blobstore any `json:"blobstore,omitempty"`
 }
 
 // Stats scans the namespace and the refcount table; it costs a pass over
@@ -93,6 +96,9 @@ func (v *FS) Stats() (Stats, error) {
 	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()
+	}
+	if b, ok := v.blobs.(backendStats); ok {
+		s.Blobstore = b.BackendStats()
 	}
 	return s, nil
 }

@@ -60,6 +60,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("debug-blob-put-delay")
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
 	fl.StringVar(&f.logTo, "log", "", "where the daemon logs: stderr, file (DATA/taskerfs.log) or syslog (default: stderr, file with --background)")
+	addS3Flags(fl)
 	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount(8) options: every flag as name=value (allow_other, cache_bytes=N, ...), and ro, noexec, nosuid, nodev, ...")
 }
 
@@ -171,7 +172,11 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		return err
 	}
 	setMemoryLimit(f)
-	v, err := vfs.Open(f.data, f.vfsOptions())
+	opts := f.vfsOptions()
+	if opts.S3, err = s3Options(); err != nil {
+		return err
+	}
+	v, err := vfs.Open(f.data, opts)
 	if err != nil {
 		return err
 	}
@@ -212,13 +217,17 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	stopBackground := func() {}
 	if f.compressAfter > 0 {
 		w, err := recompress.Start(v, recompress.Options{After: f.compressAfter, Logf: log.Printf})
-		if err != nil {
+		switch {
+		case errors.Is(err, recompress.ErrUnsupported):
+			log.Printf("taskerfs: background recompression is off: %v", err)
+		case err != nil:
 			srv.Unmount()
 			v.Close()
 			return err
+		default:
+			v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
+			stopBackground = w.Stop
 		}
-		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
-		stopBackground = w.Stop
 	}
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
@@ -313,6 +322,7 @@ func unmount(mountpoint string, lazy, force bool) error {
 		}
 		return nil
 	}
+	mnt = canonicalMountpoint(mnt)
 	// Found before the unmount: afterwards the mount table no longer
 	// names the data dir.
 	daemon := findDaemon(mnt)

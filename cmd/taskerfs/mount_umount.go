@@ -84,6 +84,33 @@ func taskerfsDataDir(entries []mountEntry, mnt string) string {
 	return dir
 }
 
+// canonicalMountpoint resolves symlinks in mnt the way the mount table
+// shows it, so that `umount` through a symlinked path still finds (and
+// waits for) the daemon. The mount itself is not entered unless mnt's last
+// component is a symlink: a hung daemon must not hang the unmount.
+func canonicalMountpoint(mnt string) string {
+	parent, err := filepath.EvalSymlinks(filepath.Dir(mnt))
+	if err != nil {
+		return mnt
+	}
+	p := filepath.Join(parent, filepath.Base(mnt))
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		entries, _ := parseMountinfo(f)
+		f.Close()
+		for _, e := range entries {
+			if e.mountpoint == p {
+				return p
+			}
+		}
+	}
+	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return real
+		}
+	}
+	return p
+}
+
 // daemonHandle follows one daemon process until it exits.
 type daemonHandle struct {
 	pid     int
