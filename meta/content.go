@@ -305,6 +305,19 @@ func (s *Store) Blob(h blobstore.Hash) ([]byte, error) {
 	return d, err
 }
 
+// BlobUncached is Blob for a sequential reader that keeps what it loads
+// itself (a read-ahead buffer): it answers from the cache when it can but
+// does not fill it, so a stream through a large file does not evict the
+// small hot blobs (metadata.json, indexes) the cache is for.
+func (s *Store) BlobUncached(h blobstore.Hash) ([]byte, error) {
+	if s.blobCache != nil {
+		if d, ok := s.blobCache.Get(h); ok {
+			return d, nil
+		}
+	}
+	return s.loadBlob(h)
+}
+
 func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
 	v, ok, err := get(s.db, refKey(h))
 	if err != nil {

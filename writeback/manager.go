@@ -72,6 +72,7 @@ type Manager struct {
 	retries        int
 
 	st counters
+	ra readAheader // background loads for sequential readers (readahead.go)
 }
 
 type spillJob struct {
@@ -461,24 +462,6 @@ func (m *Manager) committedChunk(f *file, idx uint64, cache *ReadCache) ([]byte,
 	return d, nil
 }
 
-// ReadCache remembers the last chunk a handle read, so that sequential
-// reads smaller than a chunk decode each blob once.
-type ReadCache struct {
-	hash blobstore.Hash
-	data []byte
-}
-
-func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
-	if cache != nil && cache.data != nil && cache.hash == h {
-		return cache.data, nil
-	}
-	d, err := m.store.Blob(h)
-	if err == nil && cache != nil {
-		cache.hash, cache.data = h, d
-	}
-	return d, err
-}
-
 // Read fills dst from off and returns the byte count (short at EOF).
 func (m *Manager) Read(ino uint64, dst []byte, off int64, cache *ReadCache) (int, error) {
 	if off < 0 {
@@ -533,6 +516,7 @@ func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) 
 		done += l
 		pos += uint64(l)
 	}
+	m.readAhead(f, off, uint64(n), cache)
 	return n, nil
 }
 
@@ -730,6 +714,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	m.done.Wait()
+	m.ra.close()
 	return err
 }
 
