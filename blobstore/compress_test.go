@@ -31,7 +31,7 @@ func TestEncodeChoosesCodec(t *testing.T) {
 		{"jpeg magic, compressible body", storetest.JPEG(100<<10, 5), blobstore.CodecRaw},
 		{"mp3 frame sync, compressible body", mp3Frame, blobstore.CodecRaw},
 		{"utf-16 text with BOM", utf16, blobstore.CodecZstd},
-		// The probe looks at the first 64 KiB only: a random head hides a
+		// The probe looks at the first 32 KiB only: a random head hides a
 		// compressible tail. That is the price of a cheap probe.
 		{"random head, json tail", append(storetest.Random(64<<10, 6), storetest.JSON(1<<20, 6)...), blobstore.CodecRaw},
 		{"json head, random tail", append(storetest.JSON(64<<10, 7)[:64<<10], storetest.Random(1<<20, 7)...), blobstore.CodecRaw},
