@@ -35,7 +35,7 @@ func (p Priority) String() string {
 // Options tune a Manager. Zero values take the defaults.
 type Options struct {
 	Window        time.Duration // group-commit window for normal items (100 ms)
-	MaxDirtyBytes int64         // writers wait above this (256 MiB)
+	MaxDirtyBytes int64         // writers wait above this (256 MiB here; the mount defaults to 64 MiB)
 	MaxAge        time.Duration // writers wait while the oldest item is older (5 s)
 	// Prioritize picks the priority of a closed file's commit (Normal if nil).
 	Prioritize func(ino uint64) Priority
