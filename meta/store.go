@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
 )
@@ -79,6 +80,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	defer pc.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        pc,
+		FS:           spaceFS{vfs.Default}, // walspace.go
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
 	})
