@@ -251,6 +251,7 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 		return tx.b.Set(refKey(h), rec.encode(), nil)
 	}
 	// A file blob stays on disk until gc; an inline one goes now.
+	tx.s.freed.blobs.Add(1) // a hint for the collector: counted even if the tx fails
 	tx.b.Delete(refKey(h), nil)
 	if rec.Inline {
 		tx.b.Delete(inlineKey(h), nil)
@@ -283,6 +284,7 @@ func (tx *Tx) freeInode(ino uint64) error {
 	tx.b.Delete(symlinkKey(ino), nil)
 	tx.b.Delete(orphanKey(ino), nil)
 	tx.touched = append(tx.touched, ino)
+	tx.s.freed.inodes.Add(1)
 	return tx.b.Delete(inodeKey(ino), nil)
 }
 
@@ -464,16 +466,25 @@ type GCResult struct {
 // GC deletes blob files that no manifest references and no in-flight
 // commit has pinned. Safe while mounted.
 func (s *Store) GC() (GCResult, error) {
+	return s.gc(func(_ blobstore.Hash, pinned bool) bool { return !pinned })
+}
+
+// gc deletes the unreferenced blobs that may go; may is told whether an
+// in-flight commit has pinned the blob (a pinned blob must never go). It
+// runs with pinMu held, so a blob cannot be pinned between the check and
+// the delete.
+func (s *Store) gc(may func(h blobstore.Hash, pinned bool) bool) (GCResult, error) {
 	var res GCResult
 	err := s.blobs.List("", func(h blobstore.Hash) error {
 		res.Scanned++
 		s.pinMu.Lock()
 		defer s.pinMu.Unlock()
-		if s.pinned[h] > 0 {
-			return nil
-		}
 		if _, ok, err := get(s.db, refKey(h)); err != nil || ok {
 			return err
+		}
+		pinned := s.pinned[h] > 0
+		if !may(h, pinned) || pinned {
+			return nil
 		}
 		info, err := s.blobs.Stat(h)
 		if err != nil {

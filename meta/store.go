@@ -50,6 +50,7 @@ type Store struct {
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
 	attrs     *cache.Cache[uint64, Attr]
+	freed     freedCounters // what the background collector looks at (gc.go)
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so

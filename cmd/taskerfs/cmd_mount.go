@@ -35,6 +35,8 @@ type mountFlags struct {
 	blobPutDelay  time.Duration
 	metricsAddr   string
 	compressAfter time.Duration
+	gcInterval    time.Duration
+	gcGrace       time.Duration
 	attrTimeout   time.Duration
 	entryTimeout  time.Duration
 	background    bool
@@ -52,6 +54,8 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (needs user_allow_other for non-root)")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
 	fl.DurationVar(&f.compressAfter, "compress-after", 7*24*time.Hour, "recompress sessions untouched this long at a higher zstd level, in the background (0 disables)")
+	fl.DurationVar(&f.gcInterval, "gc-interval", 20*time.Second, "how often the daemon looks for blobs no file uses any more and deletes them (0 disables; taskerfs gc still works)")
+	fl.DurationVar(&f.gcGrace, "gc-grace", 30*time.Second, "how long a blob stays unused before the background gc deletes it")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
@@ -211,6 +215,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
 		stopBackground = w.Stop
 	}
+	stopGC := startAutoGC(v, f.gcInterval, f.gcGrace)
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
 	sdNotify("READY=1\nSTATUS=serving " + mnt)
@@ -227,6 +232,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	srv.Wait()
 	sdNotify("STOPPING=1\nSTATUS=flushing")
 	stopBackground()
+	stopGC()
 	if err := v.Close(); err != nil {
 		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
 		return fmt.Errorf("flush on unmount: %w", err)
