@@ -28,7 +28,7 @@ type ReadCache struct {
 	data []byte
 
 	end    uint64      // where the previous read ended
-	seq    bool        // the previous read continued the one before
+	seq    bool        // the last read was near where the one before ended
 	aheadT uint64      // chunks below this index have been scheduled
 	ahead  []*prefetch // loads started for the chunks after the current one
 }
@@ -124,10 +124,14 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 	if cache == nil || n == 0 {
 		return
 	}
-	cache.seq = off == cache.end
+	// Sequential: within a chunk of where the last read ended. The
+	// kernel's read-ahead sends several reads at once and they may arrive
+	// a little out of order.
+	at, was := off/meta.ChunkSize, cache.end/meta.ChunkSize
+	cache.seq = at+1 >= was && at <= was+1
 	cache.end = off + n
 	if !cache.seq {
-		cache.ahead, cache.aheadT = nil, 0 // a seek: what was loaded ahead is of no use
+		cache.aheadT = 0 // a seek: schedule from here on the next sequential read
 		return
 	}
 	last := (off + n - 1) / meta.ChunkSize
