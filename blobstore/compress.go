@@ -75,8 +75,17 @@ func EncodeLevel(data []byte, level zstd.EncoderLevel) (Codec, []byte) {
 	if level < zstd.SpeedFastest || level > zstd.SpeedBestCompression {
 		level = DefaultLevel
 	}
-	if len(data) > probeSize && !probeShrinks(data[:probeSize], level) {
-		return CodecRaw, data
+	if len(data) > probeSize {
+		// Two 4 KiB glances (head and middle) that zstd cannot shrink at
+		// all settle it for a few microseconds: random and media bytes, and
+		// fio's buffers, whose 4 KiB pieces hold no repeat zstd can use.
+		// Otherwise a 32 KiB probe decides.
+		if stored(data[:glanceSize]) && stored(data[len(data)/2:][:glanceSize]) {
+			return CodecRaw, data
+		}
+		if !probeShrinks(data[:probeSize], level) {
+			return CodecRaw, data
+		}
 	}
 	enc, err := encoderFor(level)
 	if err != nil {
@@ -123,6 +132,24 @@ func probeShrinks(sample []byte, level zstd.EncoderLevel) bool {
 		bar = len(sample) / 8
 	}
 	return n <= len(sample)-bar
+}
+
+// glanceSize is the sample stored looks at.
+const glanceSize = 4 << 10
+
+// stored reports whether zstd at the fastest level cannot shrink sample by
+// a single byte (it emits the block raw).
+func stored(sample []byte) bool {
+	enc, err := encoderFor(zstd.SpeedFastest)
+	if err != nil {
+		return false
+	}
+	bp := probeBufs.Get().(*[]byte)
+	out := enc.EncodeAll(sample, (*bp)[:0])
+	n := len(out)
+	*bp = out[:0]
+	probeBufs.Put(bp)
+	return n >= len(sample)
 }
 
 // probeBufs holds output buffers for probes (a probe's output is thrown
