@@ -195,6 +195,7 @@ func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 	if a.IsDir() {
 		return a, errno(syscall.EPERM)
 	}
+	tx.needContent(ino)
 	if a.Nlink == 0 {
 		// Only a file made with O_TMPFILE may gain its first name.
 		if _, ok, err := get(tx.b, orphanKey(ino)); err != nil || !ok || !a.IsRegular() {
@@ -387,10 +388,14 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 	if err != nil && err != errno(syscall.ENOENT) {
 		return err
 	}
+	if src.IsRegular() {
+		tx.needContent(srcIno)
+	}
 	if flags&RenameExchange != 0 {
 		if !dstExists {
 			return errno(syscall.ENOENT)
 		}
+		tx.needContent(dstIno)
 		return tx.exchange(&op, name, &np, newName, &src, dstIno)
 	}
 	if dstExists {

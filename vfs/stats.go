@@ -39,12 +39,12 @@ type Stats struct {
 // every inode, so callers should not poll it in a tight loop.
 func (v *FS) Stats() (Stats, error) {
 	var s Stats
-	sessionsDir, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	sessionsDir, err := v.meta.Lookup(meta.RootIno, SessionsDir)
 	sessionsIno := sessionsDir.Ino
 	if err != nil {
 		sessionsIno = 0
 	}
-	err = v.Meta.AllInodes(func(a meta.Attr) error {
+	err = v.meta.AllInodes(func(a meta.Attr) error {
 		switch {
 		case a.IsRegular():
 			s.Files++
@@ -60,7 +60,7 @@ func (v *FS) Stats() (Stats, error) {
 	if err != nil {
 		return s, err
 	}
-	err = v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	err = v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		s.Blobs++
 		s.UniqueBytes += int64(info.Size)
 		s.StoredBytes += info.Stored
@@ -79,18 +79,18 @@ func (v *FS) Stats() (Stats, error) {
 		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
 	}
 	s.SavedBytes = s.LogicalBytes - s.StoredBytes
-	s.MetaBytes = int64(v.Meta.DB().Metrics().DiskSpaceUsage())
-	if n, _, b, err := v.Index.Stats(); err == nil {
+	s.MetaBytes = int64(v.meta.DB().Metrics().DiskSpaceUsage())
+	if n, _, b, err := v.index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
 	}
-	cs := v.Cache.Stats()
+	cs := v.cache.Stats()
 	s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
 	if cs.Hits+cs.Misses > 0 {
 		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
-	as := v.Meta.AttrCacheStats()
+	as := v.meta.AttrCacheStats()
 	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
-	s.Queue = v.WB.Stats()
+	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()
 	}

@@ -21,7 +21,7 @@ func startAutoGC(v *vfs.FS, interval, grace time.Duration) (stop func()) {
 	if interval <= 0 {
 		return func() {}
 	}
-	c := v.Meta.NewCollector(grace)
+	c := v.NewCollector(grace)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

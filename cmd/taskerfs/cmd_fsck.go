@@ -24,6 +24,7 @@ func init() {
 		data   string
 		repair bool
 		asJSON bool
+		from   []string
 	)
 	c := &cobra.Command{
 		Use:   "fsck [--repair] [--data DIR]",
@@ -34,8 +35,10 @@ blob, no blob file is left unreferenced, the namespace's link counts and records
 are consistent, and the search index matches the files.
 
 --repair recomputes refcounts from the manifests, deletes unreferenced blob
-files and rebuilds the index. Damaged or missing blob content cannot be
-repaired: the files that use it are listed.
+files and rebuilds the index. Damaged or missing blob content is restored
+from a good copy found under a --from DIR (a backup, an export, the original
+files: every file there is hashed whole and in 1 MiB chunks); what cannot be
+found is left damaged and the files that use it are listed.
 
 Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 		Args: cobra.NoArgs,
@@ -44,7 +47,7 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 			if err != nil {
 				return err
 			}
-			r, err := v.Fsck(vfs.FsckOptions{Repair: repair})
+			r, err := v.Fsck(vfs.FsckOptions{Repair: repair, From: from})
 			if cerr := v.Close(); err == nil {
 				err = cerr
 			}
@@ -71,6 +74,7 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
 	c.Flags().BoolVar(&repair, "repair", false, "fix what can be fixed")
+	c.Flags().StringArrayVar(&from, "from", nil, "with --repair: a dir or file holding good copies of damaged content (repeatable)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	rootCmd.AddCommand(c)
 }

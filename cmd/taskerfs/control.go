@@ -120,7 +120,7 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			writeJSON(w, hits, err)
 		},
 		"/sync": func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, struct{}{}, v.WB.SyncAll())
+			writeJSON(w, struct{}{}, v.SyncAll())
 		},
 	}
 }

@@ -86,8 +86,9 @@ func taskerfsDataDir(entries []mountEntry, mnt string) string {
 
 // daemonHandle follows one daemon process until it exits.
 type daemonHandle struct {
-	pid   int
-	pidfd int // -1 when pidfd_open is unavailable
+	pid     int
+	pidfd   int    // -1 when pidfd_open is unavailable
+	dataDir string // the data dir it serves
 }
 
 // findDaemon returns the daemon serving mnt, nil if it cannot be known
@@ -122,7 +123,7 @@ func findDaemon(mnt string) *daemonHandle {
 	if err != nil {
 		fd = -1
 	}
-	d := &daemonHandle{pid: pid, pidfd: fd}
+	d := &daemonHandle{pid: pid, pidfd: fd, dataDir: dataDir}
 	// A pid file left by a killed daemon may name a recycled pid: only a
 	// process holding the data dir's lock is its daemon.
 	if !holdsFile(pid, filepath.Join(dataDir, "lock")) {
