@@ -58,6 +58,14 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 	var res CollectResult
 	freed := c.s.freed.blobs.Load()
 	if full || freed != c.blobs || len(c.seen) > 0 {
+		// Whatever dropped a blob's last reference must be durable before
+		// the blob goes, or a power loss could bring the reference back
+		// without its blob. (Unlinks and other namespace changes are
+		// committed without a WAL sync.) `taskerfs gc` does the same with
+		// its SyncAll first.
+		if err := c.s.SyncWAL(); err != nil {
+			return res, err
+		}
 		c.blobs = freed
 		unref := map[blobstore.Hash]time.Time{}
 		r, err := c.s.gc(func(h blobstore.Hash, pinned bool) bool {
