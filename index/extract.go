@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
@@ -35,7 +36,7 @@ type extraction struct {
 func (e *extraction) full() bool { return e.textBytes >= maxTextBytes }
 
 func (e *extraction) addText(s string) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(textUTF8(s))
 	if s == "" || e.full() {
 		return
 	}
@@ -62,11 +63,31 @@ func addFacet(list []string, raw string) []string {
 // normFacet lowercases and trims a facet value. Values that are empty, or whose
 // escaped name would not fit in one path component, are not indexed.
 func normFacet(s string) (string, bool) {
-	v := strings.ToLower(strings.TrimSpace(s))
+	v := lowerBytes(strings.TrimSpace(s))
 	if v == "" || len(EscapeName(v)) > 255 {
 		return "", false
 	}
 	return v, true
+}
+
+// textUTF8 makes each byte of s that is not UTF-8 a U+FFFD, as
+// encoding/json does: jsonString keeps such bytes for the facet values,
+// while the text, snippets and names stay valid UTF-8 as they always were.
+func textUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // cutUTF8 returns at most n bytes of s without splitting a rune.
@@ -197,7 +218,7 @@ func extractMetadata(e *extraction, payload []byte) {
 		StartTime   json.RawMessage `json:"startTime"`
 	}
 	_ = json.Unmarshal(payload, &d)
-	e.name = string(d.Name)
+	e.name = textUTF8(string(d.Name))
 	e.addText(string(d.Name))
 	e.addText(string(d.Description))
 	for _, t := range d.Tags {
@@ -293,11 +314,45 @@ func jsonString(b []byte) (string, bool) {
 	if firstByte(b) != '"' {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	b = bytes.TrimSpace(b)
+	if utf8.Valid(b) {
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return "", false
+		}
+		return s, true
+	}
+	// encoding/json would make each byte that is not UTF-8 a U+FFFD, and
+	// two different tags one. Keep those bytes (facet names show them as
+	// %XX). They are never inside an escape sequence, which is ASCII, so
+	// the valid runs between them decode on their own.
+	if len(b) < 2 || b[len(b)-1] != '"' {
 		return "", false
 	}
-	return s, true
+	in := b[1 : len(b)-1]
+	var out strings.Builder
+	for len(in) > 0 {
+		n := 0
+		for n < len(in) {
+			r, size := utf8.DecodeRune(in[n:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			n += size
+		}
+		if n == 0 {
+			out.WriteByte(in[0])
+			in = in[1:]
+			continue
+		}
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, in[:n]...), '"'), &s) != nil {
+			return "", false
+		}
+		out.WriteString(s)
+		in = in[n:]
+	}
+	return out.String(), true
 }
 
 // unwrap removes the real app's envelope (see package envelope); plain

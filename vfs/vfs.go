@@ -159,6 +159,9 @@ func (v *FS) open(opts Options) error {
 	v.meta.SetOpenCheck(v.isOpen)
 	v.meta.SetContentGate(v.wb)
 	v.views = v.buildViews()
+	if err := v.adoptLegacyQueries(); err != nil {
+		return err
+	}
 	return v.ensureLayout()
 }
 
