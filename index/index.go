@@ -29,7 +29,18 @@ type Index struct {
 	scanBudget int // see terms.go
 	probeLimit int
 	estimate   func(start, end []byte) (uint64, error) // disk usage of a key range
+	content    ContentSource                           // nil: snippet text is stored in the index
 }
+
+// ContentSource returns the committed content of file fid, for snippets.
+type ContentSource func(fileID uint64) ([]byte, error)
+
+// SetContentSource makes the index keep no snippet text of its own: a
+// snippet is cut from the file's content, read through src and extracted
+// again, which gives the same text the index would have stored (the
+// extraction is deterministic). Text stored earlier is still used and is
+// dropped when its file is next indexed. Call it before any other use.
+func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
@@ -151,7 +162,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		}
 	} else {
 		err = b.Set(fileKey(fid), rec.encode(), nil)
-		if err == nil && text == "" {
+		if err == nil && (text == "" || x.content != nil) {
 			err = b.Delete(textKey(fid), nil)
 		} else if err == nil {
 			err = b.Set(textKey(fid), []byte(text), nil)

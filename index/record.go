@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sort"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // storedTextCap bounds the text kept per file for snippets.
@@ -149,9 +151,33 @@ func fitted(texts []string, limit int) int {
 	return n
 }
 
-const recordVersion = 1
+// Record versions: 1 is the plain encoding below; 2 is the same body (after
+// its version byte) compressed with zstd, for records of recordZstdMin bytes
+// or more (a file's term list compresses to about 70% of what pebble's
+// snappy blocks make of it).
+const (
+	recordVersion     = 1
+	recordVersionZstd = 2
+	recordZstdMin     = 256
+	maxRecordBytes    = 64 << 20 // decoded size cap of a compressed record
+)
 
+var (
+	recordEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	recordDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxRecordBytes), zstd.WithDecoderConcurrency(0))
+)
+
+// encode returns the stored form of the record.
 func (r *fileRecord) encode() []byte {
+	body := r.encodeBody()
+	if len(body) < recordZstdMin {
+		return body
+	}
+	return recordEncoder.EncodeAll(body[1:], []byte{recordVersionZstd})
+}
+
+// encodeBody returns the record in the plain encoding (version 1).
+func (r *fileRecord) encodeBody() []byte {
 	w := &byteWriter{}
 	w.byte1(recordVersion)
 	w.str(r.sid)
@@ -184,6 +210,13 @@ func (r *fileRecord) encode() []byte {
 }
 
 func decodeRecord(b []byte) (*fileRecord, error) {
+	if len(b) > 0 && b[0] == recordVersionZstd {
+		body, err := recordDecoder.DecodeAll(b[1:], []byte{recordVersion})
+		if err != nil || len(body) > maxRecordBytes {
+			return nil, errCorrupt
+		}
+		b = body
+	}
 	r := newReader(b)
 	if r.byte1() != recordVersion {
 		return nil, errCorrupt

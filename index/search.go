@@ -57,7 +57,7 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	}
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
-	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate}
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate, content: x.content}
 	set, err := ev.eval(q.root)
 	if err != nil {
 		return nil, err
@@ -106,6 +106,7 @@ type evaluator struct {
 	budget     int                      // posting keys read before a term counts as long
 	probeLimit int                      // candidates few enough to probe
 	estimate   func(start, end []byte) (uint64, error)
+	content    ContentSource // see SetContentSource
 }
 
 func (ev *evaluator) eval(n node) (idSet, error) {
@@ -450,7 +451,7 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 			return "", err
 		}
 		for _, fid := range fids {
-			text, _, err := get(ev.r, textKey(fid))
+			text, err := ev.fileText(fid)
 			if err != nil {
 				return "", err
 			}
@@ -465,8 +466,27 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 	if fallback != "" || !agg.hasMeta {
 		return fallback, nil
 	}
-	text, _, err := get(ev.r, textKey(agg.metaFid))
+	text, err := ev.fileText(agg.metaFid)
 	return window(string(text), 0), err
+}
+
+// fileText returns the snippet text of file fid: stored in the index, or
+// extracted again from the file's content (see SetContentSource). Content
+// that cannot be read gives no snippet, not an error: the hit stands.
+func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
+	text, ok, err := get(ev.r, textKey(fid))
+	if err != nil || ok || ev.content == nil {
+		return text, err
+	}
+	rec, err := loadRecord(ev.r, fid)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	content, err := ev.content(fid)
+	if err != nil {
+		return nil, nil
+	}
+	return []byte(storedText(extract(rec.kind, content).texts)), nil
 }
 
 // maxSnippetFiles bounds the files tried for one snippet.
