@@ -122,6 +122,34 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 	return x.apply(b, fileID, rec, text)
 }
 
+// MoveFile re-keys the postings of file fid under session sessionID without
+// reading its content: the file record lists what the file contributes, so
+// a rename (of the file or of a whole session tree) is a key rewrite. It
+// reports false, changing nothing, when the index has no record of the file
+// or the file's kind changes with its new path: then the caller must index
+// the content (UpdateFile).
+func (x *Index) MoveFile(b *pebble.Batch, fileID uint64, sessionID string, kind Kind) (bool, error) {
+	if err := checkBatch(b); err != nil {
+		return false, err
+	}
+	if sessionID == "" {
+		return false, errors.New("index: empty session id")
+	}
+	rec, err := loadRecord(b, fileID)
+	if err != nil || rec == nil || rec.kind != kind {
+		return false, err
+	}
+	if rec.sid == sessionID {
+		return true, nil
+	}
+	text, _, err := get(b, textKey(fileID))
+	if err != nil {
+		return false, err
+	}
+	rec.sid, rec.num = sessionID, 0
+	return true, x.apply(b, fileID, rec, string(text))
+}
+
 // RemoveFile deletes everything file fid contributed; a no-op for a file the
 // index does not know. The session disappears with its last file.
 func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {

@@ -246,6 +246,14 @@ func (tx *Tx) dropLink(a *Attr, parent uint64, name string) error {
 		if a.Parent == parent && a.Name == name {
 			// The recorded path is gone; the file keeps its other names.
 			a.Parent, a.Name = 0, ""
+			if err := tx.PutAttr(a); err != nil {
+				return err
+			}
+			if tx.s.hooks != nil {
+				// Derived data keyed by the path (the search index) follows.
+				return tx.s.hooks.Renamed(tx, a.Ino)
+			}
+			return nil
 		}
 		return tx.PutAttr(a)
 	}

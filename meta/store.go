@@ -28,7 +28,8 @@ type Hooks interface {
 	// Detached is called when ino lost its last name (it may live on as an
 	// orphan while open).
 	Detached(tx *Tx, ino uint64) error
-	// Renamed is called after ino (a file or a directory) moved.
+	// Renamed is called after ino (a file or a directory) moved, and after a
+	// file with other links left lost the name its path was recorded under.
 	Renamed(tx *Tx, ino uint64) error
 }
 

@@ -34,8 +34,12 @@ func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
 	return tx.WalkFiles(ino, func(f meta.Attr) error { return h.v.reindexCommitted(tx, f) })
 }
 
-// reindexCommitted re-derives a moved file's postings from its committed
-// content; uncommitted changes are indexed when they commit.
+// reindexCommitted moves a file's postings to its new path: a key rewrite
+// from the index's record of the file when there is one (a session renamed,
+// a file moved between sessions), else (the file was not indexed, or its
+// kind changed) they are derived from its committed content; uncommitted
+// changes are indexed when they commit. A file whose path is gone (a hard
+// link lost the name it was indexed under) leaves the index.
 func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	p, ok, err := tx.PathOf(a.Ino)
 	if err != nil {
@@ -45,11 +49,26 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	if !ok || !indexable || a.Size > maxIndexedFile {
 		return v.Index.RemoveFile(tx.Batch(), a.Ino)
 	}
+	if moved, err := v.Index.MoveFile(tx.Batch(), a.Ino, sid, kind); err != nil || moved {
+		return err
+	}
 	content, err := v.committedContent(a)
 	if err != nil {
 		return err
 	}
 	return v.Index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
+}
+
+// indexedContent is the index's content source for snippets.
+func (v *FS) indexedContent(ino uint64) ([]byte, error) {
+	a, err := v.Meta.GetAttr(ino)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsRegular() || a.Size > maxIndexedFile {
+		return nil, errors.New("vfs: not an indexed file")
+	}
+	return v.committedContent(a)
 }
 
 func (v *FS) committedContent(a meta.Attr) ([]byte, error) {

@@ -105,6 +105,13 @@ func run(n int, work string, reps, batchFiles int) error {
 	}
 	defer db.Close()
 	x := index.New(db)
+	// As in the mount: snippets are cut from the files' content.
+	x.SetContentSource(func(fid uint64) ([]byte, error) {
+		if fid == 0 || fid > uint64(len(files)) {
+			return nil, fmt.Errorf("no file %d", fid)
+		}
+		return os.ReadFile(filepath.Join(data, files[fid-1].path))
+	})
 
 	start := time.Now()
 	b := db.NewIndexedBatch()
