@@ -249,9 +249,8 @@ func (tx *Tx) dropLink(a *Attr, parent uint64, name string) error {
 			if err := tx.PutAttr(a); err != nil {
 				return err
 			}
-			if tx.s.hooks != nil {
-				// Derived data keyed by the path (the search index) follows.
-				return tx.s.hooks.Renamed(tx, a.Ino)
+			if h, ok := tx.s.hooks.(PathLostHook); ok {
+				return h.PathLost(tx, a.Ino)
 			}
 			return nil
 		}

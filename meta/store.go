@@ -28,9 +28,15 @@ type Hooks interface {
 	// Detached is called when ino lost its last name (it may live on as an
 	// orphan while open).
 	Detached(tx *Tx, ino uint64) error
-	// Renamed is called after ino (a file or a directory) moved, and after a
-	// file with other links left lost the name its path was recorded under.
+	// Renamed is called after ino (a file or a directory) moved.
 	Renamed(tx *Tx, ino uint64) error
+}
+
+// PathLostHook is an optional addition to Hooks: PathLost is called when a
+// file that keeps other links lost the name its path was recorded under
+// (PathOf no longer finds it), so derived data keyed by that path can go.
+type PathLostHook interface {
+	PathLost(tx *Tx, ino uint64) error
 }
 
 // Store is the namespace. All mutations are serialized; reads go straight

@@ -16,7 +16,15 @@ const maxIndexedFile = 64 << 20
 // hooks keep the index in step with namespace changes, in the same batch.
 type hooks struct{ v *FS }
 
+var _ meta.PathLostHook = hooks{}
+
 func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
+	return h.v.Index.RemoveFile(tx.Batch(), ino)
+}
+
+// PathLost: a hard-linked session file lost the name it was indexed
+// under; its postings go (the name it keeps has no recorded path).
+func (h hooks) PathLost(tx *meta.Tx, ino uint64) error {
 	return h.v.Index.RemoveFile(tx.Batch(), ino)
 }
 
@@ -38,8 +46,7 @@ func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
 // from the index's record of the file when there is one (a session renamed,
 // a file moved between sessions), else (the file was not indexed, or its
 // kind changed) they are derived from its committed content; uncommitted
-// changes are indexed when they commit. A file whose path is gone (a hard
-// link lost the name it was indexed under) leaves the index.
+// changes are indexed when they commit.
 func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	p, ok, err := tx.PathOf(a.Ino)
 	if err != nil {
