@@ -161,6 +161,7 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 	if err != nil {
 		return err
 	}
+	v = decodeText(v)
 	if c.x.content != nil {
 		// Snippets come from the content; stored text is left over from
 		// before and is dropped when the file is next indexed.

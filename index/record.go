@@ -167,6 +167,26 @@ var (
 	recordDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxRecordBytes), zstd.WithDecoderConcurrency(0))
 )
 
+// Snippet text (X x fid) is stored as 0x00 + a zstd frame when it is at
+// least recordZstdMin bytes, else as is. Text stored before compression was
+// introduced, or that happens to start with 0x00 and is short, reads as is:
+// decodeText only decompresses what decompresses.
+func encodeText(text string) []byte {
+	if len(text) < recordZstdMin {
+		return []byte(text)
+	}
+	return recordEncoder.EncodeAll([]byte(text), []byte{0})
+}
+
+func decodeText(v []byte) []byte {
+	if len(v) > 4 && v[0] == 0 {
+		if text, err := recordDecoder.DecodeAll(v[1:], nil); err == nil && len(text) <= storedTextCap {
+			return text
+		}
+	}
+	return v
+}
+
 // encode returns the stored form of the record.
 func (r *fileRecord) encode() []byte {
 	body := r.encodeBody()

@@ -476,7 +476,7 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
 	text, ok, err := get(ev.r, textKey(fid))
 	if err != nil || ok || ev.content == nil {
-		return text, err
+		return decodeText(text), err
 	}
 	rec, err := loadRecord(ev.r, fid)
 	if err != nil || rec == nil {

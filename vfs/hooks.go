@@ -66,18 +66,6 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	return v.Index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
 }
 
-// indexedContent is the index's content source for snippets.
-func (v *FS) indexedContent(ino uint64) ([]byte, error) {
-	a, err := v.Meta.GetAttr(ino)
-	if err != nil {
-		return nil, err
-	}
-	if !a.IsRegular() || a.Size > maxIndexedFile {
-		return nil, errors.New("vfs: not an indexed file")
-	}
-	return v.committedContent(a)
-}
-
 func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 	buf := make([]byte, a.Size)
 	err := v.Meta.Chunks(a.Ino, func(idx uint64, c meta.ChunkRef) error {

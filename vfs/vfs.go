@@ -125,7 +125,6 @@ func (v *FS) open(opts Options) error {
 		return err
 	}
 	v.Index = index.New(v.Meta.DB())
-	v.Index.SetContentSource(v.indexedContent) // snippets from the files, not a copy in the index
 	v.Meta.SetHooks(hooks{v})
 	wbo := opts.Writeback
 	wbo.OnCommit = v.onCommit

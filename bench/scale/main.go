@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -49,12 +50,22 @@ func main() {
 	work := flag.String("work", "/var/tmp/taskerfs-scale", "work dir (dataset is kept for reruns)")
 	reps := flag.Int("reps", 21, "timed runs per query")
 	batchFiles := flag.Int("batch", 256, "files per commit batch (a group-commit window)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the queries to this file")
+	flag.BoolVar(&reuse, "reuse", false, "reuse the index a previous run built for the same size (queries only)")
+	flag.BoolVar(&contentSnippets, "content-snippets", false, "store no snippet text: cut snippets from the files (index.SetContentSource)")
 	flag.Parse()
 	if err := run(*sessions, *work, *reps, *batchFiles); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
 }
+
+var (
+	cpuProfile string
+	reuse      bool
+
+	contentSnippets bool
+)
 
 type file struct {
 	path string
@@ -97,22 +108,32 @@ func run(n int, work string, reps, batchFiles int) error {
 	if err != nil {
 		return err
 	}
-	dbDir := filepath.Join(work, "db")
-	_ = os.RemoveAll(dbDir)
+	dbDir := filepath.Join(work, fmt.Sprintf("db-%d", n))
+	built := filepath.Join(dbDir, "built")
+	_, err = os.Stat(built)
+	reused := reuse && err == nil
+	if !reused {
+		_ = os.RemoveAll(dbDir)
+	}
 	db, err := pebble.Open(dbDir, &pebble.Options{Cache: pebble.NewCache(64 << 20), MemTableSize: 32 << 20})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	x := index.New(db)
-	// As in the mount: snippets are cut from the files' content.
-	x.SetContentSource(func(fid uint64) ([]byte, error) {
-		if fid == 0 || fid > uint64(len(files)) {
-			return nil, fmt.Errorf("no file %d", fid)
-		}
-		return os.ReadFile(filepath.Join(data, files[fid-1].path))
-	})
+	if contentSnippets {
+		x.SetContentSource(func(fid uint64) ([]byte, error) {
+			if fid == 0 || fid > uint64(len(files)) {
+				return nil, fmt.Errorf("no file %d", fid)
+			}
+			return os.ReadFile(filepath.Join(data, files[fid-1].path))
+		})
+	}
 
+	if reused {
+		fmt.Printf("reusing the index in %s\n", dbDir)
+		return measure(db, x, n, jsonBytes, 0, reps)
+	}
 	start := time.Now()
 	b := db.NewIndexedBatch()
 	for i, f := range files {
@@ -142,6 +163,24 @@ func run(n int, work string, reps, batchFiles int) error {
 	}
 	if err := db.Compact([]byte{'X'}, []byte{'Y'}, true); err != nil {
 		return err
+	}
+	if err := os.WriteFile(built, nil, 0o644); err != nil {
+		return err
+	}
+	return measure(db, x, n, jsonBytes, took, reps)
+}
+
+func measure(db *pebble.DB, x *index.Index, n int, jsonBytes int64, took time.Duration, reps int) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	tables := []struct{ name, prefix string }{
 		{"global", "Xg"}, {"file records", "XF"}, {"snippet text", "Xx"}, {"session ids", "XS"}, {"session aggregates", "XN"},
@@ -205,8 +244,11 @@ func run(n int, work string, reps, batchFiles int) error {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("\nGo heap in use %.0f MiB; index bytes per session %.0f → 1M sessions ≈ %.1f GB index; indexing at this rate: %.0f min per 1M\n",
-		float64(ms.HeapInuse)/(1<<20), float64(total)/float64(n), float64(total)/float64(n)*1e6/1e9, 1e6/(float64(n)/took.Seconds())/60)
+	fmt.Printf("\nGo heap in use %.0f MiB; index bytes per session %.0f → 1M sessions ≈ %.1f GB index\n",
+		float64(ms.HeapInuse)/(1<<20), float64(total)/float64(n), float64(total)/float64(n)*1e6/1e9)
+	if took > 0 {
+		fmt.Printf("indexing at this rate: %.0f min per 1M sessions\n", 1e6/(float64(n)/took.Seconds())/60)
+	}
 	return nil
 }
 
