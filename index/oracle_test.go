@@ -190,3 +190,24 @@ func TestDifferentialWithOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenizeMatchesOracle: the allocation-free tokenizer splits, cuts and
+// lowercases exactly as before.
+func TestTokenizeMatchesOracle(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "B", "z", "Ü", "ß", "İ", "Σ", "日", "9", " ", "-", "\u0301", "\xff", "the", "AND", "x", "Ǆ", "ﬁ"}
+	inputs := []string{"", "a", "ab", "The quick brown FOX", strings.Repeat("A", 70), strings.Repeat("é", 40) + "x", strings.Repeat("ab", 31) + "Ǆ"}
+	for range 3000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		inputs = append(inputs, b.String())
+	}
+	for _, s := range inputs {
+		got, want := Tokenize(s), oracle.Tokenize(s)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Tokenize(%q) = %q, oracle %q", s, got, want)
+		}
+	}
+}

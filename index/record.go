@@ -46,19 +46,22 @@ type fileRecord struct {
 func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	e := extract(kind, content)
 	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start}
-	tf := map[string]uint64{}
+	tf := map[string]*uint64{} // lookups by a []byte do not allocate; only new terms do
 	for _, s := range e.texts {
-		scanTokens(s, func(tok string, _, _ int) bool {
+		scanTokenBytes(s, func(tok []byte, _, _ int) bool {
 			rec.length++
-			if _, ok := tf[tok]; ok || len(tf) < maxTermsPerFile {
-				tf[tok]++
+			if n := tf[string(tok)]; n != nil {
+				*n++
+			} else if len(tf) < maxTermsPerFile {
+				one := uint64(1)
+				tf[string(tok)] = &one
 			}
 			return true
 		})
 	}
 	rec.terms = make([]termFreq, 0, len(tf))
 	for t, n := range tf {
-		rec.terms = append(rec.terms, termFreq{t, n})
+		rec.terms = append(rec.terms, termFreq{t, *n})
 	}
 	sort.Slice(rec.terms, func(i, j int) bool { return rec.terms[i].term < rec.terms[j].term })
 

@@ -511,8 +511,8 @@ func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
 // findTerm returns the byte offset of the first word of text whose token is t.
 func findTerm(text, t string) int {
 	at := -1
-	scanTokens(text, func(tok string, start, _ int) bool {
-		if tok == t {
+	scanTokenBytes(text, func(tok []byte, start, _ int) bool {
+		if string(tok) == t {
 			at = start
 			return false
 		}
