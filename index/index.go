@@ -225,12 +225,19 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		g.files--
 	}
 	if old != nil {
-		if err := refreshSession(b, old.sid, old.num, &g); err != nil {
+		var add *sessPart
+		if rec != nil && rec.num == old.num {
+			p := rec.part()
+			add = &p
+		}
+		op := old.part()
+		if err := updateSession(b, old.sid, old.num, &g, &op, add); err != nil {
 			return err
 		}
 	}
 	if rec != nil && (old == nil || old.num != rec.num) {
-		if err := refreshSession(b, rec.sid, rec.num, &g); err != nil {
+		p := rec.part()
+		if err := updateSession(b, rec.sid, rec.num, &g, nil, &p); err != nil {
 			return err
 		}
 	}
@@ -331,6 +338,45 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 		}
 	}
 	return nil
+}
+
+// updateSession folds into the aggregate of session sid (number num) one
+// file's part leaving (remove) and/or arriving (add); the parts table holds
+// the change already. Sums are updated in place; when a metadata.json part
+// changes (which one names the session depends on all of them) or the
+// aggregate is missing, it is recomputed from the parts (refreshSession).
+func updateSession(b *pebble.Batch, sid string, num uint32, g *globalStats, remove, add *sessPart) error {
+	if remove != nil && remove.kind == KindMetadata || add != nil && add.kind == KindMetadata {
+		return refreshSession(b, sid, num, g)
+	}
+	before, existed, err := loadAgg(b, num)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return refreshSession(b, sid, num, g)
+	}
+	after := before
+	after.sid = sid
+	if remove != nil {
+		after.files--
+		after.length -= remove.length
+	}
+	if add != nil {
+		after.files++
+		after.length += add.length
+	}
+	g.sessions--
+	g.length -= before.length
+	if after.files == 0 {
+		if err := b.Delete(numKey(num), nil); err != nil {
+			return err
+		}
+		return b.Delete(sessionKey(sid), nil)
+	}
+	g.sessions++
+	g.length += after.length
+	return b.Set(numKey(num), after.encode(), nil)
 }
 
 // refreshSession recomputes the aggregate of session sid (number num) from
