@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -460,29 +462,118 @@ const rebuildBatchBytes = 32 << 20
 // Rebuild clears the index and reindexes every file of all, committing as it
 // goes. Searches meanwhile see a partial index; run it while no other writer
 // touches the index (taskerfs reindex, or fsck's repair).
-func (x *Index) Rebuild(all FileSource) error {
+func (x *Index) Rebuild(all FileSource) error { return x.RebuildWith(all, nil) }
+
+// RebuildProgress is how far a rebuild is.
+type RebuildProgress struct {
+	Files int   // files indexed
+	Bytes int64 // their content bytes
+}
+
+// RebuildWith is Rebuild calling progress (if not nil) after each file.
+// Extraction (JSON parsing, tokenizing) runs on every CPU; the records are
+// applied to the batch in the order all yields them.
+func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) error {
 	b := x.db.NewIndexedBatch()
 	if err := x.Clear(b); err != nil {
 		_ = b.Close()
 		return err
 	}
-	pending := 0
+	type job struct {
+		fid  uint64
+		size int
+		rec  *fileRecord
+		text string
+		done chan struct{}
+	}
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	order := make(chan *job, 4*workers) // to the applier, in source order
+	type input struct {
+		j       *job
+		sid     string
+		kind    Kind
+		content []byte
+	}
+	inputs := make(chan input, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range inputs {
+				in.j.rec, in.j.text = buildRecord(in.sid, in.kind, in.content)
+				close(in.j.done)
+			}
+		}()
+	}
+	var (
+		mu       sync.Mutex
+		applyErr error // the applier's first error; the source stops at it
+	)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		var p RebuildProgress
+		pending := 0
+		fail := func(err error) {
+			mu.Lock()
+			applyErr = err
+			mu.Unlock()
+		}
+		for j := range order {
+			<-j.done
+			mu.Lock()
+			stop := applyErr != nil
+			mu.Unlock()
+			if stop {
+				continue // drain
+			}
+			if err := x.apply(b, j.fid, j.rec, j.text); err != nil {
+				fail(err)
+				continue
+			}
+			p.Files++
+			p.Bytes += int64(j.size)
+			if progress != nil {
+				progress(p)
+			}
+			pending += j.size + 1024
+			if pending < rebuildBatchBytes {
+				continue
+			}
+			pending = 0
+			if err := b.Commit(pebble.NoSync); err != nil {
+				fail(err)
+				continue
+			}
+			_ = b.Close()
+			b = x.db.NewIndexedBatch()
+		}
+	}()
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return applyErr
+	}
 	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
-		if err := x.UpdateFile(b, fid, sid, kind, content); err != nil {
+		if sid == "" {
+			return errors.New("index: empty session id")
+		}
+		if err := failed(); err != nil {
 			return err
 		}
-		pending += len(content) + 1024
-		if pending < rebuildBatchBytes {
-			return nil
-		}
-		pending = 0
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return err
-		}
-		_ = b.Close()
-		b = x.db.NewIndexedBatch()
+		j := &job{fid: fid, size: len(content), done: make(chan struct{})}
+		order <- j
+		inputs <- input{j, sid, kind, content}
 		return nil
 	})
+	close(inputs)
+	close(order)
+	wg.Wait()
+	<-applied
+	if aerr := failed(); err == nil {
+		err = aerr
+	}
 	if err == nil {
 		err = b.Commit(pebble.Sync)
 	}

@@ -187,6 +187,26 @@ func TestDifferentialWithOracle(t *testing.T) {
 			if err != nil || len(problems) != 0 {
 				t.Fatalf("check: %v %v", problems, err)
 			}
+
+			// A parallel rebuild gives the same index.
+			var last RebuildProgress
+			calls := 0
+			if err := d.f.x.RebuildWith(allFiles(ds.files), func(p RebuildProgress) { last = p; calls++ }); err != nil {
+				t.Fatal(err)
+			}
+			indexable := 0
+			for p := range ds.files {
+				if _, _, ok := Classify(p); ok {
+					indexable++
+				}
+			}
+			if last.Files != indexable || calls != indexable {
+				t.Errorf("rebuild progress: %d files in %d calls, want %d", last.Files, calls, indexable)
+			}
+			d.compare(queries)
+			if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
+				t.Fatalf("check after rebuild: %v %v", problems, err)
+			}
 		})
 	}
 }

@@ -221,9 +221,12 @@ func (v *FS) IndexSource() index.FileSource {
 
 // Reindex rebuilds the search index from the files. Run it while nothing
 // else writes (an unmounted data dir).
-func (v *FS) Reindex() error {
+func (v *FS) Reindex() error { return v.ReindexWith(nil) }
+
+// ReindexWith is Reindex calling progress (if not nil) after each file.
+func (v *FS) ReindexWith(progress func(index.RebuildProgress)) error {
 	if err := v.WB.SyncAll(); err != nil {
 		return err
 	}
-	return v.Index.Rebuild(v.IndexSource())
+	return v.Index.RebuildWith(v.IndexSource(), progress)
 }
