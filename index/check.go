@@ -38,13 +38,13 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	expSessions := map[string]*sessionAgg{}
 	var expLength uint64
 	storedPostings := 0
-	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
+	err := extractAll(all, func(e *extracted) error {
+		fid, sid, kind, rec, text := e.fid, e.sid, e.kind, e.rec, e.text
 		if seen[fid] {
 			c.add("file %d is listed twice", fid)
 			return nil
 		}
 		seen[fid] = true
-		rec, text := buildRecord(sid, kind, content)
 		a := expSessions[sid]
 		if a == nil {
 			a = &sessionAgg{}

@@ -479,105 +479,112 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 		_ = b.Close()
 		return err
 	}
-	type job struct {
-		fid  uint64
-		size int
-		rec  *fileRecord
-		text string
-		done chan struct{}
+	var p RebuildProgress
+	pending := 0
+	err := extractAll(all, func(e *extracted) error {
+		if e.sid == "" {
+			return errors.New("index: empty session id")
+		}
+		if err := x.apply(b, e.fid, e.rec, e.text); err != nil {
+			return err
+		}
+		p.Files++
+		p.Bytes += int64(e.size)
+		if progress != nil {
+			progress(p)
+		}
+		pending += e.size + 1024
+		if pending < rebuildBatchBytes {
+			return nil
+		}
+		pending = 0
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		_ = b.Close()
+		b = x.db.NewIndexedBatch()
+		return nil
+	})
+	if err == nil {
+		err = b.Commit(pebble.Sync)
 	}
-	workers := max(runtime.GOMAXPROCS(0), 1)
-	order := make(chan *job, 4*workers) // to the applier, in source order
+	_ = b.Close()
+	return err
+}
+
+// extracted is one file of a FileSource with its record built.
+type extracted struct {
+	fid  uint64
+	sid  string
+	kind Kind
+	size int
+	rec  *fileRecord
+	text string
+	done chan struct{}
+}
+
+// extractAll builds the records of the files all yields on every CPU and
+// calls fn with each, in the order all yields them, one at a time. It stops
+// at the first error of all or fn.
+func extractAll(all FileSource, fn func(e *extracted) error) error {
 	type input struct {
-		j       *job
-		sid     string
-		kind    Kind
+		e       *extracted
 		content []byte
 	}
+	workers := max(runtime.GOMAXPROCS(0), 1)
 	inputs := make(chan input, 4*workers)
+	order := make(chan *extracted, 4*workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for in := range inputs {
-				in.j.rec, in.j.text = buildRecord(in.sid, in.kind, in.content)
-				close(in.j.done)
+				in.e.rec, in.e.text = buildRecord(in.e.sid, in.e.kind, in.content)
+				close(in.e.done)
 			}
 		}()
 	}
 	var (
-		mu       sync.Mutex
-		applyErr error // the applier's first error; the source stops at it
+		mu     sync.Mutex
+		fnErr  error // fn's first error; the source stops at it
+		called = make(chan struct{})
 	)
-	applied := make(chan struct{})
-	go func() {
-		defer close(applied)
-		var p RebuildProgress
-		pending := 0
-		fail := func(err error) {
-			mu.Lock()
-			applyErr = err
-			mu.Unlock()
-		}
-		for j := range order {
-			<-j.done
-			mu.Lock()
-			stop := applyErr != nil
-			mu.Unlock()
-			if stop {
-				continue // drain
-			}
-			if err := x.apply(b, j.fid, j.rec, j.text); err != nil {
-				fail(err)
-				continue
-			}
-			p.Files++
-			p.Bytes += int64(j.size)
-			if progress != nil {
-				progress(p)
-			}
-			pending += j.size + 1024
-			if pending < rebuildBatchBytes {
-				continue
-			}
-			pending = 0
-			if err := b.Commit(pebble.NoSync); err != nil {
-				fail(err)
-				continue
-			}
-			_ = b.Close()
-			b = x.db.NewIndexedBatch()
-		}
-	}()
 	failed := func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		return applyErr
+		return fnErr
 	}
-	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
-		if sid == "" {
-			return errors.New("index: empty session id")
+	go func() {
+		defer close(called)
+		for e := range order {
+			<-e.done
+			if failed() != nil {
+				continue // drain
+			}
+			if err := fn(e); err != nil {
+				mu.Lock()
+				fnErr = err
+				mu.Unlock()
+			}
 		}
+	}()
+	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
 		if err := failed(); err != nil {
 			return err
 		}
-		j := &job{fid: fid, size: len(content), done: make(chan struct{})}
-		order <- j
-		inputs <- input{j, sid, kind, content}
+		e := &extracted{fid: fid, sid: sid, kind: kind, size: len(content), done: make(chan struct{})}
+		order <- e
+		inputs <- input{e, content}
 		return nil
 	})
 	close(inputs)
 	close(order)
 	wg.Wait()
-	<-applied
-	if aerr := failed(); err == nil {
-		err = aerr
+	<-called
+	if ferr := failed(); err == nil || errors.Is(err, ferr) {
+		err = ferr
 	}
-	if err == nil {
-		err = b.Commit(pebble.Sync)
-	}
-	_ = b.Close()
 	return err
 }
 
