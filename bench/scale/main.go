@@ -50,12 +50,25 @@ func main() {
 	work := flag.String("work", "/var/tmp/taskerfs-scale", "work dir (dataset is kept for reruns)")
 	reps := flag.Int("reps", 21, "timed runs per query")
 	batchFiles := flag.Int("batch", 256, "files per commit batch (a group-commit window)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the queries to this file")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.BoolVar(&reuse, "reuse", false, "reuse the index a previous run built for the same size (queries only)")
 	flag.BoolVar(&contentSnippets, "content-snippets", false, "store no snippet text: cut snippets from the files (index.SetContentSource)")
 	flag.Parse()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*sessions, *work, *reps, *batchFiles); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -88,6 +101,9 @@ func run(n int, work string, reps, batchFiles int) error {
 			return err
 		}
 	}
+	if real, err := filepath.EvalSymlinks(data); err == nil {
+		data = real // a dataset shared by symlink
+	}
 	var files []file
 	var jsonBytes int64
 	err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
@@ -107,6 +123,9 @@ func run(n int, work string, reps, batchFiles int) error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no session files in %s", data)
 	}
 	dbDir := filepath.Join(work, fmt.Sprintf("db-%d", n))
 	built := filepath.Join(dbDir, "built")
@@ -171,17 +190,7 @@ func run(n int, work string, reps, batchFiles int) error {
 }
 
 func measure(db *pebble.DB, x *index.Index, n int, jsonBytes int64, took time.Duration, reps int) error {
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
+
 	tables := []struct{ name, prefix string }{
 		{"global", "Xg"}, {"file records", "XF"}, {"snippet text", "Xx"}, {"session ids", "XS"}, {"session aggregates", "XN"},
 		{"session parts", "Xs"}, {"term postings", "Xt"}, {"facet postings", "Xv"}, {"day postings", "Xd"}, {"blocks", "XT"},
