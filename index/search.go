@@ -408,8 +408,10 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		return nil, err
 	}
 	defer aggs.close()
-	if limit > 0 && len(ids) > limit {
+	if limit > 0 && len(ids) > limit && len(scoring) > 0 {
 		// Score everything from the lengths; decode only the winners.
+		// (Without scoring terms every score is 0: all tie, so the order is
+		// by session id and every aggregate is read anyway.)
 		type scored struct {
 			score float64
 			num   uint32
