@@ -8,6 +8,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/vfs"
 )
 
 const resultsFile = ".results.json"
@@ -113,7 +114,7 @@ type resultRow struct {
 }
 
 func (r *Root) resultsJSON(q string) ([]byte, error) {
-	hits, err := r.v.Snippets(q)
+	hits, err := r.v.TopSnippets(q, vfs.ResultsLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +131,9 @@ const searchReadme = `# search/
 Every directory name here is a query. Open one and it lists the matching
 sessions as symlinks to ../../sessions/<id>, most relevant first (BM25 over
 the sessions' text), plus a hidden .results.json with rank, id, name,
-score, startTime and a snippet per hit. Results are computed when you look,
-and reflect every file whose close() has returned.
+score, startTime and a snippet for each of the 100 best hits (taskerfs
+search --json gives them all). Results are computed when you look, and
+reflect every file whose close() has returned.
 
     ls search/oauth                      sessions mentioning "oauth"
     ls "search/oauth login"              words are ANDed
