@@ -33,6 +33,9 @@ type FsckOptions struct {
 	Repair bool
 	// Progress, if set, is called (never concurrently) as blobs are verified.
 	Progress func(FsckProgress)
+	// From lists dirs (or files) where Repair looks for good copies of
+	// damaged or missing blobs: a backup, an export, the original files.
+	From []string
 }
 
 // BlobDamage is a referenced blob whose content is missing or wrong.
@@ -50,9 +53,14 @@ type FsckReport struct {
 	Corrupt     []BlobDamage `json:"corrupt"`     // content does not hash to its name
 	Missing     []BlobDamage `json:"missing"`     // referenced, not in the store
 	Namespace   []string     `json:"namespace"`   // broken namespace or refcount invariants
-	Orphans     []string     `json:"orphans"`     // blob files nothing references
 	Index       []string     `json:"index"`       // index problems
-	Repaired    []string     `json:"repaired"`    // what Repair did
+	Healed      []BlobDamage `json:"healed"`      // damaged blobs Repair restored from a good copy
+	// Reclaimable lists blob files nothing references: old versions after
+	// overwrites await gc, which is normal and no damage (--repair or gc
+	// deletes them).
+	Reclaimable      []string `json:"reclaimable"`
+	ReclaimableBytes int64    `json:"reclaimableBytes"`
+	Repaired         []string `json:"repaired"` // what Repair did
 	// Unrepaired holds the problems still there after Repair (all of
 	// them without it).
 	Unrepaired int `json:"unrepaired"`
@@ -60,13 +68,13 @@ type FsckReport struct {
 
 // Damaged reports whether Fsck found any problem.
 func (r *FsckReport) Damaged() bool {
-	return len(r.Corrupt)+len(r.Missing)+len(r.Namespace)+len(r.Orphans)+len(r.Index) > 0
+	return len(r.Corrupt)+len(r.Missing)+len(r.Healed)+len(r.Namespace)+len(r.Index) > 0
 }
 
 // Fsck checks the data dir and, with Repair, fixes what it can.
 func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	var r FsckReport
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return r, err
 	}
 	var err error
@@ -74,7 +82,7 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		return r, err
 	}
 	if opts.Repair && len(r.Namespace) > 0 {
-		fixed, err := v.Meta.RepairRefcounts()
+		fixed, err := v.meta.RepairRefcounts()
 		if err != nil {
 			return r, fmt.Errorf("repair refcounts: %w", err)
 		}
@@ -92,22 +100,27 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	if err := v.checkBlobs(&r, opts.Progress); err != nil {
 		return r, err
 	}
+	if opts.Repair && len(opts.From) > 0 {
+		if err := v.heal(&r, opts.From); err != nil {
+			return r, err
+		}
+	}
 	r.Unrepaired += len(r.Corrupt) + len(r.Missing)
 
 	if err := v.checkOrphanBlobs(&r, opts.Repair); err != nil {
 		return r, err
 	}
 
-	if r.Index, err = v.Index.Check(v.IndexSource()); err != nil {
+	if r.Index, err = v.index.Check(v.IndexSource()); err != nil {
 		return r, fmt.Errorf("index check: %w", err)
 	}
 	switch {
 	case opts.Repair && len(r.Index) > 0:
-		if err := v.Index.Rebuild(v.IndexSource()); err != nil {
+		if err := v.index.Rebuild(v.IndexSource()); err != nil {
 			return r, fmt.Errorf("index rebuild: %w", err)
 		}
 		r.Repaired = append(r.Repaired, "index rebuilt")
-		left, err := v.Index.Check(v.IndexSource())
+		left, err := v.index.Check(v.IndexSource())
 		if err != nil {
 			return r, err
 		}
@@ -120,7 +133,7 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 
 func (v *FS) checkNamespace() ([]string, error) {
 	var out []string
-	err := v.Meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
+	err := v.meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
 	return out, err
 }
 
@@ -164,7 +177,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 			}
 		}()
 	}
-	err := v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	err := v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		r.Blobs++
 		if info.Inline {
 			r.InlineBlobs++
@@ -199,10 +212,10 @@ const (
 func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, error) {
 	var err error
 	if info.Inline {
-		_, err = v.Meta.Blob(h)
+		_, err = v.meta.Blob(h)
 	} else {
 		var data []byte
-		if data, err = v.Blobs.Get(h); err == nil && len(data) != int(info.Size) {
+		if data, err = v.blobs.Get(h); err == nil && len(data) != int(info.Size) {
 			err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
 		}
 	}
@@ -210,7 +223,7 @@ func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, e
 		return BlobDamage{}, blobOK, nil
 	}
 	d := BlobDamage{Hash: h.String(), Err: err.Error()}
-	_, uses, _, uerr := v.Meta.BlobUses(h)
+	_, uses, _, uerr := v.meta.BlobUses(h)
 	if uerr != nil {
 		return d, blobOK, uerr
 	}
@@ -232,32 +245,31 @@ func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, e
 
 func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	var orphans []blobstore.Hash
-	err := v.Blobs.List("", func(h blobstore.Hash) error {
+	err := v.blobs.List("", func(h blobstore.Hash) error {
 		r.BlobFiles++
-		if _, ok, err := v.Meta.BlobInfo(h); err != nil || ok {
+		if _, ok, err := v.meta.BlobInfo(h); err != nil || ok {
 			return err
 		}
 		orphans = append(orphans, h)
-		r.Orphans = append(r.Orphans, h.String())
+		r.Reclaimable = append(r.Reclaimable, h.String())
+		if info, err := v.blobs.Stat(h); err == nil {
+			r.ReclaimableBytes += info.Stored
+		}
 		return nil
 	})
-	if err != nil || len(orphans) == 0 {
+	if err != nil || len(orphans) == 0 || !repair {
 		return err
-	}
-	if !repair {
-		r.Unrepaired += len(orphans)
-		return nil
 	}
 	var freed int64
 	for _, h := range orphans {
-		if info, err := v.Blobs.Stat(h); err == nil {
+		if info, err := v.blobs.Stat(h); err == nil {
 			freed += info.Stored
 		}
-		if err := v.Blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) && !errors.Is(err, blobstore.ErrInGrace) {
 			return err
 		}
 	}
-	if err := v.Blobs.Sync(); err != nil {
+	if err := v.blobs.Sync(); err != nil {
 		return err
 	}
 	r.Repaired = append(r.Repaired, fmt.Sprintf("%d unreferenced blob files deleted (%d bytes)", len(orphans), freed))
@@ -271,12 +283,12 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 func (v *FS) IndexSource() index.FileSource {
 	return func(fn func(fileID uint64, sessionID string, kind index.Kind, content []byte) error) error {
 		seen := map[uint64]bool{}
-		return v.Meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
+		return v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
 			if seen[a.Ino] {
 				return nil
 			}
 			seen[a.Ino] = true
-			p, ok, err := v.Meta.PathOf(a.Ino)
+			p, ok, err := v.meta.PathOf(a.Ino)
 			if err != nil || !ok {
 				return err
 			}
@@ -299,8 +311,8 @@ func (v *FS) Reindex() error { return v.ReindexWith(nil) }
 
 // ReindexWith is Reindex calling progress (if not nil) after each file.
 func (v *FS) ReindexWith(progress func(index.RebuildProgress)) error {
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return err
 	}
-	return v.Index.RebuildWith(v.IndexSource(), progress)
+	return v.index.RebuildWith(v.IndexSource(), progress)
 }

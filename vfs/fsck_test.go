@@ -18,6 +18,7 @@ import (
 type fsckFixture struct {
 	dir          string
 	shot, audio  blobstore.Hash // file blobs
+	shotData     []byte
 	shotPath     string
 	metadataPath string
 }
@@ -39,6 +40,7 @@ func newFsckFixture(t *testing.T) *fsckFixture {
 	}
 	shot, audio := random(200<<10), random(120<<10)
 	f.shot, f.audio = blobstore.Sum(shot), blobstore.Sum(audio)
+	f.shotData = shot
 	files := map[string][]byte{
 		f.metadataPath:                           []byte(`{"id": "s1", "name": "Fixing the parser", "status": "completed", "tags": ["go"]}`),
 		"sessions/s1/screenshots/chunk-000.json": []byte(`[{"id": "sh1", "aiAnalysis": {"summary": "editing lexer code"}}]`),
@@ -77,7 +79,7 @@ func (f *fsckFixture) blobFile(h blobstore.Hash) string {
 func bumpRefcount(t *testing.T, v *FS, h blobstore.Hash) {
 	t.Helper()
 	key := append([]byte{'r'}, h[:]...)
-	err := v.Meta.Update(true, func(tx *meta.Tx) error {
+	err := v.meta.Update(true, func(tx *meta.Tx) error {
 		val, closer, err := tx.Batch().Get(key)
 		if err != nil {
 			return err
@@ -94,10 +96,11 @@ func bumpRefcount(t *testing.T, v *FS, h blobstore.Hash) {
 
 func TestFsckFindsAndRepairsDamage(t *testing.T) {
 	tests := []struct {
-		name       string
-		damage     func(t *testing.T, f *fsckFixture)
-		found      func(r *FsckReport, f *fsckFixture) bool
-		repairable bool
+		name        string
+		damage      func(t *testing.T, f *fsckFixture)
+		found       func(r *FsckReport, f *fsckFixture) bool
+		repairable  bool
+		reclaimOnly bool // no damage: space for gc
 	}{
 		{
 			name:       "clean",
@@ -156,8 +159,8 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				err = v.Meta.Update(true, func(tx *meta.Tx) error {
-					return v.Index.UpdateFile(tx.Batch(), a.Ino, "s1", index.KindMetadata, []byte(`{"id": "s1", "name": "something else"}`))
+				err = v.meta.Update(true, func(tx *meta.Tx) error {
+					return v.index.UpdateFile(tx.Batch(), a.Ino, "s1", index.KindMetadata, []byte(`{"id": "s1", "name": "something else"}`))
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -174,12 +177,13 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 				v := f.open(t)
 				defer v.Close()
 				data := []byte(strings.Repeat("left behind by a crash ", 5000))
-				if _, err := v.Blobs.Put(blobstore.Sum(data), data); err != nil {
+				if _, err := v.blobs.Put(blobstore.Sum(data), data); err != nil {
 					t.Fatal(err)
 				}
 			},
-			found:      func(r *FsckReport, f *fsckFixture) bool { return len(r.Orphans) == 1 },
-			repairable: true,
+			found:       func(r *FsckReport, f *fsckFixture) bool { return len(r.Reclaimable) == 1 && r.ReclaimableBytes > 0 },
+			repairable:  true,
+			reclaimOnly: true,
 		},
 	}
 	for _, tt := range tests {
@@ -193,7 +197,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if damaged := tt.name != "clean"; r.Damaged() != damaged || !tt.found(&r, f) {
+			if damaged := tt.name != "clean" && !tt.reclaimOnly; r.Damaged() != damaged || !tt.found(&r, f) {
 				t.Fatalf("fsck: damaged %v, report %+v", r.Damaged(), r)
 			}
 			if r.Blobs < 4 || r.BlobFiles < 1 {
@@ -216,7 +220,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Damaged() == tt.repairable {
+			if r.Damaged() == tt.repairable || len(r.Reclaimable) > 0 {
 				t.Fatalf("after repair: damaged %v, report %+v", r.Damaged(), r)
 			}
 			if tt.repairable {
@@ -229,24 +233,66 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 }
 
 // TestReindexRestoresSearch rebuilds an index that lost everything.
+// TestFsckHealsFromAGoodCopy: a damaged blob and a missing one are
+// looked for under --from (here: a backup holding the original of one of
+// them); the one found is restored and reads back, the other stays
+// reported.
+func TestFsckHealsFromAGoodCopy(t *testing.T) {
+	f := newFsckFixture(t)
+	flip, err := os.ReadFile(f.blobFile(f.shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip[len(flip)-100] ^= 0x40
+	if err := os.WriteFile(f.blobFile(f.shot), flip, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(f.blobFile(f.audio)); err != nil {
+		t.Fatal(err)
+	}
+	v := f.open(t)
+	backup := t.TempDir()
+	os.WriteFile(filepath.Join(backup, "unrelated"), []byte("nothing to see"), 0o600)
+	os.WriteFile(filepath.Join(backup, "a1.jpg"), f.shotData, 0o600)
+	r, err := v.Fsck(FsckOptions{Repair: true, From: []string{backup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Healed) != 1 || r.Healed[0].Hash != f.shot.String() || len(r.Corrupt) != 0 {
+		t.Fatalf("healed %+v, corrupt %+v: want the damaged blob healed from the backup", r.Healed, r.Corrupt)
+	}
+	if len(r.Missing) != 1 || r.Unrepaired != 1 {
+		t.Fatalf("missing %+v, unrepaired %d: the blob with no good copy must stay reported", r.Missing, r.Unrepaired)
+	}
+	a, err := v.Resolve(f.shotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.ReadFile(a.Ino)
+	if err != nil || string(got) != string(f.shotData) {
+		t.Fatalf("the healed file reads %d bytes, %v", len(got), err)
+	}
+	v.Close()
+}
+
 func TestReindexRestoresSearch(t *testing.T) {
 	f := newFsckFixture(t)
 	v := f.open(t)
 	defer v.Close()
-	err := v.Meta.Update(true, func(tx *meta.Tx) error { return v.Index.Clear(tx.Batch()) })
+	err := v.meta.Update(true, func(tx *meta.Tx) error { return v.index.Clear(tx.Batch()) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problems, _ := v.Index.Check(v.IndexSource()); len(problems) == 0 {
+	if problems, _ := v.index.Check(v.IndexSource()); len(problems) == 0 {
 		t.Fatal("a cleared index passes its check")
 	}
 	if err := v.Reindex(); err != nil {
 		t.Fatal(err)
 	}
-	if problems, err := v.Index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
+	if problems, err := v.index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
 		t.Fatalf("after reindex: %v %v", problems, err)
 	}
-	if sessions, files, _, _ := v.Index.Stats(); sessions != 1 || files != 2 {
+	if sessions, files, _, _ := v.index.Stats(); sessions != 1 || files != 2 {
 		t.Errorf("index holds %d sessions, %d files; want 1, 2", sessions, files)
 	}
 }

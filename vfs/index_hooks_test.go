@@ -23,7 +23,7 @@ func searchIDs(t *testing.T, v *FS, q string) []string {
 
 func checkIndex(t *testing.T, v *FS) {
 	t.Helper()
-	if problems, err := v.Index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
+	if problems, err := v.index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
 		t.Fatalf("index check: %v %v", problems, err)
 	}
 }
@@ -63,7 +63,7 @@ func TestIndexFollowsNamespace(t *testing.T) {
 	}
 
 	// Rename the whole session a -> renamed.
-	if err := v.Meta.Update(false, func(tx *meta.Tx) error {
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
 		return tx.Rename(sessions.Ino, "a", sessions.Ino, "renamed", 0)
 	}); err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestIndexFollowsNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Meta.Update(false, func(tx *meta.Tx) error {
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
 		if _, err := tx.Link(tr.Ino, notes.Ino, "t.json"); err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func TestIndexFollowsNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Meta.Update(false, func(tx *meta.Tx) error {
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
 		return tx.Rename(c.Ino, "audioInsights.json", b.Ino, "audioInsights.json", 0)
 	}); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestIndexFollowsNamespace(t *testing.T) {
 		t.Errorf("after moving a file, zanzibar: %v", got)
 	}
 	// A chunk moved to where its kind changes is indexed from its content.
-	if err := v.Meta.Update(false, func(tx *meta.Tx) error {
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
 		return tx.Rename(c.Ino, "screenshots", c.Ino, "audioSegments2", 0)
 	}); err != nil {
 		t.Fatal(err)

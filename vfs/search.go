@@ -44,7 +44,7 @@ func (v *FS) TopSnippets(q string, limit int) ([]index.Hit, error) {
 	if err := v.Fresh(); err != nil {
 		return nil, err
 	}
-	return v.Index.SearchWith(q, index.SearchOptions{Limit: limit})
+	return v.index.SearchWith(q, index.SearchOptions{Limit: limit})
 }
 
 // Query evaluates q with read-your-writes, reusing results computed at the
@@ -53,7 +53,7 @@ func (v *FS) Query(q string) (*Results, error) {
 	if err := v.Fresh(); err != nil {
 		return nil, err
 	}
-	ver := v.Meta.Version()
+	ver := v.meta.Version()
 	v.qc.mu.Lock()
 	if r := v.qc.m[q]; r != nil && r.ver == ver {
 		v.qc.mu.Unlock()
@@ -61,7 +61,7 @@ func (v *FS) Query(q string) (*Results, error) {
 	}
 	v.qc.mu.Unlock()
 	// Listings need only the order; snippets are for .results.json.
-	hits, err := v.Index.SearchWith(q, index.SearchOptions{NoSnippets: true})
+	hits, err := v.index.SearchWith(q, index.SearchOptions{NoSnippets: true})
 	if err != nil {
 		return nil, err
 	}

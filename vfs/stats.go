@@ -33,18 +33,21 @@ type Stats struct {
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
 	RecompressSaved int64 `json:"recompressSavedBytes"`
+	// Blobstore is the blob backend's own figures (S3: pending uploads,
+	// upload/download bytes and errors, read cache hits).
+	Blobstore any `json:"blobstore,omitempty"`
 }
 
 // Stats scans the namespace and the refcount table; it costs a pass over
 // every inode, so callers should not poll it in a tight loop.
 func (v *FS) Stats() (Stats, error) {
 	var s Stats
-	sessionsDir, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	sessionsDir, err := v.meta.Lookup(meta.RootIno, SessionsDir)
 	sessionsIno := sessionsDir.Ino
 	if err != nil {
 		sessionsIno = 0
 	}
-	err = v.Meta.AllInodes(func(a meta.Attr) error {
+	err = v.meta.AllInodes(func(a meta.Attr) error {
 		switch {
 		case a.IsRegular():
 			s.Files++
@@ -60,7 +63,7 @@ func (v *FS) Stats() (Stats, error) {
 	if err != nil {
 		return s, err
 	}
-	err = v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	err = v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		s.Blobs++
 		s.UniqueBytes += int64(info.Size)
 		s.StoredBytes += info.Stored
@@ -79,20 +82,23 @@ func (v *FS) Stats() (Stats, error) {
 		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
 	}
 	s.SavedBytes = s.LogicalBytes - s.StoredBytes
-	s.MetaBytes = int64(v.Meta.DB().Metrics().DiskSpaceUsage())
-	if n, _, b, err := v.Index.Stats(); err == nil {
+	s.MetaBytes = int64(v.meta.DB().Metrics().DiskSpaceUsage())
+	if n, _, b, err := v.index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
 	}
-	cs := v.Cache.Stats()
+	cs := v.cache.Stats()
 	s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
 	if cs.Hits+cs.Misses > 0 {
 		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
-	as := v.Meta.AttrCacheStats()
+	as := v.meta.AttrCacheStats()
 	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
-	s.Queue = v.WB.Stats()
+	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()
+	}
+	if b, ok := v.blobs.(backendStats); ok {
+		s.Blobstore = b.BackendStats()
 	}
 	return s, nil
 }

@@ -26,5 +26,6 @@ func init() {
 		},
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	addS3Flags(c.Flags())
 	rootCmd.AddCommand(c)
 }

@@ -47,7 +47,7 @@ func init() {
 				return err
 			}
 			// The files indexed before are the best guess of the total.
-			_, before, _, _ := v.Index.Stats()
+			_, before, _, _ := v.IndexStats()
 			bar := newCountBar(before, "reindexing")
 			var progress func(index.RebuildProgress)
 			if bar != nil {
@@ -63,7 +63,7 @@ func init() {
 				_ = bar.Finish()
 				fmt.Fprintln(os.Stderr)
 			}
-			sessions, files, _, serr := v.Index.Stats()
+			sessions, files, _, serr := v.IndexStats()
 			if cerr := v.Close(); err == nil {
 				err = cerr
 			}

@@ -1,7 +1,7 @@
-// Package oracle is a frozen copy of package index as it was before the
-// changes of issue 14 (search at scale). It is the oracle of the differential
-// test in index: every query must return the same sessions in the same order.
-// Do not change it; delete it once the new index is trusted.
+// Package oracle is a frozen copy of package index as it was on main before
+// the changes of issue 14 (search at scale). It is the oracle of the
+// differential test in index: every query must return the same sessions in
+// the same order. Do not change it; delete it once the new index is trusted.
 //
 // The original package comment: package index extracts session documents from the JSON files of a session
 // (both the seed's layout and the real app's envelope), keeps full-text and
