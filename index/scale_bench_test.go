@@ -1,6 +1,7 @@
 package index
 
 import (
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -56,5 +57,61 @@ func BenchmarkAgainstOracle(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkIndexingAgainstOracle indexes the same 40 sessions (the shape of
+// BenchmarkUpdateFile: metadata, summary, transcription, a screenshot and an
+// audio chunk, compressed envelopes) into a fresh DB in batches of 64 files,
+// with the index and with the frozen oracle, interleaved per iteration: the
+// CPU of the commit path per session, old against new.
+func BenchmarkIndexingAgainstOracle(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	type file struct {
+		sid     string
+		kind    Kind
+		content []byte
+	}
+	var files []file
+	const sessions = 40
+	for i := range sessions {
+		for p, c := range benchSession(b, r, i) {
+			sid, kind, _ := Classify(p)
+			files = append(files, file{sid, kind, c})
+		}
+	}
+	run := func(b *testing.B, update func(db *pebble.DB, batch *pebble.Batch, fid uint64, f file) error) {
+		for range b.N {
+			b.StopTimer()
+			db := openDB(b)
+			b.StartTimer()
+			batch := db.NewIndexedBatch()
+			for i, f := range files {
+				if err := update(db, batch, uint64(i+1), f); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%64 == 0 || i == len(files)-1 {
+					if err := batch.Commit(pebble.NoSync); err != nil {
+						b.Fatal(err)
+					}
+					batch.Close()
+					batch = db.NewIndexedBatch()
+				}
+			}
+			batch.Close()
+		}
+		b.ReportMetric(float64(sessions*b.N)/b.Elapsed().Seconds(), "sessions/s")
+	}
+	for range 3 {
+		b.Run("new", func(b *testing.B) {
+			run(b, func(db *pebble.DB, batch *pebble.Batch, fid uint64, f file) error {
+				return New(db).UpdateFile(batch, fid, f.sid, f.kind, f.content)
+			})
+		})
+		b.Run("old", func(b *testing.B) {
+			run(b, func(db *pebble.DB, batch *pebble.Batch, fid uint64, f file) error {
+				return oracle.New(db).UpdateFile(batch, fid, f.sid, oracle.Kind(f.kind), f.content)
+			})
+		})
 	}
 }
