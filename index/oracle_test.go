@@ -231,3 +231,29 @@ func TestTokenizeMatchesOracle(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordVersions: records are written plain (version 1); compressed
+// ones (version 2, written by an earlier build of this branch) still read,
+// and a damaged one is corrupt, not a panic.
+func TestRecordVersions(t *testing.T) {
+	rec, _ := buildRecord("s1", KindSummary, mustJSON(t, map[string]any{"narrative": strings.Repeat("alpha beta gamma delta ", 40)}))
+	plain := rec.encode()
+	if plain[0] != recordVersion {
+		t.Fatalf("record written as version %d", plain[0])
+	}
+	v2 := textEncoder.EncodeAll(plain[1:], []byte{recordVersionZstd})
+	got, err := decodeRecord(v2)
+	if err != nil || !reflect.DeepEqual(got, rec) {
+		t.Fatalf("version 2 record: %+v, %v", got, err)
+	}
+	if _, err := decodeRecord(append(v2[:len(v2)-3:len(v2)-3], 1, 2, 3)); err == nil {
+		t.Fatal("a damaged version 2 record decodes")
+	}
+	text := strings.Repeat("snippet text ", 50)
+	if got := string(decodeText(encodeText(text))); got != text {
+		t.Fatalf("text round trip: %q", got)
+	}
+	if got := string(decodeText([]byte("short"))); got != "short" {
+		t.Fatalf("plain text: %q", got)
+	}
+}
