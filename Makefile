@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/taskerfs
 PKGS    := $$($(GO) list ./... | grep -v /tests$$)
 
-.PHONY: all build test unit integration vet fmt-check crash-long bench bench-quick mount clean
+.PHONY: all build test unit integration vet fmt-check crash-long bench bench-quick bench-scale mount clean
 
 all: build
 
@@ -43,3 +43,8 @@ bench:
 
 bench-quick:
 	bench/run.sh --quick
+
+# Search and index at scale (issue 14): bench/scale.sh [SESSIONS] [--mount].
+SCALE_SESSIONS ?= 10000
+bench-scale:
+	bench/scale.sh $(SCALE_SESSIONS) $(SCALE_FLAGS)

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -29,7 +31,22 @@ type Index struct {
 	scanBudget int // see terms.go
 	probeLimit int
 	estimate   func(start, end []byte) (uint64, error) // disk usage of a key range
+	content    ContentSource                           // nil: snippet text is stored in the index
 }
+
+// ContentSource returns the committed content of file fid, for snippets.
+type ContentSource func(fileID uint64) ([]byte, error)
+
+// SetContentSource makes the index keep no snippet text of its own: a
+// snippet is cut from the file's content, read through src and extracted
+// again, which gives the same text the index would have stored (the
+// extraction is deterministic). Text stored earlier is still used and is
+// dropped when its file is next indexed. Call it before any other use.
+//
+// The trade: the index shrinks by the stored text (about a third of it), but
+// every snippet re-parses a JSON file, which makes a top-100 result with
+// snippets several times slower. The mount keeps stored (zstd) text.
+func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
@@ -111,6 +128,35 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 	return x.apply(b, fileID, rec, text)
 }
 
+// MoveFile re-keys the postings of file fid under session sessionID without
+// reading its content: the file record lists what the file contributes, so
+// a rename (of the file or of a whole session tree) is a key rewrite. It
+// reports false, changing nothing, when the index has no record of the file
+// or the file's kind changes with its new path: then the caller must index
+// the content (UpdateFile).
+func (x *Index) MoveFile(b *pebble.Batch, fileID uint64, sessionID string, kind Kind) (bool, error) {
+	if err := checkBatch(b); err != nil {
+		return false, err
+	}
+	if sessionID == "" {
+		return false, errors.New("index: empty session id")
+	}
+	rec, err := loadRecord(b, fileID)
+	if err != nil || rec == nil || rec.kind != kind {
+		return false, err
+	}
+	if rec.sid == sessionID {
+		return true, nil
+	}
+	text, _, err := get(b, textKey(fileID))
+	if err != nil {
+		return false, err
+	}
+	text = decodeText(text)
+	rec.sid, rec.num = sessionID, 0
+	return true, x.apply(b, fileID, rec, string(text))
+}
+
 // RemoveFile deletes everything file fid contributed; a no-op for a file the
 // index does not know. The session disappears with its last file.
 func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
@@ -151,10 +197,10 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		}
 	} else {
 		err = b.Set(fileKey(fid), rec.encode(), nil)
-		if err == nil && text == "" {
+		if err == nil && (text == "" || x.content != nil) {
 			err = b.Delete(textKey(fid), nil)
 		} else if err == nil {
-			err = b.Set(textKey(fid), []byte(text), nil)
+			err = b.Set(textKey(fid), encodeText(text), nil)
 		}
 	}
 	if err != nil {
@@ -181,12 +227,19 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 		g.files--
 	}
 	if old != nil {
-		if err := refreshSession(b, old.sid, old.num, &g); err != nil {
+		var add *sessPart
+		if rec != nil && rec.num == old.num {
+			p := rec.part()
+			add = &p
+		}
+		op := old.part()
+		if err := updateSession(b, old.sid, old.num, &g, &op, add); err != nil {
 			return err
 		}
 	}
 	if rec != nil && (old == nil || old.num != rec.num) {
-		if err := refreshSession(b, rec.sid, rec.num, &g); err != nil {
+		p := rec.part()
+		if err := updateSession(b, rec.sid, rec.num, &g, nil, &p); err != nil {
 			return err
 		}
 	}
@@ -289,6 +342,45 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 	return nil
 }
 
+// updateSession folds into the aggregate of session sid (number num) one
+// file's part leaving (remove) and/or arriving (add); the parts table holds
+// the change already. Sums are updated in place; when a metadata.json part
+// changes (which one names the session depends on all of them) or the
+// aggregate is missing, it is recomputed from the parts (refreshSession).
+func updateSession(b *pebble.Batch, sid string, num uint32, g *globalStats, remove, add *sessPart) error {
+	if remove != nil && remove.kind == KindMetadata || add != nil && add.kind == KindMetadata {
+		return refreshSession(b, sid, num, g)
+	}
+	before, existed, err := loadAgg(b, num)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return refreshSession(b, sid, num, g)
+	}
+	after := before
+	after.sid = sid
+	if remove != nil {
+		after.files--
+		after.length -= remove.length
+	}
+	if add != nil {
+		after.files++
+		after.length += add.length
+	}
+	g.sessions--
+	g.length -= before.length
+	if after.files == 0 {
+		if err := b.Delete(numKey(num), nil); err != nil {
+			return err
+		}
+		return b.Delete(sessionKey(sid), nil)
+	}
+	g.sessions++
+	g.length += after.length
+	return b.Set(numKey(num), after.encode(), nil)
+}
+
 // refreshSession recomputes the aggregate of session sid (number num) from
 // its parts, seen through the batch, and folds the change into g. A session
 // without files left loses its number.
@@ -370,18 +462,38 @@ const rebuildBatchBytes = 32 << 20
 // Rebuild clears the index and reindexes every file of all, committing as it
 // goes. Searches meanwhile see a partial index; run it while no other writer
 // touches the index (taskerfs reindex, or fsck's repair).
-func (x *Index) Rebuild(all FileSource) error {
+func (x *Index) Rebuild(all FileSource) error { return x.RebuildWith(all, nil) }
+
+// RebuildProgress is how far a rebuild is.
+type RebuildProgress struct {
+	Files int   // files indexed
+	Bytes int64 // their content bytes
+}
+
+// RebuildWith is Rebuild calling progress (if not nil) after each file.
+// Extraction (JSON parsing, tokenizing) runs on every CPU; the records are
+// applied to the batch in the order all yields them.
+func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) error {
 	b := x.db.NewIndexedBatch()
 	if err := x.Clear(b); err != nil {
 		_ = b.Close()
 		return err
 	}
+	var p RebuildProgress
 	pending := 0
-	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
-		if err := x.UpdateFile(b, fid, sid, kind, content); err != nil {
+	err := extractAll(all, func(e *extracted) error {
+		if e.sid == "" {
+			return errors.New("index: empty session id")
+		}
+		if err := x.apply(b, e.fid, e.rec, e.text); err != nil {
 			return err
 		}
-		pending += len(content) + 1024
+		p.Files++
+		p.Bytes += int64(e.size)
+		if progress != nil {
+			progress(p)
+		}
+		pending += e.size + 1024
 		if pending < rebuildBatchBytes {
 			return nil
 		}
@@ -397,6 +509,82 @@ func (x *Index) Rebuild(all FileSource) error {
 		err = b.Commit(pebble.Sync)
 	}
 	_ = b.Close()
+	return err
+}
+
+// extracted is one file of a FileSource with its record built.
+type extracted struct {
+	fid  uint64
+	sid  string
+	kind Kind
+	size int
+	rec  *fileRecord
+	text string
+	done chan struct{}
+}
+
+// extractAll builds the records of the files all yields on every CPU and
+// calls fn with each, in the order all yields them, one at a time. It stops
+// at the first error of all or fn.
+func extractAll(all FileSource, fn func(e *extracted) error) error {
+	type input struct {
+		e       *extracted
+		content []byte
+	}
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	inputs := make(chan input, 4*workers)
+	order := make(chan *extracted, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range inputs {
+				in.e.rec, in.e.text = buildRecord(in.e.sid, in.e.kind, in.content)
+				close(in.e.done)
+			}
+		}()
+	}
+	var (
+		mu     sync.Mutex
+		fnErr  error // fn's first error; the source stops at it
+		called = make(chan struct{})
+	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fnErr
+	}
+	go func() {
+		defer close(called)
+		for e := range order {
+			<-e.done
+			if failed() != nil {
+				continue // drain
+			}
+			if err := fn(e); err != nil {
+				mu.Lock()
+				fnErr = err
+				mu.Unlock()
+			}
+		}
+	}()
+	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
+		if err := failed(); err != nil {
+			return err
+		}
+		e := &extracted{fid: fid, sid: sid, kind: kind, size: len(content), done: make(chan struct{})}
+		order <- e
+		inputs <- input{e, content}
+		return nil
+	})
+	close(inputs)
+	close(order)
+	wg.Wait()
+	<-called
+	if ferr := failed(); err == nil || errors.Is(err, ferr) {
+		err = ferr
+	}
 	return err
 }
 

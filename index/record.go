@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sort"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // storedTextCap bounds the text kept per file for snippets.
@@ -44,19 +46,22 @@ type fileRecord struct {
 func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	e := extract(kind, content)
 	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start}
-	tf := map[string]uint64{}
+	tf := map[string]*uint64{} // lookups by a []byte do not allocate; only new terms do
 	for _, s := range e.texts {
-		scanTokens(s, func(tok string, _, _ int) bool {
+		scanTokenBytes(s, func(tok []byte, _, _ int) bool {
 			rec.length++
-			if _, ok := tf[tok]; ok || len(tf) < maxTermsPerFile {
-				tf[tok]++
+			if n := tf[string(tok)]; n != nil {
+				*n++
+			} else if len(tf) < maxTermsPerFile {
+				one := uint64(1)
+				tf[string(tok)] = &one
 			}
 			return true
 		})
 	}
 	rec.terms = make([]termFreq, 0, len(tf))
 	for t, n := range tf {
-		rec.terms = append(rec.terms, termFreq{t, n})
+		rec.terms = append(rec.terms, termFreq{t, *n})
 	}
 	sort.Slice(rec.terms, func(i, j int) bool { return rec.terms[i].term < rec.terms[j].term })
 
@@ -149,9 +154,50 @@ func fitted(texts []string, limit int) int {
 	return n
 }
 
-const recordVersion = 1
+// Record versions: 1 is the plain encoding below, the one written; 2 is the
+// same body (after its version byte) compressed with zstd, which decode still
+// reads. Compressing records saved 1.6% of the indexed JSON bytes but cost
+// about a seventh of the commit path's CPU (a record is decoded and encoded
+// again on every rewrite of its file), so they are written plain.
+const (
+	recordVersion     = 1
+	recordVersionZstd = 2
+	maxRecordBytes    = 64 << 20 // decoded size cap of a compressed record
+	textZstdMin       = 256      // shorter snippet text is stored as is
+)
 
-func (r *fileRecord) encode() []byte {
+var (
+	textEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxRecordBytes), zstd.WithDecoderConcurrency(0))
+)
+
+// Snippet text (X x fid) is stored as 0x00 + a zstd frame when it is at
+// least textZstdMin bytes, else as is: it is written once per version of a
+// file and read only for snippets, and zstd keeps it in about 70% of what
+// pebble's snappy blocks make of it. Text stored before compression was
+// introduced, or that happens to start with 0x00, reads as is: decodeText
+// only decompresses what decompresses.
+func encodeText(text string) []byte {
+	if len(text) < textZstdMin {
+		return []byte(text)
+	}
+	return textEncoder.EncodeAll([]byte(text), []byte{0})
+}
+
+func decodeText(v []byte) []byte {
+	if len(v) > 4 && v[0] == 0 {
+		if text, err := zstdDecoder.DecodeAll(v[1:], nil); err == nil && len(text) <= storedTextCap {
+			return text
+		}
+	}
+	return v
+}
+
+// encode returns the stored form of the record.
+func (r *fileRecord) encode() []byte { return r.encodeBody() }
+
+// encodeBody returns the record in the plain encoding (version 1).
+func (r *fileRecord) encodeBody() []byte {
 	w := &byteWriter{}
 	w.byte1(recordVersion)
 	w.str(r.sid)
@@ -184,6 +230,13 @@ func (r *fileRecord) encode() []byte {
 }
 
 func decodeRecord(b []byte) (*fileRecord, error) {
+	if len(b) > 0 && b[0] == recordVersionZstd {
+		body, err := zstdDecoder.DecodeAll(b[1:], []byte{recordVersion})
+		if err != nil || len(body) > maxRecordBytes {
+			return nil, errCorrupt
+		}
+		b = body
+	}
 	r := newReader(b)
 	if r.byte1() != recordVersion {
 		return nil, errCorrupt

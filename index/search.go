@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -57,7 +58,7 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	}
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
-	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate}
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate, content: x.content}
 	set, err := ev.eval(q.root)
 	if err != nil {
 		return nil, err
@@ -75,12 +76,9 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 		return nil, err
 	}
 	scoring := scoringTerms(q.root, false, nil)
-	ranked, err := ev.rank(ids, scoring, g)
+	ranked, err := ev.rank(ids, scoring, g, opt.Limit)
 	if err != nil {
 		return nil, err
-	}
-	if opt.Limit > 0 && len(ranked) > opt.Limit {
-		ranked = ranked[:opt.Limit]
 	}
 	hits := make([]Hit, len(ranked))
 	for i, r := range ranked {
@@ -106,6 +104,7 @@ type evaluator struct {
 	budget     int                      // posting keys read before a term counts as long
 	probeLimit int                      // candidates few enough to probe
 	estimate   func(start, end []byte) (uint64, error)
+	content    ContentSource // see SetContentSource
 }
 
 func (ev *evaluator) eval(n node) (idSet, error) {
@@ -368,8 +367,12 @@ type ranked struct {
 	agg sessionAgg
 }
 
-// rank scores the sessions ids with BM25 over the scoring terms and sorts them.
-func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats) ([]ranked, error) {
+// rank scores the sessions ids with BM25 over the scoring terms and sorts
+// them (score descending, then session id). With limit > 0 only the best
+// limit are returned, and only they (and any tied with the last of them)
+// have their aggregate decoded in full: scoring needs the session's length
+// alone.
+func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit int) ([]ranked, error) {
 	n := float64(g.sessions)
 	avgdl := 1.0
 	if g.sessions > 0 && g.length > 0 {
@@ -385,40 +388,76 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats) ([]rank
 		postings[i] = ev.terms[t] // after docFreq, which may have read the list in full
 		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
 	}
-
-	prefix := tableKey(tblNum)
-	it, err := prefixIter(ev.r, prefix)
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	out := make([]ranked, 0, len(ids))
-	key := append([]byte(nil), prefix...)
-	for _, num := range ids {
-		// Seeks in ascending order let pebble step instead of searching.
-		key = appendNum(key[:len(prefix)], num)
-		if !it.SeekGE(key) || string(it.Key()) != string(key) {
-			return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
-		}
-		agg, err := decodeAgg(it.Value())
-		if err != nil {
-			return nil, err
-		}
+	score := func(num uint32, length uint64) (float64, error) {
 		score := 0.0
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(length)/avgdl)
 		for i, tp := range postings {
 			n, err := ev.tfOf(scoring[i], tp, num)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			if tf := float64(n); tf > 0 {
 				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
 			}
 		}
-		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: score}, num: num, agg: agg})
+		return score, nil
 	}
-	if err := it.Error(); err != nil {
+
+	aggs, err := newAggReader(ev.r)
+	if err != nil {
 		return nil, err
+	}
+	defer aggs.close()
+	if limit > 0 && len(ids) > limit && len(scoring) > 0 {
+		// Score everything from the lengths; decode only the winners.
+		// (Without scoring terms every score is 0: all tie, so the order is
+		// by session id and every aggregate is read anyway.)
+		type scored struct {
+			score float64
+			num   uint32
+		}
+		all := make([]scored, 0, len(ids))
+		for _, num := range ids {
+			v, err := aggs.value(num)
+			if err != nil {
+				return nil, err
+			}
+			length, err := aggLength(v)
+			if err != nil {
+				return nil, err
+			}
+			sc, err := score(num, length)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, scored{sc, num})
+		}
+		slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+		cut := limit
+		for cut < len(all) && all[cut].score == all[limit-1].score {
+			cut++ // ties with the last winner are ordered by session id below
+		}
+		ids = make([]uint32, cut)
+		for i, s := range all[:cut] {
+			ids[i] = s.num
+		}
+		slices.Sort(ids)
+	}
+	out := make([]ranked, 0, len(ids))
+	for _, num := range ids {
+		v, err := aggs.value(num)
+		if err != nil {
+			return nil, err
+		}
+		agg, err := decodeAgg(v)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := score(num, agg.length)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: sc}, num: num, agg: agg})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].hit, out[j].hit
@@ -427,7 +466,54 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats) ([]rank
 		}
 		return a.SessionID < b.SessionID
 	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out, nil
+}
+
+// aggReader reads session aggregates in ascending session order.
+type aggReader struct {
+	it  *pebble.Iterator
+	key []byte
+}
+
+func newAggReader(r reader) (*aggReader, error) {
+	prefix := tableKey(tblNum)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &aggReader{it: it, key: prefix}, nil
+}
+
+// value returns the aggregate of session num, valid until the next call.
+// Seeks in ascending order let pebble step instead of searching.
+func (a *aggReader) value(num uint32) ([]byte, error) {
+	a.key = appendNum(a.key[:2], num)
+	if !a.it.SeekGE(a.key) || string(a.it.Key()) != string(a.key) {
+		if err := a.it.Error(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
+	}
+	return a.it.Value(), nil
+}
+
+func (a *aggReader) close() { _ = a.it.Close() }
+
+// aggLength reads the length field of an encoded sessionAgg (after its sid)
+// without decoding the rest.
+func aggLength(v []byte) (uint64, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return 0, errCorrupt
+	}
+	length, m := binary.Uvarint(v[k+int(n):])
+	if m <= 0 {
+		return 0, errCorrupt
+	}
+	return length, nil
 }
 
 // snippetRunes is the longest snippet, ellipses included.
@@ -450,7 +536,7 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 			return "", err
 		}
 		for _, fid := range fids {
-			text, _, err := get(ev.r, textKey(fid))
+			text, err := ev.fileText(fid)
 			if err != nil {
 				return "", err
 			}
@@ -465,8 +551,27 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 	if fallback != "" || !agg.hasMeta {
 		return fallback, nil
 	}
-	text, _, err := get(ev.r, textKey(agg.metaFid))
+	text, err := ev.fileText(agg.metaFid)
 	return window(string(text), 0), err
+}
+
+// fileText returns the snippet text of file fid: stored in the index, or
+// extracted again from the file's content (see SetContentSource). Content
+// that cannot be read gives no snippet, not an error: the hit stands.
+func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
+	text, ok, err := get(ev.r, textKey(fid))
+	if err != nil || ok || ev.content == nil {
+		return decodeText(text), err
+	}
+	rec, err := loadRecord(ev.r, fid)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	content, err := ev.content(fid)
+	if err != nil {
+		return nil, nil
+	}
+	return []byte(storedText(extract(rec.kind, content).texts)), nil
 }
 
 // maxSnippetFiles bounds the files tried for one snippet.
@@ -491,8 +596,8 @@ func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
 // findTerm returns the byte offset of the first word of text whose token is t.
 func findTerm(text, t string) int {
 	at := -1
-	scanTokens(text, func(tok string, start, _ int) bool {
-		if tok == t {
+	scanTokenBytes(text, func(tok []byte, start, _ int) bool {
+		if string(tok) == t {
 			at = start
 			return false
 		}

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -29,39 +28,61 @@ func isWordRune(r rune) bool {
 // the word in s, until fn returns false. Tokens are lowercased, at least two
 // runes long, not stop words, and cut to maxTermBytes.
 func scanTokens(s string, fn func(tok string, start, end int) bool) {
-	var b strings.Builder
+	scanTokenBytes(s, func(tok []byte, start, end int) bool { return fn(string(tok), start, end) })
+}
+
+// scanTokenBytes is scanTokens without an allocation per token: tok is only
+// valid until fn returns.
+func scanTokenBytes(s string, fn func(tok []byte, start, end int) bool) {
+	var buf [maxTermBytes]byte
 	i := 0
 	for i < len(s) {
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
 		if !isWordRune(r) {
 			i += size
 			continue
 		}
 		start := i
-		b.Reset()
+		b := buf[:0]
 		runes, full := 0, false
 		for i < len(s) {
-			r, size = utf8.DecodeRuneInString(s[i:])
+			r, size = rune(s[i]), 1
+			if r >= utf8.RuneSelf {
+				r, size = utf8.DecodeRuneInString(s[i:])
+			}
 			if !isWordRune(r) {
 				break
 			}
 			i += size
 			runes++
+			if full {
+				continue
+			}
+			if r < utf8.RuneSelf {
+				if 'A' <= r && r <= 'Z' {
+					r += 'a' - 'A'
+				}
+				if len(b) < maxTermBytes {
+					b = append(b, byte(r))
+				} else {
+					full = true
+				}
+				continue
+			}
 			l := unicode.ToLower(r)
-			if !full && b.Len()+utf8.RuneLen(l) <= maxTermBytes {
-				b.WriteRune(l)
+			if len(b)+utf8.RuneLen(l) <= maxTermBytes {
+				b = utf8.AppendRune(b, l)
 			} else {
 				full = true
 			}
 		}
-		if runes < 2 {
+		if runes < 2 || stopWords[string(b)] {
 			continue
 		}
-		tok := b.String()
-		if stopWords[tok] {
-			continue
-		}
-		if !fn(tok, start, i) {
+		if !fn(b, start, i) {
 			return
 		}
 	}

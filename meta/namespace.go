@@ -258,6 +258,13 @@ func (tx *Tx) dropLink(a *Attr, parent uint64, name string) error {
 		if a.Parent == parent && a.Name == name {
 			// The recorded path is gone; the file keeps its other names.
 			a.Parent, a.Name = 0, ""
+			if err := tx.PutAttr(a); err != nil {
+				return err
+			}
+			if h, ok := tx.s.hooks.(PathLostHook); ok {
+				return h.PathLost(tx, a.Ino)
+			}
+			return nil
 		}
 		return tx.PutAttr(a)
 	}

@@ -34,6 +34,13 @@ type Hooks interface {
 	Renamed(tx *Tx, ino uint64) error
 }
 
+// PathLostHook is an optional addition to Hooks: PathLost is called when a
+// file that keeps other links lost the name its path was recorded under
+// (PathOf no longer finds it), so derived data keyed by that path can go.
+type PathLostHook interface {
+	PathLost(tx *Tx, ino uint64) error
+}
+
 // ContentGate keeps a namespace change from committing ahead of the
 // content it refers to. The write-back layer holds a closed file's content
 // in memory until its commit; a rename or link that made such a file

@@ -3,6 +3,10 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/index"
@@ -14,6 +18,12 @@ import (
 // hash, blob files that nothing references, and the search index against
 // the files. Run it on a freshly opened FS that nothing else uses.
 
+// FsckProgress is how far a check is.
+type FsckProgress struct {
+	Stage string // "blobs"
+	Done  int
+}
+
 // FsckOptions tune Fsck.
 type FsckOptions struct {
 	// Repair fixes what can be fixed: refcounts and reverse entries are
@@ -21,6 +31,8 @@ type FsckOptions struct {
 	// the index rebuilt. Damaged or missing blob content cannot be
 	// repaired; the files that use it are listed.
 	Repair bool
+	// Progress, if set, is called (never concurrently) as blobs are verified.
+	Progress func(FsckProgress)
 	// From lists dirs (or files) where Repair looks for good copies of
 	// damaged or missing blobs: a backup, an export, the original files.
 	From []string
@@ -85,7 +97,7 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		r.Unrepaired += len(r.Namespace)
 	}
 
-	if err := v.checkBlobs(&r); err != nil {
+	if err := v.checkBlobs(&r, opts.Progress); err != nil {
 		return r, err
 	}
 	if opts.Repair && len(opts.From) > 0 {
@@ -127,48 +139,110 @@ func (v *FS) checkNamespace() ([]string, error) {
 
 // checkBlobs reads every referenced blob and verifies it against its hash.
 // File blobs are read from the store directly, past the cache.
-func (v *FS) checkBlobs(r *FsckReport) error {
-	return v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
+	type item struct {
+		h    blobstore.Hash
+		info meta.BlobInfo
+	}
+	var (
+		mu       sync.Mutex // guards r and firstErr
+		firstErr error
+		done     int
+		items    = make(chan item, 64)
+		wg       sync.WaitGroup
+	)
+	// Reads and hashing overlap: twice as many workers as CPUs.
+	for range 2 * max(runtime.GOMAXPROCS(0), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range items {
+				d, kind, err := v.checkBlob(it.h, it.info)
+				mu.Lock()
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = err
+					}
+				case kind == blobMissing:
+					r.Missing = append(r.Missing, d)
+				case kind == blobCorrupt:
+					r.Corrupt = append(r.Corrupt, d)
+				}
+				done++
+				if progress != nil {
+					progress(FsckProgress{Stage: "blobs", Done: done})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	err := v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		r.Blobs++
-		var err error
 		if info.Inline {
 			r.InlineBlobs++
-			_, err = v.meta.Blob(h)
-		} else {
-			var data []byte
-			if data, err = v.blobs.Get(h); err == nil && len(data) != int(info.Size) {
-				err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
-			}
 		}
-		if err == nil {
-			return nil
+		mu.Lock()
+		stop := firstErr
+		mu.Unlock()
+		if stop != nil {
+			return stop
 		}
-		d := BlobDamage{Hash: h.String(), Err: err.Error()}
-		_, uses, _, uerr := v.meta.BlobUses(h)
-		if uerr != nil {
-			return uerr
-		}
-		for _, u := range uses {
-			p := u.Path
-			if p == "" {
-				p = fmt.Sprintf("(inode %d, unlinked)", u.Ino)
-			}
-			d.Paths = append(d.Paths, p)
-		}
-		switch {
-		case errors.Is(err, blobstore.ErrNotFound):
-			r.Missing = append(r.Missing, d)
-		case errors.Is(err, blobstore.ErrCorrupt):
-			r.Corrupt = append(r.Corrupt, d)
-		default:
-			return fmt.Errorf("blob %s: %w", h, err)
-		}
+		items <- item{h, info}
 		return nil
 	})
+	close(items)
+	wg.Wait()
+	if err == nil {
+		err = firstErr
+	}
+	byHash := func(a, b BlobDamage) int { return strings.Compare(a.Hash, b.Hash) }
+	slices.SortFunc(r.Missing, byHash)
+	slices.SortFunc(r.Corrupt, byHash)
+	return err
 }
 
-// checkOrphanBlobs lists blob files that no refcount record claims (space
-// gc reclaims, not damage) and, with repair, deletes them.
+const (
+	blobOK = iota
+	blobMissing
+	blobCorrupt
+)
+
+// checkBlob reads and verifies one referenced blob.
+func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, error) {
+	var err error
+	if info.Inline {
+		_, err = v.meta.Blob(h)
+	} else {
+		var data []byte
+		if data, err = v.blobs.Get(h); err == nil && len(data) != int(info.Size) {
+			err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
+		}
+	}
+	if err == nil {
+		return BlobDamage{}, blobOK, nil
+	}
+	d := BlobDamage{Hash: h.String(), Err: err.Error()}
+	_, uses, _, uerr := v.meta.BlobUses(h)
+	if uerr != nil {
+		return d, blobOK, uerr
+	}
+	for _, u := range uses {
+		p := u.Path
+		if p == "" {
+			p = fmt.Sprintf("(inode %d, unlinked)", u.Ino)
+		}
+		d.Paths = append(d.Paths, p)
+	}
+	switch {
+	case errors.Is(err, blobstore.ErrNotFound):
+		return d, blobMissing, nil
+	case errors.Is(err, blobstore.ErrCorrupt):
+		return d, blobCorrupt, nil
+	}
+	return d, blobOK, fmt.Errorf("blob %s: %w", h, err)
+}
+
 func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	var orphans []blobstore.Hash
 	err := v.blobs.List("", func(h blobstore.Hash) error {
@@ -233,9 +307,12 @@ func (v *FS) IndexSource() index.FileSource {
 
 // Reindex rebuilds the search index from the files. Run it while nothing
 // else writes (an unmounted data dir).
-func (v *FS) Reindex() error {
+func (v *FS) Reindex() error { return v.ReindexWith(nil) }
+
+// ReindexWith is Reindex calling progress (if not nil) after each file.
+func (v *FS) ReindexWith(progress func(index.RebuildProgress)) error {
 	if err := v.wb.SyncAll(); err != nil {
 		return err
 	}
-	return v.index.Rebuild(v.IndexSource())
+	return v.index.RebuildWith(v.IndexSource(), progress)
 }

@@ -14,6 +14,8 @@ const maxIndexedFile = 64 << 20
 // hooks keep the index in step with namespace changes, in the same batch.
 type hooks struct{ v *FS }
 
+var _ meta.PathLostHook = hooks{}
+
 func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
 	return h.v.index.RemoveFile(tx.Batch(), ino)
 }
@@ -33,6 +35,12 @@ func (h hooks) Created(tx *meta.Tx, ino uint64) error {
 	return h.v.index.UpdateFile(tx.Batch(), ino, sid, kind, nil)
 }
 
+// PathLost: a hard-linked session file lost the name it was indexed
+// under; its postings go (the name it keeps has no recorded path).
+func (h hooks) PathLost(tx *meta.Tx, ino uint64) error {
+	return h.v.index.RemoveFile(tx.Batch(), ino)
+}
+
 func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
 	a, err := tx.GetAttr(ino)
 	if err != nil {
@@ -47,8 +55,11 @@ func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
 	return tx.WalkFiles(ino, func(f meta.Attr) error { return h.v.reindexCommitted(tx, f) })
 }
 
-// reindexCommitted re-derives a moved file's postings from its committed
-// content; uncommitted changes are indexed when they commit.
+// reindexCommitted moves a file's postings to its new path: a key rewrite
+// from the index's record of the file when there is one (a session renamed,
+// a file moved between sessions), else (the file was not indexed, or its
+// kind changed) they are derived from its committed content; uncommitted
+// changes are indexed when they commit.
 func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	p, ok, err := tx.PathOf(a.Ino)
 	if err != nil {
@@ -57,6 +68,9 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	sid, kind, indexable := index.Classify(p)
 	if !ok || !indexable || a.Size > maxIndexedFile {
 		return v.index.RemoveFile(tx.Batch(), a.Ino)
+	}
+	if moved, err := v.index.MoveFile(tx.Batch(), a.Ino, sid, kind); err != nil || moved {
+		return err
 	}
 	content, err := v.committedContent(a)
 	if err != nil {

@@ -29,12 +29,22 @@ type queryCache struct {
 	m  map[string]*Results
 }
 
-// Snippets evaluates q with snippets (for .results.json and the CLI).
-func (v *FS) Snippets(q string) ([]index.Hit, error) {
+// ResultsLimit is how many rows a query's .results.json holds: the best
+// hits, in the listing's order. A snippet costs a read of stored text per
+// hit, and the file's size is computed on every lookup of it (ls does one),
+// so a broad query's .results.json costs its top hits, not all of them.
+const ResultsLimit = 100
+
+// Snippets evaluates q with snippets for every hit (the CLI).
+func (v *FS) Snippets(q string) ([]index.Hit, error) { return v.TopSnippets(q, 0) }
+
+// TopSnippets evaluates q with snippets for the best limit hits (0: all),
+// ranked as the listing ranks them (.results.json).
+func (v *FS) TopSnippets(q string, limit int) ([]index.Hit, error) {
 	if err := v.Fresh(); err != nil {
 		return nil, err
 	}
-	return v.index.Search(q)
+	return v.index.SearchWith(q, index.SearchOptions{Limit: limit})
 }
 
 // Query evaluates q with read-your-writes, reusing results computed at the

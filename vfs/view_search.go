@@ -108,18 +108,32 @@ type resultRow struct {
 // resultsJSON is .results.json: the hits the caller may see, ranked among
 // themselves.
 func (v *FS) resultsJSON(c *Ctx, q string) ([]byte, error) {
-	var hits []index.Hit
+	var rows []resultRow
 	if _, err := index.ParseQuery(q); err == nil {
-		if hits, err = v.Snippets(q); err != nil {
-			return nil, err
+		// The best ResultsLimit hits the caller may see: ask for more
+		// while hidden ones kept the rows short.
+		for limit := ResultsLimit; ; limit *= 4 {
+			hits, err := v.TopSnippets(q, limit)
+			if err != nil {
+				return nil, err
+			}
+			rows = rows[:0]
+			for _, h := range hits {
+				if len(rows) == ResultsLimit {
+					break
+				}
+				if !v.CanReadSession(c, h.SessionID) {
+					continue
+				}
+				rows = append(rows, resultRow{Rank: len(rows) + 1, ID: h.SessionID, Name: h.Name, Score: h.Score, StartTime: h.StartTime, Snippet: h.Snippet})
+			}
+			if len(rows) == ResultsLimit || len(hits) < limit {
+				break
+			}
 		}
 	}
-	rows := make([]resultRow, 0, len(hits))
-	for _, h := range hits {
-		if !v.CanReadSession(c, h.SessionID) {
-			continue
-		}
-		rows = append(rows, resultRow{Rank: len(rows) + 1, ID: h.SessionID, Name: h.Name, Score: h.Score, StartTime: h.StartTime, Snippet: h.Snippet})
+	if rows == nil {
+		rows = []resultRow{}
 	}
 	b, err := json.MarshalIndent(rows, "", "  ")
 	return append(b, '\n'), err
@@ -143,8 +157,9 @@ const searchReadme = `# search/
 Every directory name here is a query. Open one and it lists the matching
 sessions as symlinks to ../../sessions/<id>, most relevant first (BM25 over
 the sessions' text), plus a hidden .results.json with rank, id, name,
-score, startTime and a snippet per hit. Results are computed when you look,
-and reflect every file whose close() has returned.
+score, startTime and a snippet for each of the 100 best hits (taskerfs
+search --json gives them all). Results are computed when you look, and
+reflect every file whose close() has returned.
 
     ls search/oauth                      sessions mentioning "oauth"
     ls "search/oauth login"              words are ANDed

@@ -48,7 +48,17 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 			if err != nil {
 				return err
 			}
-			r, err := v.Fsck(vfs.FsckOptions{Repair: repair, From: from})
+			opts := vfs.FsckOptions{Repair: repair, From: from}
+			bar := newCountBar(-1, "verifying blobs")
+			if bar != nil {
+				bar.Describe("verifying blobs")
+				opts.Progress = func(p vfs.FsckProgress) { _ = bar.Set(p.Done) }
+			}
+			r, err := v.Fsck(opts)
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
 			if cerr := v.Close(); err == nil {
 				err = cerr
 			}

@@ -2,11 +2,38 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/taskerfs/taskerfs/index"
 	"github.com/taskerfs/taskerfs/vfs"
 )
+
+// newCountBar draws a progress bar of items on stderr when it is a
+// terminal, else returns nil; total <= 0 draws a spinner.
+func newCountBar(total int64, what string) *progressbar.ProgressBar {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	if total <= 0 {
+		total = -1
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("items"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionFullWidth(),
+	)
+}
 
 func init() {
 	var data string
@@ -19,7 +46,23 @@ func init() {
 			if err != nil {
 				return err
 			}
-			err = v.Reindex()
+			// The files indexed before are the best guess of the total.
+			_, before, _, _ := v.IndexStats()
+			bar := newCountBar(before, "reindexing")
+			var progress func(index.RebuildProgress)
+			if bar != nil {
+				progress = func(p index.RebuildProgress) {
+					if m := bar.GetMax64(); m > 0 && int64(p.Files) >= m {
+						bar.ChangeMax64(m + m/4 + 1) // more files than were indexed
+					}
+					_ = bar.Set(p.Files)
+				}
+			}
+			err = v.ReindexWith(progress)
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
 			sessions, files, _, serr := v.IndexStats()
 			if cerr := v.Close(); err == nil {
 				err = cerr

@@ -1,0 +1,295 @@
+package oracle
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// maxProblems bounds the report of Check.
+const maxProblems = 1000
+
+type checker struct {
+	r        reader
+	problems []string
+	dropped  int
+}
+
+func (c *checker) add(format string, args ...any) {
+	if len(c.problems) >= maxProblems {
+		c.dropped++
+		return
+	}
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+// Check compares the index with the files (fsck): all yields every indexable
+// file. It reports files not indexed (missing), indexed from other content
+// (stale), indexed files that no longer exist (orphan), posting keys missing
+// or left behind, and wrong session or global aggregates. The repair is Rebuild.
+func (x *Index) Check(all FileSource) ([]string, error) {
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	c := &checker{r: snap}
+
+	seen := map[uint64]bool{}
+	expSessions := map[string]*sessionAgg{}
+	var expLength uint64
+	storedPostings := 0
+	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
+		if seen[fid] {
+			c.add("file %d is listed twice", fid)
+			return nil
+		}
+		seen[fid] = true
+		rec, text := buildRecord(sid, kind, content)
+		a := expSessions[sid]
+		if a == nil {
+			a = &sessionAgg{}
+			expSessions[sid] = a
+		}
+		a.files++
+		a.length += rec.length
+		expLength += rec.length
+		if kind == KindMetadata && (!a.hasMeta || fid > a.metaFid) {
+			a.hasMeta, a.metaFid, a.name, a.start, a.day = true, fid, rec.name, rec.start, rec.day
+		}
+		stored, err := loadRecord(snap, fid)
+		if errors.Is(err, errCorrupt) {
+			c.add("file %d (session %q, %s): corrupt record", fid, sid, kind)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if stored == nil {
+			c.add("missing: file %d (session %q, %s) is not indexed", fid, sid, kind)
+			return nil
+		}
+		storedPostings += len(stored.postings(fid))
+		rec.num = stored.num // handed out when indexed; checked in checkFileKeys
+		if !bytes.Equal(stored.encode(), rec.encode()) {
+			c.add("stale: file %d (session %q, %s) is indexed from other content", fid, sid, kind)
+			return nil
+		}
+		return c.checkFileKeys(fid, rec, text)
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Records of files that are gone.
+	storedFiles, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
+		fid := bytesToFid(k[2:])
+		if seen[fid] {
+			return nil
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			c.add("orphan: file %d has a corrupt record", fid)
+			return nil
+		}
+		storedPostings += len(rec.postings(fid))
+		c.add("orphan: file %d (session %q, %s) is indexed but no longer exists", fid, rec.sid, rec.kind)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Keys that no record owns.
+	actual := 0
+	for _, tbl := range []byte{tblTerm, tblFacet, tblDay} {
+		n, err := c.scan(tableKey(tbl), nil)
+		if err != nil {
+			return nil, err
+		}
+		actual += n
+	}
+	parts, err := c.scan(tableKey(tblSessFile), nil)
+	if err != nil {
+		return nil, err
+	}
+	texts, err := c.scan(tableKey(tblText), nil)
+	if err != nil {
+		return nil, err
+	}
+	if actual != storedPostings || parts != storedFiles || texts > storedFiles {
+		if err := c.strays(); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := c.checkAggregates(expSessions, uint64(len(seen)), expLength); err != nil {
+		return nil, err
+	}
+	if c.dropped > 0 {
+		c.problems = append(c.problems, fmt.Sprintf("... and %d more problems", c.dropped))
+	}
+	return c.problems, nil
+}
+
+// checkFileKeys checks the session number, postings, session part and text
+// of an up-to-date file.
+func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error {
+	v, ok, err := get(c.r, sessionKey(rec.sid))
+	if err != nil {
+		return err
+	}
+	if !ok || !bytes.Equal(v, appendNum(nil, rec.num)) {
+		c.add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
+	}
+	for _, p := range rec.postings(fid) {
+		v, ok, err := get(c.r, p.key)
+		if err != nil {
+			return err
+		}
+		if !ok || !bytes.Equal(v, p.value) {
+			c.add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
+		}
+	}
+	v, ok, err = get(c.r, sessFileKey(rec.num, fid))
+	if err != nil {
+		return err
+	}
+	if !ok || !bytes.Equal(v, rec.part().encode()) {
+		c.add("file %d (session %q): session part missing or wrong", fid, rec.sid)
+	}
+	v, ok, err = get(c.r, textKey(fid))
+	if err != nil {
+		return err
+	}
+	if string(v) != text || ok != (text != "") {
+		c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+	}
+	return nil
+}
+
+// scan calls fn (if set) for every key under prefix and counts them.
+func (c *checker) scan(prefix []byte, fn func(k, v []byte) error) (int, error) {
+	it, err := prefixIter(c.r, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+		if fn != nil {
+			if err := fn(it.Key(), it.Value()); err != nil {
+				_ = it.Close()
+				return n, err
+			}
+		}
+	}
+	return n, it.Close()
+}
+
+// strays reports posting, part and text keys whose file record does not list them.
+func (c *checker) strays() error {
+	owned := map[uint64]map[string]bool{}
+	owns := func(fid uint64, key []byte) (bool, error) {
+		keys, ok := owned[fid]
+		if !ok {
+			if len(owned) > 4096 {
+				clear(owned)
+			}
+			rec, err := loadRecord(c.r, fid)
+			if err != nil && !errors.Is(err, errCorrupt) {
+				return false, err
+			}
+			keys = map[string]bool{}
+			if rec != nil {
+				for _, p := range rec.postings(fid) {
+					keys[string(p.key)] = true
+				}
+				keys[string(sessFileKey(rec.num, fid))] = true
+				keys[string(textKey(fid))] = true
+			}
+			owned[fid] = keys
+		}
+		return keys[string(key)], nil
+	}
+	for _, tbl := range []byte{tblTerm, tblFacet, tblDay, tblSessFile, tblText} {
+		_, err := c.scan(tableKey(tbl), func(k, _ []byte) error {
+			if len(k) < 10 {
+				c.add("stray key %q", k)
+				return nil
+			}
+			ok, err := owns(binary.BigEndian.Uint64(k[len(k)-8:]), k)
+			if !ok && err == nil {
+				c.add("stray key %q: no file record lists it", k)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAggregates compares the session numbers and aggregates and the
+// global stats with the ones the files imply.
+func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint64) error {
+	want := globalStats{sessions: uint64(len(exp)), files: files, length: length}
+	nums := map[string]uint32{}
+	_, err := c.scan(tableKey(tblSession), func(k, v []byte) error {
+		if len(v) != 4 {
+			c.add("session %q: corrupt number", k[2:])
+			return nil
+		}
+		nums[string(k[2:])] = binary.BigEndian.Uint32(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var maxNum uint32
+	_, err = c.scan(tableKey(tblNum), func(k, v []byte) error {
+		agg, err := decodeAgg(v)
+		if err != nil || len(k) != 6 {
+			c.add("session aggregate %q is corrupt", k)
+			return nil
+		}
+		num := binary.BigEndian.Uint32(k[2:])
+		maxNum = max(maxNum, num)
+		if n, ok := nums[agg.sid]; !ok || n != num {
+			c.add("session %q: aggregate under number %d, but the session's number is %d", agg.sid, num, n)
+		}
+		delete(nums, agg.sid)
+		w, ok := exp[agg.sid]
+		if !ok {
+			c.add("session %q is indexed but has no files", agg.sid)
+			return nil
+		}
+		delete(exp, agg.sid)
+		w.sid = agg.sid
+		if !bytes.Equal(v, w.encode()) {
+			c.add("session %q: aggregate is wrong", agg.sid)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for sid := range exp {
+		c.add("session %q has files but is not indexed", sid)
+	}
+	for sid := range nums {
+		c.add("session %q has a number but no aggregate", sid)
+	}
+	g, err := loadGlobal(c.r)
+	if err != nil {
+		c.add("global stats are corrupt")
+		return nil
+	}
+	if g.lastNum < maxNum {
+		c.add("global stats: last session number %d, but %d is in use", g.lastNum, maxNum)
+	}
+	want.lastNum = g.lastNum
+	if g != want {
+		c.add("global stats are %+v, want %+v", g, want)
+	}
+	return nil
+}

@@ -1,0 +1,420 @@
+// Package oracle is a frozen copy of package index as it was on main before
+// the changes of issue 14 (search at scale). It is the oracle of the
+// differential test in index: every query must return the same sessions in
+// the same order. Do not change it; delete it once the new index is trusted.
+//
+// The original package comment: package index extracts session documents from the JSON files of a session
+// (both the seed's layout and the real app's envelope), keeps full-text and
+// facet postings in pebble next to the filesystem metadata, parses the search
+// grammar and ranks results with BM25.
+//
+// All keys start with 'X' (see keys.go). Writes go into a batch supplied by the
+// caller, so index changes commit atomically with the file content they come
+// from. The batch must be indexed: an update reads what the file contributed
+// before and the session's other files, from the DB and from earlier writes in
+// the same batch. Like meta's refcounts, the session and global aggregates
+// are read-modify-write: batches that touch the index must be built and
+// committed one at a time (the caller's commit lock), never interleaved.
+package oracle
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Index is the session index over one pebble DB. It holds no state of its
+// own besides the DB, so it is safe for concurrent readers.
+type Index struct {
+	db         *pebble.DB
+	scanBudget int // see terms.go
+	probeLimit int
+	estimate   func(start, end []byte) (uint64, error) // disk usage of a key range
+}
+
+// New returns the index stored in db.
+func New(db *pebble.DB) *Index {
+	return &Index{db: db, scanBudget: defaultScanBudget, probeLimit: defaultProbeLimit, estimate: db.EstimateDiskUsage}
+}
+
+// reader is what both a snapshot, the DB and an indexed batch provide.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// get returns a copy of the value at key; ok=false if absent.
+func get(r reader, key []byte) (value []byte, ok bool, err error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	value = append([]byte(nil), v...)
+	return value, true, closer.Close()
+}
+
+func prefixIter(r reader, prefix []byte) (*pebble.Iterator, error) {
+	return r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+}
+
+func loadRecord(r reader, fid uint64) (*fileRecord, error) {
+	v, ok, err := get(r, fileKey(fid))
+	if err != nil || !ok {
+		return nil, err
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("index: file %d: %w", fid, err)
+	}
+	return rec, nil
+}
+
+func loadGlobal(r reader) (globalStats, error) {
+	v, ok, err := get(r, tableKey(tblGlobal))
+	if err != nil || !ok {
+		return globalStats{}, err
+	}
+	return decodeGlobal(v)
+}
+
+func loadAgg(r reader, num uint32) (sessionAgg, bool, error) {
+	v, ok, err := get(r, numKey(num))
+	if err != nil || !ok {
+		return sessionAgg{}, false, err
+	}
+	a, err := decodeAgg(v)
+	return a, err == nil, err
+}
+
+func checkBatch(b *pebble.Batch) error {
+	if b == nil || !b.Indexed() {
+		return errors.New("index: an indexed batch (db.NewIndexedBatch) is required")
+	}
+	return nil
+}
+
+// UpdateFile replaces everything file fid contributed before with what its
+// full content contributes now. Content that is not valid JSON, or of the
+// wrong shape, contributes what makes sense (maybe only the session's
+// existence); only a batch or DB failure is an error. A file whose session id
+// changed (a rename between sessions) moves to the new session.
+func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kind Kind, content []byte) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	if sessionID == "" {
+		return errors.New("index: empty session id")
+	}
+	rec, text := buildRecord(sessionID, kind, content)
+	return x.apply(b, fileID, rec, text)
+}
+
+// RemoveFile deletes everything file fid contributed; a no-op for a file the
+// index does not know. The session disappears with its last file.
+func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	return x.apply(b, fileID, nil, "")
+}
+
+// apply moves file fid from its stored record to rec (nil: removed), writing
+// only the keys that differ.
+func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string) error {
+	old, err := loadRecord(b, fid)
+	if err != nil {
+		return err
+	}
+	if old == nil && rec == nil {
+		return nil
+	}
+	g, err := loadGlobal(b)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		if old != nil && old.sid == rec.sid {
+			rec.num = old.num
+		} else if rec.num, err = sessionNum(b, rec.sid, &g); err != nil {
+			return err
+		}
+	}
+	if err := writePostings(b, fid, old, rec); err != nil {
+		return err
+	}
+	if rec == nil {
+		err = b.Delete(fileKey(fid), nil)
+		if err == nil {
+			err = b.Delete(textKey(fid), nil)
+		}
+	} else {
+		err = b.Set(fileKey(fid), rec.encode(), nil)
+		if err == nil && text == "" {
+			err = b.Delete(textKey(fid), nil)
+		} else if err == nil {
+			err = b.Set(textKey(fid), []byte(text), nil)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if old != nil && rec != nil && old.sid == rec.sid && old.part() == rec.part() {
+		return nil // the session's aggregate and the global stats stay as they are
+	}
+
+	if old != nil && (rec == nil || old.num != rec.num) {
+		if err := b.Delete(sessFileKey(old.num, fid), nil); err != nil {
+			return err
+		}
+	}
+	if rec != nil {
+		if err := b.Set(sessFileKey(rec.num, fid), rec.part().encode(), nil); err != nil {
+			return err
+		}
+	}
+	switch {
+	case old == nil:
+		g.files++
+	case rec == nil:
+		g.files--
+	}
+	if old != nil {
+		if err := refreshSession(b, old.sid, old.num, &g); err != nil {
+			return err
+		}
+	}
+	if rec != nil && (old == nil || old.num != rec.num) {
+		if err := refreshSession(b, rec.sid, rec.num, &g); err != nil {
+			return err
+		}
+	}
+	if g.files == 0 {
+		// Nothing indexed: leave no key behind.
+		return b.Delete(tableKey(tblGlobal), nil)
+	}
+	return b.Set(tableKey(tblGlobal), g.encode(), nil)
+}
+
+// sessionNum returns the number of session sid, handing out the next one
+// to a session the index does not know yet.
+func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
+	v, ok, err := get(b, sessionKey(sid))
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if len(v) != 4 {
+			return 0, fmt.Errorf("index: session %q: %w", sid, errCorrupt)
+		}
+		return binary.BigEndian.Uint32(v), nil
+	}
+	if g.lastNum == math.MaxUint32 {
+		return 0, errors.New("index: out of session numbers; reindex")
+	}
+	g.lastNum++
+	return g.lastNum, b.Set(sessionKey(sid), appendNum(nil, g.lastNum), nil)
+}
+
+// writePostings turns the posting keys of old into those of cur (either may
+// be nil). Within one session only the terms, facets and day that differ are
+// written, so rewriting a chunk with one more screenshot costs little.
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
+	set := func(key, value []byte) error { return b.Set(key, value, nil) }
+	del := func(key, _ []byte) error { return b.Delete(key, nil) }
+	if old == nil || cur == nil || old.num != cur.num {
+		if old != nil {
+			if err := old.eachPosting(fid, del); err != nil {
+				return err
+			}
+		}
+		if cur != nil {
+			return cur.eachPosting(fid, set)
+		}
+		return nil
+	}
+	k := newKeyBuilder(cur.num, fid)
+	if old.day != cur.day {
+		if old.day != "" {
+			if err := del(k.day(old.day), nil); err != nil {
+				return err
+			}
+		}
+		if cur.day != "" {
+			if err := set(k.day(cur.day), nil); err != nil {
+				return err
+			}
+		}
+	}
+	i, j := 0, 0
+	for i < len(old.terms) || j < len(cur.terms) {
+		var err error
+		switch {
+		case j == len(cur.terms) || i < len(old.terms) && old.terms[i].term < cur.terms[j].term:
+			err = del(k.term(old.terms[i].term), nil)
+			i++
+		case i == len(old.terms) || cur.terms[j].term < old.terms[i].term:
+			err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
+			j++
+		default:
+			if old.terms[i].tf != cur.terms[j].tf {
+				err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
+			}
+			i++
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	i, j = 0, 0
+	for i < len(old.facets) || j < len(cur.facets) {
+		var err error
+		switch {
+		case j == len(cur.facets) || i < len(old.facets) && facetLess(old.facets[i], cur.facets[j]):
+			err = del(k.facet(old.facets[i]), nil)
+			i++
+		case i == len(old.facets) || facetLess(cur.facets[j], old.facets[i]):
+			err = set(k.facet(cur.facets[j]), nil)
+			j++
+		default:
+			i++
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshSession recomputes the aggregate of session sid (number num) from
+// its parts, seen through the batch, and folds the change into g. A session
+// without files left loses its number.
+func refreshSession(b *pebble.Batch, sid string, num uint32, g *globalStats) error {
+	before, existed, err := loadAgg(b, num)
+	if err != nil {
+		return err
+	}
+	after, err := sumParts(b, num)
+	if err != nil {
+		return err
+	}
+	after.sid = sid
+	if existed {
+		g.sessions--
+		g.length -= before.length
+	}
+	if after.files == 0 {
+		if err := b.Delete(numKey(num), nil); err != nil {
+			return err
+		}
+		return b.Delete(sessionKey(sid), nil)
+	}
+	g.sessions++
+	g.length += after.length
+	return b.Set(numKey(num), after.encode(), nil)
+}
+
+// sumParts adds up the X s parts of session num. With several metadata files
+// (an atomic save in flight) the one with the highest file id names the session.
+func sumParts(r reader, num uint32) (sessionAgg, error) {
+	prefix := sessFilePrefix(num)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return sessionAgg{}, err
+	}
+	var a sessionAgg
+	for ok := it.First(); ok; ok = it.Next() {
+		p, err := decodePart(it.Value())
+		if err != nil || len(it.Key()) != len(prefix)+8 {
+			_ = it.Close()
+			return sessionAgg{}, fmt.Errorf("index: session %d: %w", num, errCorrupt)
+		}
+		a.files++
+		a.length += p.length
+		if p.kind == KindMetadata {
+			a.hasMeta = true
+			a.metaFid = bytesToFid(it.Key()[len(prefix):])
+			a.name, a.start, a.day = p.name, p.start, p.day
+		}
+	}
+	if err := it.Close(); err != nil {
+		return sessionAgg{}, err
+	}
+	return a, nil
+}
+
+// FileSession returns the session that file fid is indexed under.
+func (x *Index) FileSession(fileID uint64) (sessionID string, ok bool, err error) {
+	rec, err := loadRecord(x.db, fileID)
+	if err != nil || rec == nil {
+		return "", false, err
+	}
+	return rec.sid, true, nil
+}
+
+// Clear deletes the whole index keyspace (before a reindex).
+func (x *Index) Clear(b *pebble.Batch) error {
+	return b.DeleteRange([]byte{keyPrefix}, []byte{keyPrefix + 1}, nil)
+}
+
+// FileSource iterates every indexable file: it calls fn once per file with its
+// id, session, kind and full content, and stops at fn's first error.
+type FileSource func(fn func(fileID uint64, sessionID string, kind Kind, content []byte) error) error
+
+// rebuildBatchBytes is how much content one rebuild batch indexes before it commits.
+const rebuildBatchBytes = 32 << 20
+
+// Rebuild clears the index and reindexes every file of all, committing as it
+// goes. Searches meanwhile see a partial index; run it while no other writer
+// touches the index (taskerfs reindex, or fsck's repair).
+func (x *Index) Rebuild(all FileSource) error {
+	b := x.db.NewIndexedBatch()
+	if err := x.Clear(b); err != nil {
+		_ = b.Close()
+		return err
+	}
+	pending := 0
+	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
+		if err := x.UpdateFile(b, fid, sid, kind, content); err != nil {
+			return err
+		}
+		pending += len(content) + 1024
+		if pending < rebuildBatchBytes {
+			return nil
+		}
+		pending = 0
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		_ = b.Close()
+		b = x.db.NewIndexedBatch()
+		return nil
+	})
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	_ = b.Close()
+	return err
+}
+
+// Stats returns the number of indexed sessions and files and the approximate
+// on-disk size of the index keyspace (memtables not counted).
+func (x *Index) Stats() (sessions, files int64, bytes int64, err error) {
+	g, err := loadGlobal(x.db)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	size, err := x.db.EstimateDiskUsage([]byte{keyPrefix}, []byte{keyPrefix + 1})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return int64(g.sessions), int64(g.files), int64(size), nil
+}

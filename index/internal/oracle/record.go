@@ -1,0 +1,391 @@
+package oracle
+
+import (
+	"encoding/binary"
+	"sort"
+	"strings"
+)
+
+// storedTextCap bounds the text kept per file for snippets.
+const storedTextCap = 4 << 10
+
+// maxTermsPerFile caps the distinct terms one file can post (OCR noise can
+// produce many); further new terms still count towards the file's length.
+const maxTermsPerFile = 1 << 16
+
+type termFreq struct {
+	term string
+	tf   uint64
+}
+
+type facet struct {
+	field byte
+	value string
+	sub   string // only for fieldCatSub
+}
+
+// fileRecord is what one file contributes to the index. It is stored under
+// X F fid so that an update can diff against it and a removal can delete
+// exactly the keys it names.
+type fileRecord struct {
+	sid    string
+	num    uint32 // the session's number, set when the record is applied
+	kind   Kind
+	length uint64     // number of tokens, for BM25
+	terms  []termFreq // sorted by term
+	facets []facet    // sorted and distinct
+	day    string     // YYYY-MM-DD of startTime, metadata only
+	name   string     // metadata only
+	start  string     // metadata only
+}
+
+// buildRecord extracts content and returns the file's record and the text
+// stored for snippets.
+func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
+	e := extract(kind, content)
+	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start}
+	tf := map[string]uint64{}
+	for _, s := range e.texts {
+		scanTokens(s, func(tok string, _, _ int) bool {
+			rec.length++
+			if _, ok := tf[tok]; ok || len(tf) < maxTermsPerFile {
+				tf[tok]++
+			}
+			return true
+		})
+	}
+	rec.terms = make([]termFreq, 0, len(tf))
+	for t, n := range tf {
+		rec.terms = append(rec.terms, termFreq{t, n})
+	}
+	sort.Slice(rec.terms, func(i, j int) bool { return rec.terms[i].term < rec.terms[j].term })
+
+	for _, t := range e.tags {
+		rec.facets = append(rec.facets, facet{field: fieldTag, value: t})
+	}
+	for _, t := range e.topics {
+		rec.facets = append(rec.facets, facet{field: fieldTopic, value: t})
+	}
+	if e.status != "" {
+		rec.facets = append(rec.facets, facet{field: fieldStatus, value: e.status})
+	}
+	if e.category != "" {
+		rec.facets = append(rec.facets, facet{field: fieldCategory, value: e.category})
+		if e.sub != "" {
+			rec.facets = append(rec.facets, facet{field: fieldCatSub, value: e.category, sub: e.sub})
+		}
+	}
+	if e.sub != "" {
+		rec.facets = append(rec.facets, facet{field: fieldSub, value: e.sub})
+	}
+	sort.Slice(rec.facets, func(i, j int) bool { return facetLess(rec.facets[i], rec.facets[j]) })
+	rec.facets = compactFacets(rec.facets)
+	return rec, storedText(e.texts)
+}
+
+func facetLess(a, b facet) bool {
+	if a.field != b.field {
+		return a.field < b.field
+	}
+	if a.value != b.value {
+		return a.value < b.value
+	}
+	return a.sub < b.sub
+}
+
+func compactFacets(fs []facet) []facet {
+	out := fs[:0]
+	for i, f := range fs {
+		if i == 0 || f != fs[i-1] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// storedText joins the file's fields for snippets, within storedTextCap.
+// When they do not fit, each field is cut to the same length, as long as
+// possible, so that every field of a chunk (each screenshot's summary,
+// activity, OCR text) keeps its beginning.
+func storedText(texts []string) string {
+	total := len(texts) // newlines
+	for _, s := range texts {
+		total += len(s)
+	}
+	limit := storedTextCap
+	if total > storedTextCap {
+		// The largest per-field cut that fits: binary search.
+		lo, hi := 0, storedTextCap
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if fitted(texts, mid) <= storedTextCap {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		limit = lo
+	}
+	var b strings.Builder
+	for _, s := range texts {
+		s = cutUTF8(s, limit)
+		if s == "" || b.Len()+len(s)+1 > storedTextCap {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// fitted is the stored size when every field is cut to limit bytes.
+func fitted(texts []string, limit int) int {
+	n := 0
+	for _, s := range texts {
+		n += min(len(s), limit) + 1
+	}
+	return n
+}
+
+const recordVersion = 1
+
+func (r *fileRecord) encode() []byte {
+	w := &byteWriter{}
+	w.byte1(recordVersion)
+	w.str(r.sid)
+	w.num(r.num)
+	w.uint(uint64(r.kind))
+	w.uint(r.length)
+	w.str(r.day)
+	w.str(r.name)
+	w.str(r.start)
+	// Terms are sorted: front-code them (bytes shared with the previous term, then the rest).
+	w.uint(uint64(len(r.terms)))
+	prev := ""
+	for _, t := range r.terms {
+		shared := 0
+		for shared < len(prev) && shared < len(t.term) && prev[shared] == t.term[shared] {
+			shared++
+		}
+		w.uint(uint64(shared))
+		w.str(t.term[shared:])
+		w.uint(t.tf)
+		prev = t.term
+	}
+	w.uint(uint64(len(r.facets)))
+	for _, f := range r.facets {
+		w.byte1(f.field)
+		w.str(f.value)
+		w.str(f.sub)
+	}
+	return w.bytes()
+}
+
+func decodeRecord(b []byte) (*fileRecord, error) {
+	r := newReader(b)
+	if r.byte1() != recordVersion {
+		return nil, errCorrupt
+	}
+	rec := &fileRecord{sid: r.str(), num: r.num(), kind: Kind(r.uint()), length: r.uint(), day: r.str(), name: r.str(), start: r.str()}
+	n := r.uint()
+	if n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	rec.terms = make([]termFreq, 0, n)
+	prev := ""
+	for range n {
+		shared := r.uint()
+		if shared > uint64(len(prev)) {
+			return nil, errCorrupt
+		}
+		term := prev[:shared] + r.str()
+		rec.terms = append(rec.terms, termFreq{term: term, tf: r.uint()})
+		prev = term
+	}
+	n = r.uint()
+	if n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	for range n {
+		rec.facets = append(rec.facets, facet{field: r.byte1(), value: r.str(), sub: r.str()})
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, errCorrupt
+	}
+	return rec, nil
+}
+
+// kv is one posting key and its value.
+type kv struct {
+	key, value []byte
+}
+
+// postings lists the posting keys a record owns, in key order (days, terms,
+// facets: the tables sort 'd' < 't' < 'v', and escaping keeps string order).
+func (r *fileRecord) postings(fid uint64) []kv {
+	if r == nil {
+		return nil
+	}
+	var out []kv
+	r.eachPosting(fid, func(key, value []byte) error {
+		out = append(out, kv{append([]byte(nil), key...), append([]byte(nil), value...)})
+		return nil
+	})
+	return out
+}
+
+// keyBuilder builds the posting keys of one file into a reused buffer; the
+// key passed on is only valid until the next call.
+type keyBuilder struct {
+	tail []byte // num fid
+	buf  []byte
+	val  []byte
+}
+
+func newKeyBuilder(num uint32, fid uint64) *keyBuilder {
+	return &keyBuilder{tail: withNumFid(nil, num, fid)}
+}
+
+func (k *keyBuilder) term(t string) []byte {
+	k.buf = append(appendEsc(append(k.buf[:0], keyPrefix, tblTerm), t), k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) facet(f facet) []byte {
+	k.buf = append(k.buf[:0], keyPrefix, tblFacet, f.field)
+	k.buf = appendEsc(k.buf, f.value)
+	if f.field == fieldCatSub {
+		k.buf = appendEsc(k.buf, f.sub)
+	}
+	k.buf = append(k.buf, k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) day(d string) []byte {
+	k.buf = append(append(append(k.buf[:0], keyPrefix, tblDay), d...), k.tail...)
+	return k.buf
+}
+
+func (k *keyBuilder) tf(n uint64) []byte {
+	k.val = binary.AppendUvarint(k.val[:0], n)
+	return k.val
+}
+
+// eachPosting calls fn with every posting key and value of the record, in key order.
+func (r *fileRecord) eachPosting(fid uint64, fn func(key, value []byte) error) error {
+	k := newKeyBuilder(r.num, fid)
+	if r.day != "" {
+		if err := fn(k.day(r.day), nil); err != nil {
+			return err
+		}
+	}
+	for _, t := range r.terms {
+		if err := fn(k.term(t.term), k.tf(t.tf)); err != nil {
+			return err
+		}
+	}
+	for _, f := range r.facets {
+		if err := fn(k.facet(f), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sessPart is the value of X s sid fid: the file's share of its session.
+type sessPart struct {
+	kind   Kind
+	length uint64
+	name   string
+	start  string
+	day    string
+}
+
+func (r *fileRecord) part() sessPart {
+	return sessPart{kind: r.kind, length: r.length, name: r.name, start: r.start, day: r.day}
+}
+
+func (p sessPart) encode() []byte {
+	w := &byteWriter{}
+	w.uint(uint64(p.kind))
+	w.uint(p.length)
+	w.str(p.name)
+	w.str(p.start)
+	w.str(p.day)
+	return w.bytes()
+}
+
+func decodePart(b []byte) (sessPart, error) {
+	r := newReader(b)
+	p := sessPart{kind: Kind(r.uint()), length: r.uint(), name: r.str(), start: r.str(), day: r.str()}
+	if r.err != nil || len(r.b) != 0 {
+		return sessPart{}, errCorrupt
+	}
+	return p, nil
+}
+
+// sessionAgg is the value of X N num: the sum of the session's parts, so that
+// a search reads one key per hit.
+type sessionAgg struct {
+	sid     string
+	length  uint64
+	files   uint64
+	hasMeta bool // a metadata.json is indexed; name/start/day come from it
+	metaFid uint64
+	name    string
+	start   string
+	day     string
+}
+
+func (a sessionAgg) encode() []byte {
+	w := &byteWriter{}
+	w.str(a.sid)
+	w.uint(a.length)
+	w.uint(a.files)
+	if a.hasMeta {
+		w.byte1(1)
+	} else {
+		w.byte1(0)
+	}
+	w.fid(a.metaFid)
+	w.str(a.name)
+	w.str(a.start)
+	w.str(a.day)
+	return w.bytes()
+}
+
+func decodeAgg(b []byte) (sessionAgg, error) {
+	r := newReader(b)
+	a := sessionAgg{sid: r.str(), length: r.uint(), files: r.uint(), hasMeta: r.byte1() == 1, metaFid: r.fid(), name: r.str(), start: r.str(), day: r.str()}
+	if r.err != nil || len(r.b) != 0 {
+		return sessionAgg{}, errCorrupt
+	}
+	return a, nil
+}
+
+// globalStats is the value of X g; BM25 needs the session count and the
+// average session length. lastNum is the last session number handed out.
+type globalStats struct {
+	sessions, files, length uint64
+	lastNum                 uint32
+}
+
+func (g globalStats) encode() []byte {
+	w := &byteWriter{}
+	w.uint(g.sessions)
+	w.uint(g.files)
+	w.uint(g.length)
+	w.uint(uint64(g.lastNum))
+	return w.bytes()
+}
+
+func decodeGlobal(b []byte) (globalStats, error) {
+	r := newReader(b)
+	g := globalStats{sessions: r.uint(), files: r.uint(), length: r.uint(), lastNum: uint32(r.uint())}
+	if r.err != nil || len(r.b) != 0 {
+		return globalStats{}, errCorrupt
+	}
+	return g, nil
+}

@@ -1,0 +1,545 @@
+package oracle
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Hit is one matching session.
+type Hit struct {
+	SessionID string
+	Name      string // from metadata.json
+	StartTime string // from metadata.json, as stored (a number becomes ISO 8601 UTC)
+	Snippet   string // up to snippetRunes runes around the first matched word
+	Score     float64
+}
+
+// SearchOptions tunes a search.
+type SearchOptions struct {
+	Limit      int  // at most this many hits (0: all), the best ones
+	NoSnippets bool // skip snippets (a directory listing needs only the order)
+}
+
+// BM25 parameters (the usual defaults).
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// Search parses query and returns the matching sessions in relevance order
+// (BM25 over the full text; ties, and queries with no words, by session id),
+// with snippets. Errors of a query that does not parse wrap ErrBadQuery.
+func (x *Index) Search(query string) ([]Hit, error) {
+	return x.SearchWith(query, SearchOptions{})
+}
+
+// SearchWith is Search with options.
+func (x *Index) SearchWith(query string, opt SearchOptions) ([]Hit, error) {
+	q, err := ParseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	return x.SearchQuery(q, opt)
+}
+
+// SearchQuery runs a parsed query on a consistent snapshot of the index.
+func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
+	if q.root == nil {
+		return nil, nil
+	}
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate}
+	set, err := ev.eval(q.root)
+	if err != nil {
+		return nil, err
+	}
+	ids := set.ids
+	if set.neg {
+		all, err := allSessions(snap)
+		if err != nil {
+			return nil, err
+		}
+		ids = minus(all, set.ids)
+	}
+	g, err := loadGlobal(snap)
+	if err != nil {
+		return nil, err
+	}
+	scoring := scoringTerms(q.root, false, nil)
+	ranked, err := ev.rank(ids, scoring, g)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Limit > 0 && len(ranked) > opt.Limit {
+		ranked = ranked[:opt.Limit]
+	}
+	hits := make([]Hit, len(ranked))
+	for i, r := range ranked {
+		hits[i] = r.hit
+		if !opt.NoSnippets {
+			if hits[i].Snippet, err = ev.snippet(r.num, r.agg, scoring); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return hits, nil
+}
+
+// idSet is a sorted set of session numbers, or (neg) every session but those.
+type idSet struct {
+	ids []uint32
+	neg bool
+}
+
+type evaluator struct {
+	r          reader
+	terms      map[string]*termPostings // what is known per term so far
+	budget     int                      // posting keys read before a term counts as long
+	probeLimit int                      // candidates few enough to probe
+	estimate   func(start, end []byte) (uint64, error)
+}
+
+func (ev *evaluator) eval(n node) (idSet, error) {
+	switch n := n.(type) {
+	case *wordNode:
+		out := idSet{neg: true}
+		for _, t := range n.tokens {
+			tp, err := ev.fullTerm(t)
+			if err != nil {
+				return idSet{}, err
+			}
+			out = and(out, idSet{ids: tp.ids})
+		}
+		return out, nil
+	case *fieldNode:
+		if n.field == "month" {
+			ids, err := daySessions(ev.r, n.value+"-00", n.value+"-99")
+			return idSet{ids: ids}, err
+		}
+		ids, err := scanSessions(ev.r, facetPrefix(facetFields[n.field], n.value, ""))
+		return idSet{ids: ids}, err
+	case *dayNode:
+		from, to := n.day, "~" // '~' sorts after every digit
+		if n.before {
+			from, to = "", n.day
+		}
+		ids, err := daySessions(ev.r, from, to)
+		return idSet{ids: ids}, err
+	case *notNode:
+		s, err := ev.eval(n.x)
+		s.neg = !s.neg
+		return s, err
+	case *andNode:
+		return ev.evalAnd(n.xs)
+	case *orNode:
+		out, err := ev.eval(n.xs[0])
+		for _, x := range n.xs[1:] {
+			if err != nil {
+				break
+			}
+			var s idSet
+			s, err = ev.eval(x)
+			out = or(out, s)
+		}
+		return out, err
+	}
+	return idSet{}, nil
+}
+
+// evalAnd evaluates the conditions that are not plain words first, then the
+// words with short posting lists, and last the long lists: by probing when
+// the candidates are few by then, else by reading them. Negated words are
+// probed the same way.
+func (ev *evaluator) evalAnd(xs []node) (idSet, error) {
+	acc := idSet{neg: true}
+	var words, negWords []*wordNode
+	for _, x := range xs {
+		if w, ok := x.(*wordNode); ok {
+			words = append(words, w)
+			continue
+		}
+		if n, ok := x.(*notNode); ok {
+			if w, ok := n.x.(*wordNode); ok && len(w.tokens) > 0 {
+				negWords = append(negWords, w)
+				continue
+			}
+		}
+		s, err := ev.eval(x)
+		if err != nil {
+			return idSet{}, err
+		}
+		acc = and(acc, s)
+	}
+	var long []string // terms
+	for _, w := range words {
+		for _, t := range w.tokens {
+			tp, err := ev.term(t)
+			if err != nil {
+				return idSet{}, err
+			}
+			if tp.full {
+				acc = and(acc, idSet{ids: tp.ids})
+			} else {
+				long = append(long, t)
+			}
+		}
+	}
+	few := func() bool { return !acc.neg && len(acc.ids) <= ev.probeLimit }
+	for _, t := range long {
+		if few() {
+			ids, err := ev.filter(t, acc.ids)
+			if err != nil {
+				return idSet{}, err
+			}
+			acc.ids = ids
+			continue
+		}
+		tp, err := ev.fullTerm(t)
+		if err != nil {
+			return idSet{}, err
+		}
+		acc = and(acc, idSet{ids: tp.ids})
+	}
+	for _, w := range negWords {
+		if few() {
+			holding := acc.ids
+			for _, t := range w.tokens {
+				var err error
+				if holding, err = ev.filter(t, holding); err != nil {
+					return idSet{}, err
+				}
+			}
+			acc.ids = minus(acc.ids, holding)
+			continue
+		}
+		s, err := ev.eval(w)
+		if err != nil {
+			return idSet{}, err
+		}
+		s.neg = !s.neg
+		acc = and(acc, s)
+	}
+	return acc, nil
+}
+
+func and(a, b idSet) idSet {
+	switch {
+	case !a.neg && !b.neg:
+		return idSet{ids: intersect(a.ids, b.ids)}
+	case !a.neg:
+		return idSet{ids: minus(a.ids, b.ids)}
+	case !b.neg:
+		return idSet{ids: minus(b.ids, a.ids)}
+	}
+	return idSet{ids: union(a.ids, b.ids), neg: true}
+}
+
+func or(a, b idSet) idSet {
+	switch {
+	case !a.neg && !b.neg:
+		return idSet{ids: union(a.ids, b.ids)}
+	case !a.neg:
+		return idSet{ids: minus(b.ids, a.ids), neg: true}
+	case !b.neg:
+		return idSet{ids: minus(a.ids, b.ids), neg: true}
+	}
+	return idSet{ids: intersect(a.ids, b.ids), neg: true}
+}
+
+func intersect[T cmp.Ordered](a, b []T) []T {
+	var out []T
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func union[T cmp.Ordered](a, b []T) []T {
+	out := make([]T, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+func minus[T cmp.Ordered](a, b []T) []T {
+	var out []T
+	j := 0
+	for _, s := range a {
+		for j < len(b) && b[j] < s {
+			j++
+		}
+		if j < len(b) && b[j] == s {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// allSessions lists the numbers of every session the index knows, sorted.
+func allSessions(r reader) ([]uint32, error) {
+	prefix := tableKey(tblNum)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint32
+	for ok := it.First(); ok; ok = it.Next() {
+		if len(it.Key()) != len(prefix)+4 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		ids = append(ids, binary.BigEndian.Uint32(it.Key()[len(prefix):]))
+	}
+	return ids, it.Close()
+}
+
+// scoringTerms lists, in query order and distinct, the tokens of words that
+// are not negated: they rank the hits and pick the snippet.
+func scoringTerms(n node, negated bool, out []string) []string {
+	switch n := n.(type) {
+	case *wordNode:
+		if !negated {
+			for _, t := range n.tokens {
+				if !contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	case *notNode:
+		return scoringTerms(n.x, !negated, out)
+	case *andNode:
+		for _, x := range n.xs {
+			out = scoringTerms(x, negated, out)
+		}
+	case *orNode:
+		for _, x := range n.xs {
+			out = scoringTerms(x, negated, out)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ranked is a hit with what its snippet needs.
+type ranked struct {
+	hit Hit
+	num uint32
+	agg sessionAgg
+}
+
+// rank scores the sessions ids with BM25 over the scoring terms and sorts them.
+func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats) ([]ranked, error) {
+	n := float64(g.sessions)
+	avgdl := 1.0
+	if g.sessions > 0 && g.length > 0 {
+		avgdl = float64(g.length) / n
+	}
+	idf := make([]float64, len(scoring))
+	postings := make([]*termPostings, len(scoring))
+	for i, t := range scoring {
+		df, err := ev.docFreq(t, g.sessions)
+		if err != nil {
+			return nil, err
+		}
+		postings[i] = ev.terms[t] // after docFreq, which may have read the list in full
+		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
+	}
+
+	prefix := tableKey(tblNum)
+	it, err := prefixIter(ev.r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := make([]ranked, 0, len(ids))
+	key := append([]byte(nil), prefix...)
+	for _, num := range ids {
+		// Seeks in ascending order let pebble step instead of searching.
+		key = appendNum(key[:len(prefix)], num)
+		if !it.SeekGE(key) || string(it.Key()) != string(key) {
+			return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
+		}
+		agg, err := decodeAgg(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		score := 0.0
+		norm := bm25K1 * (1 - bm25B + bm25B*float64(agg.length)/avgdl)
+		for i, tp := range postings {
+			n, err := ev.tfOf(scoring[i], tp, num)
+			if err != nil {
+				return nil, err
+			}
+			if tf := float64(n); tf > 0 {
+				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
+			}
+		}
+		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: score}, num: num, agg: agg})
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].hit, out[j].hit
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		return a.SessionID < b.SessionID
+	})
+	return out, nil
+}
+
+// snippetRunes is the longest snippet, ellipses included.
+const snippetRunes = 160
+
+// snippet finds the first scoring term the session holds in the stored text
+// of a file that posts it, and cuts a window around it. Without such a word
+// (a query of filters only) it shows the start of the session's metadata text.
+func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (string, error) {
+	var fallback string
+	for _, t := range scoring {
+		if tf, err := ev.tfOf(t, ev.terms[t], num); err != nil || tf == 0 {
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		fids, err := postingFiles(ev.r, t, num)
+		if err != nil {
+			return "", err
+		}
+		for _, fid := range fids {
+			text, _, err := get(ev.r, textKey(fid))
+			if err != nil {
+				return "", err
+			}
+			if at := findTerm(string(text), t); at >= 0 {
+				return window(string(text), at), nil
+			}
+			if fallback == "" {
+				fallback = window(string(text), 0)
+			}
+		}
+	}
+	if fallback != "" || !agg.hasMeta {
+		return fallback, nil
+	}
+	text, _, err := get(ev.r, textKey(agg.metaFid))
+	return window(string(text), 0), err
+}
+
+// maxSnippetFiles bounds the files tried for one snippet.
+const maxSnippetFiles = 4
+
+// postingFiles lists the files of session num that post term t.
+func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
+	prefix := appendNum(termPrefix(t), num)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	var fids []uint64
+	for ok := it.First(); ok && len(fids) < maxSnippetFiles; ok = it.Next() {
+		if k := it.Key(); len(k) == len(prefix)+8 {
+			fids = append(fids, bytesToFid(k[len(prefix):]))
+		}
+	}
+	return fids, it.Close()
+}
+
+// findTerm returns the byte offset of the first word of text whose token is t.
+func findTerm(text, t string) int {
+	at := -1
+	scanTokens(text, func(tok string, start, _ int) bool {
+		if tok == t {
+			at = start
+			return false
+		}
+		return true
+	})
+	return at
+}
+
+// window cuts at most snippetRunes runes of text, starting a little before
+// byte offset at on a word boundary, with whitespace runs collapsed and "…"
+// where text was cut off.
+func window(text string, at int) string {
+	begin := at
+	for n := 0; n < 40 && begin > 0; n++ {
+		_, size := utf8.DecodeLastRuneInString(text[:begin])
+		begin -= size
+	}
+	if begin > 0 {
+		if i := strings.IndexFunc(text[begin:at], unicode.IsSpace); i >= 0 {
+			begin += i
+		}
+	}
+	var rs []rune
+	space := false
+	for _, r := range text[begin:] {
+		if unicode.IsSpace(r) {
+			space = len(rs) > 0
+			continue
+		}
+		if space {
+			rs = append(rs, ' ')
+			space = false
+		}
+		rs = append(rs, r)
+		if len(rs) > snippetRunes {
+			break
+		}
+	}
+	budget := snippetRunes
+	if begin > 0 {
+		budget--
+	}
+	if len(rs) > budget {
+		rs = append([]rune(strings.TrimRightFunc(string(rs[:budget-1]), unicode.IsSpace)), '…')
+	}
+	if begin > 0 {
+		return "…" + string(rs)
+	}
+	return string(rs)
+}

@@ -1,0 +1,259 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/taskerfs/taskerfs/index/internal/oracle"
+)
+
+// oracleQueries are the query shapes of tests/search_test.go run on the
+// dataset of equiv_test.go.
+var oracleQueries = []string{
+	"alpha", "alpha bravo", "alpha OR bravo OR charlie", "alpha -bravo", "NOT alpha", `"alpha bravo"`,
+	"tag:go alpha", "month:2025-03 OR month:2024-06", "zephyr OR quasar OR nebula", "(zephyr OR quasar) -status:active",
+	"after:2024-06-01", "category:work -tag:rust", "deploy", "w1", "-w1",
+}
+
+// differential indexes the same files into the index and into the frozen
+// oracle (the implementation before issue 14), and requires every query to
+// return the same sessions in the same order with the same scores, and the
+// same snippets.
+type differential struct {
+	t       *testing.T
+	f       *fixture
+	odb     *pebble.DB
+	o       *oracle.Index
+	content map[uint64][]byte // committed content per file, for SetContentSource
+}
+
+func newDifferential(t *testing.T, contentSource bool) *differential {
+	d := &differential{t: t, f: newFixture(t), odb: openDB(t), content: map[uint64][]byte{}}
+	d.o = oracle.New(d.odb)
+	if contentSource {
+		d.f.x.SetContentSource(func(fid uint64) ([]byte, error) {
+			c, ok := d.content[fid]
+			if !ok {
+				return nil, fmt.Errorf("no file %d", fid)
+			}
+			return c, nil
+		})
+	}
+	return d
+}
+
+// apply runs the same changes on both sides, in one batch each.
+func (d *differential) apply(puts map[string]genFile, removes []uint64) {
+	d.t.Helper()
+	for _, side := range []bool{false, true} {
+		db := d.f.db
+		if side {
+			db = d.odb
+		}
+		b := db.NewIndexedBatch()
+		for _, p := range sortedKeys(puts) {
+			sid, kind, ok := Classify(p)
+			if !ok {
+				continue
+			}
+			var err error
+			if side {
+				err = d.o.UpdateFile(b, puts[p].fid, sid, oracle.Kind(kind), puts[p].content)
+			} else {
+				err = d.f.x.UpdateFile(b, puts[p].fid, sid, kind, puts[p].content)
+				d.content[puts[p].fid] = puts[p].content
+			}
+			if err != nil {
+				d.t.Fatal(err)
+			}
+		}
+		for _, fid := range removes {
+			var err error
+			if side {
+				err = d.o.RemoveFile(b, fid)
+			} else {
+				err = d.f.x.RemoveFile(b, fid)
+				delete(d.content, fid)
+			}
+			if err != nil {
+				d.t.Fatal(err)
+			}
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			d.t.Fatal(err)
+		}
+		b.Close()
+	}
+}
+
+func (d *differential) compare(queries []string) {
+	d.t.Helper()
+	for _, q := range queries {
+		for _, opt := range []SearchOptions{{}, {Limit: 7}, {NoSnippets: true}} {
+			got, err := d.f.x.SearchWith(q, opt)
+			if err != nil {
+				d.t.Fatalf("%q: %v", q, err)
+			}
+			want, err := d.o.SearchWith(q, oracle.SearchOptions(opt))
+			if err != nil {
+				d.t.Fatalf("oracle %q: %v", q, err)
+			}
+			if len(got) != len(want) {
+				d.t.Errorf("%q %+v: %d hits, oracle %d", q, opt, len(got), len(want))
+				continue
+			}
+			for i := range got {
+				if !reflect.DeepEqual(got[i], Hit(want[i])) {
+					d.t.Errorf("%q %+v: hit %d is %+v, oracle %+v", q, opt, i, got[i], want[i])
+					break
+				}
+			}
+		}
+	}
+	for _, field := range []string{"tag", "topic", "status", "category", "sub", "month"} {
+		got, err1 := d.f.x.FacetValues(field)
+		want, err2 := d.o.FacetValues(field)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+			d.t.Errorf("facet %s: %v (%v), oracle %v (%v)", field, got, err1, want, err2)
+		}
+	}
+}
+
+func TestDifferentialWithOracle(t *testing.T) {
+	for _, contentSource := range []bool{false, true} {
+		t.Run(fmt.Sprintf("contentSource=%v", contentSource), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			ds := &dataset{rng: r, files: map[string]genFile{}}
+			for i := range 200 {
+				ds.session(t, fmt.Sprintf("s%03d", i))
+			}
+			for _, sid := range []string{"with space (copy)", "ünï%code", ".dot", "s"} {
+				ds.session(t, sid)
+			}
+			d := newDifferential(t, contentSource)
+			paths := sortedKeys(ds.files)
+			for i := 0; i < len(paths); i += 64 {
+				batch := map[string]genFile{}
+				for _, p := range paths[i:min(i+64, len(paths))] {
+					batch[p] = ds.files[p]
+				}
+				d.apply(batch, nil)
+			}
+			queries := append(append([]string(nil), fixedQueries...), oracleQueries...)
+			for range 200 {
+				queries = append(queries, randomQuery(r, 0))
+			}
+			d.compare(queries)
+			if t.Failed() {
+				return
+			}
+
+			// Rewrites and removals, as in TestEquivalenceWithBruteForce.
+			for i := range 30 {
+				sid := fmt.Sprintf("s%03d", r.IntN(200))
+				if i%3 == 0 {
+					var gone []uint64
+					for p, file := range ds.files {
+						if strings.HasPrefix(p, "sessions/"+sid+"/") {
+							gone = append(gone, file.fid)
+							delete(ds.files, p)
+						}
+					}
+					d.apply(nil, gone)
+					continue
+				}
+				before := map[string]genFile{}
+				for p, file := range ds.files {
+					if strings.HasPrefix(p, "sessions/"+sid+"/") {
+						before[p] = file
+					}
+				}
+				ds.session(t, sid)
+				changed := map[string]genFile{}
+				for p, file := range ds.files {
+					if old, ok := before[p]; strings.HasPrefix(p, "sessions/"+sid+"/") && (!ok || string(old.content) != string(file.content)) {
+						changed[p] = file
+					}
+				}
+				d.apply(changed, nil)
+			}
+			d.compare(queries)
+			problems, err := d.f.x.Check(allFiles(ds.files))
+			if err != nil || len(problems) != 0 {
+				t.Fatalf("check: %v %v", problems, err)
+			}
+
+			// A parallel rebuild gives the same index.
+			var last RebuildProgress
+			calls := 0
+			if err := d.f.x.RebuildWith(allFiles(ds.files), func(p RebuildProgress) { last = p; calls++ }); err != nil {
+				t.Fatal(err)
+			}
+			indexable := 0
+			for p := range ds.files {
+				if _, _, ok := Classify(p); ok {
+					indexable++
+				}
+			}
+			if last.Files != indexable || calls != indexable {
+				t.Errorf("rebuild progress: %d files in %d calls, want %d", last.Files, calls, indexable)
+			}
+			d.compare(queries)
+			if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
+				t.Fatalf("check after rebuild: %v %v", problems, err)
+			}
+		})
+	}
+}
+
+// TestTokenizeMatchesOracle: the allocation-free tokenizer splits, cuts and
+// lowercases exactly as before.
+func TestTokenizeMatchesOracle(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "B", "z", "Ü", "ß", "İ", "Σ", "日", "9", " ", "-", "\u0301", "\xff", "the", "AND", "x", "Ǆ", "ﬁ"}
+	inputs := []string{"", "a", "ab", "The quick brown FOX", strings.Repeat("A", 70), strings.Repeat("é", 40) + "x", strings.Repeat("ab", 31) + "Ǆ"}
+	for range 3000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		inputs = append(inputs, b.String())
+	}
+	for _, s := range inputs {
+		got, want := Tokenize(s), oracle.Tokenize(s)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Tokenize(%q) = %q, oracle %q", s, got, want)
+		}
+	}
+}
+
+// TestRecordVersions: records are written plain (version 1); compressed
+// ones (version 2, written by an earlier build of this branch) still read,
+// and a damaged one is corrupt, not a panic.
+func TestRecordVersions(t *testing.T) {
+	rec, _ := buildRecord("s1", KindSummary, mustJSON(t, map[string]any{"narrative": strings.Repeat("alpha beta gamma delta ", 40)}))
+	plain := rec.encode()
+	if plain[0] != recordVersion {
+		t.Fatalf("record written as version %d", plain[0])
+	}
+	v2 := textEncoder.EncodeAll(plain[1:], []byte{recordVersionZstd})
+	got, err := decodeRecord(v2)
+	if err != nil || !reflect.DeepEqual(got, rec) {
+		t.Fatalf("version 2 record: %+v, %v", got, err)
+	}
+	if _, err := decodeRecord(append(v2[:len(v2)-3:len(v2)-3], 1, 2, 3)); err == nil {
+		t.Fatal("a damaged version 2 record decodes")
+	}
+	text := strings.Repeat("snippet text ", 50)
+	if got := string(decodeText(encodeText(text))); got != text {
+		t.Fatalf("text round trip: %q", got)
+	}
+	if got := string(decodeText([]byte("short"))); got != "short" {
+		t.Fatalf("plain text: %q", got)
+	}
+}
