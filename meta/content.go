@@ -411,6 +411,8 @@ func (s *Store) GC() (GCResult, error) {
 	var res GCResult
 	err := s.blobs.List("", func(h blobstore.Hash) error {
 		res.Scanned++
+		s.snaps.gate.RLock() // no snapshot appears between the two checks
+		defer s.snaps.gate.RUnlock()
 		s.pinMu.Lock()
 		defer s.pinMu.Unlock()
 		if s.pinned[h] > 0 {
@@ -418,6 +420,9 @@ func (s *Store) GC() (GCResult, error) {
 		}
 		if _, ok, err := get(s.db, refKey(h)); err != nil || ok {
 			return err
+		}
+		if held, err := s.heldBySnapshotLocked(h); err != nil || held {
+			return err // meta/snapshot.go
 		}
 		info, err := s.blobs.Stat(h)
 		if err != nil {

@@ -49,6 +49,10 @@ type Store struct {
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
 	attrs     *cache.Cache[uint64, Attr]
+
+	dir   string       // pebble's directory
+	trash TrashOptions // meta/trash.go; guarded by mu
+	snaps snapRegistry // meta/snapshot.go
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -86,7 +90,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
-		isOpen: func(uint64) bool { return false }}
+		isOpen: func(uint64) bool { return false }, dir: dir}
 	entries := opts.AttrCacheEntries
 	if entries <= 0 {
 		entries = 256 << 10
@@ -159,6 +163,7 @@ func (s *Store) SetOpenCheck(f func(ino uint64) bool) { s.isOpen = f }
 // Close closes pebble after a final WAL sync.
 func (s *Store) Close() error {
 	defer s.attrs.Close()
+	s.CloseSnapshots()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
 		return err
