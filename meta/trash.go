@@ -523,3 +523,25 @@ func (s *Store) expireTrashKeys(cutoff int64, all bool) error {
 		return nil
 	})
 }
+
+var keyTrashOpts = []byte{pfxConfig, 't', 'r', 'a', 's', 'h', 'o', 'p', 't', 's'}
+
+// SaveTrashOptions records o in the store (durably) so that commands run
+// on the unmounted data dir expire with the mount's retention.
+func (s *Store) SaveTrashOptions(o TrashOptions) error {
+	return s.Update(true, func(tx *Tx) error {
+		v := binary.AppendUvarint(uvarintBytes(uint64(max(o.Retention, 0))), uint64(max(o.Interval, 0)))
+		return tx.b.Set(keyTrashOpts, v, nil)
+	})
+}
+
+// LoadTrashOptions returns the recorded options; ok is false when none.
+func (s *Store) LoadTrashOptions() (o TrashOptions, ok bool, err error) {
+	v, ok, err := get(s.db, keyTrashOpts)
+	if err != nil || !ok {
+		return o, false, err
+	}
+	d := decoder{b: v}
+	o.Retention, o.Interval = time.Duration(d.uvarint()), time.Duration(d.uvarint())
+	return o, d.err == nil, d.err
+}

@@ -109,6 +109,9 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 func (v *FS) checkNamespace() ([]string, error) {
 	var out []string
 	err := v.Meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
+	if err == nil { // snapshots: their own invariants and the blobs they hold
+		_, err = v.Meta.CheckSnapshots(func(p meta.SnapshotProblem) { out = append(out, p.String()) })
+	}
 	return out, err
 }
 
@@ -161,6 +164,9 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	err := v.Blobs.List("", func(h blobstore.Hash) error {
 		r.BlobFiles++
 		if _, ok, err := v.Meta.BlobInfo(h); err != nil || ok {
+			return err
+		}
+		if held, err := v.Meta.HeldBySnapshot(h); err != nil || held {
 			return err
 		}
 		orphans = append(orphans, h)

@@ -33,6 +33,10 @@ type Stats struct {
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
 	RecompressSaved int64 `json:"recompressSavedBytes"`
+	// Undo: trashed versions (not in Files or LogicalBytes) and snapshots.
+	TrashFiles int64 `json:"trashFiles"`
+	TrashBytes int64 `json:"trashBytes"`
+	Snapshots  int64 `json:"snapshots"`
 }
 
 // Stats scans the namespace and the refcount table; it costs a pass over
@@ -60,6 +64,12 @@ func (v *FS) Stats() (Stats, error) {
 	if err != nil {
 		return s, err
 	}
+	// Trashed versions hold blobs too, so the ratios below count them.
+	if tu, err := v.Meta.TrashUsage(); err == nil {
+		s.TrashFiles, s.TrashBytes = tu.Files, tu.Bytes
+		s.Files -= tu.Files
+		s.LogicalBytes -= tu.Bytes
+	}
 	err = v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		s.Blobs++
 		s.UniqueBytes += int64(info.Size)
@@ -73,12 +83,12 @@ func (v *FS) Stats() (Stats, error) {
 		return s, err
 	}
 	if s.UniqueBytes > 0 {
-		s.DedupRatio = float64(s.LogicalBytes) / float64(s.UniqueBytes)
+		s.DedupRatio = float64(s.LogicalBytes+s.TrashBytes) / float64(s.UniqueBytes)
 	}
 	if s.StoredBytes > 0 {
 		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
 	}
-	s.SavedBytes = s.LogicalBytes - s.StoredBytes
+	s.SavedBytes = s.LogicalBytes + s.TrashBytes - s.StoredBytes
 	s.MetaBytes = int64(v.Meta.DB().Metrics().DiskSpaceUsage())
 	if n, _, b, err := v.Index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
@@ -90,6 +100,9 @@ func (v *FS) Stats() (Stats, error) {
 	}
 	as := v.Meta.AttrCacheStats()
 	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
+	if l, err := v.Meta.ListSnapshots(); err == nil {
+		s.Snapshots = int64(len(l))
+	}
 	s.Queue = v.WB.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()

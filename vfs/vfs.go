@@ -30,6 +30,9 @@ type Options struct {
 	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
 	BlobPutDelay   time.Duration // test hook: a slow disk
 	ReadOnly       bool
+	// Trash configures the trash and records it in the data dir; nil
+	// uses the recorded configuration (else the trash is off).
+	Trash *meta.TrashOptions
 }
 
 // FS is an open data dir.
@@ -132,6 +135,9 @@ func (v *FS) open(opts Options) error {
 	v.WB = writeback.New(v.Meta, wbo)
 	v.openDirs = map[uint64]int{}
 	v.Meta.SetOpenCheck(v.isOpen)
+	if err := v.setupUndo(opts.Trash); err != nil { // vfs/undo.go
+		return err
+	}
 	return v.ensureLayout()
 }
 

@@ -257,6 +257,12 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 	if s.trunc != noTrunc {
 		keep = min(keep, (s.trunc+meta.ChunkSize-1)/meta.ChunkSize)
 	}
+	if s.trunc != noTrunc {
+		// The version a truncation replaces goes to the trash (meta/trash.go).
+		if err := tx.TrashReplaced(s.f.ino, s.trunc); err != nil {
+			return err
+		}
+	}
 	if err := tx.TruncateChunks(s.f.ino, keep); err != nil {
 		return err
 	}

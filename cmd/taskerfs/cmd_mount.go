@@ -39,8 +39,9 @@ type mountFlags struct {
 	entryTimeout  time.Duration
 	background    bool
 	logTo         string
-	options       []string // -o lists, applied over the flags
-	kernelOpts    []string // the -o options meant for the kernel (ro, noexec, ...)
+	undo          undoFlags // cmd_snapshot.go
+	options       []string  // -o lists, applied over the flags
+	kernelOpts    []string  // the -o options meant for the kernel (ro, noexec, ...)
 }
 
 func (f *mountFlags) register(fl *pflag.FlagSet) {
@@ -59,6 +60,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("debug-blob-put-delay")
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
 	fl.StringVar(&f.logTo, "log", "", "where the daemon logs: stderr, file (DATA/taskerfs.log) or syslog (default: stderr, file with --background)")
+	f.undo.register(fl)
 	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount(8) options: every flag as name=value (allow_other, cache_bytes=N, ...), and ro, noexec, nosuid, nodev, ...")
 }
 
@@ -97,6 +99,7 @@ func (f *mountFlags) vfsOptions() vfs.Options {
 		Writeback:      writeback.Options{Window: f.window, MaxDirtyBytes: f.maxDirty, MaxAge: f.maxAge},
 		BlobCacheBytes: f.cacheBytes,
 		BlobPutDelay:   f.blobPutDelay,
+		Trash:          f.undo.trashOptions(),
 	}
 }
 
@@ -211,6 +214,8 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
 		stopBackground = w.Stop
 	}
+	stopExpiry := v.StartTrashExpiry()
+	defer stopExpiry()
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
 	sdNotify("READY=1\nSTATUS=serving " + mnt)
