@@ -2,7 +2,7 @@ package fs
 
 import gofs "github.com/hanwen/go-fuse/v2/fs"
 
-// Compile-time checks: every go-fuse interface the real tree implements.
+// Compile-time checks: every go-fuse interface the adapter implements.
 var (
 	_ gofs.NodeGetattrer      = (*node)(nil)
 	_ gofs.NodeSetattrer      = (*node)(nil)
@@ -36,6 +36,7 @@ var (
 
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileLookuper     = (*dirHandle)(nil)
 	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
 	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )

@@ -1,45 +1,45 @@
 // Package fs is the FUSE adapter: go-fuse v2 nodes that translate each
-// operation into a call on the vfs core and an errno. No POSIX rule lives
-// here; the virtual directories (search, facets, content view, stats) do.
+// operation into a call on the vfs seam (vfs.Ops) and its result into
+// go-fuse types and an errno. No rule and no view lives here.
 package fs
 
 import (
 	"context"
-	"errors"
-	"log"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/vfs"
 )
 
-// node is a real inode of the namespace (file, directory, symlink, ...).
+// node is any inode of the mount: stored or a view's.
 type node struct {
 	gofs.Inode
-	root *Root
-	ino  uint64
+	r *Root
+	n vfs.Node
 }
 
-func (n *node) v() *vfs.FS { return n.root.v }
+// caller is the request's caller and cancellation.
+func caller(ctx context.Context) *vfs.Ctx {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return vfs.NewCtx(ctx, c.Uid, c.Gid, c.Pid)
+	}
+	return vfs.NewCtx(ctx, 0, 0, 0)
+}
 
-// toErrno maps a core error to an errno, logging unexpected ones: an I/O
-// failure must reach the caller as EIO, never take the daemon down.
-func toErrno(op string, err error) syscall.Errno {
+// errno turns a vfs error (always nil or a syscall.Errno) into an errno.
+func errno(err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	var e syscall.Errno
-	if errors.As(err, &e) {
+	if e, ok := err.(syscall.Errno); ok {
 		return e
 	}
-	log.Printf("%s: %v", op, err)
 	return syscall.EIO
 }
 
-func fillAttr(a *meta.Attr, out *fuse.Attr) {
+func fillAttr(a *vfs.Attr, out *fuse.Attr) {
 	out.Ino = a.Ino
 	out.Mode = a.Mode
 	out.Nlink = a.Nlink
@@ -55,28 +55,35 @@ func fillAttr(a *meta.Attr, out *fuse.Attr) {
 	out.Ctime, out.Ctimensec = setTime(a.Ctime)
 }
 
-// child returns the go-fuse inode for a, reusing a known one (hard links).
-func (n *node) child(ctx context.Context, a *meta.Attr, out *fuse.EntryOut) *gofs.Inode {
-	fillAttr(a, &out.Attr)
-	n.root.setTimeouts(out)
-	return n.NewInode(ctx, &node{root: n.root, ino: a.Ino}, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino})
+// child returns the go-fuse inode for e, reusing a known one (hard links).
+func (n *node) child(ctx context.Context, e vfs.Entry, out *fuse.EntryOut) *gofs.Inode {
+	fillAttr(&e.Attr, &out.Attr)
+	if e.Node.Cacheable() {
+		out.SetEntryTimeout(n.r.opts.EntryTimeout)
+		out.SetAttrTimeout(n.r.opts.AttrTimeout)
+	}
+	return n.NewInode(ctx, &node{r: n.r, n: e.Node}, gofs.StableAttr{Mode: e.Attr.Mode & syscall.S_IFMT, Ino: e.Attr.Ino})
 }
 
-func caller(ctx context.Context) (uid, gid uint32) {
-	if c, ok := fuse.FromContext(ctx); ok {
-		return c.Uid, c.Gid
+func (n *node) attrOut(a vfs.Attr, err error, out *fuse.AttrOut) syscall.Errno {
+	if err != nil {
+		return errno(err)
 	}
-	return 0, 0
+	fillAttr(&a, &out.Attr)
+	if n.n.Cacheable() {
+		out.SetTimeout(n.r.opts.AttrTimeout)
+	}
+	return 0
 }
 
 func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	a, err := n.v().GetAttr(n.ino)
-	if err != nil {
-		return toErrno("getattr", err)
+	h, _ := fh.(*handle)
+	var vh *vfs.Handle
+	if h != nil {
+		vh = h.h
 	}
-	fillAttr(&a, &out.Attr)
-	out.SetTimeout(n.root.opts.AttrTimeout)
-	return 0
+	a, err := n.r.ops.Getattr(caller(ctx), n.n, vh)
+	return n.attrOut(a, err, out)
 }
 
 func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -101,35 +108,23 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		ns := t.UnixNano()
 		req.Mtime = &ns
 	}
-	a, err := n.v().SetAttr(n.ino, req)
-	if err != nil {
-		return toErrno("setattr", err)
-	}
-	fillAttr(&a, &out.Attr)
-	out.SetTimeout(n.root.opts.AttrTimeout)
-	return 0
+	a, err := n.r.ops.Setattr(caller(ctx), n.n, req)
+	return n.attrOut(a, err, out)
 }
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	st, err := n.v().Statfs()
+	st, err := n.r.ops.Statfs(caller(ctx), n.n)
 	if err != nil {
-		return toErrno("statfs", err)
+		return errno(err)
 	}
-	out.Blocks = st.Blocks
-	out.Bfree = st.Bfree
-	out.Bavail = st.Bavail
-	out.Files = st.Files
-	out.Ffree = st.Ffree
-	out.Bsize = uint32(st.Bsize)
-	out.Frsize = uint32(st.Frsize)
-	out.NameLen = meta.MaxNameLen
+	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail
+	out.Files, out.Ffree = st.Files, st.Ffree
+	out.Bsize, out.Frsize = uint32(st.Bsize), uint32(st.Frsize)
+	out.NameLen = vfs.MaxNameLen
 	return 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	t, err := n.v().Meta.Readlink(n.ino)
-	if err != nil {
-		return nil, toErrno("readlink", err)
-	}
-	return []byte(t), 0
+	t, err := n.r.ops.Readlink(caller(ctx), n.n)
+	return []byte(t), errno(err)
 }

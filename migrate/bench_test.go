@@ -39,7 +39,7 @@ func BenchmarkImport(b *testing.B) {
 		if err != nil || len(rep.Failed) > 0 {
 			b.Fatal(err, rep.Failed)
 		}
-		if err := v.WB.SyncAll(); err != nil {
+		if err := v.SyncAll(); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -166,7 +166,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 	if want := lm.AttachmentBytes - lm.UniqueAttachmentBytes; rep.SavedBytes != want {
 		t.Errorf("report saves %d bytes, want %d", rep.SavedBytes, want)
 	}
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.SyncAll(); err != nil {
 		t.Fatal(err)
 	}
 	files := map[blobstore.Hash]uint64{}
@@ -192,13 +192,13 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 		t.Errorf("distinct attachment bytes %d, want %d", unique, lm.UniqueAttachmentBytes)
 	}
 	for h, n := range files {
-		info, ok, err := v.Meta.BlobInfo(h)
+		info, ok, err := v.BlobInfo(h)
 		if err != nil || !ok || info.Refs != n {
 			t.Fatalf("blob %s: refs %d (found %v, %v), used by %d files", h, info.Refs, ok, err, n)
 		}
 	}
 	blobFiles := 0
-	v.Blobs.List("", func(blobstore.Hash) error { blobFiles++; return nil })
+	v.BlobStore().List("", func(blobstore.Hash) error { blobFiles++; return nil })
 	if blobFiles < len(files) || blobFiles > len(files)+o.Sessions*4 {
 		t.Errorf("%d blob files for %d distinct attachments", blobFiles, len(files))
 	}
@@ -210,7 +210,7 @@ func TestRerunSkipsCompleteSessions(t *testing.T) {
 	legacy, lm := generate(t, gen.LayoutLegacy, o)
 	v := openData(t)
 	importDir(t, legacy, VFSTree{v}, ImportOptions{})
-	if err := v.WB.SyncAll(); err != nil { // as a new process would find it
+	if err := v.SyncAll(); err != nil { // as a new process would find it
 		t.Fatal(err)
 	}
 	// A crash can leave a file without its content: the session is redone.

@@ -17,7 +17,6 @@ import (
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/vfs"
-	"github.com/taskerfs/taskerfs/writeback"
 )
 
 // Tree is a session tree that import writes and export reads: an unmounted
@@ -73,11 +72,11 @@ type vfsReader struct {
 	v     *vfs.FS
 	ino   uint64
 	off   int64
-	cache writeback.ReadCache
+	cache vfs.ReadCache
 }
 
 func (r *vfsReader) Read(p []byte) (int, error) {
-	n, err := r.v.WB.Read(r.ino, p, r.off, &r.cache)
+	n, err := r.v.ReadAt(r.ino, p, r.off, &r.cache)
 	r.off += int64(n)
 	if n == 0 && err == nil && len(p) > 0 {
 		return 0, io.EOF
@@ -94,7 +93,7 @@ func (t VFSTree) Remove(p string) error {
 	if err != nil {
 		return err
 	}
-	return t.V.Meta.Unlink(dir.Ino, path.Base(p))
+	return t.V.Unlink(dir.Ino, path.Base(p))
 }
 
 func (t VFSTree) Stat(p string) (Entry, error) {
@@ -126,7 +125,7 @@ func (t VFSTree) Readlink(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return t.V.Meta.Readlink(a.Ino)
+	return t.V.Readlink(a.Ino)
 }
 
 func (t VFSTree) SetXattr(p, name string, value []byte) error {
@@ -134,7 +133,7 @@ func (t VFSTree) SetXattr(p, name string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	return t.V.Meta.SetXattr(a.Ino, name, value, 0)
+	return t.V.SetXattr(a.Ino, name, value, 0)
 }
 
 func (t VFSTree) GetXattr(p, name string) ([]byte, error) {
@@ -142,11 +141,11 @@ func (t VFSTree) GetXattr(p, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.V.Meta.GetXattr(a.Ino, name)
+	return t.V.GetXattr(a.Ino, name)
 }
 
 func (t VFSTree) HasBlob(h blobstore.Hash) (bool, error) {
-	_, ok, err := t.V.Meta.BlobInfo(h)
+	_, ok, err := t.V.BlobInfo(h)
 	return ok, err
 }
 

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/taskerfs/taskerfs/blobstore"
-	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/vfs"
 )
 
@@ -108,7 +107,7 @@ type Worker struct {
 // then one every opts.Interval.
 func Start(v *vfs.FS, opts Options) (*Worker, error) {
 	opts.defaults()
-	rc, ok := v.Blobs.(Recompressor)
+	rc, ok := v.BlobStore().(Recompressor)
 	if !ok {
 		return nil, ErrUnsupported
 	}
@@ -160,7 +159,7 @@ func (w *Worker) Stats() Stats {
 // budget (for tests and one-off runs on an unmounted data dir).
 func Pass(v *vfs.FS, opts Options) (Stats, error) {
 	opts.defaults()
-	rc, ok := v.Blobs.(Recompressor)
+	rc, ok := v.BlobStore().(Recompressor)
 	if !ok {
 		return Stats{}, ErrUnsupported
 	}
@@ -184,7 +183,7 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 		}
 		var blobs []blobstore.Hash
 		old := true
-		err := v.Meta.WalkFiles(s.Ino, func(a meta.Attr) error {
+		err := v.WalkFiles(s.Ino, func(a vfs.Attr) error {
 			if cur, err := v.GetAttr(a.Ino); err == nil {
 				a = cur // with uncommitted writes' mtime
 			}
@@ -192,7 +191,7 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 				old = false
 				return errYoung
 			}
-			return v.Meta.Chunks(a.Ino, func(_ uint64, c meta.ChunkRef) error {
+			return v.Chunks(a.Ino, func(_ uint64, c vfs.ChunkRef) error {
 				blobs = append(blobs, c.Hash)
 				return nil
 			})
@@ -212,7 +211,7 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
-			info, ok, err := v.Meta.BlobInfo(h)
+			info, ok, err := v.BlobInfo(h)
 			if err != nil {
 				return st, err
 			}
@@ -222,7 +221,7 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 			st.Blobs++
 			th.begin()
 			if info.Inline {
-				before, after, err := v.Meta.RecompressInline(h, opts.Level)
+				before, after, err := v.RecompressInline(h, opts.Level)
 				if terr := th.end(ctx); terr != nil {
 					return st, terr
 				}
@@ -242,7 +241,7 @@ func pass(ctx context.Context, v *vfs.FS, rc Recompressor, opts Options, th *thr
 				return st, terr
 			}
 			if err == nil && res.Rewritten {
-				if merr := v.Meta.Reencoded(h, res.After.Codec, res.After.Stored); merr != nil {
+				if merr := v.Reencoded(h, res.After.Codec, res.After.Stored); merr != nil {
 					opts.Logf("recompress: record blob %s: %v", h, merr)
 				}
 			}

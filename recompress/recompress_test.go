@@ -34,7 +34,7 @@ func openWithSessions(t *testing.T) *vfs.FS {
 			t.Fatal(err)
 		}
 	}
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.SyncAll(); err != nil {
 		t.Fatal(err)
 	}
 	// Age "old": its files were last modified ten days ago.
@@ -61,7 +61,7 @@ func TestPassRecompressesOldSessionsOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := v.Blobs.Stat(blobstore.Sum(data))
+		info, err := v.BlobStore().Stat(blobstore.Sum(data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestPassRecompressesOldSessionsOnly(t *testing.T) {
 	}
 	if data, err := v.ReadFileAt(oldChunk); err != nil {
 		t.Fatal(err)
-	} else if info, ok, err := v.Meta.BlobInfo(blobstore.Sum(data)); err != nil || !ok || info.Stored != stored(oldChunk) {
+	} else if info, ok, err := v.BlobInfo(blobstore.Sum(data)); err != nil || !ok || info.Stored != stored(oldChunk) {
 		t.Fatalf("meta records %d stored bytes (ok %v, err %v), the store holds %d", info.Stored, ok, err, stored(oldChunk))
 	}
 	if oldAfter := stored(oldChunk); oldAfter >= oldBefore || st.SavedBytes != oldBefore-oldAfter {

@@ -68,7 +68,7 @@ func damageInProcess(t *testing.T, data, h string) {
 		t.Fatal(err)
 	}
 	key := append([]byte{'r'}, hash[:]...)
-	err = v.Meta.Update(true, func(tx *meta.Tx) error {
+	err = v.InternalsForTests().Meta.Update(true, func(tx *meta.Tx) error {
 		val, closer, err := tx.Batch().Get(key)
 		if err != nil {
 			return err
@@ -89,14 +89,14 @@ func damageInProcess(t *testing.T, data, h string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = v.Meta.Update(true, func(tx *meta.Tx) error {
-		return v.Index.UpdateFile(tx.Batch(), md.Ino, sessions[0].Name, index.KindMetadata, []byte(`{"name": "an older name"}`))
+	err = v.InternalsForTests().Meta.Update(true, func(tx *meta.Tx) error {
+		return v.InternalsForTests().Index.UpdateFile(tx.Batch(), md.Ino, sessions[0].Name, index.KindMetadata, []byte(`{"name": "an older name"}`))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	orphan := []byte(strings.Repeat("a blob a crash left behind ", 4000))
-	if _, err := v.Blobs.Put(blobstore.Sum(orphan), orphan); err != nil {
+	if _, err := v.InternalsForTests().Blobs.Put(blobstore.Sum(orphan), orphan); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -175,7 +175,7 @@ func TestFsckRepairsRepairableDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = v.Meta.Update(true, func(tx *meta.Tx) error { return v.Index.Clear(tx.Batch()) })
+	err = v.InternalsForTests().Meta.Update(true, func(tx *meta.Tx) error { return v.InternalsForTests().Index.Clear(tx.Batch()) })
 	if cerr := v.Close(); err == nil {
 		err = cerr
 	}

@@ -18,7 +18,7 @@ import (
 // FreshContent commits every dirty file, so that the content view shows
 // each change whose close() has returned.
 func (v *FS) FreshContent() error {
-	return v.WB.CommitNow(func(uint64) bool { return true })
+	return v.wb.CommitNow(func(uint64) bool { return true })
 }
 
 // BlobMetadata is a blob's metadata.json: the seed's fields plus how the
@@ -47,11 +47,11 @@ type BlobReference struct {
 
 // BlobMetadata describes blob h; ok is false when nothing references it.
 func (v *FS) BlobMetadata(h blobstore.Hash) (md BlobMetadata, ok bool, err error) {
-	info, uses, ok, err := v.Meta.BlobUses(h)
+	info, uses, ok, err := v.meta.BlobUses(h)
 	if err != nil || !ok {
 		return md, false, err
 	}
-	data, err := v.Meta.Blob(h)
+	data, err := v.meta.Blob(h)
 	if err != nil {
 		return md, false, err
 	}

@@ -180,10 +180,10 @@ func TestBlobMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.WB.Open(a.Ino); err != nil {
+	if err := v.wb.Open(a.Ino); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Meta.Unlink(meta.RootIno, "small.json"); err != nil {
+	if err := v.meta.Unlink(meta.RootIno, "small.json"); err != nil {
 		t.Fatal(err)
 	}
 	md, ok, err := v.BlobMetadata(blobstore.Sum([]byte(`{"x": 1}`)))

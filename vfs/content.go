@@ -11,7 +11,7 @@ import (
 
 // commitOne commits ino's pending changes so its manifest is current.
 func (v *FS) commitOne(ino uint64) error {
-	return v.WB.CommitNow(func(i uint64) bool { return i == ino })
+	return v.wb.CommitNow(func(i uint64) bool { return i == ino })
 }
 
 // ContentHash is the SHA-256 of a file's content. A file of one chunk is
@@ -20,12 +20,12 @@ func (v *FS) ContentHash(ino uint64) (string, error) {
 	if err := v.commitOne(ino); err != nil {
 		return "", err
 	}
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err != nil {
 		return "", err
 	}
 	if a.Size > 0 && a.Size <= meta.ChunkSize {
-		if c, ok, err := v.Meta.Chunk(ino, 0); err != nil {
+		if c, ok, err := v.meta.Chunk(ino, 0); err != nil {
 			return "", err
 		} else if ok && uint64(c.Size) == a.Size {
 			return c.Hash.String(), nil
@@ -35,7 +35,7 @@ func (v *FS) ContentHash(ino uint64) (string, error) {
 	buf := make([]byte, meta.ChunkSize)
 	var rc writeback.ReadCache
 	for off := uint64(0); off < a.Size; {
-		n, err := v.WB.Read(ino, buf, int64(off), &rc)
+		n, err := v.wb.Read(ino, buf, int64(off), &rc)
 		if err != nil {
 			return "", err
 		}
@@ -55,7 +55,7 @@ func (v *FS) ChunkList(ino uint64) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	err := v.Meta.Chunks(ino, func(idx uint64, c meta.ChunkRef) error {
+	err := v.meta.Chunks(ino, func(idx uint64, c meta.ChunkRef) error {
 		out = append(out, fmt.Sprintf("%d %d %s", idx*meta.ChunkSize, c.Size, c.Hash))
 		return nil
 	})

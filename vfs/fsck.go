@@ -54,7 +54,7 @@ func (r *FsckReport) Damaged() bool {
 // Fsck checks the data dir and, with Repair, fixes what it can.
 func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	var r FsckReport
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return r, err
 	}
 	var err error
@@ -62,7 +62,7 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		return r, err
 	}
 	if opts.Repair && len(r.Namespace) > 0 {
-		fixed, err := v.Meta.RepairRefcounts()
+		fixed, err := v.meta.RepairRefcounts()
 		if err != nil {
 			return r, fmt.Errorf("repair refcounts: %w", err)
 		}
@@ -86,16 +86,16 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		return r, err
 	}
 
-	if r.Index, err = v.Index.Check(v.IndexSource()); err != nil {
+	if r.Index, err = v.index.Check(v.IndexSource()); err != nil {
 		return r, fmt.Errorf("index check: %w", err)
 	}
 	switch {
 	case opts.Repair && len(r.Index) > 0:
-		if err := v.Index.Rebuild(v.IndexSource()); err != nil {
+		if err := v.index.Rebuild(v.IndexSource()); err != nil {
 			return r, fmt.Errorf("index rebuild: %w", err)
 		}
 		r.Repaired = append(r.Repaired, "index rebuilt")
-		left, err := v.Index.Check(v.IndexSource())
+		left, err := v.index.Check(v.IndexSource())
 		if err != nil {
 			return r, err
 		}
@@ -108,9 +108,9 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 
 func (v *FS) checkNamespace() ([]string, error) {
 	var out []string
-	err := v.Meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
+	err := v.meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
 	if err == nil { // snapshots: their own invariants and the blobs they hold
-		_, err = v.Meta.CheckSnapshots(func(p meta.SnapshotProblem) { out = append(out, p.String()) })
+		_, err = v.meta.CheckSnapshots(func(p meta.SnapshotProblem) { out = append(out, p.String()) })
 	}
 	return out, err
 }
@@ -118,15 +118,15 @@ func (v *FS) checkNamespace() ([]string, error) {
 // checkBlobs reads every referenced blob and verifies it against its hash.
 // File blobs are read from the store directly, past the cache.
 func (v *FS) checkBlobs(r *FsckReport) error {
-	return v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	return v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		r.Blobs++
 		var err error
 		if info.Inline {
 			r.InlineBlobs++
-			_, err = v.Meta.Blob(h)
+			_, err = v.meta.Blob(h)
 		} else {
 			var data []byte
-			if data, err = v.Blobs.Get(h); err == nil && len(data) != int(info.Size) {
+			if data, err = v.blobs.Get(h); err == nil && len(data) != int(info.Size) {
 				err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
 			}
 		}
@@ -134,7 +134,7 @@ func (v *FS) checkBlobs(r *FsckReport) error {
 			return nil
 		}
 		d := BlobDamage{Hash: h.String(), Err: err.Error()}
-		_, uses, _, uerr := v.Meta.BlobUses(h)
+		_, uses, _, uerr := v.meta.BlobUses(h)
 		if uerr != nil {
 			return uerr
 		}
@@ -161,12 +161,12 @@ func (v *FS) checkBlobs(r *FsckReport) error {
 // with repair, deletes them.
 func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	var orphans []blobstore.Hash
-	err := v.Blobs.List("", func(h blobstore.Hash) error {
+	err := v.blobs.List("", func(h blobstore.Hash) error {
 		r.BlobFiles++
-		if _, ok, err := v.Meta.BlobInfo(h); err != nil || ok {
+		if _, ok, err := v.meta.BlobInfo(h); err != nil || ok {
 			return err
 		}
-		if held, err := v.Meta.HeldBySnapshot(h); err != nil || held {
+		if held, err := v.meta.HeldBySnapshot(h); err != nil || held {
 			return err
 		}
 		orphans = append(orphans, h)
@@ -182,14 +182,14 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	}
 	var freed int64
 	for _, h := range orphans {
-		if info, err := v.Blobs.Stat(h); err == nil {
+		if info, err := v.blobs.Stat(h); err == nil {
 			freed += info.Stored
 		}
-		if err := v.Blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return err
 		}
 	}
-	if err := v.Blobs.Sync(); err != nil {
+	if err := v.blobs.Sync(); err != nil {
 		return err
 	}
 	r.Repaired = append(r.Repaired, fmt.Sprintf("%d unreferenced blob files deleted (%d bytes)", len(orphans), freed))
@@ -203,12 +203,12 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 func (v *FS) IndexSource() index.FileSource {
 	return func(fn func(fileID uint64, sessionID string, kind index.Kind, content []byte) error) error {
 		seen := map[uint64]bool{}
-		return v.Meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
+		return v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
 			if seen[a.Ino] {
 				return nil
 			}
 			seen[a.Ino] = true
-			p, ok, err := v.Meta.PathOf(a.Ino)
+			p, ok, err := v.meta.PathOf(a.Ino)
 			if err != nil || !ok {
 				return err
 			}
@@ -228,8 +228,8 @@ func (v *FS) IndexSource() index.FileSource {
 // Reindex rebuilds the search index from the files. Run it while nothing
 // else writes (an unmounted data dir).
 func (v *FS) Reindex() error {
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return err
 	}
-	return v.Index.Rebuild(v.IndexSource())
+	return v.index.Rebuild(v.IndexSource())
 }

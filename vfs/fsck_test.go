@@ -77,7 +77,7 @@ func (f *fsckFixture) blobFile(h blobstore.Hash) string {
 func bumpRefcount(t *testing.T, v *FS, h blobstore.Hash) {
 	t.Helper()
 	key := append([]byte{'r'}, h[:]...)
-	err := v.Meta.Update(true, func(tx *meta.Tx) error {
+	err := v.meta.Update(true, func(tx *meta.Tx) error {
 		val, closer, err := tx.Batch().Get(key)
 		if err != nil {
 			return err
@@ -156,8 +156,8 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				err = v.Meta.Update(true, func(tx *meta.Tx) error {
-					return v.Index.UpdateFile(tx.Batch(), a.Ino, "s1", index.KindMetadata, []byte(`{"id": "s1", "name": "something else"}`))
+				err = v.meta.Update(true, func(tx *meta.Tx) error {
+					return v.index.UpdateFile(tx.Batch(), a.Ino, "s1", index.KindMetadata, []byte(`{"id": "s1", "name": "something else"}`))
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -174,7 +174,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 				v := f.open(t)
 				defer v.Close()
 				data := []byte(strings.Repeat("left behind by a crash ", 5000))
-				if _, err := v.Blobs.Put(blobstore.Sum(data), data); err != nil {
+				if _, err := v.blobs.Put(blobstore.Sum(data), data); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -233,20 +233,20 @@ func TestReindexRestoresSearch(t *testing.T) {
 	f := newFsckFixture(t)
 	v := f.open(t)
 	defer v.Close()
-	err := v.Meta.Update(true, func(tx *meta.Tx) error { return v.Index.Clear(tx.Batch()) })
+	err := v.meta.Update(true, func(tx *meta.Tx) error { return v.index.Clear(tx.Batch()) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problems, _ := v.Index.Check(v.IndexSource()); len(problems) == 0 {
+	if problems, _ := v.index.Check(v.IndexSource()); len(problems) == 0 {
 		t.Fatal("a cleared index passes its check")
 	}
 	if err := v.Reindex(); err != nil {
 		t.Fatal(err)
 	}
-	if problems, err := v.Index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
+	if problems, err := v.index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
 		t.Fatalf("after reindex: %v %v", problems, err)
 	}
-	if sessions, files, _, _ := v.Index.Stats(); sessions != 1 || files != 2 {
+	if sessions, files, _, _ := v.index.Stats(); sessions != 1 || files != 2 {
 		t.Errorf("index holds %d sessions, %d files; want 1, 2", sessions, files)
 	}
 }

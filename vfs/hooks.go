@@ -1,8 +1,6 @@
 package vfs
 
 import (
-	"errors"
-	"path"
 	"strings"
 
 	"github.com/taskerfs/taskerfs/index"
@@ -17,7 +15,7 @@ const maxIndexedFile = 64 << 20
 type hooks struct{ v *FS }
 
 func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
-	return h.v.Index.RemoveFile(tx.Batch(), ino)
+	return h.v.index.RemoveFile(tx.Batch(), ino)
 }
 
 func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
@@ -43,23 +41,23 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	}
 	sid, kind, indexable := index.Classify(p)
 	if !ok || !indexable || a.Size > maxIndexedFile {
-		return v.Index.RemoveFile(tx.Batch(), a.Ino)
+		return v.index.RemoveFile(tx.Batch(), a.Ino)
 	}
 	content, err := v.committedContent(a)
 	if err != nil {
 		return err
 	}
-	return v.Index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
+	return v.index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
 }
 
 func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 	buf := make([]byte, a.Size)
-	err := v.Meta.Chunks(a.Ino, func(idx uint64, c meta.ChunkRef) error {
+	err := v.meta.Chunks(a.Ino, func(idx uint64, c meta.ChunkRef) error {
 		start := idx * meta.ChunkSize
 		if start >= a.Size {
 			return nil
 		}
-		d, err := v.Meta.Blob(c.Hash)
+		d, err := v.meta.Blob(c.Hash)
 		if err != nil {
 			return err
 		}
@@ -77,28 +75,28 @@ func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) e
 	}
 	sid, kind, indexable := index.Classify(p)
 	if !ok || !indexable {
-		return v.Index.RemoveFile(tx.Batch(), ino)
+		return v.index.RemoveFile(tx.Batch(), ino)
 	}
 	a, err := tx.GetAttr(ino)
 	if err != nil {
 		return err
 	}
 	if a.Size > maxIndexedFile {
-		return v.Index.RemoveFile(tx.Batch(), ino)
+		return v.index.RemoveFile(tx.Batch(), ino)
 	}
 	data, err := content()
 	if err != nil {
 		return err
 	}
-	return v.Index.UpdateFile(tx.Batch(), ino, sid, kind, data)
+	return v.index.UpdateFile(tx.Batch(), ino, sid, kind, data)
 }
 
 // prioritize makes a session's metadata.json critical, as the app saves
 // it immediately; other files wait for the window.
 func (v *FS) prioritize(ino uint64) writeback.Priority {
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err == nil && a.Name == "metadata.json" {
-		if p, ok, _ := v.Meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
+		if p, ok, _ := v.meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
 			return writeback.Critical
 		}
 	}
@@ -107,7 +105,7 @@ func (v *FS) prioritize(ino uint64) writeback.Priority {
 
 // indexable reports whether committing ino would change the index.
 func (v *FS) indexable(ino uint64) bool {
-	p, ok, err := v.Meta.PathOf(ino)
+	p, ok, err := v.meta.PathOf(ino)
 	if err != nil || !ok {
 		return false
 	}
@@ -117,13 +115,4 @@ func (v *FS) indexable(ino uint64) bool {
 
 // Fresh commits every pending change to a session file, so that a search
 // or facet listing reflects every file whose close() has returned.
-func (v *FS) Fresh() error { return v.WB.CommitNow(v.indexable) }
-
-// IsBadQuery reports a query that does not parse.
-func IsBadQuery(err error) bool { return errors.Is(err, index.ErrBadQuery) }
-
-// PathOf is a helper for the fs layer's path-based decisions.
-func (v *FS) PathOf(ino uint64) (string, bool) {
-	p, ok, err := v.Meta.PathOf(ino)
-	return path.Clean(p), ok && err == nil
-}
+func (v *FS) Fresh() error { return v.wb.CommitNow(v.indexable) }

@@ -67,7 +67,7 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 func (v *FS) Registry() *prometheus.Registry {
 	v.regOnce.Do(func() {
 		v.reg = prometheus.NewRegistry()
-		v.reg.MustRegister(statsCollector{v})
+		v.reg.MustRegister(statsCollector{v}, v.obs.ops, v.obs.latency)
 	})
 	return v.reg
 }

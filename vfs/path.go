@@ -48,7 +48,7 @@ func (v *FS) MkdirAll(p string, perm uint32) (meta.Attr, error) {
 	for _, name := range splitPath(p) {
 		next, err := v.Lookup(a.Ino, name)
 		if errors.Is(err, syscall.ENOENT) {
-			next, err = v.Meta.Create(a.Ino, name, meta.NewNode{Mode: syscall.S_IFDIR | perm&0o7777,
+			next, err = v.meta.Create(a.Ino, name, meta.NewNode{Mode: syscall.S_IFDIR | perm&0o7777,
 				Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
 		}
 		if err != nil {
@@ -76,7 +76,7 @@ func (v *FS) WriteFile(p string, data []byte, perm uint32) error {
 	name := parts[len(parts)-1]
 	a, err := v.Lookup(dir.Ino, name)
 	if errors.Is(err, syscall.ENOENT) {
-		a, err = v.Meta.Create(dir.Ino, name, meta.NewNode{Mode: syscall.S_IFREG | perm&0o7777,
+		a, err = v.meta.Create(dir.Ino, name, meta.NewNode{Mode: syscall.S_IFREG | perm&0o7777,
 			Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
 	}
 	if err != nil {
@@ -88,9 +88,9 @@ func (v *FS) WriteFile(p string, data []byte, perm uint32) error {
 	if err := v.OpenFile(a.Ino); err != nil {
 		return err
 	}
-	err = v.WB.Truncate(a.Ino, 0)
+	err = v.wb.Truncate(a.Ino, 0)
 	if err == nil && len(data) > 0 {
-		_, err = v.WB.Write(a.Ino, data, 0)
+		_, err = v.wb.Write(a.Ino, data, 0)
 	}
 	if rerr := v.Release(a.Ino); err == nil {
 		err = rerr
@@ -120,7 +120,7 @@ func (v *FS) ReadDirAt(p string) ([]meta.DirEntry, error) {
 		return nil, syscall.ENOTDIR
 	}
 	var out []meta.DirEntry
-	err = v.Meta.ReadDir(a.Ino, "", func(e meta.DirEntry) bool {
+	err = v.meta.ReadDir(a.Ino, "", func(e meta.DirEntry) bool {
 		out = append(out, e)
 		return true
 	})

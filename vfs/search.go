@@ -34,7 +34,7 @@ func (v *FS) Snippets(q string) ([]index.Hit, error) {
 	if err := v.Fresh(); err != nil {
 		return nil, err
 	}
-	return v.Index.Search(q)
+	return v.index.Search(q)
 }
 
 // Query evaluates q with read-your-writes, reusing results computed at the
@@ -43,7 +43,7 @@ func (v *FS) Query(q string) (*Results, error) {
 	if err := v.Fresh(); err != nil {
 		return nil, err
 	}
-	ver := v.Meta.Version()
+	ver := v.meta.Version()
 	v.qc.mu.Lock()
 	if r := v.qc.m[q]; r != nil && r.ver == ver {
 		v.qc.mu.Unlock()
@@ -51,7 +51,7 @@ func (v *FS) Query(q string) (*Results, error) {
 	}
 	v.qc.mu.Unlock()
 	// Listings need only the order; snippets are for .results.json.
-	hits, err := v.Index.SearchWith(q, index.SearchOptions{NoSnippets: true})
+	hits, err := v.index.SearchWith(q, index.SearchOptions{NoSnippets: true})
 	if err != nil {
 		return nil, err
 	}

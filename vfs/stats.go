@@ -43,12 +43,12 @@ type Stats struct {
 // every inode, so callers should not poll it in a tight loop.
 func (v *FS) Stats() (Stats, error) {
 	var s Stats
-	sessionsDir, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	sessionsDir, err := v.meta.Lookup(meta.RootIno, SessionsDir)
 	sessionsIno := sessionsDir.Ino
 	if err != nil {
 		sessionsIno = 0
 	}
-	err = v.Meta.AllInodes(func(a meta.Attr) error {
+	err = v.meta.AllInodes(func(a meta.Attr) error {
 		switch {
 		case a.IsRegular():
 			s.Files++
@@ -65,12 +65,12 @@ func (v *FS) Stats() (Stats, error) {
 		return s, err
 	}
 	// Trashed versions hold blobs too, so the ratios below count them.
-	if tu, err := v.Meta.TrashUsage(); err == nil {
+	if tu, err := v.meta.TrashUsage(); err == nil {
 		s.TrashFiles, s.TrashBytes = tu.Files, tu.Bytes
 		s.Files -= tu.Files
 		s.LogicalBytes -= tu.Bytes
 	}
-	err = v.Meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	err = v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		s.Blobs++
 		s.UniqueBytes += int64(info.Size)
 		s.StoredBytes += info.Stored
@@ -89,21 +89,21 @@ func (v *FS) Stats() (Stats, error) {
 		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
 	}
 	s.SavedBytes = s.LogicalBytes + s.TrashBytes - s.StoredBytes
-	s.MetaBytes = int64(v.Meta.DB().Metrics().DiskSpaceUsage())
-	if n, _, b, err := v.Index.Stats(); err == nil {
+	s.MetaBytes = int64(v.meta.DB().Metrics().DiskSpaceUsage())
+	if n, _, b, err := v.index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
 	}
-	cs := v.Cache.Stats()
+	cs := v.cache.Stats()
 	s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
 	if cs.Hits+cs.Misses > 0 {
 		s.CacheHitRate = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
 	}
-	as := v.Meta.AttrCacheStats()
+	as := v.meta.AttrCacheStats()
 	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
-	if l, err := v.Meta.ListSnapshots(); err == nil {
+	if l, err := v.meta.ListSnapshots(); err == nil {
 		s.Snapshots = int64(len(l))
 	}
-	s.Queue = v.WB.Stats()
+	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()
 	}

@@ -18,16 +18,16 @@ func (v *FS) setupUndo(o *meta.TrashOptions) error {
 	var opts meta.TrashOptions
 	if o != nil {
 		opts = *o
-		if err := v.Meta.SaveTrashOptions(opts); err != nil {
+		if err := v.meta.SaveTrashOptions(opts); err != nil {
 			return err
 		}
-	} else if saved, ok, err := v.Meta.LoadTrashOptions(); err != nil {
+	} else if saved, ok, err := v.meta.LoadTrashOptions(); err != nil {
 		return err
 	} else if ok {
 		opts = saved
 	}
-	v.Meta.SetTrash(opts)
-	return v.Meta.CleanSnapshotLeftovers()
+	v.meta.SetTrash(opts)
+	return v.meta.CleanSnapshotLeftovers()
 }
 
 // CreateSnapshot commits every closed file, then checkpoints the
@@ -36,18 +36,18 @@ func (v *FS) CreateSnapshot(name string) (meta.SnapshotInfo, error) {
 	if err := meta.CheckSnapshotName(name); err != nil {
 		return meta.SnapshotInfo{}, err
 	}
-	if err := v.WB.CommitNow(func(uint64) bool { return true }); err != nil {
+	if err := v.wb.CommitNow(func(uint64) bool { return true }); err != nil {
 		return meta.SnapshotInfo{}, err
 	}
-	return v.Meta.CreateSnapshot(name)
+	return v.meta.CreateSnapshot(name)
 }
 
 // DeleteSnapshot removes a snapshot; the next GC frees the blobs only it
 // held.
-func (v *FS) DeleteSnapshot(name string) error { return v.Meta.DeleteSnapshot(name) }
+func (v *FS) DeleteSnapshot(name string) error { return v.meta.DeleteSnapshot(name) }
 
 // ListSnapshots lists the snapshots, oldest first.
-func (v *FS) ListSnapshots() ([]meta.SnapshotInfo, error) { return v.Meta.ListSnapshots() }
+func (v *FS) ListSnapshots() ([]meta.SnapshotInfo, error) { return v.meta.ListSnapshots() }
 
 // UndoGCResult is a collection with the trash expiry before it.
 type UndoGCResult struct {
@@ -61,13 +61,13 @@ type UndoGCResult struct {
 func (v *FS) GCUndo(emptyTrash bool) (UndoGCResult, error) {
 	var r UndoGCResult
 	var err error
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return r, err
 	}
-	if r.TrashExpired, err = v.Meta.ExpireTrash(time.Now(), emptyTrash); err != nil {
+	if r.TrashExpired, err = v.meta.ExpireTrash(time.Now(), emptyTrash); err != nil {
 		return r, err
 	}
-	r.GCResult, err = v.Meta.GC()
+	r.GCResult, err = v.meta.GC()
 	return r, err
 }
 
@@ -75,7 +75,7 @@ func (v *FS) GCUndo(emptyTrash bool) (UndoGCResult, error) {
 // it) and collects the blobs that frees. It checks every tenth of the
 // retention, between a second and ten minutes.
 func (v *FS) StartTrashExpiry() (stop func()) {
-	every := min(max(v.Meta.Trash().Retention/10, time.Second), 10*time.Minute)
+	every := min(max(v.meta.Trash().Retention/10, time.Second), 10*time.Minute)
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -88,7 +88,7 @@ func (v *FS) StartTrashExpiry() (stop func()) {
 				return
 			case <-t.C:
 			}
-			freed, err := v.Meta.ExpireTrash(time.Now(), false)
+			freed, err := v.meta.ExpireTrash(time.Now(), false)
 			if err != nil {
 				slog.Warn("trash expiry", "err", err)
 				continue
@@ -96,7 +96,7 @@ func (v *FS) StartTrashExpiry() (stop func()) {
 			if freed.Files == 0 {
 				continue
 			}
-			res, err := v.Meta.GC()
+			res, err := v.meta.GC()
 			if err != nil {
 				slog.Warn("gc after trash expiry", "err", err)
 				continue

@@ -37,12 +37,22 @@ type Options struct {
 
 // FS is an open data dir.
 type FS struct {
-	Dir   string
-	Meta  *meta.Store
-	WB    *writeback.Manager
-	Index *index.Index
-	Blobs blobstore.Store
-	Cache *cache.Cache[string, []byte]
+	Dir string
+
+	// The stores are private: every filesystem rule and view lives in
+	// this package, and the layers above reach the stores only through
+	// its methods.
+	meta  *meta.Store
+	wb    *writeback.Manager
+	index *index.Index
+	blobs blobstore.Store
+	cache *cache.Cache[string, []byte]
+
+	owner, ownerGid uint32    // the daemon's user: sees every view whole
+	born            time.Time // the views' timestamps
+	permc           permCache
+	views           map[string]*vnode // top-level virtual entries
+	obs             *observer
 
 	// Background reports the background recompressor's saved bytes and
 	// figures (set by the mount that runs one).
@@ -82,7 +92,8 @@ func Open(dir string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &FS{Dir: dir, lock: lock}
+	v := &FS{Dir: dir, lock: lock, owner: uint32(os.Getuid()), ownerGid: uint32(os.Getgid()), born: time.Now()}
+	v.obs = newObserver()
 	if err := v.open(opts); err != nil {
 		v.closeStores()
 		lock.Close()
@@ -115,29 +126,30 @@ func (v *FS) open(opts Options) error {
 	if err != nil {
 		return err
 	}
-	v.Blobs = blobs
+	v.blobs = blobs
 	cacheBytes := opts.BlobCacheBytes
 	if cacheBytes <= 0 {
 		cacheBytes = 256 << 20
 	}
-	if v.Cache, err = cache.New[string, []byte](cacheBytes); err != nil {
+	if v.cache, err = cache.New[string, []byte](cacheBytes); err != nil {
 		return err
 	}
-	v.Meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.Cache}})
+	v.meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.cache}})
 	if err != nil {
 		return err
 	}
-	v.Index = index.New(v.Meta.DB())
-	v.Meta.SetHooks(hooks{v})
+	v.index = index.New(v.meta.DB())
+	v.meta.SetHooks(hooks{v})
 	wbo := opts.Writeback
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
-	v.WB = writeback.New(v.Meta, wbo)
+	v.wb = writeback.New(v.meta, wbo)
 	v.openDirs = map[uint64]int{}
-	v.Meta.SetOpenCheck(v.isOpen)
+	v.meta.SetOpenCheck(v.isOpen)
 	if err := v.setupUndo(opts.Trash); err != nil { // vfs/undo.go
 		return err
 	}
+	v.views = v.buildViews()
 	return v.ensureLayout()
 }
 
@@ -154,9 +166,9 @@ const SessionsDir = "sessions"
 
 // ensureLayout creates sessions/ on a fresh data dir.
 func (v *FS) ensureLayout() error {
-	_, err := v.Meta.Lookup(meta.RootIno, SessionsDir)
+	_, err := v.meta.Lookup(meta.RootIno, SessionsDir)
 	if errors.Is(err, syscall.ENOENT) {
-		_, err = v.Meta.Create(meta.RootIno, SessionsDir, meta.NewNode{Mode: syscall.S_IFDIR | 0o755,
+		_, err = v.meta.Create(meta.RootIno, SessionsDir, meta.NewNode{Mode: syscall.S_IFDIR | 0o755,
 			Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
 	}
 	return err
@@ -168,9 +180,10 @@ func (v *FS) Close() error {
 		return nil
 	}
 	v.closed = true
+	close(v.obs.log.stop)
 	var err error
-	if v.WB != nil {
-		err = v.WB.Close()
+	if v.wb != nil {
+		err = v.wb.Close()
 	}
 	if cerr := v.closeStores(); err == nil {
 		err = cerr
@@ -181,37 +194,37 @@ func (v *FS) Close() error {
 
 func (v *FS) closeStores() error {
 	var err error
-	if v.Meta != nil {
-		err = v.Meta.Close()
+	if v.meta != nil {
+		err = v.meta.Close()
 	}
-	if v.Blobs != nil {
-		if cerr := v.Blobs.Close(); err == nil {
+	if v.blobs != nil {
+		if cerr := v.blobs.Close(); err == nil {
 			err = cerr
 		}
 	}
-	if v.Cache != nil {
-		v.Cache.Close()
+	if v.cache != nil {
+		v.cache.Close()
 	}
 	return err
 }
 
 // GetAttr returns ino's attributes including changes not yet committed.
 func (v *FS) GetAttr(ino uint64) (meta.Attr, error) {
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err != nil {
 		return a, err
 	}
 	if a.IsRegular() {
-		v.WB.Attr(&a)
+		v.wb.Attr(&a)
 	}
 	return a, nil
 }
 
 // Lookup resolves name in parent with uncommitted changes overlaid.
 func (v *FS) Lookup(parent uint64, name string) (meta.Attr, error) {
-	a, err := v.Meta.Lookup(parent, name)
+	a, err := v.meta.Lookup(parent, name)
 	if err == nil && a.IsRegular() {
-		v.WB.Attr(&a)
+		v.wb.Attr(&a)
 	}
 	return a, err
 }
@@ -226,7 +239,7 @@ type SetAttrIn struct {
 // layer like a write.
 func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 	if in.Size != nil {
-		a, err := v.Meta.GetAttr(ino)
+		a, err := v.meta.GetAttr(ino)
 		if err != nil {
 			return a, err
 		}
@@ -236,15 +249,15 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 		if !a.IsRegular() {
 			return a, syscall.EINVAL
 		}
-		if err := v.WB.Truncate(ino, *in.Size); err != nil {
+		if err := v.wb.Truncate(ino, *in.Size); err != nil {
 			return a, err
 		}
 	}
 	if in.Mtime != nil {
-		v.WB.ClearMtime(ino)
+		v.wb.ClearMtime(ino)
 	}
 	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
-		if _, err := v.Meta.SetAttr(ino, in.SetAttrIn); err != nil {
+		if _, err := v.meta.SetAttr(ino, in.SetAttrIn); err != nil {
 			return meta.Attr{}, err
 		}
 	}
@@ -255,36 +268,36 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 // lock so that an unlink deciding whether ino is open cannot interleave:
 // either the open sees the inode gone (ENOENT) or the unlink sees it open.
 func (v *FS) OpenFile(ino uint64) error {
-	return v.Meta.Update(false, func(tx *meta.Tx) error {
+	return v.meta.Update(false, func(tx *meta.Tx) error {
 		a, err := tx.GetAttr(ino)
 		if err != nil {
 			return err
 		}
-		if a.Nlink == 0 && !v.WB.IsOpen(ino) {
+		if a.Nlink == 0 && !v.wb.IsOpen(ino) {
 			return syscall.ENOENT
 		}
-		return v.WB.Open(ino)
+		return v.wb.Open(ino)
 	})
 }
 
 // Release drops a handle; an unlinked file is freed at its last close.
 func (v *FS) Release(ino uint64) error {
-	if !v.WB.Release(ino) {
+	if !v.wb.Release(ino) {
 		return nil
 	}
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err != nil || a.Nlink > 0 {
 		return nil
 	}
-	v.WB.Discard(ino)
-	return v.Meta.ReleaseOrphan(ino)
+	v.wb.Discard(ino)
+	return v.meta.ReleaseOrphan(ino)
 }
 
 func (v *FS) isOpen(ino uint64) bool {
 	v.dirMu.Lock()
 	n := v.openDirs[ino]
 	v.dirMu.Unlock()
-	return n > 0 || v.WB.IsOpen(ino)
+	return n > 0 || v.wb.IsOpen(ino)
 }
 
 // OpenDir registers an open directory handle, so that a removed directory
@@ -308,17 +321,17 @@ func (v *FS) ReleaseDir(ino uint64) error {
 	if !last {
 		return nil
 	}
-	a, err := v.Meta.GetAttr(ino)
+	a, err := v.meta.GetAttr(ino)
 	if err != nil || a.Nlink > 0 {
 		return nil
 	}
-	return v.Meta.ReleaseOrphan(ino)
+	return v.meta.ReleaseOrphan(ino)
 }
 
 // CreateUnlinked makes an open regular file in no directory (O_TMPFILE).
 func (v *FS) CreateUnlinked(n meta.NewNode) (meta.Attr, error) {
 	var a meta.Attr
-	err := v.Meta.Update(false, func(tx *meta.Tx) error {
+	err := v.meta.Update(false, func(tx *meta.Tx) error {
 		var err error
 		a, err = tx.CreateUnlinked(n)
 		return err
@@ -326,7 +339,7 @@ func (v *FS) CreateUnlinked(n meta.NewNode) (meta.Attr, error) {
 	if err != nil {
 		return a, err
 	}
-	return a, v.WB.Open(a.Ino)
+	return a, v.wb.Open(a.Ino)
 }
 
 // ReadFile returns a whole file's current content.
@@ -336,7 +349,7 @@ func (v *FS) ReadFile(ino uint64) ([]byte, error) {
 		return nil, err
 	}
 	buf := make([]byte, a.Size)
-	n, err := v.WB.Read(ino, buf, 0, &writeback.ReadCache{})
+	n, err := v.wb.Read(ino, buf, 0, &writeback.ReadCache{})
 	return buf[:n], err
 }
 
@@ -349,8 +362,8 @@ func (v *FS) Statfs() (unix.Statfs_t, error) {
 
 // GC removes unreferenced blobs.
 func (v *FS) GC() (meta.GCResult, error) {
-	if err := v.WB.SyncAll(); err != nil {
+	if err := v.wb.SyncAll(); err != nil {
 		return meta.GCResult{}, err
 	}
-	return v.Meta.GC()
+	return v.meta.GC()
 }

@@ -91,7 +91,7 @@ func (d *dataTree) close() error {
 // stats are the data dir's figures, live from the daemon when mounted.
 func (d *dataTree) stats(dataDir string) (vfs.Stats, error) {
 	if d.v != nil {
-		if err := d.v.WB.SyncAll(); err != nil {
+		if err := d.v.SyncAll(); err != nil {
 			return vfs.Stats{}, err
 		}
 		return d.v.Stats()

@@ -20,7 +20,7 @@ func init() {
 				return err
 			}
 			err = v.Reindex()
-			sessions, files, _, serr := v.Index.Stats()
+			sessions, files, _, serr := v.IndexStats()
 			if cerr := v.Close(); err == nil {
 				err = cerr
 			}

@@ -18,7 +18,7 @@ func init() {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := withDataDir(data, "/sync", url.Values{}, func(v *vfs.FS) (struct{}, error) {
-				return struct{}{}, v.WB.SyncAll()
+				return struct{}{}, v.SyncAll()
 			})
 			return err
 		},

@@ -119,7 +119,7 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			writeJSON(w, hits, err)
 		},
 		"/sync": func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, struct{}{}, v.WB.SyncAll())
+			writeJSON(w, struct{}{}, v.SyncAll())
 		},
 	}
 	for p, h := range undoRoutes(v) { // cmd_snapshot.go

@@ -1,13 +1,10 @@
-package fs
+package vfs
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"runtime"
 	"strconv"
-
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // mkdirSyscalls are the syscall numbers of mkdir(2) and mkdirat(2).
@@ -18,11 +15,10 @@ var mkdirSyscalls = map[string][]int{
 	"arm":   {39, 323},
 }
 
-// callerInMkdir reports whether the thread behind a FUSE request is inside
+// inMkdir reports whether the thread behind the request is inside
 // mkdir(2), read from /proc/<tid>/syscall. False when that cannot be known.
-func callerInMkdir(ctx context.Context) bool {
-	c, ok := fuse.FromContext(ctx)
-	if !ok || c.Pid == 0 {
+func (c *Ctx) inMkdir() bool {
+	if c.Pid == 0 {
 		return false
 	}
 	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(c.Pid), 10) + "/syscall")

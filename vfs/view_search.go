@@ -1,106 +1,93 @@
-package fs
+package vfs
 
 import (
-	"context"
 	"encoding/json"
 	"syscall"
-
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/taskerfs/taskerfs/index"
 )
 
 const resultsFile = ".results.json"
 
-func init() {
-	virtualEntries["search"] = func(r *Root) virtualDir { return r.searchDir() }
-}
-
-func (r *Root) searchDir() *dynDir {
-	d := &dynDir{path: "/search"}
-	readme := fileEntry("README.md", "/search/README.md", func() ([]byte, error) { return []byte(searchReadme), nil })
-	d.list = func() ([]dynEntry, error) {
-		qs, err := r.v.Meta.SavedQueries()
+// searchView is search/: every name is a query; saved ones are listed.
+func (v *FS) searchView() *vnode {
+	d := newDir("/search")
+	readme := newFile("/search/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(searchReadme), nil })
+	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
+		qs, err := v.meta.SavedQueries()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out := []dynEntry{readme}
+		out := []*vnode{readme}
 		for _, q := range qs {
-			out = append(out, r.queryEntry(q))
+			out = append(out, v.queryDir(q))
 		}
-		return out, nil
+		listNodes(out, after, fn)
+		return nil
 	}
-	d.lookup = func(ctx context.Context, name string) (*dynEntry, error) {
+	d.lookup = func(c *Ctx, name string) (*vnode, error) {
 		if name == "README.md" {
-			return &readme, nil
+			return readme, nil
 		}
 		if _, err := index.ParseQuery(name); err != nil {
 			return nil, nil // a name that does not parse does not exist
 		}
-		if callerInMkdir(ctx) {
+		if c.inMkdir() {
 			// The kernel answers mkdir(2) on a name that looks up with
 			// EEXIST before asking us; let it through to Mkdir, which saves.
-			if saved, err := r.v.Meta.IsSavedQuery(name); err != nil || !saved {
+			if saved, err := v.meta.IsSavedQuery(name); err != nil || !saved {
 				return nil, err
 			}
 		}
-		e := r.queryEntry(name)
-		return &e, nil
+		return v.queryDir(name), nil
 	}
-	d.mkdir = func(name string) syscall.Errno {
+	d.mkdir = func(c *Ctx, name string) error {
 		if name == "README.md" {
 			return syscall.EEXIST
 		}
 		if _, err := index.ParseQuery(name); err != nil {
 			return syscall.EINVAL
 		}
-		return toErrno("save query", r.v.Meta.SaveQuery(name))
+		return v.meta.SaveQuery(name)
 	}
-	d.rmdir = func(name string) syscall.Errno {
-		return toErrno("forget query", r.v.Meta.ForgetQuery(name))
-	}
+	d.rmdir = func(c *Ctx, name string) error { return v.meta.ForgetQuery(name) }
 	return d
 }
 
-func (r *Root) queryEntry(q string) dynEntry {
-	return dynEntry{name: q, mode: syscall.S_IFDIR, make: func() gofs.InodeEmbedder { return r.queryDir(q) }}
-}
-
-// queryDir lists one query's matches as symlinks in relevance order.
-func (r *Root) queryDir(q string) *dynDir {
-	path := "/search/" + q
-	results := fileEntry(resultsFile, path+"/"+resultsFile, func() ([]byte, error) { return r.resultsJSON(q) })
-	return &dynDir{
-		path: path,
-		list: func() ([]dynEntry, error) {
-			res, err := r.v.Query(q)
-			if err != nil {
-				return nil, err
+// queryDir lists one query's matches that the caller may see, as
+// symlinks in relevance order, and .results.json.
+func (v *FS) queryDir(q string) *vnode {
+	d := newDir("/search/" + q)
+	results := newFile(d.path+"/"+resultsFile, 0o444, func(c *Ctx) ([]byte, error) { return v.resultsJSON(c, q) })
+	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
+		res, err := v.Query(q)
+		if err != nil {
+			return err
+		}
+		out := make([]*vnode, 0, len(res.Hits)+1)
+		out = append(out, results)
+		for _, h := range res.Hits {
+			if validSessionID(h.SessionID) && v.CanReadSession(c, h.SessionID) {
+				out = append(out, sessionLink(d.path, h.SessionID, 2))
 			}
-			out := make([]dynEntry, 0, len(res.Hits)+1)
-			out = append(out, results)
-			for _, h := range res.Hits {
-				if validSessionID(h.SessionID) {
-					out = append(out, sessionLink(h.SessionID, 2))
-				}
-			}
-			return out, nil
-		},
-		lookup: func(ctx context.Context, name string) (*dynEntry, error) {
-			if name == resultsFile {
-				return &results, nil
-			}
-			res, err := r.v.Query(q)
-			if err != nil {
-				return nil, err
-			}
-			if res.Rank(name) < 0 || !validSessionID(name) {
-				return nil, nil
-			}
-			e := sessionLink(name, 2)
-			return &e, nil
-		},
+		}
+		listNodes(out, after, fn)
+		return nil
 	}
+	d.lookup = func(c *Ctx, name string) (*vnode, error) {
+		if name == resultsFile {
+			return results, nil
+		}
+		res, err := v.Query(q)
+		if err != nil {
+			return nil, err
+		}
+		if res.Rank(name) < 0 || !validSessionID(name) || !v.CanReadSession(c, name) {
+			return nil, nil
+		}
+		return sessionLink(d.path, name, 2), nil
+	}
+	return d
 }
 
 type resultRow struct {
@@ -112,17 +99,35 @@ type resultRow struct {
 	Snippet   string  `json:"snippet"`
 }
 
-func (r *Root) resultsJSON(q string) ([]byte, error) {
-	hits, err := r.v.Snippets(q)
+// resultsJSON is .results.json: the hits the caller may see, ranked among
+// themselves.
+func (v *FS) resultsJSON(c *Ctx, q string) ([]byte, error) {
+	hits, err := v.Snippets(q)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]resultRow, 0, len(hits))
-	for i, h := range hits {
-		rows = append(rows, resultRow{Rank: i + 1, ID: h.SessionID, Name: h.Name, Score: h.Score, StartTime: h.StartTime, Snippet: h.Snippet})
+	for _, h := range hits {
+		if !v.CanReadSession(c, h.SessionID) {
+			continue
+		}
+		rows = append(rows, resultRow{Rank: len(rows) + 1, ID: h.SessionID, Name: h.Name, Score: h.Score, StartTime: h.StartTime, Snippet: h.Snippet})
 	}
 	b, err := json.MarshalIndent(rows, "", "  ")
 	return append(b, '\n'), err
+}
+
+// validSessionID refuses ids that would make a link leave sessions/.
+func validSessionID(id string) bool {
+	if id == "" || id == "." || id == ".." || len(id) > 255 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] == '/' || id[i] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 const searchReadme = `# search/
@@ -155,6 +160,11 @@ digits; the stop words "the a an and or but in on at to for" are ignored.
 mkdir search/<query> saves a query so that it shows up in ls search/;
 rmdir forgets it. Looking up a query never writes anything. A name that
 does not parse does not exist (ENOENT).
+
+Every listing here, .results.json and the facet directories show only the
+sessions you can read through sessions/ (see the README's security
+section): ranks count only those, and a value none of them has does not
+exist for you. Root and the user running the daemon see everything.
 
 Facet directories list the same sessions by value: by-tag/<tag>/,
 by-topic/<topic>/, by-status/<status>/, by-category/<category>/[<sub>/],

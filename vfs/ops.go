@@ -1,0 +1,728 @@
+package vfs
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/taskerfs/taskerfs/meta"
+	"github.com/taskerfs/taskerfs/writeback"
+)
+
+// The seam: every operation of the mounted filesystem is a method of Ops
+// taking the caller (Ctx) and returning nil or a syscall.Errno. The FUSE
+// adapter (package fs) only translates go-fuse types to these calls and
+// back; every rule (POSIX, reserved names, permissions of the views) and
+// every view lives here. Each call is counted, timed and access-logged.
+
+// Attr is an inode's attributes.
+type Attr = meta.Attr
+
+// BlobInfo describes a stored blob.
+type BlobInfo = meta.BlobInfo
+
+// MaxNameLen is the longest name a directory entry may have.
+const MaxNameLen = meta.MaxNameLen
+
+// Node names an inode of the mount: a stored one or a view node.
+type Node struct {
+	ino uint64
+	vn  *vnode
+}
+
+// Ino is the node's inode number.
+func (n Node) Ino() uint64 {
+	if n.vn != nil {
+		return n.vn.ino()
+	}
+	return n.ino
+}
+
+// Cacheable is false for view nodes, whose names and attributes change
+// behind the kernel's back (and differ per caller).
+func (n Node) Cacheable() bool { return n.vn == nil }
+
+// Entry is a looked-up or created node with its attributes.
+type Entry struct {
+	Node Node
+	Attr Attr
+}
+
+// Ops is the filesystem as a mount sees it.
+type Ops struct{ v *FS }
+
+// Ops returns the operations of v.
+func (v *FS) Ops() *Ops { return &Ops{v: v} }
+
+// Root is the mount's root directory.
+func (o *Ops) Root() Node { return Node{ino: meta.RootIno} }
+
+func (o *Ops) entry(c *Ctx, vn *vnode) (Entry, error) {
+	a, err := o.v.vattr(c, vn, nil)
+	return Entry{Node: Node{vn: vn}, Attr: a}, err
+}
+
+func (o *Ops) realEntry(a Attr) Entry {
+	return Entry{Node: Node{ino: a.Ino}, Attr: a}
+}
+
+func (o *Ops) begin() time.Time { return time.Now() }
+
+// Lookup resolves name in parent.
+func (o *Ops) Lookup(c *Ctx, parent Node, name string) (e Entry, err error) {
+	defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", parent.Ino(), name) })
+	if parent.vn != nil {
+		if parent.vn.lookup == nil {
+			return e, syscall.ENOTDIR
+		}
+		vn, err := parent.vn.lookup(c, name)
+		if err != nil {
+			return e, err
+		}
+		if vn == nil {
+			return e, syscall.ENOENT
+		}
+		return o.entry(c, vn)
+	}
+	if parent.ino == meta.RootIno {
+		if vn := o.v.views[name]; vn != nil {
+			return o.entry(c, vn)
+		}
+	}
+	a, err := o.v.Lookup(parent.ino, name)
+	if err != nil {
+		return e, err
+	}
+	return o.realEntry(a), nil
+}
+
+// Getattr returns n's attributes; h is an open handle of n, or nil.
+func (o *Ops) Getattr(c *Ctx, n Node, h *Handle) (a Attr, err error) {
+	defer o.v.done(c, "getattr", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	if n.vn != nil {
+		return o.v.vattr(c, n.vn, h)
+	}
+	return o.v.GetAttr(n.ino)
+}
+
+// GetattrHandle returns the attributes of an open file.
+func (o *Ops) GetattrHandle(c *Ctx, h *Handle) (a Attr, err error) {
+	defer o.v.done(c, "getattr", o.begin(), &err, func() string { return fmt.Sprint(h.Ino()) })
+	return o.v.handleAttr(c, h)
+}
+
+// Setattr changes attributes (mode, owner, times, size).
+func (o *Ops) Setattr(c *Ctx, n Node, in SetAttrIn) (a Attr, err error) {
+	defer o.v.done(c, "setattr", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	if n.vn != nil {
+		return a, syscall.EROFS
+	}
+	return o.v.SetAttr(n.ino, in)
+}
+
+// mknod creates any kind of node as the caller.
+func (o *Ops) mknod(c *Ctx, parent Node, name string, nn meta.NewNode) (Entry, error) {
+	if parent.vn != nil {
+		return Entry{}, syscall.EROFS
+	}
+	if o.v.reserved(parent.ino, name) {
+		return Entry{}, syscall.EEXIST
+	}
+	nn.Uid, nn.Gid = c.Uid, c.Gid
+	a, err := o.v.meta.Create(parent.ino, name, nn)
+	if err != nil {
+		return Entry{}, err
+	}
+	return o.realEntry(a), nil
+}
+
+// Mkdir makes a directory; in search/ it saves a query.
+func (o *Ops) Mkdir(c *Ctx, parent Node, name string, mode uint32) (e Entry, err error) {
+	defer o.v.done(c, "mkdir", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%#o", parent.Ino(), name, mode) })
+	if vn := parent.vn; vn != nil {
+		if vn.mkdir == nil {
+			return e, syscall.EROFS
+		}
+		if err := vn.mkdir(c, name); err != nil {
+			return e, err
+		}
+		child, err := vn.lookup(c, name)
+		if err != nil || child == nil {
+			return e, firstErr(err, syscall.ENOENT)
+		}
+		return o.entry(c, child)
+	}
+	return o.mknod(c, parent, name, meta.NewNode{Mode: syscall.S_IFDIR | mode&0o7777})
+}
+
+// Mknod makes a special file, fifo or socket (or a regular file).
+func (o *Ops) Mknod(c *Ctx, parent Node, name string, mode, rdev uint32) (e Entry, err error) {
+	defer o.v.done(c, "mknod", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%#o,%d", parent.Ino(), name, mode, rdev) })
+	return o.mknod(c, parent, name, meta.NewNode{Mode: mode, Rdev: rdev})
+}
+
+// Symlink makes a symbolic link.
+func (o *Ops) Symlink(c *Ctx, parent Node, target, name string) (e Entry, err error) {
+	defer o.v.done(c, "symlink", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%s", parent.Ino(), name, target) })
+	if len(target) > 4095 {
+		return e, syscall.ENAMETOOLONG
+	}
+	return o.mknod(c, parent, name, meta.NewNode{Mode: syscall.S_IFLNK | 0o777, Target: target})
+}
+
+// Create makes a regular file and opens it.
+func (o *Ops) Create(c *Ctx, parent Node, name string, flags, mode uint32) (e Entry, h *Handle, err error) {
+	defer o.v.done(c, "create", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%#o,%#x", parent.Ino(), name, mode, flags) })
+	e, err = o.mknod(c, parent, name, meta.NewNode{Mode: syscall.S_IFREG | mode&0o7777})
+	if err != nil {
+		return e, nil, err
+	}
+	if err := o.v.OpenFile(e.Attr.Ino); err != nil {
+		return e, nil, err
+	}
+	return e, &Handle{ino: e.Attr.Ino, keep: true}, nil
+}
+
+// Tmpfile makes an open file in no directory (O_TMPFILE); linkat can give
+// it a name later.
+func (o *Ops) Tmpfile(c *Ctx, parent Node, flags, mode uint32) (e Entry, h *Handle, err error) {
+	defer o.v.done(c, "tmpfile", o.begin(), &err, func() string { return fmt.Sprintf("%d,%#o", parent.Ino(), mode) })
+	if parent.vn != nil {
+		return e, nil, syscall.EROFS
+	}
+	a, err := o.v.CreateUnlinked(meta.NewNode{Mode: syscall.S_IFREG | mode&0o7777, Uid: c.Uid, Gid: c.Gid})
+	if err != nil {
+		return e, nil, err
+	}
+	return o.realEntry(a), &Handle{ino: a.Ino, keep: true}, nil
+}
+
+// Link gives n another name.
+func (o *Ops) Link(c *Ctx, n, newParent Node, name string) (e Entry, err error) {
+	defer o.v.done(c, "link", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%s", n.Ino(), newParent.Ino(), name) })
+	switch {
+	case n.vn != nil:
+		return e, syscall.EXDEV
+	case newParent.vn != nil:
+		return e, syscall.EROFS
+	case o.v.reserved(newParent.ino, name):
+		return e, syscall.EEXIST
+	}
+	a, err := o.v.meta.Link(n.ino, newParent.ino, name)
+	if err != nil {
+		return e, err
+	}
+	o.v.wb.Attr(&a)
+	return o.realEntry(a), nil
+}
+
+// Unlink removes a name of a non-directory.
+func (o *Ops) Unlink(c *Ctx, parent Node, name string) (err error) {
+	defer o.v.done(c, "unlink", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", parent.Ino(), name) })
+	switch {
+	case parent.vn != nil:
+		return syscall.EROFS
+	case o.v.reserved(parent.ino, name):
+		return syscall.EPERM
+	}
+	return o.v.meta.Unlink(parent.ino, name)
+}
+
+// Rmdir removes an empty directory; in search/ it forgets a saved query.
+func (o *Ops) Rmdir(c *Ctx, parent Node, name string) (err error) {
+	defer o.v.done(c, "rmdir", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", parent.Ino(), name) })
+	switch {
+	case parent.vn != nil && parent.vn.rmdir != nil:
+		return parent.vn.rmdir(c, name)
+	case parent.vn != nil:
+		return syscall.EROFS
+	case o.v.reserved(parent.ino, name):
+		return syscall.EPERM
+	}
+	return o.v.meta.Rmdir(parent.ino, name)
+}
+
+// Rename moves a name (flags: RENAME_NOREPLACE, RENAME_EXCHANGE).
+func (o *Ops) Rename(c *Ctx, parent Node, name string, newParent Node, newName string, flags uint32) (err error) {
+	defer o.v.done(c, "rename", o.begin(), &err, func() string {
+		return fmt.Sprintf("%d,%s,%d,%s,%#x", parent.Ino(), name, newParent.Ino(), newName, flags)
+	})
+	switch {
+	case parent.vn != nil || newParent.vn != nil:
+		return syscall.EROFS // every view is read-only
+	case o.v.reserved(parent.ino, name) || o.v.reserved(newParent.ino, newName):
+		return syscall.EPERM
+	}
+	return o.v.meta.Rename(parent.ino, name, newParent.ino, newName, flags)
+}
+
+// Readlink returns a symlink's target.
+func (o *Ops) Readlink(c *Ctx, n Node) (t string, err error) {
+	defer o.v.done(c, "readlink", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	if n.vn != nil {
+		if n.vn.mode&syscall.S_IFMT != syscall.S_IFLNK {
+			return "", syscall.EINVAL
+		}
+		return n.vn.target, nil
+	}
+	return o.v.meta.Readlink(n.ino)
+}
+
+// Statfs reports the data dir's disk.
+func (o *Ops) Statfs(c *Ctx, n Node) (st unix.Statfs_t, err error) {
+	defer o.v.done(c, "statfs", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	return o.v.Statfs()
+}
+
+// POSIX ACLs are not supported: storing them as opaque bytes would make
+// cp -a, tar and editors believe a mode was applied when it was not;
+// EOPNOTSUPP makes them fall back to chmod.
+func isACL(name string) bool {
+	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
+}
+
+// Getxattr reads an extended attribute, including the read-only
+// user.taskerfs.sha256 and user.taskerfs.chunks of regular files.
+func (o *Ops) Getxattr(c *Ctx, n Node, name string) (val []byte, err error) {
+	defer o.v.done(c, "getxattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", n.Ino(), name) })
+	if isACL(name) {
+		return nil, syscall.EOPNOTSUPP
+	}
+	if n.vn != nil {
+		if val, ok := n.vn.xattrs[name]; ok {
+			return val, nil
+		}
+		return nil, syscall.ENODATA
+	}
+	if name == XattrSHA256 || name == XattrChunks {
+		a, err := o.v.GetAttr(n.ino)
+		if err != nil {
+			return nil, err
+		}
+		if !a.IsRegular() {
+			return nil, syscall.ENODATA
+		}
+		if name == XattrSHA256 {
+			h, err := o.v.ContentHash(n.ino)
+			return []byte(h), err
+		}
+		list, err := o.v.ChunkList(n.ino)
+		return []byte(strings.Join(list, "\n")), err
+	}
+	return o.v.meta.GetXattr(n.ino, name)
+}
+
+// Setxattr sets an extended attribute; user.taskerfs.* are read-only.
+func (o *Ops) Setxattr(c *Ctx, n Node, name string, val []byte, flags uint32) (err error) {
+	defer o.v.done(c, "setxattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%d", n.Ino(), name, len(val)) })
+	switch {
+	case isACL(name):
+		return syscall.EOPNOTSUPP
+	case n.vn != nil:
+		return syscall.EROFS
+	case strings.HasPrefix(name, "user.taskerfs."):
+		return syscall.EPERM
+	}
+	return o.v.meta.SetXattr(n.ino, name, val, flags)
+}
+
+// Removexattr removes an extended attribute.
+func (o *Ops) Removexattr(c *Ctx, n Node, name string) (err error) {
+	defer o.v.done(c, "removexattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", n.Ino(), name) })
+	switch {
+	case isACL(name):
+		return syscall.EOPNOTSUPP
+	case n.vn != nil:
+		return syscall.EROFS
+	case strings.HasPrefix(name, "user.taskerfs."):
+		return syscall.EPERM
+	}
+	return o.v.meta.RemoveXattr(n.ino, name)
+}
+
+// Listxattr lists the names of n's extended attributes, NUL-terminated.
+func (o *Ops) Listxattr(c *Ctx, n Node) (buf []byte, err error) {
+	defer o.v.done(c, "listxattr", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	var names []string
+	if n.vn != nil {
+		for name := range n.vn.xattrs {
+			names = append(names, name)
+		}
+	} else if names, err = o.v.meta.ListXattr(n.ino); err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		buf = append(append(buf, name...), 0)
+	}
+	return buf, nil
+}
+
+// Handle is one open file description.
+type Handle struct {
+	ino  uint64
+	vn   *vnode
+	data []byte     // a view file's content, fixed at open
+	log  *logReader // the access log
+	keep bool       // the kernel may keep cached pages across opens
+
+	mu    sync.Mutex // guards cache
+	cache writeback.ReadCache
+}
+
+// KeepCache reports whether the kernel may keep the file's cached pages
+// across opens (true for stored files: every change goes through this
+// kernel; false for generated content, which is read with direct I/O).
+func (h *Handle) KeepCache() bool { return h.keep }
+
+func writeFlags(flags uint32) bool {
+	return flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
+}
+
+// Open opens a file; O_TRUNC empties it.
+func (o *Ops) Open(c *Ctx, n Node, flags uint32) (h *Handle, err error) {
+	defer o.v.done(c, "open", o.begin(), &err, func() string { return fmt.Sprintf("%d,%#x", n.Ino(), flags) })
+	if vn := n.vn; vn != nil {
+		return o.v.openView(c, vn, flags)
+	}
+	if err := o.v.OpenFile(n.ino); err != nil {
+		return nil, err
+	}
+	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		if err := o.v.wb.Truncate(n.ino, 0); err != nil {
+			o.v.Release(n.ino)
+			return nil, err
+		}
+	}
+	return &Handle{ino: n.ino, keep: true}, nil
+}
+
+func (v *FS) openView(c *Ctx, vn *vnode, flags uint32) (*Handle, error) {
+	if vn.mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, syscall.EISDIR
+	}
+	if writeFlags(flags) {
+		return nil, syscall.EROFS
+	}
+	for _, check := range []func(*Ctx) error{vn.valid, vn.mayOpen} {
+		if check != nil {
+			if err := check(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if vn.stream != nil {
+		return &Handle{vn: vn, log: vn.stream.open()}, nil
+	}
+	var data []byte
+	var err error
+	if vn.keep {
+		data, err = vn.content(c)
+	} else {
+		data, err = vn.generate(c, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Handle{vn: vn, data: data, keep: vn.keep}, nil
+}
+
+// Read reads at off into dest.
+func (o *Ops) Read(c *Ctx, h *Handle, dest []byte, off int64) (n int, err error) {
+	if h.log != nil { // reading the access log is not logged in it
+		return h.log.read(c, dest)
+	}
+	defer o.v.done(c, "read", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d", h.Ino(), len(dest), off) })
+	if h.vn != nil {
+		if off >= int64(len(h.data)) {
+			return 0, nil
+		}
+		return copy(dest, h.data[off:]), nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return o.v.wb.Read(h.ino, dest, off, &h.cache)
+}
+
+// Cacheable is false for a view file, whose attributes the kernel must
+// not cache.
+func (h *Handle) Cacheable() bool { return h.vn == nil }
+
+// Ino is the open file's inode number.
+func (h *Handle) Ino() uint64 {
+	if h.vn != nil {
+		return h.vn.ino()
+	}
+	return h.ino
+}
+
+// Write writes data at off.
+func (o *Ops) Write(c *Ctx, h *Handle, data []byte, off int64) (n int, err error) {
+	defer o.v.done(c, "write", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d", h.Ino(), len(data), off) })
+	if h.vn != nil {
+		return 0, syscall.EBADF
+	}
+	return o.v.wb.Write(h.ino, data, off)
+}
+
+// Flush never commits (one open can see several FLUSHes); it reports a
+// persist error of an earlier commit so that close() can return it.
+func (o *Ops) Flush(c *Ctx, h *Handle) (err error) {
+	if h.vn != nil {
+		return nil
+	}
+	defer o.v.done(c, "flush", o.begin(), &err, func() string { return fmt.Sprint(h.ino) })
+	return o.v.wb.Flush(h.ino)
+}
+
+// Fsync makes the file's content durable.
+func (o *Ops) Fsync(c *Ctx, h *Handle, flags uint32) (err error) {
+	defer o.v.done(c, "fsync", o.begin(), &err, func() string { return fmt.Sprint(h.Ino()) })
+	if h.vn != nil {
+		return nil
+	}
+	return o.v.wb.Fsync(h.ino)
+}
+
+// Release drops the handle; an unlinked file is freed at its last close.
+func (o *Ops) Release(c *Ctx, h *Handle) (err error) {
+	if h.log != nil {
+		h.vn.stream.close(h.log)
+		return nil
+	}
+	defer o.v.done(c, "release", o.begin(), &err, func() string { return fmt.Sprint(h.Ino()) })
+	if h.vn != nil {
+		return nil
+	}
+	return o.v.Release(h.ino)
+}
+
+// Lseek treats the whole file as data: SEEK_DATA stays, SEEK_HOLE goes to
+// EOF, both ENXIO at or past EOF, which is what lseek(2) allows.
+func (o *Ops) Lseek(c *Ctx, h *Handle, off uint64, whence uint32) (pos uint64, err error) {
+	defer o.v.done(c, "lseek", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d", h.Ino(), off, whence) })
+	a, err := o.v.handleAttr(c, h)
+	if err != nil {
+		return 0, err
+	}
+	if off >= a.Size {
+		return 0, syscall.ENXIO
+	}
+	switch whence {
+	case unix.SEEK_DATA:
+		return off, nil
+	case unix.SEEK_HOLE:
+		return a.Size, nil
+	}
+	return 0, syscall.EINVAL
+}
+
+func (v *FS) handleAttr(c *Ctx, h *Handle) (Attr, error) {
+	if h.vn != nil {
+		return v.vattr(c, h.vn, h)
+	}
+	return v.GetAttr(h.ino)
+}
+
+// Fallocate supports plain preallocation (which only extends the size:
+// blocks are not reserved in a content store), KEEP_SIZE and punching
+// holes.
+func (o *Ops) Fallocate(c *Ctx, h *Handle, off, size uint64, mode uint32) (err error) {
+	defer o.v.done(c, "fallocate", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d,%#x", h.Ino(), off, size, mode) })
+	if h.vn != nil {
+		return syscall.EBADF
+	}
+	a, err := o.v.GetAttr(h.ino)
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case 0:
+		if end := off + size; end > a.Size {
+			return o.v.wb.Truncate(h.ino, end)
+		}
+		return nil
+	case unix.FALLOC_FL_KEEP_SIZE:
+		return nil
+	case unix.FALLOC_FL_KEEP_SIZE | unix.FALLOC_FL_PUNCH_HOLE:
+		if off >= a.Size {
+			return nil
+		}
+		end := min(off+size, a.Size)
+		zero := make([]byte, min(end-off, 1<<20))
+		for pos := off; pos < end; {
+			n := min(uint64(len(zero)), end-pos)
+			if _, err := o.v.wb.Write(h.ino, zero[:n], int64(pos)); err != nil {
+				return err
+			}
+			pos += n
+		}
+		return nil
+	}
+	return syscall.EOPNOTSUPP
+}
+
+// DirEntry is one entry of a directory listing.
+type DirEntry struct {
+	Name string
+	Ino  uint64
+	Mode uint32 // type bits
+	Off  uint64 // the offset of the entry after this one
+	vn   *vnode
+}
+
+// DirHandle is an open directory: its entries are read in pages, so a
+// directory of any size is never loaded whole. Offsets count entries.
+type DirHandle struct {
+	n     Node
+	fixed []DirEntry // ".", ".." and, in the root, the views
+	pos   uint64     // entries returned so far
+	last  string     // name of the last listed entry after the fixed ones
+	page  []DirEntry
+	eof   bool
+	prev  *DirEntry // the entry returned last, for READDIRPLUS lookups
+}
+
+const dirPage = 256
+
+// Opendir opens a directory for listing.
+func (o *Ops) Opendir(c *Ctx, n Node) (h *DirHandle, err error) {
+	defer o.v.done(c, "opendir", o.begin(), &err, func() string { return fmt.Sprint(n.Ino()) })
+	if vn := n.vn; vn != nil {
+		if !vn.isDir() {
+			return nil, syscall.ENOTDIR
+		}
+		if vn.valid != nil {
+			if err := vn.valid(c); err != nil {
+				return nil, err
+			}
+		}
+		return &DirHandle{n: n, fixed: []DirEntry{
+			{Name: ".", Ino: vn.ino(), Mode: syscall.S_IFDIR},
+			{Name: "..", Mode: syscall.S_IFDIR},
+		}}, nil
+	}
+	a, err := o.v.meta.GetAttr(n.ino)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsDir() {
+		return nil, syscall.ENOTDIR
+	}
+	parent := a.Parent
+	if n.ino == meta.RootIno {
+		parent = meta.RootIno
+	}
+	o.v.OpenDir(n.ino)
+	h = &DirHandle{n: n, fixed: []DirEntry{
+		{Name: ".", Ino: n.ino, Mode: syscall.S_IFDIR},
+		{Name: "..", Ino: parent, Mode: syscall.S_IFDIR},
+	}}
+	if n.ino == meta.RootIno {
+		for _, name := range o.v.viewNames() {
+			vn := o.v.views[name]
+			h.fixed = append(h.fixed, DirEntry{Name: name, Ino: vn.ino(), Mode: syscall.S_IFDIR, vn: vn})
+		}
+	}
+	return h, nil
+}
+
+// Readdir returns the next entry, or nil at the end.
+func (o *Ops) Readdir(c *Ctx, h *DirHandle) (e *DirEntry, err error) {
+	defer o.v.done(c, "readdir", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d", h.n.Ino(), h.pos) })
+	if h.pos < uint64(len(h.fixed)) {
+		e := h.fixed[h.pos]
+		h.pos++
+		e.Off = h.pos
+		h.prev = &e
+		return &e, nil
+	}
+	if len(h.page) == 0 && !h.eof {
+		if err := o.v.readdirPage(c, h); err != nil {
+			return nil, err
+		}
+	}
+	if len(h.page) == 0 {
+		return nil, nil
+	}
+	e = &h.page[0]
+	h.page = h.page[1:]
+	h.last = e.Name
+	h.pos++
+	e.Off = h.pos
+	h.prev = e
+	return e, nil
+}
+
+func (v *FS) readdirPage(c *Ctx, h *DirHandle) error {
+	if vn := h.n.vn; vn != nil {
+		err := vn.list(c, h.last, func(ch *vnode) bool {
+			h.page = append(h.page, DirEntry{Name: ch.name(), Ino: ch.ino(), Mode: ch.mode & syscall.S_IFMT, vn: ch})
+			return len(h.page) < dirPage
+		})
+		h.eof = len(h.page) < dirPage
+		return err
+	}
+	err := v.meta.ReadDir(h.n.ino, h.last, func(e meta.DirEntry) bool {
+		h.page = append(h.page, DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode})
+		return len(h.page) < dirPage
+	})
+	h.eof = len(h.page) < dirPage
+	return err
+}
+
+// Seekdir moves to an offset an earlier Readdir returned (or 0).
+func (o *Ops) Seekdir(c *Ctx, h *DirHandle, off uint64) error {
+	h.pos, h.last, h.page, h.eof, h.prev = 0, "", nil, false, nil
+	for h.pos < off {
+		e, err := o.Readdir(c, h)
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			break
+		}
+	}
+	return nil
+}
+
+// LookupListed looks up a name just listed by h (READDIRPLUS): a view's
+// entry is served from the listing, without computing it again.
+func (o *Ops) LookupListed(c *Ctx, h *DirHandle, name string) (e Entry, err error) {
+	if p := h.prev; p != nil && p.Name == name && p.vn != nil {
+		defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", h.n.Ino(), name) })
+		return o.entry(c, p.vn)
+	}
+	return o.Lookup(c, h.n, name)
+}
+
+// Fsyncdir makes the namespace durable.
+func (o *Ops) Fsyncdir(c *Ctx, h *DirHandle) (err error) {
+	defer o.v.done(c, "fsyncdir", o.begin(), &err, func() string { return fmt.Sprint(h.n.Ino()) })
+	if h.n.vn != nil {
+		return nil
+	}
+	return o.v.meta.SyncWAL()
+}
+
+// Releasedir closes a directory; a removed one is freed at its last close.
+func (o *Ops) Releasedir(c *Ctx, h *DirHandle) {
+	if h.n.vn != nil {
+		return
+	}
+	var err error
+	defer o.v.done(c, "releasedir", o.begin(), &err, func() string { return fmt.Sprint(h.n.ino) })
+	err = o.v.ReleaseDir(h.n.ino)
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package vfs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+const (
+	aliceUID = 1000
+	bobUID   = 1001
+	ownerUID = 4242 // the daemon's user in these tests
+)
+
+// viewFixture has three sessions: pub (everyone may read it), priv (root's,
+// metadata.json 0600 in a 0755 dir) and alice's (a 0700 dir). A blob is
+// shared by pub and priv; another is in priv only.
+func viewFixture(t *testing.T) *tfs {
+	f := newTFS(t)
+	f.v.owner = ownerUID
+	meta := func(name, tag, cat, sub string) string {
+		return fmt.Sprintf(`{"name": %q, "description": "oauth login flow", "tags": [%q], "status": "done", "category": %q, "subCategory": %q, "startTime": "2025-10-01T10:00:00Z"}`, name, tag, cat, sub)
+	}
+	f.mkdir("sessions/pub", 0o755, 0, 0)
+	f.write("sessions/pub/metadata.json", meta("Public work", "shared", "eng", "backend"), 0o644, 0, 0)
+	f.mkdir("sessions/pub/attachments", 0o755, 0, 0)
+	f.write("sessions/pub/attachments/a.txt", "shared blob", 0o644, 0, 0)
+	f.mkdir("sessions/priv", 0o755, 0, 0)
+	f.write("sessions/priv/metadata.json", meta("Secret work", "secret", "hr", "payroll"), 0o600, 0, 0)
+	f.mkdir("sessions/priv/attachments", 0o755, 0, 0)
+	f.write("sessions/priv/attachments/a.txt", "shared blob", 0o600, 0, 0)
+	f.write("sessions/priv/attachments/b.txt", "private blob", 0o600, 0, 0)
+	f.mkdir("sessions/alice", 0o700, aliceUID, aliceUID)
+	f.write("sessions/alice/metadata.json", meta("Alice work", "alicetag", "eng", "frontend"), 0o600, aliceUID, aliceUID)
+	return f
+}
+
+func casPath(content string) string {
+	h := blobstore.Sum([]byte(content))
+	return fmt.Sprintf("attachments-ca/%02x/%s", h[0], h)
+}
+
+// TestViewsPerCaller: every view answers as the caller's rights allow.
+func TestViewsPerCaller(t *testing.T) {
+	f := viewFixture(t)
+	callers := map[string]*Ctx{
+		"root":  rootCtx(),
+		"owner": NewCtxGroups(ownerUID, ownerUID),
+		"alice": NewCtxGroups(aliceUID, aliceUID),
+		"bob":   NewCtxGroups(bobUID, bobUID),
+	}
+	all := []string{"alice", "priv", "pub"}
+	tests := []struct {
+		view string // a directory to list
+		want map[string][]string
+	}{
+		{"search/oauth", map[string][]string{"root": all, "owner": all, "alice": {"alice", "pub"}, "bob": {"pub"}}},
+		{"by-tag", map[string][]string{"root": {"alicetag", "secret", "shared"}, "owner": {"alicetag", "secret", "shared"}, "alice": {"alicetag", "shared"}, "bob": {"shared"}}},
+		{"by-tag/shared", map[string][]string{"root": {"pub"}, "owner": {"pub"}, "alice": {"pub"}, "bob": {"pub"}}},
+		{"by-status/done", map[string][]string{"root": all, "owner": all, "alice": {"alice", "pub"}, "bob": {"pub"}}},
+		{"by-date/2025-10", map[string][]string{"root": all, "owner": all, "alice": {"alice", "pub"}, "bob": {"pub"}}},
+		{"by-category", map[string][]string{"root": {"eng", "hr"}, "owner": {"eng", "hr"}, "alice": {"eng"}, "bob": {"eng"}}},
+		{"by-category/eng", map[string][]string{"root": {"alice", "backend", "frontend", "pub"}, "alice": {"alice", "backend", "frontend", "pub"}, "bob": {"backend", "pub"}}},
+	}
+	for _, tt := range tests {
+		for who, want := range tt.want {
+			t.Run(tt.view+"/"+who, func(t *testing.T) {
+				got := f.names(callers[who], tt.view)
+				got = slices.DeleteFunc(got, func(s string) bool { return s == resultsFile })
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s lists %v for %s, want %v", tt.view, got, who, want)
+				}
+			})
+		}
+	}
+
+	// Names that are hidden do not look up either.
+	bob := callers["bob"]
+	for _, p := range []string{"search/oauth/priv", "search/oauth/alice", "by-tag/secret", "by-tag/secret/priv", "by-category/hr",
+		"by-category/eng/frontend", "by-status/done/priv", casPath("private blob"), casPath("private blob") + "/data.bin"} {
+		if _, err := f.walk(bob, p); !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("bob looks up %s: %v, want ENOENT", p, err)
+		}
+		if _, err := f.walk(callers["owner"], p); p != "by-category/eng/frontend" && err != nil && !strings.Contains(p, "alice") {
+			t.Errorf("owner looks up %s: %v", p, err)
+		}
+	}
+
+	// .results.json has only what the caller may see, ranked among it.
+	type row struct {
+		Rank int
+		ID   string
+		Name string
+	}
+	results := func(c *Ctx) []row {
+		b, err := f.read(c, "search/oauth/"+resultsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []row
+		if err := json.Unmarshal(b, &rows); err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	if rows := results(bob); len(rows) != 1 || rows[0].ID != "pub" || rows[0].Rank != 1 {
+		t.Errorf("bob's .results.json: %+v", rows)
+	}
+	if rows := results(callers["owner"]); len(rows) != 3 {
+		t.Errorf("the owner's .results.json: %+v", rows)
+	}
+	raw, _ := f.read(bob, "search/oauth/"+resultsFile)
+	if strings.Contains(string(raw), "Secret") || strings.Contains(string(raw), "Alice") {
+		t.Errorf("bob's .results.json names a session he may not read: %s", raw)
+	}
+	// A stat right before the open must not hand bob the owner's bytes.
+	if _, err := f.o.Getattr(callers["owner"], f.mustWalk(callers["owner"], "search/oauth/"+resultsFile).Node, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rows := results(bob); len(rows) != 1 {
+		t.Errorf("bob's .results.json right after the owner's stat: %+v", rows)
+	}
+
+	// attachments-ca: the shared blob shows bob only pub's reference.
+	type md struct {
+		RefCount   uint64
+		References []struct{ Path string }
+	}
+	meta := func(c *Ctx, content string) (md, error) {
+		var m md
+		b, err := f.read(c, casPath(content)+"/metadata.json")
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		return m, err
+	}
+	if m, err := meta(bob, "shared blob"); err != nil || m.RefCount != 1 || len(m.References) != 1 || m.References[0].Path != "sessions/pub/attachments/a.txt" {
+		t.Errorf("bob's metadata.json of the shared blob: %+v, %v", m, err)
+	}
+	if m, err := meta(callers["owner"], "shared blob"); err != nil || m.RefCount != 2 || len(m.References) != 2 {
+		t.Errorf("the owner's metadata.json of the shared blob: %+v, %v", m, err)
+	}
+	if b, err := f.read(bob, casPath("shared blob")+"/data.bin"); err != nil || string(b) != "shared blob" {
+		t.Errorf("bob reads the shared data.bin: %q, %v", b, err)
+	}
+	if b, err := f.read(callers["root"], casPath("private blob")+"/data.bin"); err != nil || string(b) != "private blob" {
+		t.Errorf("root reads the private data.bin: %q, %v", b, err)
+	}
+	priv := blobstore.Sum([]byte("private blob"))
+	shard := fmt.Sprintf("attachments-ca/%02x", priv[0])
+	if ents, err := f.list(bob, shard); err == nil {
+		for _, e := range ents {
+			if e.Name == priv.String() {
+				t.Errorf("bob lists the private blob in %s", shard)
+			}
+		}
+	}
+	if !slices.Contains(f.names(callers["owner"], shard), priv.String()) {
+		t.Errorf("the owner does not list the private blob in %s", shard)
+	}
+}
+
+// TestViewsNoAccess: a user who may read nothing learns nothing, and
+// granting access shows up at once (the permission cache follows changes).
+func TestViewsNoAccess(t *testing.T) {
+	f := viewFixture(t)
+	f.chown("sessions", 0o700, 0, 0)
+	nobody := NewCtxGroups(65534, 65534)
+	for _, p := range []string{"search/oauth", "search/work", "by-tag", "by-status", "by-date", "by-topic", "by-category", "attachments-ca"} {
+		got := slices.DeleteFunc(f.names(nobody, p), func(s string) bool { return s == resultsFile })
+		if len(got) != 0 {
+			t.Errorf("nobody lists %s: %v", p, got)
+		}
+	}
+	if b, err := f.read(nobody, "search/oauth/"+resultsFile); err != nil || strings.TrimSpace(string(b)) != "[]" {
+		t.Errorf("nobody's .results.json: %q, %v", b, err)
+	}
+	for _, content := range []string{"shared blob", "private blob"} {
+		if _, err := f.walk(nobody, casPath(content)); !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("nobody looks up %s: %v", casPath(content), err)
+		}
+	}
+	f.chown("sessions", 0o755, 0, 0)
+	if got := f.names(nobody, "by-tag"); !slices.Equal(got, []string{"shared"}) {
+		t.Errorf("after chmod 755 sessions, nobody lists by-tag %v", got)
+	}
+}
+
+// TestTaskerfsViewOwnerOnly: the mount's figures describe every user's
+// files, so only root and the owner may open them; anyone reads the README.
+func TestTaskerfsViewOwnerOnly(t *testing.T) {
+	f := viewFixture(t)
+	bob := NewCtxGroups(bobUID, bobUID)
+	for _, name := range []string{"stats.json", "metrics"} {
+		if _, err := f.read(bob, ".taskerfs/"+name); !errors.Is(err, syscall.EACCES) {
+			t.Errorf("bob reads .taskerfs/%s: %v, want EACCES", name, err)
+		}
+		if b, err := f.read(NewCtxGroups(ownerUID, ownerUID), ".taskerfs/"+name); err != nil || len(b) == 0 {
+			t.Errorf("the owner reads .taskerfs/%s: %d bytes, %v", name, len(b), err)
+		}
+	}
+	if _, err := f.read(bob, ".taskerfs/README.md"); err != nil {
+		t.Errorf("bob reads the README: %v", err)
+	}
+	m, _ := f.read(rootCtx(), ".taskerfs/metrics")
+	if !strings.Contains(string(m), `taskerfs_fuse_ops_total{op="lookup",result="ok"}`) || !strings.Contains(string(m), `taskerfs_fuse_op_seconds_bucket{op="read"`) {
+		t.Errorf("metrics have no per-op figures:\n%s", m)
+	}
+}
