@@ -545,3 +545,18 @@ func (s *Store) LoadTrashOptions() (o TrashOptions, ok bool, err error) {
 	o.Retention, o.Interval = time.Duration(d.uvarint()), time.Duration(d.uvarint())
 	return o, d.err == nil, d.err
 }
+
+// EnsureTrashRoot makes the trash tree's root if it is missing and returns
+// it (the vfs layer serves it as .trash/ from the start).
+func (s *Store) EnsureTrashRoot() (uint64, error) {
+	if ino, err := trashRootOf(s.db); err != nil || ino != 0 {
+		return ino, err
+	}
+	var ino uint64
+	err := s.Update(true, func(tx *Tx) error {
+		var err error
+		ino, err = tx.trashRoot()
+		return err
+	})
+	return ino, err
+}

@@ -27,6 +27,10 @@ func (v *FS) setupUndo(o *meta.TrashOptions) error {
 		opts = saved
 	}
 	v.meta.SetTrash(opts)
+	var err error
+	if v.trashIno, err = v.meta.EnsureTrashRoot(); err != nil {
+		return err
+	}
 	return v.meta.CleanSnapshotLeftovers()
 }
 

@@ -52,6 +52,7 @@ type FS struct {
 	born            time.Time // the views' timestamps
 	permc           permCache
 	views           map[string]*vnode // top-level virtual entries
+	trashIno        uint64            // root of the trash tree (view_trash.go)
 	obs             *observer
 
 	// Background reports the background recompressor's saved bytes and
@@ -248,6 +249,9 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 		}
 		if !a.IsRegular() {
 			return a, syscall.EINVAL
+		}
+		if a.Size > *in.Size {
+			v.beforeReplace(ino) // the trash keeps the last closed version
 		}
 		if err := v.wb.Truncate(ino, *in.Size); err != nil {
 			return a, err
