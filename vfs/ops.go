@@ -30,8 +30,9 @@ const MaxNameLen = meta.MaxNameLen
 
 // Node names an inode of the mount: a stored one or a view node.
 type Node struct {
-	ino uint64
-	vn  *vnode
+	ino     uint64
+	vn      *vnode
+	nocache bool // in the trash: what a lookup finds depends on the caller
 }
 
 // Ino is the node's inode number.
@@ -44,7 +45,7 @@ func (n Node) Ino() uint64 {
 
 // Cacheable is false for view nodes, whose names and attributes change
 // behind the kernel's back (and differ per caller).
-func (n Node) Cacheable() bool { return n.vn == nil }
+func (n Node) Cacheable() bool { return n.vn == nil && !n.nocache }
 
 // Entry is a looked-up or created node with its attributes.
 type Entry struct {
@@ -93,16 +94,24 @@ func (o *Ops) Lookup(c *Ctx, parent Node, name string) (e Entry, err error) {
 			return o.entry(c, vn)
 		}
 		if name == TrashName {
+			o.v.trashFresh()
 			a, err := o.v.trashEntry()
-			return o.realEntry(a), err
+			e = o.realEntry(a)
+			e.Node.nocache = true
+			return e, err
 		}
 	}
 	a, err := o.v.Lookup(parent.ino, name)
 	if err != nil {
 		return e, err
 	}
-	if o.v.inTrash(parent.ino) && o.v.trashHides(c, &a) {
-		return e, syscall.ENOENT
+	if o.v.inTrash(parent.ino) { // view_trash.go
+		if o.v.trashHides(c, &a) {
+			return e, syscall.ENOENT
+		}
+		e = o.realEntry(a)
+		e.Node.nocache = true
+		return e, nil
 	}
 	return o.realEntry(a), nil
 }
@@ -658,7 +667,10 @@ func (o *Ops) Opendir(c *Ctx, n Node) (h *DirHandle, err error) {
 			h.fixed = append(h.fixed, DirEntry{Name: TrashName, Ino: o.v.trashIno, Mode: syscall.S_IFDIR})
 		}
 	}
-	h.trash = o.v.inTrash(n.ino) && !o.v.privileged(c)
+	if o.v.inTrash(n.ino) {
+		o.v.trashFresh()
+		h.trash = !o.v.privileged(c)
+	}
 	return h, nil
 }
 

@@ -250,7 +250,7 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 		if !a.IsRegular() {
 			return a, syscall.EINVAL
 		}
-		if a.Size > *in.Size {
+		if cur, err := v.GetAttr(ino); err == nil && cur.Size > *in.Size {
 			v.beforeReplace(ino) // the trash keeps the last closed version
 		}
 		if err := v.wb.Truncate(ino, *in.Size); err != nil {

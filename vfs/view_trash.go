@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"log/slog"
 	"syscall"
 
 	"github.com/taskerfs/taskerfs/meta"
@@ -76,4 +77,13 @@ func (v *FS) beforeReplace(ino uint64) {
 		return
 	}
 	v.wb.CommitNow(func(i uint64) bool { return i == ino })
+}
+
+// trashFresh commits queued changes, so that a version a truncation just
+// replaced is in the trash when someone looks (as search reflects every
+// closed file).
+func (v *FS) trashFresh() {
+	if err := v.wb.CommitNow(func(uint64) bool { return true }); err != nil {
+		slog.Warn("commit before listing the trash", "err", err)
+	}
 }
