@@ -296,6 +296,28 @@ func TestUndoSnapshot(t *testing.T) {
 		t.Errorf("snapshot list: %s", list)
 	}
 
+	// fsck checks the snapshots' references: clean, then a blob only the
+	// snapshots hold goes missing.
+	m.Unmount()
+	if out, err := runErr("", taskerfsBin, "fsck", "--data", data); err != nil || !strings.Contains(out, "fsck: clean") {
+		t.Errorf("fsck with snapshots: %v\n%s", err, out)
+	}
+	victim := filepath.Join(data, "blobs", onlySnap[0][:2], onlySnap[0])
+	saved, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runErr("", taskerfsBin, "fsck", "--data", data); err == nil || !strings.Contains(out, "snapshot before") || !strings.Contains(out, onlySnap[0]) {
+		t.Errorf("fsck with a snapshot's blob missing: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(victim, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+
 	if err := os.Remove(m.Path(".snapshots", "viamkdir")); err != nil {
 		t.Fatalf("rmdir .snapshots/viamkdir: %v", err)
 	}
