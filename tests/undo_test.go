@@ -129,6 +129,24 @@ func TestUndoTrash(t *testing.T) {
 		t.Errorf("deleted.bin still there: %v", err)
 	}
 
+	// An app saving every moment (write a temp file, rename it over) leaves
+	// one version per interval: the last one it replaced.
+	for i := 0; i <= 4; i++ {
+		mustWrite(t, filepath.Join(dir, "flood.tmp"), []byte(fmt.Sprintf("save %d", i)))
+		if err := os.Rename(filepath.Join(dir, "flood.tmp"), filepath.Join(dir, "flood.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := string(mustRead(t, inTrash(t, m, "sessions/s1/flood.json"))); got != "save 3" {
+		t.Errorf("trash after five saves holds %q, want the last replaced version", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "flood.json")); err != nil { // the loss itself is kept
+		t.Fatal(err)
+	}
+	if got := string(mustRead(t, inTrash(t, m, "sessions/s1/flood.json"))); got != "save 4" {
+		t.Errorf("trash after deleting the saved file holds %q, want its last version", got)
+	}
+
 	// Read-only.
 	trashed := inTrash(t, m, "sessions/s1/deleted.bin")
 	if err := os.WriteFile(trashed, []byte("x"), 0o644); !errors.Is(err, syscall.EROFS) {
@@ -157,7 +175,7 @@ func TestUndoTrash(t *testing.T) {
 		t.Error("cp out of .trash: content differs")
 	}
 
-	// Left in the trash: truncated.bin (copied, not moved) and otrunc.json.
+	// Left in the trash: truncated.bin (copied, not moved), otrunc.json, flood.json.
 	var st struct {
 		TrashFiles int64 `json:"trashFiles"`
 		TrashBytes int64 `json:"trashBytes"`
@@ -165,19 +183,19 @@ func TestUndoTrash(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(t, "", taskerfsBin, "stats", "--json", "--data", data)), &st); err != nil {
 		t.Fatal(err)
 	}
-	wantBytes := int64(len(versions["truncated.bin"]) + len(versions["otrunc.json"]))
-	if st.TrashFiles != 2 || st.TrashBytes != wantBytes {
-		t.Errorf("stats: trash %d files, %d bytes; want 2, %d", st.TrashFiles, st.TrashBytes, wantBytes)
+	wantBytes := int64(len(versions["truncated.bin"]) + len(versions["otrunc.json"]) + len("save 4"))
+	if st.TrashFiles != 3 || st.TrashBytes != wantBytes {
+		t.Errorf("stats: trash %d files, %d bytes; want 3, %d", st.TrashFiles, st.TrashBytes, wantBytes)
 	}
 	run(t, "", taskerfsBin, "gc", "--data", data)
-	if got := trashedFiles(t, m); len(got) != 2 {
+	if got := trashedFiles(t, m); len(got) != 3 {
 		t.Errorf("gc without --empty-trash removed young trash: %v", got)
 	}
 	out = run(t, "", taskerfsBin, "gc", "--empty-trash", "--data", data)
 	if got := trashedFiles(t, m); len(got) != 0 {
 		t.Errorf("after gc --empty-trash (%s): %v", strings.TrimSpace(out), got)
 	}
-	if !strings.Contains(out, "trash: 2 files") {
+	if !strings.Contains(out, "trash: 3 files") {
 		t.Errorf("gc --empty-trash said: %s", out)
 	}
 	m.Unmount()
