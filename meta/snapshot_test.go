@@ -3,11 +3,13 @@ package meta
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/taskerfs/taskerfs/blobstore"
 )
 
@@ -204,5 +206,59 @@ func TestSnapshotLeftoversAndHeldDelete(t *testing.T) {
 	release() // idempotent
 	if _, err := os.Stat(filepath.Join(e.s.SnapshotsDir(), "x")); !os.IsNotExist(err) {
 		t.Fatalf("deleted snapshot's dir kept after the last release: %v", err)
+	}
+}
+
+// TestTrimCopiedWALs: a checkpoint's WAL copy loses the stale bytes after
+// its last record (a reused WAL file keeps its old length) and keeps every
+// record.
+func TestTrimCopiedWALs(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "ck")
+	db, err := pebble.Open(src, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		if err := db.Set([]byte(fmt.Sprintf("key-%04d", i)), bytes.Repeat([]byte{byte(i)}, 100), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Checkpoint(dst, pebble.WithFlushedWAL()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	logs, _ := filepath.Glob(filepath.Join(dst, "*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("logs %v", logs)
+	}
+	st, _ := os.Stat(logs[0])
+	live := st.Size()
+	f, err := os.OpenFile(logs[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(bytes.Repeat([]byte{0xAB}, 200<<10)) // stale bytes of an earlier use
+	f.Close()
+	if err := trimCopiedWALs(dst); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = os.Stat(logs[0])
+	if st.Size() > live || st.Size() < 1000*100 {
+		t.Fatalf("trimmed log: %d bytes, copied %d", st.Size(), live)
+	}
+	ck, err := pebble.Open(dst, &pebble.Options{ReadOnly: true, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	for i := 0; i < 1000; i++ {
+		v, closer, err := ck.Get([]byte(fmt.Sprintf("key-%04d", i)))
+		if err != nil {
+			t.Fatalf("key %d after trimming: %v", i, err)
+		}
+		if !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 100)) {
+			t.Fatalf("key %d differs", i)
+		}
+		closer.Close()
 	}
 }
