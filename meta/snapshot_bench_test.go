@@ -2,11 +2,11 @@ package meta
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"encoding/binary"
-	"fmt"
 	"syscall"
 	"testing"
 	"time"
