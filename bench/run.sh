@@ -18,6 +18,14 @@
 # command, on every mount, goes through the same setpriv wrapper so that the
 # wrapper's cost is the same for all three.
 #
+# A fourth column is taskerfs with its blobs in S3 (--blobs s3://...) on a
+# local Versity S3 Gateway (versitygw, `go install
+# github.com/versity/versitygw/cmd/versitygw@v1.8.0`; $TASKERFS_VERSITYGW or
+# GOPATH/bin) whose root is on the same backing filesystem; without the
+# binary that column is n/a. Its cold remounts also empty the local read
+# cache, so cold reads come from the server; its stored bytes are the data
+# dir plus the bucket.
+#
 #   bench/run.sh [--quick] [--reps N] [--work DIR] [--user NAME] [--no-fresh-fs] [--keep]
 #
 # --quick        small dataset and small fio/fs_mark/closelat sizes (under a minute)
@@ -67,12 +75,16 @@ DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05 CLOSELAT_KIB=200
 WORK=$(realpath -m "$WORK")
 BIN=$WORK/bin LOGS=$WORK/logs RES=$WORK/results
 FSDIR=$WORK/fs IMG=$WORK/fs.img
-FSES=(tfs lb np)
-declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np)
-declare -A STORE=([tfs]=$FSDIR/taskerfs-data [lb]=$FSDIR/loopback-orig [np]=$FSDIR/loopback-np-orig)
-declare -A KIND=([tfs]=$A_KIND [lb]=loopback [np]=loopback-np)
+FSES=(tfs lb np s3)
+declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np [s3]=$WORK/mnt/taskerfs-s3)
+declare -A STORE=([tfs]=$FSDIR/taskerfs-data [lb]=$FSDIR/loopback-orig [np]=$FSDIR/loopback-np-orig [s3]=$FSDIR/taskerfs-s3-data)
+declare -A KIND=([tfs]=$A_KIND [lb]=loopback [np]=loopback-np [s3]=taskerfs-s3)
 # Whose ids the daemon and the workload run with; np's are filled in below.
 declare -A RUID=([tfs]=0 [lb]=0 [np]=) RGID=([tfs]=0 [lb]=0 [np]=)
+RUID[s3]=0 RGID[s3]=0
+# The S3 server of the s3 column.
+S3_ROOT=$FSDIR/s3-server S3_BUCKET=taskerfs-bench S3_PID="" S3_OK=0 S3_ENDPOINT=""
+export AWS_ACCESS_KEY_ID=taskerfs-bench AWS_SECRET_ACCESS_KEY=taskerfs-bench-secret
 declare -A PID=() UP=() HWM=()
 NP_OK=0 FUSE_MODE=""
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -94,6 +106,10 @@ cleanup() {
 			wait "${PID[$fs]}" 2>/dev/null
 		fi
 	done
+	if [[ -n $S3_PID ]]; then
+		kill "$S3_PID" 2>/dev/null
+		wait "$S3_PID" 2>/dev/null
+	fi
 	if [[ -n $FUSE_MODE ]]; then
 		chmod "$FUSE_MODE" /dev/fuse && log "/dev/fuse mode restored to $FUSE_MODE"
 	fi
@@ -113,7 +129,7 @@ trap 'exit 130' INT TERM
 # mountpoint(1) fails with "transport endpoint is not connected".
 mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
-is_taskerfs() { [[ ${KIND[$1]} == taskerfs ]]; }
+is_taskerfs() { [[ ${KIND[$1]} == taskerfs* ]]; }
 
 # as FS CMD... runs CMD with the ids that FS's workload runs with.
 as() {
@@ -182,14 +198,16 @@ drained() {
 
 start_fs() {
 	local fs=$1 m=${MNT[$1]} s=${STORE[$1]} i
-	if [[ $fs == np ]] && ((!NP_OK)); then
+	if { [[ $fs == np ]] && ((!NP_OK)); } || { [[ $fs == s3 ]] && ((!S3_OK)); }; then
 		UP[$fs]=0
 		return 1
 	fi
 	mounted "$m" && fusermount3 -uz "$m" # left over by a crashed run
 	mkdir -p "$m" "$s"
 	chown "${RUID[$fs]}:${RGID[$fs]}" "$m" "$s"
-	if is_taskerfs "$fs"; then
+	if [[ $fs == s3 ]]; then
+		"$BIN/taskerfs" mount --data "$s" --blobs "s3://$S3_BUCKET/bench" --s3-endpoint "$S3_ENDPOINT" "$m" >>"$LOGS/$fs.log" 2>&1 &
+	elif is_taskerfs "$fs"; then
 		"$BIN/taskerfs" mount --data "$s" "$m" >>"$LOGS/$fs.log" 2>&1 &
 	else
 		# setpriv itself, not the as function: $! must be the daemon (setpriv
@@ -236,14 +254,32 @@ stop_fs() {
 	PID[$fs]="" UP[$fs]=0
 }
 
-# remount_cold FS: fresh daemon, empty kernel caches.
+# remount_cold FS: fresh daemon, empty kernel caches (and, for S3 blobs, an
+# empty local read cache: blobs not still staged come from the server).
 remount_cold() {
 	stop_fs "$1"
+	[[ $1 == s3 ]] && rm -rf "${STORE[$1]}/s3cache"
 	drop_caches
 	start_fs "$1"
 }
 
 up() { [[ ${UP[$1]:-0} == 1 ]]; }
+
+# store_bytes FS: bytes its backing store uses (for S3 blobs: the data dir
+# plus the bucket, once the uploads have drained).
+store_bytes() {
+	local fs=$1 i n
+	if [[ $fs == s3 ]]; then
+		for ((i = 0; i < 1200; i++)); do
+			n=$(stat_field s3 pendingUploads) || break
+			((n == 0)) && break
+			sleep 0.1
+		done
+		du -sB1 -c "${STORE[$fs]}" "$S3_ROOT/$S3_BUCKET" 2>/dev/null | tail -1 | cut -f1
+	else
+		du -sB1 "${STORE[$fs]}" | cut -f1
+	fi
+}
 
 # ---------------------------------------------------------------- phases
 
@@ -259,7 +295,7 @@ ph_ingest() {
 	local t1=$T
 	timed drained "$fs"
 	rec ingest "$fs" "$(calc "($t1 + $T) / 1e6")"
-	stored=$(du -sB1 "${STORE[$fs]}" | cut -f1)
+	stored=$(store_bytes "$fs")
 	rec stored "$fs" "$stored"
 	rec stored_ratio "$fs" "$(calc "$stored / $LOGICAL" 4)"
 	local blobs
@@ -346,7 +382,7 @@ ph_gc() {
 		rec gc "$fs" "$(calc "$T / 1e6")"
 	fi
 	sync
-	rec stored_after "$fs" "$(du -sB1 "${STORE[$fs]}" | cut -f1)"
+	rec stored_after "$fs" "$(store_bytes "$fs")"
 }
 
 # each PHASE ARGS -- FS... runs PHASE FS ARGS for every FS that is mounted,
@@ -366,7 +402,7 @@ each() {
 
 mkdir -p "$BIN" "$LOGS" "$WORK/mnt"
 rm -rf "$RES" && mkdir -p "$RES"
-for f in tfs lb np fio closelat; do : >"$LOGS/$f.log"; done
+for f in tfs lb np s3 s3-server fio closelat; do : >"$LOGS/$f.log"; done
 
 log "building taskerfs, loopback, fsmark and closelat"
 # What was built: the commit, and the uncommitted changes the build included
@@ -414,8 +450,9 @@ mkdir -p "$FSDIR"
 if mountpoint -q "$FSDIR"; then umount "$FSDIR"; fi
 FS_NOTE="plain directories under $FSDIR"
 if ((FRESH_FS)); then
-	# Room for three copies of the dataset and three fio files at once.
-	size_mb=$((LOGICAL * 4 / 1048576 + FIO_MB * 4 + 2048))
+	# Room for four copies of the dataset and four fio files at once, and
+	# the S3 column's second copy (local cache plus bucket).
+	size_mb=$((LOGICAL * 6 / 1048576 + FIO_MB * 6 + 2048))
 	rm -f "$IMG"
 	if truncate -s "${size_mb}M" "$IMG" && mkfs.ext4 -q -F "$IMG" >>"$LOGS/mkfs.log" 2>&1 &&
 		mount -o loop "$IMG" "$FSDIR" 2>>"$LOGS/mkfs.log"; then
@@ -455,6 +492,29 @@ np_setup() {
 	fi
 }
 if np_setup; then NP_OK=1; else log "loopback (no passthrough) column is n/a"; fi
+
+# The S3 server for the s3 column, on the same backing filesystem.
+s3_setup() {
+	local vgw=${TASKERFS_VERSITYGW:-} port i
+	if [[ -z $vgw ]]; then
+		vgw=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
+	fi
+	[[ -x $vgw ]] || { log "versitygw not found (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)"; return 1; }
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null) || port=17070
+	mkdir -p "$S3_ROOT"
+	ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+		"$vgw" --port "127.0.0.1:$port" --quiet posix "$S3_ROOT" >>"$LOGS/s3-server.log" 2>&1 &
+	S3_PID=$!
+	S3_ENDPOINT=http://127.0.0.1:$port
+	for ((i = 0; i < 500; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		kill -0 "$S3_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	log "versitygw did not start; see $LOGS/s3-server.log"
+	return 1
+}
+if s3_setup; then S3_OK=1; else log "taskerfs (S3 blobs) column is n/a"; fi
 # A FUSE daemon's user needs to reach the mount point (and the cwd must
 # not be one it cannot enter).
 cd "$WORK" || die "cannot enter $WORK"
@@ -464,10 +524,10 @@ cd "$WORK" || die "cannot enter $WORK"
 for ((rep = 1; rep <= REPS; rep++)); do
 	# Rotate who goes first (A,B,C then B,C,A ...) so that none always
 	# runs first or last.
-	k=$(((rep - 1) % 3))
+	k=$(((rep - 1) % ${#FSES[@]}))
 	order=("${FSES[@]:k}" "${FSES[@]:0:k}")
 	log "repetition $rep/$REPS (order: $(for fs in "${order[@]}"; do printf '%s ' "${KIND[$fs]}"; done))"
-	rm -rf "${STORE[@]}"
+	rm -rf "${STORE[@]}" "$S3_ROOT/$S3_BUCKET"
 	find "$DATASET/sessions" -type f -print0 | xargs -0 cat >/dev/null # source in page cache for all
 	settle
 	for fs in "${order[@]}"; do start_fs "$fs"; done
@@ -563,17 +623,18 @@ report() {
 		"$(calc "$LOGICAL / 1e6" 1) MB logical, $(calc "$UNIQUE / 1e6" 1) MB after exact file dedup" \
 		"($(mfield DuplicateScreenshots) of $(mfield Screenshots) screenshots are copies; $(calc "100 - 100 * $UNIQUE / $LOGICAL" 1)% of the bytes are duplicates)"
 	echo
-	echo "| workload | unit | taskerfs | loopback (passthrough) | loopback (no passthrough) | ratio vs passthrough | ratio vs no passthrough | better |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
-	local row metric label unit better scale a b c
+	echo "| workload | unit | taskerfs | loopback (passthrough) | loopback (no passthrough) | ratio vs passthrough | ratio vs no passthrough | taskerfs, S3 blobs | S3 ratio vs no passthrough | better |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+	local row metric label unit better scale a b c d
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r metric label unit better scale <<<"$row"
-		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb") c=$(median "$RES/$metric.np")
+		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb") c=$(median "$RES/$metric.np") d=$(median "$RES/$metric.s3")
 		echo "| $label | $unit | $(fmt_num "$a" "$scale") | $(fmt_num "$b" "$scale") | $(fmt_num "$c" "$scale")" \
-			"| $(ratio "$a" "$b" "$better") | $(ratio "$a" "$c" "$better") | $better |"
+			"| $(ratio "$a" "$b" "$better") | $(ratio "$a" "$c" "$better") | $(fmt_num "$d" "$scale") | $(ratio "$d" "$c" "$better") | $better |"
 	done
 	echo
 	echo "ratio = taskerfs / loopback. Cold = after unmount, remount and drop_caches."
+	echo "taskerfs, S3 blobs: --blobs s3://$S3_BUCKET/bench on a local versitygw (posix backend on the same filesystem); cold also empties its read cache; stored = data dir + bucket."
 	echo "taskerfs ingest waits for its write-back queue to drain (sync(2) does not reach a FUSE daemon)."
 	echo "Stored / logical: du -sB1 of the backing store against the apparent size of the source tree;" \
 		"exact file dedup alone would give $(calc "100 * $UNIQUE / $LOGICAL" 1)%."

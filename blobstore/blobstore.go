@@ -68,6 +68,12 @@ type Info struct {
 	Codec  Codec
 }
 
+// Allocator is implemented by a store that can tell how much disk space a
+// blob takes (what deleting it frees), as gc reports.
+type Allocator interface {
+	Allocated(h Hash) (int64, error)
+}
+
 // Store is a content-addressed blob store. Every backend must pass
 // storetest.Run. Implementations are safe for concurrent use.
 type Store interface {

@@ -5,16 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	pvfs "github.com/cockroachdb/pebble/vfs"
 )
 
 // On-disk blob file: a fixed header, then the payload in its codec.
@@ -37,6 +35,10 @@ type LocalOptions struct {
 	// PutDelay is slept at the start of every Put, to simulate a slow
 	// disk in tests of the layers above. Zero in production.
 	PutDelay time.Duration
+	// FS, when set, holds the store instead of the local disk (dir is then
+	// a path in FS). With pebble's vfs.NewStrictMem() a test can drop
+	// everything not fsynced, as a power loss does.
+	FS pvfs.FS
 }
 
 // Local keeps blobs as files dir/<first 2 hex>/<64 hex>.
@@ -49,9 +51,9 @@ type Local struct {
 	opts   LocalOptions
 	closed atomic.Bool
 
+	fs      blobFS
 	syncMu  sync.Mutex // serialises Sync and Close
-	root    *os.File   // dir, held open for syncfs error reporting
-	syncErr error      // first syncfs failure, returned by every later Sync
+	syncErr error      // first sync failure, returned by every later Sync
 }
 
 var _ Store = (*Local)(nil)
@@ -59,24 +61,50 @@ var _ Store = (*Local)(nil)
 // OpenLocal opens (creating if needed) a store rooted at dir and removes
 // temp files left by a crash.
 func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+	var bfs blobFS
+	if opts.FS != nil {
+		if err := opts.FS.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+		}
+		bfs = newVFSFS(opts.FS)
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+		}
+		o, err := newOSFS(dir)
+		if err != nil {
+			return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+		}
+		bfs = o
 	}
-	tmp := filepath.Join(dir, tmpDirName)
-	if err := os.RemoveAll(tmp); err != nil {
-		return nil, fmt.Errorf("blobstore: clear temp files: %w", err)
+	l := &Local{dir: dir, opts: opts, fs: bfs}
+	if err := l.init(); err != nil {
+		bfs.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// init clears temp files and creates the shard directories, durably: a
+// shard directory whose entry a power loss drops takes every blob in it
+// along, fsynced or not.
+func (l *Local) init() error {
+	tmp := filepath.Join(l.dir, tmpDirName)
+	if err := l.fs.removeAll(tmp); err != nil {
+		return fmt.Errorf("blobstore: clear temp files: %w", err)
 	}
 	// Creating all shards up front keeps Put to create+write+rename.
 	for _, name := range append(shardNames(""), tmpDirName) {
-		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+		if err := l.fs.mkdir(filepath.Join(l.dir, name)); err != nil {
+			return fmt.Errorf("blobstore: open %s: %w", l.dir, err)
 		}
 	}
-	root, err := os.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("blobstore: open %s: %w", dir, err)
+	for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
+		if err := l.fs.fsync(d); err != nil {
+			return fmt.Errorf("blobstore: sync %s: %w", d, err)
+		}
 	}
-	return &Local{dir: dir, opts: opts, root: root}, nil
+	return nil
 }
 
 // Dir is the store's root directory.
@@ -102,12 +130,11 @@ func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	if l.opts.PutDelay > 0 {
 		time.Sleep(l.opts.PutDelay)
 	}
-	info, err := l.Stat(h)
-	if err == nil || !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt) {
-		return info, err
-	}
 	if verify && Sum(data) != h {
 		return Info{}, fmt.Errorf("blobstore: put %v: data hashes to %v", h, Sum(data))
+	}
+	if info, ok, err := l.existing(h, data); ok || err != nil {
+		return info, err
 	}
 	codec, payload := Encode(data)
 	if err := l.writeFile(h, codec, len(data), payload); err != nil {
@@ -116,8 +143,33 @@ func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	return Info{Size: int64(len(data)), Stored: int64(headerSize + len(payload)), Codec: codec}, nil
 }
 
+// existing reports whether h is already stored with exactly data. A
+// damaged copy (bad header, payload that does not decode to data) is not:
+// the Put then replaces it, so a correct rewrite heals the blob instead of
+// deduplicating onto the damage. Reading the copy back costs less than
+// writing it again, and a raw payload is compared without decoding.
+func (l *Local) existing(h Hash, data []byte) (Info, bool, error) {
+	buf, err := l.fs.readFile(l.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Info{}, false, nil
+	}
+	if err != nil {
+		return Info{}, false, err
+	}
+	info, err := parseHeader(buf, int64(len(buf)))
+	if err != nil || info.Size != int64(len(data)) {
+		return Info{}, false, nil
+	}
+	payload := buf[headerSize:]
+	if info.Codec == CodecRaw {
+		return info, bytes.Equal(payload, data), nil
+	}
+	got, err := Decode(info.Codec, payload, int(info.Size))
+	return info, err == nil && bytes.Equal(got, data), nil
+}
+
 func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte) error {
-	f, err := os.CreateTemp(filepath.Join(l.dir, tmpDirName), "put-*")
+	f, err := l.fs.createTemp(filepath.Join(l.dir, tmpDirName), "put-*")
 	if err != nil {
 		return err
 	}
@@ -130,10 +182,10 @@ func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte) erro
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), l.path(h))
+		err = l.fs.rename(f.Name(), l.path(h))
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		l.fs.remove(f.Name())
 	}
 	return err
 }
@@ -178,7 +230,7 @@ func (l *Local) Get(h Hash) ([]byte, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	buf, err := os.ReadFile(l.path(h))
+	buf, err := l.fs.readFile(l.path(h))
 	if err != nil {
 		return nil, notFound(h, err)
 	}
@@ -201,11 +253,7 @@ func (l *Local) Has(h Hash) (bool, error) {
 	if l.closed.Load() {
 		return false, ErrClosed
 	}
-	_, err := os.Lstat(l.path(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
+	return l.fs.exists(l.path(h))
 }
 
 // Stat reads only the header.
@@ -213,24 +261,29 @@ func (l *Local) Stat(h Hash) (Info, error) {
 	if l.closed.Load() {
 		return Info{}, ErrClosed
 	}
-	f, err := os.Open(l.path(h))
-	if err != nil {
-		return Info{}, notFound(h, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Info{}, err
-	}
 	var hdr [headerSize]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return Info{}, fmt.Errorf("blobstore: stat %v: %w", h, err)
+	n, size, err := l.fs.readHeader(l.path(h), hdr[:])
+	if err != nil {
+		return Info{}, fmt.Errorf("blobstore: stat %v: %w", h, notFound(h, err))
 	}
-	info, err := parseHeader(hdr[:], fi.Size())
+	info, err := parseHeader(hdr[:n], size)
 	if err != nil {
 		return Info{}, fmt.Errorf("blobstore: stat %v: %w", h, err)
 	}
 	return info, nil
+}
+
+// Allocated is the disk space (st_blocks) of the blob's file: what
+// deleting it gives back.
+func (l *Local) Allocated(h Hash) (int64, error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	n, err := l.fs.allocated(l.path(h))
+	if err != nil {
+		return 0, notFound(h, err)
+	}
+	return n, nil
 }
 
 // Delete removes the blob's file. It is durable after the next Sync.
@@ -238,7 +291,7 @@ func (l *Local) Delete(h Hash) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	return notFound(h, os.Remove(l.path(h)))
+	return notFound(h, l.fs.remove(l.path(h)))
 }
 
 func notFound(h Hash, err error) error {
@@ -259,7 +312,7 @@ func (l *Local) List(prefix string, fn func(Hash) error) error {
 		return fmt.Errorf("blobstore: list prefix %q: want up to 64 lowercase hex digits", prefix)
 	}
 	for _, shard := range shardNames(prefix) {
-		names, err := readNames(filepath.Join(l.dir, shard))
+		names, err := l.fs.list(filepath.Join(l.dir, shard))
 		if err != nil {
 			return fmt.Errorf("blobstore: list %s: %w", shard, err)
 		}
@@ -277,20 +330,6 @@ func (l *Local) List(prefix string, fn func(Hash) error) error {
 		}
 	}
 	return nil
-}
-
-func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	slices.Sort(names)
-	return names, err
 }
 
 // shardNames lists, in order, the two-hex-digit shards whose hashes can
@@ -322,7 +361,8 @@ func isLowerHex(s string) bool {
 }
 
 // Sync makes every Put and Delete that returned before it durable with one
-// syncfs(2) on the store's filesystem.
+// syncfs(2) on the store's filesystem (over LocalOptions.FS: an fsync of
+// every file and directory changed since the last Sync).
 //
 // Puts never fsync: write-back commits a window of many files at once and
 // then needs them all durable before the pebble batch that references them.
@@ -346,7 +386,7 @@ func (l *Local) Sync() error {
 	if l.syncErr != nil {
 		return l.syncErr
 	}
-	if err := unix.Syncfs(int(l.root.Fd())); err != nil {
+	if err := l.fs.syncAll(); err != nil {
 		l.syncErr = fmt.Errorf("blobstore: sync %s: %w", l.dir, err)
 		return l.syncErr
 	}
@@ -361,5 +401,5 @@ func (l *Local) Close() error {
 	if l.closed.Swap(true) {
 		return ErrClosed
 	}
-	return l.root.Close()
+	return l.fs.close()
 }

@@ -31,7 +31,7 @@ func (l *Local) SyncBlobs(hs []Hash) error {
 		p := l.path(h)
 		// A blob gc removed since it was put needs no durability; one a
 		// commit references is pinned against gc.
-		if err := fsyncPath(p); errors.Is(err, os.ErrNotExist) {
+		if err := l.fs.fsync(p); errors.Is(err, os.ErrNotExist) {
 			continue
 		} else if err != nil {
 			return fmt.Errorf("blobstore: sync %s: %w", h, err)
@@ -39,21 +39,9 @@ func (l *Local) SyncBlobs(hs []Hash) error {
 		dirs[filepath.Dir(p)] = true
 	}
 	for d := range dirs {
-		if err := fsyncPath(d); err != nil {
+		if err := l.fs.fsync(d); err != nil {
 			return fmt.Errorf("blobstore: sync %s: %w", d, err)
 		}
 	}
 	return nil
-}
-
-func fsyncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -16,6 +16,7 @@ var (
 	_ gofs.NodeTmpfiler       = (*node)(nil)
 	_ gofs.NodeLinker         = (*node)(nil)
 	_ gofs.NodeUnlinker       = (*node)(nil)
+	_ gofs.NodeOnForgetter    = (*node)(nil)
 	_ gofs.NodeRmdirer        = (*node)(nil)
 	_ gofs.NodeRenamer        = (*node)(nil)
 	_ gofs.NodeOpener         = (*node)(nil)

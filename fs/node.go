@@ -16,8 +16,9 @@ import (
 // node is any inode of the mount: stored or a view's.
 type node struct {
 	gofs.Inode
-	r *Root
-	n vfs.Node
+	r    *Root
+	n    vfs.Node
+	held bool // the kernel's reference is counted in vfs until OnForget
 }
 
 // caller is the request's caller and cancellation.
@@ -62,7 +63,23 @@ func (n *node) child(ctx context.Context, e vfs.Entry, out *fuse.EntryOut) *gofs
 		out.SetEntryTimeout(n.r.opts.EntryTimeout)
 		out.SetAttrTimeout(n.r.opts.AttrTimeout)
 	}
-	return n.NewInode(ctx, &node{r: n.r, n: e.Node}, gofs.StableAttr{Mode: e.Attr.Mode & syscall.S_IFMT, Ino: e.Attr.Ino})
+	nd := &node{r: n.r, n: e.Node}
+	// The kernel holds a regular file from this reply until it forgets
+	// it; vfs keeps it (as an orphan once unlinked) so that an OPEN racing
+	// an unlink finds it, as on a local fs.
+	nd.held = n.r.ops.Hold(e)
+	ch := n.NewInode(ctx, nd, gofs.StableAttr{Mode: e.Attr.Mode & syscall.S_IFMT, Ino: e.Attr.Ino})
+	if nd.held && ch.Operations() != gofs.InodeEmbedder(nd) {
+		n.r.ops.Forget(e.Node) // a known inode was reused: it holds already
+	}
+	return ch
+}
+
+// OnForget: the kernel dropped its last reference.
+func (n *node) OnForget() {
+	if n.held {
+		n.r.ops.Forget(n.n)
+	}
 }
 
 func (n *node) attrOut(a vfs.Attr, err error, out *fuse.AttrOut) syscall.Errno {

@@ -2,24 +2,21 @@ package index
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
-	"io"
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/klauspost/compress/gzip"
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // Work caps, so that a hostile or huge file costs bounded memory and time.
 // Text beyond the caps is simply not indexed.
 const (
-	maxEnvelopeDepth = 4        // nested envelopes unwrapped
-	maxDecodedBytes  = 64 << 20 // gunzipped size of a GZIP_V1 payload
-	maxTextBytes     = 8 << 20  // text tokenized per file
-	maxListItems     = 100000   // elements read from any one JSON array
-	maxFacetValues   = 1024     // tags or topics taken from one file
+	maxTextBytes   = 8 << 20 // text tokenized per file
+	maxListItems   = 100000  // elements read from any one JSON array
+	maxFacetValues = 1024    // tags or topics taken from one file
 )
 
 // extraction is what one session file contributes, before tokenizing.
@@ -39,7 +36,7 @@ type extraction struct {
 func (e *extraction) full() bool { return e.textBytes >= maxTextBytes }
 
 func (e *extraction) addText(s string) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(textUTF8(s))
 	if s == "" || e.full() {
 		return
 	}
@@ -66,11 +63,31 @@ func addFacet(list []string, raw string) []string {
 // normFacet lowercases and trims a facet value. Values that are empty, or whose
 // escaped name would not fit in one path component, are not indexed.
 func normFacet(s string) (string, bool) {
-	v := strings.ToLower(strings.TrimSpace(s))
+	v := lowerBytes(strings.TrimSpace(s))
 	if v == "" || len(EscapeName(v)) > 255 {
 		return "", false
 	}
 	return v, true
+}
+
+// textUTF8 makes each byte of s that is not UTF-8 a U+FFFD, as
+// encoding/json does: jsonString keeps such bytes for the facet values,
+// while the text, snippets and names stay valid UTF-8 as they always were.
+func textUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // cutUTF8 returns at most n bytes of s without splitting a rune.
@@ -201,7 +218,7 @@ func extractMetadata(e *extraction, payload []byte) {
 		StartTime   json.RawMessage `json:"startTime"`
 	}
 	_ = json.Unmarshal(payload, &d)
-	e.name = string(d.Name)
+	e.name = textUTF8(string(d.Name))
 	e.addText(string(d.Name))
 	e.addText(string(d.Description))
 	for _, t := range d.Tags {
@@ -297,84 +314,53 @@ func jsonString(b []byte) (string, bool) {
 	if firstByte(b) != '"' {
 		return "", false
 	}
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	b = bytes.TrimSpace(b)
+	if utf8.Valid(b) {
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return "", false
+		}
+		return s, true
+	}
+	// encoding/json would make each byte that is not UTF-8 a U+FFFD, and
+	// two different tags one. Keep those bytes (facet names show them as
+	// %XX). They are never inside an escape sequence, which is ASCII, so
+	// the valid runs between them decode on their own.
+	if len(b) < 2 || b[len(b)-1] != '"' {
 		return "", false
 	}
-	return s, true
+	in := b[1 : len(b)-1]
+	var out strings.Builder
+	for len(in) > 0 {
+		n := 0
+		for n < len(in) {
+			r, size := utf8.DecodeRune(in[n:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			n += size
+		}
+		if n == 0 {
+			out.WriteByte(in[0])
+			in = in[1:]
+			continue
+		}
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, in[:n]...), '"'), &s) != nil {
+			return "", false
+		}
+		out.WriteString(s)
+		in = in[n:]
+	}
+	return out.String(), true
 }
 
-// unwrap removes the real app's envelope {version, checksum, timestamp,
-// compressed, data}: data is "GZIP_V1:"+base64(gzip(json)), a string holding
-// raw JSON, or the JSON value itself. Plain JSON passes through. ok=false if
-// the content is not valid JSON or a GZIP_V1 payload does not decode.
+// unwrap removes the real app's envelope (see package envelope); plain
+// JSON passes through. ok=false if the content is not valid JSON or a
+// GZIP_V1 payload does not decode within the cap.
 func unwrap(content []byte) ([]byte, bool) {
-	if !json.Valid(content) {
-		return nil, false
-	}
-	for range maxEnvelopeDepth {
-		if firstByte(content) != '{' {
-			return content, true
-		}
-		var env struct {
-			Version    json.RawMessage `json:"version"`
-			Checksum   json.RawMessage `json:"checksum"`
-			Timestamp  json.RawMessage `json:"timestamp"`
-			Compressed json.RawMessage `json:"compressed"`
-			Data       json.RawMessage `json:"data"`
-		}
-		_ = json.Unmarshal(content, &env)
-		present := 0
-		for _, f := range []json.RawMessage{env.Version, env.Checksum, env.Timestamp, env.Compressed} {
-			if f != nil {
-				present++
-			}
-		}
-		if env.Data == nil || present < 2 {
-			return content, true
-		}
-		s, isString := jsonString(env.Data)
-		switch {
-		case !isString:
-			content = env.Data
-		case strings.HasPrefix(s, "GZIP_V1:"):
-			decoded, ok := gunzipBase64(s[len("GZIP_V1:"):])
-			if !ok || !json.Valid(decoded) {
-				return nil, false
-			}
-			content = decoded
-		case json.Valid([]byte(s)):
-			content = []byte(s)
-		default:
-			// Not JSON text: the string is the value (e.g. a transcription).
-			return env.Data, true
-		}
-	}
-	return content, true
-}
-
-func gunzipBase64(s string) ([]byte, bool) {
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		stripped := strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\n' || r == '\r' || r == '\t' || r == '=' {
-				return -1
-			}
-			return r
-		}, s)
-		if raw, err = base64.RawStdEncoding.DecodeString(stripped); err != nil {
-			return nil, false
-		}
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, false
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxDecodedBytes+1))
-	if err != nil || len(out) > maxDecodedBytes {
-		return nil, false
-	}
-	return out, true
+	out, err := appenvelope.Unwrap(content)
+	return out, err == nil
 }
 
 // startLayouts are the string forms of startTime accepted; without a zone, UTC.

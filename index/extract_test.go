@@ -196,3 +196,34 @@ func TestStoredText(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractKeepsFacetBytes: bytes that are not UTF-8 in a facet value stay
+// bytes (two different tags never become one U+FFFD tag), escapes still
+// decode, and control characters are kept for the names to escape.
+func TestExtractKeepsFacetBytes(t *testing.T) {
+	content := []byte("{\"tags\": [\"a\xffb\", \"a\xfeb\", \"\\u00C4\xc3\", \"x\\ny\"], \"status\": \"Done\xff\", \"category\": \"c\\\"q\xff\"}")
+	e := extract(KindMetadata, content)
+	want := []string{"a\xffb", "a\xfeb", "ä\xc3", "x\ny"}
+	if !reflect.DeepEqual(e.tags, want) {
+		t.Errorf("tags %q, want %q", e.tags, want)
+	}
+	if e.status != "done\xff" || e.category != "c\"q\xff" {
+		t.Errorf("status %q, category %q", e.status, e.category)
+	}
+	for _, v := range e.tags {
+		if name := EscapeName(v); !CleanName(name) {
+			t.Errorf("tag %q has the unclean name %q", v, name)
+		}
+	}
+	// Text and names stay what encoding/json made of them: one U+FFFD per byte.
+	m := extract(KindMetadata, []byte("{\"name\": \"n\xff\xfe\", \"description\": \"d\xffe\"}"))
+	if m.name != "n\uFFFD\uFFFD" || !reflect.DeepEqual(m.texts, []string{"n\uFFFD\uFFFD", "d\uFFFDe"}) {
+		t.Errorf("name %q, texts %q", m.name, m.texts)
+	}
+	if s, ok := jsonString([]byte("\"ok\\u0041\"")); !ok || s != "okA" {
+		t.Errorf("jsonString of valid JSON: %q, %v", s, ok)
+	}
+	if _, ok := jsonString([]byte("\"bad\\\xff\"")); ok {
+		t.Errorf("jsonString accepted a backslash before a raw byte")
+	}
+}

@@ -15,14 +15,21 @@ import (
 // Facet directory names. EscapeName turns a facet value into one path
 // component, reversibly:
 //
-//   - '%', '/' and NUL are written as %25, %2F and %00;
+//   - '%' and '/' are written as %25 and %2F;
 //   - a leading '.' is written as %2E (so no value is hidden, "." or "..");
-//   - each byte that is not part of valid UTF-8 is written as %XX;
+//   - each byte that is not part of valid UTF-8 is written as %XX: the
+//     value's bytes are kept, never replaced by U+FFFD;
+//   - the bytes of control characters (U+0000-U+001F, U+007F-U+009F), of the
+//     line and paragraph separators U+2028 and U+2029 and of the
+//     bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,
+//     U+2066-U+2069) are written as %XX, so that no name moves a terminal's
+//     cursor or shows its characters in another order;
 //   - the empty value is written as a lone "%";
 //   - everything else is kept as is. Hex digits are upper case.
 //
 // UnescapeName accepts exactly the names EscapeName produces, so every value
-// has one name and every name one value.
+// has one name and every name one value: UnescapeName(EscapeName(v)) == v and
+// EscapeName(UnescapeName(n)) == n for every n it accepts.
 
 // EscapeName encodes a facet value as a single path component.
 func EscapeName(value string) string {
@@ -34,13 +41,53 @@ func EscapeName(value string) string {
 		r, size := utf8.DecodeRuneInString(value[i:])
 		c := value[i]
 		switch {
-		case r == utf8.RuneError && size == 1, c == '%', c == '/', c == 0, c == '.' && i == 0:
-			fmt.Fprintf(&b, "%%%02X", c)
-			i++
+		case r == utf8.RuneError && size == 1, c == '%', c == '/', c == '.' && i == 0, HiddenRune(r):
+			for _, c := range []byte(value[i : i+size]) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
 		default:
 			b.WriteString(value[i : i+size])
-			i += size
 		}
+		i += size
+	}
+	return b.String()
+}
+
+// HiddenRune reports whether r is a control character, a line or paragraph
+// separator or a bidirectional control: a rune that a name never shows raw.
+func HiddenRune(r rune) bool {
+	switch {
+	case r < 0x20, 0x7F <= r && r <= 0x9F:
+		return true
+	case r == 0x061C, r == 0x200E, r == 0x200F, r == 0x2028, r == 0x2029:
+		return true
+	case 0x202A <= r && r <= 0x202E, 0x2066 <= r && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// CleanName reports whether s is valid UTF-8 without a hidden rune: a name
+// that may be listed as it is.
+func CleanName(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, HiddenRune)
+}
+
+// lowerBytes lowercases s rune by rune, keeping each byte that is not UTF-8
+// (strings.ToLower would make it U+FFFD).
+func lowerBytes(s string) string {
+	if utf8.ValidString(s) {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteByte(s[i])
+		} else {
+			b.WriteString(strings.ToLower(s[i : i+size]))
+		}
+		i += size
 	}
 	return b.String()
 }

@@ -21,7 +21,8 @@ import (
 // A word matches sessions whose full text holds all of its tokens (the
 // tokenizer's rules; a quoted string is a word with spaces, its tokens are
 // ANDed, positions are not checked). A word with no tokens left (a stop word,
-// a single letter) matches every session. Fields:
+// a single letter) matches every session, but a word without any letter or
+// digit ('*', '%', '?', "...") is ErrBadQuery: there are no wildcards. Fields:
 //
 //	tag: topic: status: category: sub:   exact facet value, case-insensitive; the value may be
 //	                                     quoted, and is %-unescaped as facet directory names are
@@ -421,6 +422,10 @@ func (p *parser) parsePrimary() (node, error) {
 		p.pos++
 		return x, nil
 	case lexWord, lexString:
+		if t.text != "" && !strings.ContainsFunc(t.text, isWordRune) {
+			// '*', '%', '?': not wildcards, and not a word that matches everything.
+			return nil, badQuery(t.pos, "%q has no letter or digit (there are no wildcards)", t.text)
+		}
 		return &wordNode{tokens: Tokenize(t.text)}, p.count()
 	case lexField:
 		n, err := fieldCondition(t)
@@ -453,7 +458,7 @@ func fieldCondition(t lexeme) (node, error) {
 	if u, err := UnescapeName(value); err == nil {
 		value = u
 	}
-	value = strings.ToLower(strings.TrimSpace(value))
+	value = lowerBytes(strings.TrimSpace(value))
 	if value == "" {
 		return nil, badQuery(t.pos, "%s: needs a value", t.field)
 	}

@@ -47,6 +47,12 @@ func TestParseQuery(t *testing.T) {
 		{"oauth (tag:go OR tag:rust) -status:active", "oauth tag:go OR tag:rust -status:active"},
 		{"(((deep)))", "deep"},
 		{`"http://example.com/x"`, `"http example com"`},
+		{"tag:a%0Ab", "tag:a%0Ab"},
+		{"tag:%FF%C3", "tag:%FF%C3"},     // bytes that are not UTF-8 stay bytes
+		{"tag:Ä%FF", "tag:ä%FF"},         // lowercased like any value
+		{"tag:%C3%84", "tag:%25c3%2584"}, // not the one name of "ä": literal
+		{"tag:*", "tag:*"},               // a literal value, not a wildcard
+		{"c++", `""`},                    // a single letter is ignored, as documented
 	}
 	for _, tc := range tests {
 		q, err := ParseQuery(tc.in)
@@ -100,6 +106,17 @@ func TestParseQueryErrors(t *testing.T) {
 		strings.Repeat("-", maxQueryDepth+1) + "x",
 		strings.Repeat("ab ", maxQueryNodes+1),
 		strings.Repeat("x", maxQueryBytes+1),
+		// No wildcards: a word without a letter or digit matches nothing
+		// meaningful, so it is refused instead of matching everything.
+		"*",
+		"%",
+		"?",
+		"...",
+		`"*"`,
+		"oauth *",
+		"oauth OR %",
+		"-*",
+		"tag:%",
 	}
 	for _, in := range tests {
 		if q, err := ParseQuery(in); !errors.Is(err, ErrBadQuery) {

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -403,6 +404,7 @@ type GCResult struct {
 	Scanned    int
 	Removed    int
 	BytesFreed int64
+	InGrace    int `json:",omitempty"` // unreferenced, kept for the backend's grace period
 }
 
 // GC deletes blob files that no manifest references and no in-flight
@@ -428,11 +430,20 @@ func (s *Store) GC() (GCResult, error) {
 		if err != nil {
 			return nil // raced with another delete
 		}
-		if err := s.blobs.Delete(h); err != nil {
+		freed := info.Stored
+		if a, ok := s.blobs.(blobstore.Allocator); ok {
+			if n, err := a.Allocated(h); err == nil {
+				freed = n // what the disk gets back, blocks included
+			}
+		}
+		if err := s.blobs.Delete(h); errors.Is(err, blobstore.ErrInGrace) {
+			res.InGrace++ // another writer may still reference it: a later gc
+			return nil
+		} else if err != nil {
 			return err
 		}
 		res.Removed++
-		res.BytesFreed += info.Stored
+		res.BytesFreed += freed
 		return nil
 	})
 	return res, err

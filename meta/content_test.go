@@ -300,7 +300,11 @@ func TestGC(t *testing.T) {
 		}
 		var wantFreed int64
 		for _, r := range st.removed {
-			wantFreed += r.Stored
+			n, err := e.blobs.Allocated(r.Hash) // disk space, not payload bytes
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantFreed += n
 		}
 		res, err := e.s.GC()
 		if err != nil {

@@ -16,7 +16,10 @@ const (
 	pfxInline  = 'B' // B<hash>                  -> codec byte + stored bytes
 	pfxOrphan  = 'o' // o<ino>                   -> empty: unlinked while open
 	pfxUser    = 'R' // R<hash><ino><index>      -> empty: who uses a blob
-	pfxQuery   = 'q' // q<query>                 -> empty: a saved search
+	pfxQuery   = 'q' // q<query>                 -> empty: a saved search (old stores)
+
+	pfxUserQuery = 'Q' // Q<uid><query>          -> <gid>: a user's saved search
+	// 'T' T<original path> -> the trash's interval record (trash.go)
 )
 
 var keyNextIno = []byte{pfxConfig, 'n', 'e', 'x', 't', 'i', 'n', 'o'}

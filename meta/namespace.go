@@ -171,7 +171,18 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 	if err := tx.PutAttr(&a); err != nil {
 		return Attr{}, err
 	}
+	if h, ok := tx.s.hooks.(CreateHook); ok && a.IsRegular() {
+		if err := h.Created(tx, a.Ino); err != nil {
+			return Attr{}, err
+		}
+	}
 	return a, tx.PutAttr(&p)
+}
+
+// CreateHook is an optional part of Hooks: Created is called for every new
+// regular file, in its creating batch (an empty file is a version too).
+type CreateHook interface {
+	Created(tx *Tx, ino uint64) error
 }
 
 // CreateUnlinked makes a regular file with no name, kept as an orphan
@@ -195,6 +206,7 @@ func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 	if a.IsDir() {
 		return a, errno(syscall.EPERM)
 	}
+	tx.needContent(ino)
 	if a.Nlink == 0 {
 		// Only a file made with O_TMPFILE may gain its first name.
 		if _, ok, err := get(tx.b, orphanKey(ino)); err != nil || !ok || !a.IsRegular() {
@@ -390,10 +402,14 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 	if err != nil && err != errno(syscall.ENOENT) {
 		return err
 	}
+	if src.IsRegular() {
+		tx.needContent(srcIno)
+	}
 	if flags&RenameExchange != 0 {
 		if !dstExists {
 			return errno(syscall.ENOENT)
 		}
+		tx.needContent(dstIno)
 		return tx.exchange(&op, name, &np, newName, &src, dstIno)
 	}
 	if dstExists {

@@ -10,8 +10,10 @@ func (s *Store) Create(parent uint64, name string, n NewNode) (a Attr, err error
 	return a, err
 }
 
+// Link and Rename commit after the queued content of the file they give a
+// new name (see updateSettled).
 func (s *Store) Link(ino, newParent uint64, newName string) (a Attr, err error) {
-	err = s.Update(false, func(tx *Tx) error {
+	err = s.updateSettled(func(tx *Tx) error {
 		a, err = tx.Link(ino, newParent, newName)
 		return err
 	})
@@ -27,7 +29,7 @@ func (s *Store) Rmdir(parent uint64, name string) error {
 }
 
 func (s *Store) Rename(parent uint64, name string, newParent uint64, newName string, flags uint32) error {
-	return s.Update(false, func(tx *Tx) error { return tx.Rename(parent, name, newParent, newName, flags) })
+	return s.updateSettled(func(tx *Tx) error { return tx.Rename(parent, name, newParent, newName, flags) })
 }
 
 func (s *Store) SetXattr(ino uint64, name string, value []byte, flags uint32) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
 )
@@ -33,6 +34,25 @@ type Hooks interface {
 	Renamed(tx *Tx, ino uint64) error
 }
 
+// ContentGate keeps a namespace change from committing ahead of the
+// content it refers to. The write-back layer holds a closed file's content
+// in memory until its commit; a rename or link that made such a file
+// reachable under a name before that content landed would, after a crash,
+// show the name pointing at the file's older (often empty) content.
+type ContentGate interface {
+	// Queued reports whether ino has a completed version (closed or
+	// fsync'd) whose commit has not landed yet. It is called inside a
+	// transaction and must not start one.
+	Queued(ino uint64) bool
+	// Settle commits ino's queued content (its blobs synced first) and
+	// returns once that commit has landed. It is called outside any
+	// transaction.
+	Settle(ino uint64) error
+}
+
+// errUnsettled aborts a transaction that found a file with queued content.
+var errUnsettled = errors.New("meta: content not settled")
+
 // Store is the namespace. All mutations are serialized; reads go straight
 // to pebble.
 type Store struct {
@@ -43,6 +63,7 @@ type Store struct {
 	nextIno uint64
 	hooks   Hooks
 	isOpen  func(ino uint64) bool
+	gate    ContentGate
 
 	pinMu  sync.Mutex
 	pinned map[blobstore.Hash]int
@@ -71,6 +92,9 @@ type Options struct {
 	CacheBytes int64
 	// AttrCacheEntries bounds the attribute cache (0: 256k entries).
 	AttrCacheEntries int64
+	// FS, when set, holds pebble's files instead of the local disk (tests
+	// of power loss use vfs.NewStrictMem()).
+	FS vfs.FS
 }
 
 // Open opens (creating if needed) the namespace in dir and frees inodes
@@ -82,12 +106,23 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	pc := pebble.NewCache(cacheBytes)
 	defer pc.Unref()
+	var pebbleFS vfs.FS = privateFS{vfs.Default}
+	if opts.FS != nil {
+		pebbleFS = opts.FS
+	}
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        pc,
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+		FS:           pebbleFS,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
+	}
+	// pebble syncs its own dir, not the entry naming it: without this a
+	// power loss soon after the first open can drop the whole namespace.
+	if err := syncParent(opts.FS, dir); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
@@ -105,6 +140,21 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func syncParent(fs vfs.FS, dir string) error {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	d, err := fs.OpenDir(fs.PathDir(dir))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 type quietLogger struct{}
@@ -161,6 +211,46 @@ func (s *Store) SetHooks(h Hooks) { s.hooks = h }
 // unlinking it keeps it as an orphan until its last close.
 func (s *Store) SetOpenCheck(f func(ino uint64) bool) { s.isOpen = f }
 
+// SetContentGate installs the gate that renames and links wait on; call
+// before serving.
+func (s *Store) SetContentGate(g ContentGate) { s.gate = g }
+
+// maxSettles bounds how often one namespace change settles a file that
+// writers keep closing: after one settle the committed content is already
+// a completed version, so going ahead then keeps the contract.
+const maxSettles = 3
+
+// updateSettled runs fn like Update, but first commits the queued content
+// of every file fn makes reachable under a new name (see needContent), so
+// that the namespace change lands in the WAL after that content: after a
+// crash at any moment a name never refers to content older than what was
+// closed before the change. ext4's auto_da_alloc does the same for a
+// rename over a file: it starts the writeback of the renamed file's data
+// so the data reaches the disk before the rename's journal commit.
+func (s *Store) updateSettled(fn func(tx *Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		var unsettled []uint64
+		err := s.Update(false, func(tx *Tx) error {
+			tx.gated = s.gate != nil && attempt < maxSettles
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if unsettled = tx.unsettled; len(unsettled) > 0 {
+				return errUnsettled
+			}
+			return nil
+		})
+		if !errors.Is(err, errUnsettled) {
+			return err
+		}
+		for _, ino := range unsettled {
+			if err := s.gate.Settle(ino); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // Close closes pebble after a final WAL sync.
 func (s *Store) Close() error {
 	defer s.attrs.Close()
@@ -181,6 +271,17 @@ type Tx struct {
 	b       *pebble.Batch
 	now     int64
 	touched []uint64 // inodes written: their cached attrs go at commit
+
+	gated     bool     // needContent consults the content gate
+	unsettled []uint64 // files with queued content this change refers to
+}
+
+// needContent records that this change makes ino reachable under a name,
+// so ino's queued content must land first (see updateSettled).
+func (tx *Tx) needContent(ino uint64) {
+	if tx.gated && tx.s.gate.Queued(ino) {
+		tx.unsettled = append(tx.unsettled, ino)
+	}
 }
 
 // Batch is the underlying indexed batch, for derived keyspaces.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // ImportOptions tune Import.
@@ -164,7 +165,7 @@ func (im *importer) convertOne(it sourceItem) (id string, skipped bool, c *conve
 	if it.err != nil {
 		return "", false, nil, it.err
 	}
-	src, err := parseDocument(it.data)
+	src, err := parseDocument(it.data, appenvelope.MaxDecodedBytes)
 	if err != nil {
 		return "", false, nil, fmt.Errorf("invalid session JSON: %w", err)
 	}

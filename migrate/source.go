@@ -106,7 +106,7 @@ type sourceItem struct {
 // each calls fn for every session in order, stopping at fn's error.
 func (s *Source) each(fn func(sourceItem) error) error {
 	for _, f := range s.files {
-		data, err := os.ReadFile(f)
+		data, err := readSourceFile(f)
 		if err := fn(sourceItem{origin: filepath.Base(f), data: data, err: err}); err != nil {
 			return err
 		}
@@ -129,11 +129,11 @@ func (s *Source) eachInArray(fn func(sourceItem) error) error {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
 	if firstByte(head[:n]) == '{' {
-		all, err := io.ReadAll(io.MultiReader(bytes.NewReader(head[:n]), f))
+		all, err := readCapped(io.MultiReader(bytes.NewReader(head[:n]), f), "sessions.json")
 		if err != nil {
 			return err
 		}
-		if all, err = unwrap(all); err != nil {
+		if all, err = unwrapLimit(all, maxSourceFile); err != nil {
 			return fn(sourceItem{origin: "sessions.json", err: err})
 		}
 		r = bytes.NewReader(all)
@@ -200,7 +200,7 @@ func (s *Source) attachmentPaths(id, hash string) [][2]string {
 // source has none.
 func (s *Source) attachment(id, hash string) (*attachment, error) {
 	for _, p := range s.attachmentPaths(id, hash) {
-		raw, err := os.ReadFile(p[0])
+		raw, err := readSourceFile(p[0])
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -213,7 +213,7 @@ func (s *Source) attachment(id, hash string) (*attachment, error) {
 			encoded, err = a.parseRecord(raw, true)
 		} else {
 			encoded = strings.TrimSpace(string(raw))
-			if meta, merr := os.ReadFile(p[1]); merr == nil {
+			if meta, merr := readSourceFile(p[1]); merr == nil {
 				a.srcBytes += int64(len(meta))
 				_, err = a.parseRecord(meta, false)
 			} else if !errors.Is(merr, fs.ErrNotExist) {
@@ -242,7 +242,7 @@ func (s *Source) attachment(id, hash string) (*attachment, error) {
 // parseRecord reads an attachment record and returns its base64 field,
 // which it removes from the record.
 func (a *attachment) parseRecord(raw []byte, wantData bool) (string, error) {
-	rec, err := parseDocument(raw)
+	rec, err := parseDocument(raw, maxSourceFile)
 	if err != nil {
 		return "", err
 	}

@@ -168,7 +168,7 @@ type DirTree struct{ Root string }
 
 func (t DirTree) path(p string) string { return filepath.Join(t.Root, filepath.FromSlash(p)) }
 
-func (t DirTree) ReadFile(p string) ([]byte, error) { return os.ReadFile(t.path(p)) }
+func (t DirTree) ReadFile(p string) ([]byte, error) { return readSourceFile(t.path(p)) }
 
 func (t DirTree) Open(p string) (io.ReadCloser, error) { return os.Open(t.path(p)) }
 

@@ -45,7 +45,11 @@ func TestMain(m *testing.M) {
 		skipReason = "/dev/fuse is missing: the integration tests need FUSE (modprobe fuse)"
 	}
 	if skipReason != "" {
-		fmt.Fprintln(os.Stderr, "tests: skipping all integration tests:", skipReason)
+		if underCI() {
+			fmt.Fprintln(os.Stderr, "tests: CI=true and the integration tests cannot run:", skipReason)
+		} else {
+			fmt.Fprintln(os.Stderr, "tests: skipping all integration tests:", skipReason)
+		}
 	}
 	os.Exit(m.Run())
 }
@@ -55,12 +59,26 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// requireMountable skips t when the integration tests cannot run here.
+// requireMountable skips t when the integration tests cannot run here
+// (fails it under CI).
 func requireMountable(t testing.TB) {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		cannotRun(t, skipReason)
 	}
+}
+
+// underCI reports whether CI=true: then a test that cannot run fails, so
+// that CI cannot go green without having run it.
+func underCI() bool { return os.Getenv("CI") == "true" }
+
+// cannotRun skips t for reason, or fails it under CI.
+func cannotRun(t testing.TB, reason string) {
+	t.Helper()
+	if underCI() {
+		t.Fatalf("cannot run under CI=true: %s", reason)
+	}
+	t.Skip(reason)
 }
 
 // lockedBuffer collects the daemon's stderr while the test reads it.
@@ -347,12 +365,13 @@ func runStdin(t testing.TB, dir, stdin, name string, args ...string) string {
 	return string(out)
 }
 
-// requireTool skips t when a command-line tool is not installed.
+// requireTool skips t when a command-line tool is not installed (fails it
+// under CI).
 func requireTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s is not installed (.ci/run installs it)", n)
+			cannotRun(t, n+" is not installed (.ci/run installs it)")
 		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 func requireBinary(t testing.TB) {
 	t.Helper()
 	if taskerfsBin == "" || !fileExists(taskerfsBin) {
-		t.Skip("TASKERFS_BIN is not set or missing")
+		cannotRun(t, "TASKERFS_BIN is not set or missing")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -474,11 +475,11 @@ func requireSetuidFusermount(t *testing.T) {
 	t.Helper()
 	p, err := exec.LookPath("fusermount3")
 	if err != nil {
-		t.Skip("fusermount3 is not installed")
+		cannotRun(t, "fusermount3 is not installed (.ci/run installs fuse3)")
 	}
 	st, err := os.Stat(p)
 	if err != nil || st.Mode()&os.ModeSetuid == 0 || st.Sys().(*syscall.Stat_t).Uid != 0 {
-		t.Skipf("%s is not setuid root: normal users cannot mount here", p)
+		cannotRun(t, p+" is not setuid root: normal users cannot mount here")
 	}
 }
 
@@ -526,6 +527,24 @@ func TestNonRootMount(t *testing.T) {
 	if err := createAs(u.cred(), note, 0o644, "from a normal user\n"); err != nil {
 		t.Fatalf("user writes: %v", err)
 	}
+	// A daemon that is not root saves its user's queries: mkdir and rmdir
+	// in saved/ are plain operations (nothing reads /proc).
+	err := asUser(u.cred(), func() error {
+		q := filepath.Join(mnt, "saved", "normal user")
+		if err := os.Mkdir(q, 0o755); err != nil {
+			return fmt.Errorf("mkdir saved/: %w", err)
+		}
+		for _, dir := range []string{"saved", "search"} {
+			names, err := linkNamesErr(filepath.Join(mnt, dir))
+			if err != nil || !slices.Contains(names, "normal user") {
+				return fmt.Errorf("ls %s/ = %q, %v after mkdir", dir, names, err)
+			}
+		}
+		return os.Remove(q)
+	})
+	if err != nil {
+		t.Errorf("user's saved query on their own mount: %v", err)
+	}
 	if st := statOf(t, filepath.Join(data, "lock")); st.Uid != u.uid {
 		t.Errorf("data dir files owned by %d, want the user %d", st.Uid, u.uid)
 	}
@@ -541,7 +560,7 @@ func TestNonRootMount(t *testing.T) {
 	}
 
 	mountAsUser()
-	err := asUser(u.cred(), func() error {
+	err = asUser(u.cred(), func() error {
 		b, err := os.ReadFile(note)
 		if err == nil && string(b) != "from a normal user\n" {
 			err = fmt.Errorf("read %q", b)

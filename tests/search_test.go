@@ -1088,14 +1088,20 @@ func TestSearchBadInput(t *testing.T) {
 		if _, err := os.Stat(p); !errors.Is(err, syscall.ENOENT) {
 			t.Errorf("stat search/%s: %v, want ENOENT", q, err)
 		}
-		if err := os.Mkdir(p, 0o755); !errors.Is(err, syscall.EINVAL) {
-			t.Errorf("mkdir search/%s: %v, want EINVAL", q, err)
+		if err := os.Mkdir(p, 0o755); !errors.Is(err, syscall.EROFS) {
+			t.Errorf("mkdir search/%s: %v, want EROFS (search/ is read-only)", q, err)
+		}
+		if err := os.Mkdir(m.Path("saved", q), 0o755); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("mkdir saved/%s: %v, want EINVAL", q, err)
 		}
 	}
 	for _, name := range readNames(t, m.Path("search")) {
 		if name != "README.md" {
 			t.Errorf("search/ lists %q after failed mkdirs", name)
 		}
+	}
+	if names := readNames(t, m.Path("saved")); len(names) != 0 {
+		t.Errorf("saved/ lists %q after failed mkdirs", names)
 	}
 
 	huge := strings.Repeat("lorem ipsum dolor ", 10<<20/18)
@@ -1157,18 +1163,19 @@ func TestSearchBadInput(t *testing.T) {
 	}
 }
 
-// TestSearchSavedQueries: mkdir saves, rmdir forgets, a lookup saves
-// nothing, and saved queries survive a remount.
+// TestSearchSavedQueries: mkdir saved/<q> saves, rmdir forgets, a lookup
+// saves nothing, saved queries are listed in saved/ and search/ and
+// survive a remount; search/ itself takes no mkdir or rmdir.
 func TestSearchSavedQueries(t *testing.T) {
 	requireMountable(t)
 	m := mountFS(t, newDataDir(t))
 	mustMkdirAll(t, m.Path("sessions", "s1"))
 	mustWrite(t, m.Path("sessions", "s1", "metadata.json"), rywMetadata("s1", "savedword", "saved-tag", "completed"))
 
-	saved := func() []string {
+	saved := func(dir string) []string {
 		t.Helper()
 		var out []string
-		for _, n := range readNames(t, m.Path("search")) {
+		for _, n := range readNames(t, m.Path(dir)) {
 			if n != "README.md" {
 				out = append(out, n)
 			}
@@ -1178,8 +1185,10 @@ func TestSearchSavedQueries(t *testing.T) {
 	}
 	expectSaved := func(when string, want ...string) {
 		t.Helper()
-		if got := saved(); !slices.Equal(got, want) {
-			t.Fatalf("%s: ls search/ = %q, want %q", when, got, want)
+		for _, dir := range []string{"search", "saved"} {
+			if got := saved(dir); !slices.Equal(got, want) {
+				t.Fatalf("%s: ls %s/ = %q, want %q", when, dir, got, want)
+			}
 		}
 	}
 
@@ -1196,19 +1205,24 @@ func TestSearchSavedQueries(t *testing.T) {
 
 	qA, qB := "savedword tag:saved-tag", "(savedword OR other) -status:active"
 	for _, q := range []string{qA, qB} {
-		if err := os.Mkdir(m.Path("search", q), 0o755); err != nil {
-			t.Fatalf("mkdir search/%s: %v", q, err)
+		if err := os.Mkdir(m.Path("saved", q), 0o755); err != nil {
+			t.Fatalf("mkdir saved/%s: %v", q, err)
 		}
 	}
 	expectSaved("after mkdir", qB, qA)
-	if err := os.Mkdir(m.Path("search", qA), 0o755); !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(m.Path("saved", qA), 0o755); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("mkdir of a saved query again: %v, want EEXIST", err)
 	}
-	if got := linkNames(t, m.Path("search", qA)); !slices.Equal(got, []string{"s1"}) {
-		t.Errorf("saved search/%s lists %v", qA, got)
+	for _, dir := range []string{"search", "saved"} {
+		if got := linkNames(t, m.Path(dir, qA)); !slices.Equal(got, []string{"s1"}) {
+			t.Errorf("saved %s/%s lists %v", dir, qA, got)
+		}
 	}
-	if err := os.Remove(m.Path("search", qB)); err != nil {
-		t.Fatalf("rmdir search/%s: %v", qB, err)
+	if err := os.Remove(m.Path("search", qB)); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("rmdir search/%s: %v, want EROFS (rmdir in saved/)", qB, err)
+	}
+	if err := os.Remove(m.Path("saved", qB)); err != nil {
+		t.Fatalf("rmdir saved/%s: %v", qB, err)
 	}
 	expectSaved("after rmdir", qA)
 	// Forgetting a query leaves the sessions alone, and it can still be looked up.
@@ -1222,8 +1236,8 @@ func TestSearchSavedQueries(t *testing.T) {
 	if got := linkNames(t, m.Path("search", qA)); !slices.Equal(got, []string{"s1"}) {
 		t.Errorf("saved search/%s after remount lists %v", qA, got)
 	}
-	if err := os.Remove(m.Path("search", qA)); err != nil {
-		t.Fatalf("rmdir search/%s: %v", qA, err)
+	if err := os.Remove(m.Path("saved", qA)); err != nil {
+		t.Fatalf("rmdir saved/%s: %v", qA, err)
 	}
 	m.Remount()
 	expectSaved("after rmdir and remount")

@@ -70,9 +70,11 @@ func TestWritebackUnmountWithFullQueueLosesNothing(t *testing.T) {
 	files[1].name = "renamed"
 	checkWBFiles(t, dir, files) // read-your-writes before any commit
 
+	// The rename committed the renamed file's content first (a name never
+	// commits ahead of its content); nothing else is committed.
 	q := mustQueue(t, m)
-	if q.ItemsCommitted != 0 || q.queued() == 0 {
-		t.Fatalf("before unmount: %d committed, %d queued; the test needs a full, uncommitted queue", q.ItemsCommitted, q.queued())
+	if q.ItemsCommitted != 1 || q.queued() == 0 {
+		t.Fatalf("before unmount: %d committed, %d queued; the test needs a full queue with only the renamed file committed", q.ItemsCommitted, q.queued())
 	}
 	m.Remount()
 	checkWBFiles(t, dir, files)

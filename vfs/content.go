@@ -14,17 +14,22 @@ func (v *FS) commitOne(ino uint64) error {
 	return v.wb.CommitNow(func(i uint64) bool { return i == ino })
 }
 
-// ContentHash is the SHA-256 of a file's content. A file of one chunk is
-// one blob, so its hash is also the blob's name under attachments-ca/.
+// ContentHash is the SHA-256 of a file's content as readers see it now
+// (every close() that returned included). A file of one chunk is one blob,
+// so its hash is also the blob's name under attachments-ca/.
 func (v *FS) ContentHash(ino uint64) (string, error) {
 	if err := v.commitOne(ino); err != nil {
 		return "", err
 	}
-	a, err := v.meta.GetAttr(ino)
+	// While a handle is open, close() of another does not queue a
+	// snapshot: the manifest may be older than the content, so hash what a
+	// read returns (the live and queued content) instead.
+	committed := !v.wb.IsOpen(ino)
+	a, err := v.GetAttr(ino)
 	if err != nil {
 		return "", err
 	}
-	if a.Size > 0 && a.Size <= meta.ChunkSize {
+	if committed && a.Size > 0 && a.Size <= meta.ChunkSize {
 		if c, ok, err := v.meta.Chunk(ino, 0); err != nil {
 			return "", err
 		} else if ok && uint64(c.Size) == a.Size {

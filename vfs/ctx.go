@@ -13,8 +13,7 @@ import (
 
 // Ctx is the caller of one operation: who asks (uid, gid, supplementary
 // groups, pid) and a context that ends when the request is interrupted.
-// Views decide what to show from it; the operator commands act as
-// Background (the daemon's own user).
+// Views decide what to show from it.
 type Ctx struct {
 	context.Context
 	Uid, Gid, Pid uint32
@@ -39,11 +38,6 @@ func NewCtxGroups(uid, gid uint32, groups ...uint32) *Ctx {
 	c := NewCtx(context.Background(), uid, gid, 0)
 	c.groupsOf = func(uint32) []uint32 { return groups }
 	return c
-}
-
-// Background is the daemon's own user, for operator commands.
-func Background() *Ctx {
-	return NewCtxGroups(uint32(os.Getuid()), uint32(os.Getgid()))
 }
 
 // Gids returns the primary group and the supplementary ones, sorted.

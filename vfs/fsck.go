@@ -21,6 +21,9 @@ type FsckOptions struct {
 	// the index rebuilt. Damaged or missing blob content cannot be
 	// repaired; the files that use it are listed.
 	Repair bool
+	// From lists dirs (or files) where Repair looks for good copies of
+	// damaged or missing blobs: a backup, an export, the original files.
+	From []string
 }
 
 // BlobDamage is a referenced blob whose content is missing or wrong.
@@ -38,9 +41,14 @@ type FsckReport struct {
 	Corrupt     []BlobDamage `json:"corrupt"`     // content does not hash to its name
 	Missing     []BlobDamage `json:"missing"`     // referenced, not in the store
 	Namespace   []string     `json:"namespace"`   // broken namespace or refcount invariants
-	Orphans     []string     `json:"orphans"`     // blob files nothing references
 	Index       []string     `json:"index"`       // index problems
-	Repaired    []string     `json:"repaired"`    // what Repair did
+	Healed      []BlobDamage `json:"healed"`      // damaged blobs Repair restored from a good copy
+	// Reclaimable lists blob files nothing references: old versions after
+	// overwrites await gc, which is normal and no damage (--repair or gc
+	// deletes them).
+	Reclaimable      []string `json:"reclaimable"`
+	ReclaimableBytes int64    `json:"reclaimableBytes"`
+	Repaired         []string `json:"repaired"` // what Repair did
 	// Unrepaired holds the problems still there after Repair (all of
 	// them without it).
 	Unrepaired int `json:"unrepaired"`
@@ -48,7 +56,7 @@ type FsckReport struct {
 
 // Damaged reports whether Fsck found any problem.
 func (r *FsckReport) Damaged() bool {
-	return len(r.Corrupt)+len(r.Missing)+len(r.Namespace)+len(r.Orphans)+len(r.Index) > 0
+	return len(r.Corrupt)+len(r.Missing)+len(r.Healed)+len(r.Namespace)+len(r.Index) > 0
 }
 
 // Fsck checks the data dir and, with Repair, fixes what it can.
@@ -79,6 +87,11 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 
 	if err := v.checkBlobs(&r); err != nil {
 		return r, err
+	}
+	if opts.Repair && len(opts.From) > 0 {
+		if err := v.heal(&r, opts.From); err != nil {
+			return r, err
+		}
 	}
 	r.Unrepaired += len(r.Corrupt) + len(r.Missing)
 
@@ -157,8 +170,8 @@ func (v *FS) checkBlobs(r *FsckReport) error {
 	})
 }
 
-// checkOrphanBlobs lists blob files that no refcount record claims and,
-// with repair, deletes them.
+// checkOrphanBlobs lists blob files that no refcount record claims (space
+// gc reclaims, not damage) and, with repair, deletes them.
 func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	var orphans []blobstore.Hash
 	err := v.blobs.List("", func(h blobstore.Hash) error {
@@ -170,22 +183,21 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 			return err
 		}
 		orphans = append(orphans, h)
-		r.Orphans = append(r.Orphans, h.String())
+		r.Reclaimable = append(r.Reclaimable, h.String())
+		if info, err := v.blobs.Stat(h); err == nil {
+			r.ReclaimableBytes += info.Stored
+		}
 		return nil
 	})
-	if err != nil || len(orphans) == 0 {
+	if err != nil || len(orphans) == 0 || !repair {
 		return err
-	}
-	if !repair {
-		r.Unrepaired += len(orphans)
-		return nil
 	}
 	var freed int64
 	for _, h := range orphans {
 		if info, err := v.blobs.Stat(h); err == nil {
 			freed += info.Stored
 		}
-		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+		if err := v.blobs.Delete(h); err != nil && !errors.Is(err, blobstore.ErrNotFound) && !errors.Is(err, blobstore.ErrInGrace) {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 type fsckFixture struct {
 	dir          string
 	shot, audio  blobstore.Hash // file blobs
+	shotData     []byte
 	shotPath     string
 	metadataPath string
 }
@@ -39,6 +40,7 @@ func newFsckFixture(t *testing.T) *fsckFixture {
 	}
 	shot, audio := random(200<<10), random(120<<10)
 	f.shot, f.audio = blobstore.Sum(shot), blobstore.Sum(audio)
+	f.shotData = shot
 	files := map[string][]byte{
 		f.metadataPath:                           []byte(`{"id": "s1", "name": "Fixing the parser", "status": "completed", "tags": ["go"]}`),
 		"sessions/s1/screenshots/chunk-000.json": []byte(`[{"id": "sh1", "aiAnalysis": {"summary": "editing lexer code"}}]`),
@@ -94,10 +96,11 @@ func bumpRefcount(t *testing.T, v *FS, h blobstore.Hash) {
 
 func TestFsckFindsAndRepairsDamage(t *testing.T) {
 	tests := []struct {
-		name       string
-		damage     func(t *testing.T, f *fsckFixture)
-		found      func(r *FsckReport, f *fsckFixture) bool
-		repairable bool
+		name        string
+		damage      func(t *testing.T, f *fsckFixture)
+		found       func(r *FsckReport, f *fsckFixture) bool
+		repairable  bool
+		reclaimOnly bool // no damage: space for gc
 	}{
 		{
 			name:       "clean",
@@ -178,8 +181,9 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			found:      func(r *FsckReport, f *fsckFixture) bool { return len(r.Orphans) == 1 },
-			repairable: true,
+			found:       func(r *FsckReport, f *fsckFixture) bool { return len(r.Reclaimable) == 1 && r.ReclaimableBytes > 0 },
+			repairable:  true,
+			reclaimOnly: true,
 		},
 	}
 	for _, tt := range tests {
@@ -193,7 +197,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if damaged := tt.name != "clean"; r.Damaged() != damaged || !tt.found(&r, f) {
+			if damaged := tt.name != "clean" && !tt.reclaimOnly; r.Damaged() != damaged || !tt.found(&r, f) {
 				t.Fatalf("fsck: damaged %v, report %+v", r.Damaged(), r)
 			}
 			if r.Blobs < 4 || r.BlobFiles < 1 {
@@ -216,7 +220,7 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Damaged() == tt.repairable {
+			if r.Damaged() == tt.repairable || len(r.Reclaimable) > 0 {
 				t.Fatalf("after repair: damaged %v, report %+v", r.Damaged(), r)
 			}
 			if tt.repairable {
@@ -229,6 +233,48 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 }
 
 // TestReindexRestoresSearch rebuilds an index that lost everything.
+// TestFsckHealsFromAGoodCopy: a damaged blob and a missing one are
+// looked for under --from (here: a backup holding the original of one of
+// them); the one found is restored and reads back, the other stays
+// reported.
+func TestFsckHealsFromAGoodCopy(t *testing.T) {
+	f := newFsckFixture(t)
+	flip, err := os.ReadFile(f.blobFile(f.shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip[len(flip)-100] ^= 0x40
+	if err := os.WriteFile(f.blobFile(f.shot), flip, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(f.blobFile(f.audio)); err != nil {
+		t.Fatal(err)
+	}
+	v := f.open(t)
+	backup := t.TempDir()
+	os.WriteFile(filepath.Join(backup, "unrelated"), []byte("nothing to see"), 0o600)
+	os.WriteFile(filepath.Join(backup, "a1.jpg"), f.shotData, 0o600)
+	r, err := v.Fsck(FsckOptions{Repair: true, From: []string{backup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Healed) != 1 || r.Healed[0].Hash != f.shot.String() || len(r.Corrupt) != 0 {
+		t.Fatalf("healed %+v, corrupt %+v: want the damaged blob healed from the backup", r.Healed, r.Corrupt)
+	}
+	if len(r.Missing) != 1 || r.Unrepaired != 1 {
+		t.Fatalf("missing %+v, unrepaired %d: the blob with no good copy must stay reported", r.Missing, r.Unrepaired)
+	}
+	a, err := v.Resolve(f.shotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.ReadFile(a.Ino)
+	if err != nil || string(got) != string(f.shotData) {
+		t.Fatalf("the healed file reads %d bytes, %v", len(got), err)
+	}
+	v.Close()
+}
+
 func TestReindexRestoresSearch(t *testing.T) {
 	f := newFsckFixture(t)
 	v := f.open(t)

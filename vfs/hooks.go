@@ -18,6 +18,21 @@ func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
 	return h.v.index.RemoveFile(tx.Batch(), ino)
 }
 
+// Created indexes a new session file as empty, in the batch that creates
+// it: a file closed without a write never commits content, and the index
+// must still know it (fsck checks that it does).
+func (h hooks) Created(tx *meta.Tx, ino uint64) error {
+	p, ok, err := tx.PathOf(ino)
+	if err != nil || !ok {
+		return err
+	}
+	sid, kind, indexable := index.Classify(p)
+	if !indexable {
+		return nil // a new inode: the index does not know it
+	}
+	return h.v.index.UpdateFile(tx.Batch(), ino, sid, kind, nil)
+}
+
 func (h hooks) Renamed(tx *meta.Tx, ino uint64) error {
 	a, err := tx.GetAttr(ino)
 	if err != nil {

@@ -68,6 +68,9 @@ func (v *FS) Registry() *prometheus.Registry {
 	v.regOnce.Do(func() {
 		v.reg = prometheus.NewRegistry()
 		v.reg.MustRegister(statsCollector{v}, v.obs.ops, v.obs.latency)
+		if c, ok := v.blobs.(prometheus.Collector); ok {
+			v.reg.MustRegister(c)
+		}
 	})
 	return v.reg
 }

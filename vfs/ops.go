@@ -90,7 +90,7 @@ func (o *Ops) Lookup(c *Ctx, parent Node, name string) (e Entry, err error) {
 		return o.entry(c, vn)
 	}
 	if parent.ino == meta.RootIno {
-		if vn := o.v.views[name]; vn != nil {
+		if vn := o.v.rootView(name); vn != nil {
 			return o.entry(c, vn)
 		}
 		if name == TrashName {
@@ -660,7 +660,10 @@ func (o *Ops) Opendir(c *Ctx, n Node) (h *DirHandle, err error) {
 	}}
 	if n.ino == meta.RootIno {
 		for _, name := range o.v.viewNames() {
-			vn := o.v.views[name]
+			vn := o.v.rootView(name)
+			if vn == nil {
+				continue // the real entry is listed instead
+			}
 			h.fixed = append(h.fixed, DirEntry{Name: name, Ino: vn.ino(), Mode: syscall.S_IFDIR, vn: vn})
 		}
 		if o.v.trashIno != 0 {

@@ -341,7 +341,7 @@ func TestOps(t *testing.T) {
 		}, nil},
 		{"root lists the views", func() error {
 			names := f.names(c, "")
-			for _, v := range []string{".taskerfs", "attachments-ca", "by-category", "by-date", "by-status", "by-tag", "by-topic", "search", "sessions", "d"} {
+			for _, v := range []string{".taskerfs", "attachments-ca", "by-category", "by-date", "by-status", "by-tag", "by-topic", "saved", "search", "sessions", "d"} {
 				if !slices.Contains(names, v) {
 					return fmt.Errorf("root lists %v, no %s", names, v)
 				}
@@ -369,19 +369,30 @@ func TestOps(t *testing.T) {
 		{"views are read-only: link in", func() error { _, err := o.Link(c, node("d/zero"), node("search"), "x"); return err }, syscall.EROFS},
 		{"views are read-only: xattrs", func() error { return o.Setxattr(c, node("search"), "user.x", nil, 0) }, syscall.EROFS},
 		{"a view file cannot be linked", func() error { _, err := o.Link(c, node("search/README.md"), root, "x"); return err }, syscall.EXDEV},
-		{"mkdir in search/ saves a query", func() error {
-			if _, err := o.Mkdir(c, node("search"), "hello", 0o755); err != nil {
+		{"mkdir in saved/ saves a query", func() error {
+			if _, err := o.Mkdir(c, node("saved"), "hello", 0o755); err != nil {
+				return err
+			}
+			if err := want(slices.Contains(f.names(c, "saved"), "hello"), "saved lists %v", f.names(c, "saved")); err != nil {
 				return err
 			}
 			return want(slices.Contains(f.names(c, "search"), "hello"), "search lists %v", f.names(c, "search"))
 		}, nil},
-		{"mkdir in search/ of a bad query", func() error { _, err := o.Mkdir(c, node("search"), "(", 0o755); return err }, syscall.EINVAL},
-		{"rmdir in search/ forgets it", func() error {
-			if err := o.Rmdir(c, node("search"), "hello"); err != nil {
+		{"mkdir in saved/ twice", func() error { _, err := o.Mkdir(c, node("saved"), "hello", 0o755); return err }, syscall.EEXIST},
+		{"mkdir in saved/ of a bad query", func() error { _, err := o.Mkdir(c, node("saved"), "(", 0o755); return err }, syscall.EINVAL},
+		{"mkdir in saved/ of a name with a control character", func() error { _, err := o.Mkdir(c, node("saved"), "a\nb", 0o755); return err }, syscall.EINVAL},
+		{"search/ is read-only: mkdir", func() error { _, err := o.Mkdir(c, node("search"), "(", 0o755); return err }, syscall.EROFS},
+		{"search/ is read-only: rmdir", func() error { return o.Rmdir(c, node("search"), "hello") }, syscall.EROFS},
+		{"rmdir in saved/ forgets it", func() error {
+			if err := o.Rmdir(c, node("saved"), "hello"); err != nil {
+				return err
+			}
+			if err := want(!slices.Contains(f.names(c, "saved"), "hello"), "saved lists %v", f.names(c, "saved")); err != nil {
 				return err
 			}
 			return want(!slices.Contains(f.names(c, "search"), "hello"), "search lists %v", f.names(c, "search"))
 		}, nil},
+		{"rmdir in saved/ of a query not saved", func() error { return o.Rmdir(c, node("saved"), "hello") }, syscall.ENOENT},
 		{"readlink of a view symlink target", func() error { _, err := o.Readlink(c, node("search")); return err }, syscall.EINVAL},
 	}
 	for _, s := range steps {

@@ -37,6 +37,9 @@ type Stats struct {
 	TrashFiles int64 `json:"trashFiles"`
 	TrashBytes int64 `json:"trashBytes"`
 	Snapshots  int64 `json:"snapshots"`
+	// Blobstore is the blob backend's own figures (S3: pending uploads,
+	// upload/download bytes and errors, read cache hits).
+	Blobstore any `json:"blobstore,omitempty"`
 }
 
 // Stats scans the namespace and the refcount table; it costs a pass over
@@ -106,6 +109,9 @@ func (v *FS) Stats() (Stats, error) {
 	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()
+	}
+	if b, ok := v.blobs.(backendStats); ok {
+		s.Blobstore = b.BackendStats()
 	}
 	return s, nil
 }

@@ -33,6 +33,7 @@ type Options struct {
 	// Trash configures the trash and records it in the data dir; nil
 	// uses the recorded configuration (else the trash is off).
 	Trash *meta.TrashOptions
+	S3    S3Options // blobs in an S3 bucket (see blobs.go)
 }
 
 // FS is an open data dir.
@@ -65,6 +66,7 @@ type FS struct {
 
 	dirMu    sync.Mutex
 	openDirs map[uint64]int // open directory handles per inode
+	kernel   kernelRefs     // inodes the kernel holds (Hold, Forget)
 	regOnce  sync.Once
 	reg      *prometheus.Registry
 }
@@ -89,6 +91,9 @@ func Open(dir string, opts Options) (*FS, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
+	if err := makePrivate(dir); err != nil {
+		return nil, fmt.Errorf("data dir %s must be private to its owner (it holds every file's content): %w; fix it with chown and chmod -R go-rwx, or choose another data dir", dir, err)
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -99,6 +104,12 @@ func Open(dir string, opts Options) (*FS, error) {
 		v.closeStores()
 		lock.Close()
 		return nil, err
+	}
+	// pebble's LOCK and anything its first open made.
+	if err := makePrivate(dir); err != nil {
+		v.closeStores()
+		lock.Close()
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	return v, nil
 }
@@ -123,7 +134,7 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 func (v *FS) open(opts Options) error {
-	blobs, err := blobstore.OpenLocal(filepath.Join(v.Dir, "blobs"), blobstore.LocalOptions{PutDelay: opts.BlobPutDelay})
+	blobs, err := openBlobStore(v.Dir, opts)
 	if err != nil {
 		return err
 	}
@@ -144,14 +155,21 @@ func (v *FS) open(opts Options) error {
 	wbo := opts.Writeback
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
+	if wbo.FreeSpace == nil {
+		wbo.FreeSpace = v.freeSpace
+	}
 	v.wb = writeback.New(v.meta, wbo)
 	v.openDirs = map[uint64]int{}
 	v.meta.SetOpenCheck(v.isOpen)
-	if err := v.setupUndo(opts.Trash); err != nil { // vfs/undo.go
+	v.meta.SetContentGate(v.wb)
+	v.views = v.buildViews()
+	if err := v.adoptLegacyQueries(); err != nil {
 		return err
 	}
-	v.views = v.buildViews()
-	return v.ensureLayout()
+	if err := v.ensureLayout(); err != nil {
+		return err
+	}
+	return v.setupUndo(opts.Trash) // vfs/undo.go; after sessions/, which stays inode 2
 }
 
 // blobCache keys ristretto by the hash's raw bytes.
@@ -277,7 +295,7 @@ func (v *FS) OpenFile(ino uint64) error {
 		if err != nil {
 			return err
 		}
-		if a.Nlink == 0 && !v.wb.IsOpen(ino) {
+		if a.Nlink == 0 && !v.wb.IsOpen(ino) && !v.kernel.held(ino) {
 			return syscall.ENOENT
 		}
 		return v.wb.Open(ino)
@@ -290,8 +308,8 @@ func (v *FS) Release(ino uint64) error {
 		return nil
 	}
 	a, err := v.meta.GetAttr(ino)
-	if err != nil || a.Nlink > 0 {
-		return nil
+	if err != nil || a.Nlink > 0 || v.kernel.held(ino) {
+		return nil // Forget frees a held orphan
 	}
 	v.wb.Discard(ino)
 	return v.meta.ReleaseOrphan(ino)
@@ -301,7 +319,7 @@ func (v *FS) isOpen(ino uint64) bool {
 	v.dirMu.Lock()
 	n := v.openDirs[ino]
 	v.dirMu.Unlock()
-	return n > 0 || v.wb.IsOpen(ino)
+	return n > 0 || v.kernel.held(ino) || v.wb.IsOpen(ino)
 }
 
 // OpenDir registers an open directory handle, so that a removed directory
@@ -346,11 +364,19 @@ func (v *FS) CreateUnlinked(n meta.NewNode) (meta.Attr, error) {
 	return a, v.wb.Open(a.Ino)
 }
 
+// MaxReadFile caps what ReadFile (and ReadFileAt) read into memory; a
+// larger file is an error (EFBIG), to be read piecewise through WB.Read.
+const MaxReadFile = 1 << 30
+
 // ReadFile returns a whole file's current content.
 func (v *FS) ReadFile(ino uint64) ([]byte, error) {
 	a, err := v.GetAttr(ino)
 	if err != nil {
 		return nil, err
+	}
+	if a.Size > MaxReadFile {
+		// A sparse file's size costs nothing to set: never allocate it.
+		return nil, fmt.Errorf("read whole file of %d bytes (more than %d): %w", a.Size, MaxReadFile, syscall.EFBIG)
 	}
 	buf := make([]byte, a.Size)
 	n, err := v.wb.Read(ino, buf, 0, &writeback.ReadCache{})
@@ -362,6 +388,13 @@ func (v *FS) Statfs() (unix.Statfs_t, error) {
 	var st unix.Statfs_t
 	err := unix.Statfs(v.Dir, &st)
 	return st, err
+}
+
+// freeSpace is the data dir's available and total bytes (writeback's
+// preflight against a full disk).
+func (v *FS) freeSpace() (avail, total int64, err error) {
+	st, err := v.Statfs()
+	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, err
 }
 
 // GC removes unreferenced blobs.

@@ -42,14 +42,16 @@ func (v *FS) valueDir(p string, values func(c *Ctx) ([]string, error), mk func(d
 		}
 		out := make([]*vnode, 0, len(vs))
 		for _, val := range vs {
-			out = append(out, mk(p, val))
+			if len(index.EscapeName(val)) <= maxNameLen {
+				out = append(out, mk(p, val))
+			}
 		}
 		listNodes(out, after, fn)
 		return nil
 	}
 	d.lookup = func(c *Ctx, name string) (*vnode, error) {
 		value, err := index.UnescapeName(name)
-		if err != nil {
+		if err != nil || len(name) > maxNameLen {
 			return nil, nil
 		}
 		vs, err := values(c)
@@ -79,6 +81,14 @@ func (v *FS) facetView(dir, field string) *vnode {
 
 // categoryView is by-category/<category>/ holding the category's sessions
 // and a directory per subCategory.
+//
+// Sessions and subCategories share that directory, so their names could
+// meet (a session "backend" in a category with the subCategory "backend").
+// Two entries never share a name: a session keeps its id (the link names
+// what sessions/ names), and a subCategory whose name is taken by a
+// session the caller sees gets a '%' appended, as often as needed. No
+// escaped name ends in '%' (a '%' always starts %XX, but for the lone "%"
+// of the empty value), so such a name is never another subCategory's.
 func (v *FS) categoryView() *vnode {
 	members := func(cat string) ([]string, error) { return v.index.FacetSessions("category", cat) }
 	cats := func(c *Ctx) ([]string, error) {
@@ -90,36 +100,92 @@ func (v *FS) categoryView() *vnode {
 		subs := func(c *Ctx) ([]string, error) {
 			return v.facetValues(c, func() ([]string, error) { return v.index.SubCategories(cat) }, subMembers)
 		}
-		subDir := v.valueDir(path, subs, func(p, sub string) *vnode {
-			return v.sessionsDir(p+"/"+index.EscapeName(sub), 3, func() ([]string, error) { return subMembers(sub) })
-		})
-		sessions := v.sessionsDir(path, 2, func() ([]string, error) { return members(cat) })
+		sessions, visible := v.sessionsDirVisible(path, 2, func() ([]string, error) { return members(cat) })
+		subNode := func(name, sub string) *vnode {
+			return v.sessionsDir(path+"/"+name, 3, func() ([]string, error) { return subMembers(sub) })
+		}
+		// subNames names the caller's subCategories, clear of their sessions.
+		subNames := func(c *Ctx) (names, values []string, err error) {
+			ids, err := visible(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			vs, err := subs(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			taken := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				taken[id] = true
+			}
+			for _, sub := range vs {
+				if name := subDirName(sub, taken); name != "" {
+					names, values = append(names, name), append(values, sub)
+				}
+			}
+			return names, values, nil
+		}
 		d := newDir(path)
 		d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-			var out []*vnode
-			collect := func(n *vnode) bool { out = append(out, n); return true }
-			if err := subDir.list(c, "", collect); err != nil {
+			names, values, err := subNames(c)
+			if err != nil {
 				return err
 			}
-			if err := sessions.list(c, "", collect); err != nil {
+			var out []*vnode
+			for i, name := range names {
+				out = append(out, subNode(name, values[i]))
+			}
+			if err := sessions.list(c, "", func(n *vnode) bool { out = append(out, n); return true }); err != nil {
 				return err
 			}
 			listNodes(out, after, fn)
 			return nil
 		}
 		d.lookup = func(c *Ctx, name string) (*vnode, error) {
-			if n, err := subDir.lookup(c, name); n != nil || err != nil {
+			if n, err := sessions.lookup(c, name); n != nil || err != nil {
 				return n, err
 			}
-			return sessions.lookup(c, name)
+			names, values, err := subNames(c)
+			if err != nil {
+				return nil, err
+			}
+			for i, n := range names {
+				if n == name {
+					return subNode(name, values[i]), nil
+				}
+			}
+			return nil, nil
 		}
 		return d
 	})
 }
 
+// subDirName is a subCategory's directory name: its escaped value, with
+// '%' appended while a session of the same directory has that name. ""
+// when the name would not fit in a path component.
+func subDirName(sub string, taken map[string]bool) string {
+	name := index.EscapeName(sub)
+	for taken[name] {
+		name += "%"
+	}
+	if len(name) > maxNameLen {
+		return ""
+	}
+	return name
+}
+
+// maxNameLen is the longest name of a path component.
+const maxNameLen = 255
+
 // sessionsDir lists the session links of ids that the caller may see,
 // depth levels below the root.
 func (v *FS) sessionsDir(p string, depth int, ids func() ([]string, error)) *vnode {
+	d, _ := v.sessionsDirVisible(p, depth, ids)
+	return d
+}
+
+// sessionsDirVisible is sessionsDir, and the ids it lists to a caller.
+func (v *FS) sessionsDirVisible(p string, depth int, ids func() ([]string, error)) (*vnode, func(c *Ctx) ([]string, error)) {
 	// The member list is reused while the store is unchanged, so that the
 	// lookups of an `ls -l` (one per entry) do not each rescan the facet.
 	var mu sync.Mutex
@@ -143,7 +209,14 @@ func (v *FS) sessionsDir(p string, depth int, ids func() ([]string, error)) *vno
 			cached, cachedVer = list, ver
 			mu.Unlock()
 		}
-		return v.visibleSessions(c, list), nil
+		visible := v.visibleSessions(c, list)
+		valid := visible[:0:0]
+		for _, id := range visible {
+			if validSessionID(id) {
+				valid = append(valid, id)
+			}
+		}
+		return valid, nil
 	}
 	d := newDir(p)
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
@@ -153,9 +226,7 @@ func (v *FS) sessionsDir(p string, depth int, ids func() ([]string, error)) *vno
 		}
 		out := make([]*vnode, 0, len(list))
 		for _, id := range list {
-			if validSessionID(id) {
-				out = append(out, sessionLink(p, id, depth))
-			}
+			out = append(out, sessionLink(p, id, depth))
 		}
 		listNodes(out, after, fn)
 		return nil
@@ -166,11 +237,11 @@ func (v *FS) sessionsDir(p string, depth int, ids func() ([]string, error)) *vno
 			return nil, err
 		}
 		for _, id := range list {
-			if id == name && validSessionID(id) {
+			if id == name {
 				return sessionLink(p, id, depth), nil
 			}
 		}
 		return nil, nil
 	}
-	return d
+	return d, fresh
 }

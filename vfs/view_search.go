@@ -2,72 +2,68 @@ package vfs
 
 import (
 	"encoding/json"
-	"syscall"
 
 	"github.com/taskerfs/taskerfs/index"
 )
 
 const resultsFile = ".results.json"
 
-// searchView is search/: every name is a query; saved ones are listed.
+// searchView is search/: every name that parses is a query; the caller's
+// saved queries (saved/) are listed. search/ itself is read-only: mkdir
+// and rmdir belong to saved/.
 func (v *FS) searchView() *vnode {
 	d := newDir("/search")
 	readme := newFile("/search/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(searchReadme), nil })
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-		qs, err := v.meta.SavedQueries()
+		qs, err := v.meta.SavedQueries(c.Uid)
 		if err != nil {
 			return err
 		}
 		out := []*vnode{readme}
 		for _, q := range qs {
-			out = append(out, v.queryDir(q))
+			// README.md is the file; a query of that name is in saved/.
+			if q.Query != readme.name() && listableQuery(q.Query) {
+				out = append(out, v.savedQueryDir(d.path, q))
+			}
 		}
 		listNodes(out, after, fn)
 		return nil
 	}
 	d.lookup = func(c *Ctx, name string) (*vnode, error) {
-		if name == "README.md" {
+		if name == readme.name() {
 			return readme, nil
+		}
+		if !listableQuery(name) {
+			return nil, nil // a name that could not be listed does not exist
 		}
 		if _, err := index.ParseQuery(name); err != nil {
 			return nil, nil // a name that does not parse does not exist
 		}
-		if c.inMkdir() {
-			// The kernel answers mkdir(2) on a name that looks up with
-			// EEXIST before asking us; let it through to Mkdir, which saves.
-			if saved, err := v.meta.IsSavedQuery(name); err != nil || !saved {
-				return nil, err
-			}
+		if q, ok, err := v.meta.LookupQuery(c.Uid, name); err != nil {
+			return nil, err
+		} else if ok {
+			return v.savedQueryDir(d.path, q), nil
 		}
-		return v.queryDir(name), nil
+		return v.queryDir(d.path, name), nil
 	}
-	d.mkdir = func(c *Ctx, name string) error {
-		if name == "README.md" {
-			return syscall.EEXIST
-		}
-		if _, err := index.ParseQuery(name); err != nil {
-			return syscall.EINVAL
-		}
-		return v.meta.SaveQuery(name)
-	}
-	d.rmdir = func(c *Ctx, name string) error { return v.meta.ForgetQuery(name) }
 	return d
 }
 
 // queryDir lists one query's matches that the caller may see, as
-// symlinks in relevance order, and .results.json.
-func (v *FS) queryDir(q string) *vnode {
-	d := newDir("/search/" + q)
+// symlinks in relevance order, and .results.json. It is dir/q.
+func (v *FS) queryDir(dir, q string) *vnode {
+	d := newDir(dir + "/" + q)
 	results := newFile(d.path+"/"+resultsFile, 0o444, func(c *Ctx) ([]byte, error) { return v.resultsJSON(c, q) })
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-		res, err := v.Query(q)
+		res, err := v.queryResults(q)
 		if err != nil {
 			return err
 		}
 		out := make([]*vnode, 0, len(res.Hits)+1)
 		out = append(out, results)
 		for _, h := range res.Hits {
-			if validSessionID(h.SessionID) && v.CanReadSession(c, h.SessionID) {
+			// A session named .results.json is in the file, not linked.
+			if h.SessionID != resultsFile && validSessionID(h.SessionID) && v.CanReadSession(c, h.SessionID) {
 				out = append(out, sessionLink(d.path, h.SessionID, 2))
 			}
 		}
@@ -78,7 +74,7 @@ func (v *FS) queryDir(q string) *vnode {
 		if name == resultsFile {
 			return results, nil
 		}
-		res, err := v.Query(q)
+		res, err := v.queryResults(q)
 		if err != nil {
 			return nil, err
 		}
@@ -88,6 +84,16 @@ func (v *FS) queryDir(q string) *vnode {
 		return sessionLink(d.path, name, 2), nil
 	}
 	return d
+}
+
+// queryResults evaluates q; a saved query that no longer parses (the
+// grammar got stricter) matches nothing, so that it can still be listed
+// and removed.
+func (v *FS) queryResults(q string) (*Results, error) {
+	if _, err := index.ParseQuery(q); err != nil {
+		return &Results{}, nil
+	}
+	return v.Query(q)
 }
 
 type resultRow struct {
@@ -102,9 +108,11 @@ type resultRow struct {
 // resultsJSON is .results.json: the hits the caller may see, ranked among
 // themselves.
 func (v *FS) resultsJSON(c *Ctx, q string) ([]byte, error) {
-	hits, err := v.Snippets(q)
-	if err != nil {
-		return nil, err
+	var hits []index.Hit
+	if _, err := index.ParseQuery(q); err == nil {
+		if hits, err = v.Snippets(q); err != nil {
+			return nil, err
+		}
 	}
 	rows := make([]resultRow, 0, len(hits))
 	for _, h := range hits {
@@ -156,10 +164,17 @@ AND: "a b OR c" means a AND (b OR c). Quote a value with spaces:
 tag:"deep work".
 Text is matched case-insensitively on words of two or more letters or
 digits; the stop words "the a an and or but in on at to for" are ignored.
+There are no wildcards: a word without any letter or digit ("*", "%",
+"?") is not a query, so it does not exist (ENOENT) instead of matching
+everything.
 
-mkdir search/<query> saves a query so that it shows up in ls search/;
-rmdir forgets it. Looking up a query never writes anything. A name that
-does not parse does not exist (ENOENT).
+Saving: mkdir saved/<query> saves a query, rmdir saved/<query> forgets it.
+Your saved queries are listed both in saved/ and here in search/; nobody
+else sees them, root included (they belong to the uid that made them), and
+they survive remounts. search/ itself is read-only (mkdir and rmdir here
+fail). Looking up a query never writes anything. A name that does not
+parse, or that holds a control character or bytes that are not UTF-8,
+does not exist (ENOENT) and cannot be saved (EINVAL).
 
 Every listing here, .results.json and the facet directories show only the
 sessions you can read through sessions/ (see the README's security
@@ -177,7 +192,12 @@ snapshot and every tool that follows them reads the old files.)
 
 Facet directories list the same sessions by value: by-tag/<tag>/,
 by-topic/<topic>/, by-status/<status>/, by-category/<category>/[<sub>/],
-by-date/<YYYY-MM>/. A value that cannot be a file name as is (it holds
-'/', '%', a NUL, bytes that are not UTF-8, starts with '.', or is empty) is
-written with %XX escapes of its bytes (upper-case hex): "ci/cd" is "ci%2Fcd".
+by-date/<YYYY-MM>/. A value that cannot be a plain file name is written
+with %XX escapes (upper-case hex) of the bytes of '/', '%', a leading '.',
+control characters, U+2028/U+2029, bidirectional controls and bytes that
+are not UTF-8; the empty value is "%". "ci/cd" is "ci%2Fcd", a newline is
+%0A. Each value has one name and each name one value, and a name works as
+the value of a query: ls "search/tag:ci%2Fcd". In by-category/<category>/
+a session keeps its id, and a subCategory named like a session listed
+there gets a '%' appended (as often as needed).
 `

@@ -25,6 +25,11 @@ type vnode struct {
 	stored int64  // bytes on disk, for st_blocks
 	now    bool   // timestamps are the time of the stat (generated files)
 
+	// owned nodes belong to uid:gid (a saved query, to whoever saved it);
+	// others to the daemon's user.
+	owned    bool
+	uid, gid uint32
+
 	// Directories. lookup returns nil, nil for a name that is not there;
 	// list calls fn for each entry after the one named after ("" for the
 	// start) until fn returns false.
@@ -109,6 +114,9 @@ func (v *FS) vattr(c *Ctx, n *vnode, h *Handle) (Attr, error) {
 		return a, err
 	}
 	a := Attr{Ino: n.ino(), Mode: n.mode, Nlink: 1, Uid: v.owner, Gid: v.ownerGid, Name: n.name()}
+	if n.owned {
+		a.Uid, a.Gid = n.uid, n.gid
+	}
 	t := v.born.UnixNano()
 	switch n.mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
@@ -194,6 +202,7 @@ func (v *FS) buildViews() map[string]*vnode {
 		".taskerfs":   v.taskerfsView(),
 		"search":      v.searchView(),
 		"by-category": v.categoryView(),
+		savedDirName:  v.savedView(),
 		casDirName:    v.casView(),
 		// Undo (view_snapshots.go); .trash is real inodes (view_trash.go).
 		snapshotsDirName: v.snapshotsView(),
@@ -220,7 +229,26 @@ func (v *FS) IsView(name string) bool {
 	return ok
 }
 
+// rootView returns the view a top-level name shows, or nil. A real entry
+// of the same name (one made before its view existed: saved/ came later
+// than the data dirs it opens) shadows the view instead of sharing its
+// name: the user's data stays reachable, and once it is renamed away the
+// view appears.
+func (v *FS) rootView(name string) *vnode {
+	vn := v.views[name]
+	if vn == nil || v.shadowed(name) {
+		return nil
+	}
+	return vn
+}
+
+// shadowed reports whether a real entry at the root has a view's name.
+func (v *FS) shadowed(name string) bool {
+	_, err := v.meta.Lookup(meta.RootIno, name)
+	return err == nil
+}
+
 // reserved refuses a change to a top-level name that a view owns.
 func (v *FS) reserved(parent uint64, name string) bool {
-	return parent == meta.RootIno && (v.IsView(name) || name == TrashName)
+	return parent == meta.RootIno && (v.IsView(name) && !v.shadowed(name) || name == TrashName)
 }

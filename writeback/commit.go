@@ -2,6 +2,9 @@ package writeback
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +48,8 @@ func (m *Manager) committer() {
 }
 
 // flushAll commits everything, open files included, until nothing is
-// dirty or a commit fails, then syncs.
+// dirty or a commit fails, then syncs. A failure names the files whose
+// changes are not on disk.
 func (m *Manager) flushAll() error {
 	for i := 0; ; i++ {
 		batch := m.take(true, true)
@@ -53,7 +57,7 @@ func (m *Manager) flushAll() error {
 			break
 		}
 		if err := m.commit(batch, true); err != nil {
-			return err
+			return m.notPersisted(err)
 		}
 		if i > 100 {
 			break // writers keep dirtying files; what was dirty at the call is done
@@ -63,6 +67,47 @@ func (m *Manager) flushAll() error {
 		return err
 	}
 	return m.store.SyncWAL()
+}
+
+// NotPersistedError is a flush failure with the files it left unsaved.
+type NotPersistedError struct {
+	Err   error
+	Paths []string // of the files not persisted (at most 20), "inode N" when nameless
+	Count int      // how many files in all
+}
+
+func (e *NotPersistedError) Error() string {
+	more := ""
+	if e.Count > len(e.Paths) {
+		more = fmt.Sprintf(" and %d more", e.Count-len(e.Paths))
+	}
+	return fmt.Sprintf("%v; %d file(s) not persisted: %s%s", e.Err, e.Count, strings.Join(e.Paths, ", "), more)
+}
+
+func (e *NotPersistedError) Unwrap() error { return e.Err }
+
+// notPersisted wraps err with the files that still hold changes.
+func (m *Manager) notPersisted(err error) error {
+	var inos []uint64
+	m.mu.Lock()
+	for ino, f := range m.files {
+		f.mu.Lock()
+		if f.pending != nil || f.inflight != nil || f.changedSinceSnapshot() {
+			inos = append(inos, ino)
+		}
+		f.mu.Unlock()
+	}
+	m.mu.Unlock()
+	slices.Sort(inos)
+	e := &NotPersistedError{Err: err, Count: len(inos)}
+	for _, ino := range inos[:min(len(inos), 20)] {
+		p, ok, perr := m.store.PathOf(ino)
+		if perr != nil || !ok {
+			p = fmt.Sprintf("inode %d", ino)
+		}
+		e.Paths = append(e.Paths, p)
+	}
+	return e
 }
 
 // take moves the snapshots due now from the queue to in flight. With
@@ -397,7 +442,10 @@ func (m *Manager) failed(batch []*snapshot, err error) {
 			p.sincePrev = min(p.sincePrev, s.sincePrev)
 			p.queuedAt = s.queuedAt
 		} else {
-			s.prio = max(s.prio, Normal)
+			// Its fsync callers have their answer: the retry waits for the
+			// backoff like any background commit (a new fsync makes it
+			// critical again), so "retry in 10s" means 10 s.
+			s.prio = Normal
 			s.held = nil
 			for _, c := range s.chunks {
 				if c.ref != nil {

@@ -84,6 +84,7 @@ func (e *env) open() {
 	e.store = s
 	e.wb = writeback.New(s, e.opts)
 	s.SetOpenCheck(e.wb.IsOpen)
+	s.SetContentGate(e.wb)
 }
 
 // shutdown closes the manager (which flushes everything) and pebble.
@@ -358,7 +359,14 @@ type faultyStore struct {
 	fails int // -1: fail until set again
 	err   error
 	puts  int
+	times []time.Time // of every Put
 	gate  chan struct{}
+}
+
+func (f *faultyStore) putTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.times...)
 }
 
 func (f *faultyStore) arrived() int {
@@ -376,6 +384,7 @@ func (f *faultyStore) set(fails int, err error) {
 func (f *faultyStore) Put(h blobstore.Hash, d []byte) (blobstore.Info, error) {
 	f.mu.Lock()
 	f.puts++
+	f.times = append(f.times, time.Now())
 	fail := f.fails != 0
 	if f.fails > 0 {
 		f.fails--

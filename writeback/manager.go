@@ -43,6 +43,13 @@ type Options struct {
 	// so derived data (the index) lands atomically with it.
 	OnCommit func(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error
 	Logf     func(format string, args ...any)
+	// FreeSpace reports the bytes available to the data dir and the size
+	// of its filesystem (statfs). When set, a write that the disk could
+	// not hold once everything queued is stored fails with ENOSPC at
+	// write(), instead of being accepted by a close() that cannot keep
+	// its promise; a reserve (1/16 of the filesystem, 2..256 MiB) stays
+	// free for the namespace's WAL and tables.
+	FreeSpace func() (avail, total int64, err error)
 }
 
 // Manager owns every open or dirty file's in-memory state.
@@ -70,6 +77,12 @@ type Manager struct {
 	closed         bool
 	retryNotBefore time.Time
 	retries        int
+
+	spaceMu    sync.Mutex
+	spaceAvail int64     // from the last FreeSpace call
+	spaceTotal int64     // filesystem size
+	spaceAt    time.Time // when it was read
+	spaceBlobs int64     // st.blobBytes then: blobs stored since use the space too
 
 	st counters
 }
@@ -328,12 +341,45 @@ func (m *Manager) openFile(ino uint64) (*file, error) {
 	return m.fileLocked(ino)
 }
 
+// spaceReserve is what stays free for pebble on a filesystem of total bytes.
+func spaceReserve(total int64) int64 { return min(max(total/16, 2<<20), 256<<20) }
+
+// checkSpace fails with ENOSPC when n more dirty bytes could not be stored
+// once everything already queued is: the free space (read at most every
+// 100 ms, on every call when it runs low) minus the dirty bytes not yet on
+// disk, minus blobs stored since the reading, minus the reserve.
+func (m *Manager) checkSpace(n int64) error {
+	if m.opts.FreeSpace == nil {
+		return nil
+	}
+	m.spaceMu.Lock()
+	defer m.spaceMu.Unlock()
+	free := func() int64 {
+		return m.spaceAvail - (m.st.blobBytes.Load() - m.spaceBlobs) - m.dirtyBytes.Load() - spaceReserve(m.spaceTotal)
+	}
+	if m.spaceAt.IsZero() || time.Since(m.spaceAt) > 100*time.Millisecond || free() < 4*n+(8<<20) {
+		avail, total, err := m.opts.FreeSpace()
+		if err != nil {
+			return nil // no figure: the commit reports a real failure
+		}
+		m.spaceAvail, m.spaceTotal, m.spaceAt, m.spaceBlobs = avail, total, time.Now(), m.st.blobBytes.Load()
+	}
+	if free() < n {
+		m.st.noSpace.Add(1)
+		return syscall.ENOSPC
+	}
+	return nil
+}
+
 // Write stores data at off in ino's dirty state.
 func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, syscall.EINVAL
 	}
 	m.waitRoom()
+	if err := m.checkSpace(int64(len(data))); err != nil {
+		return 0, err
+	}
 	f, err := m.openFile(ino)
 	if err != nil {
 		return 0, err
@@ -713,6 +759,32 @@ func (m *Manager) CommitNow(pred func(ino uint64) bool) error {
 	case <-m.stop:
 		return errors.New("writeback: closed")
 	}
+}
+
+// Queued reports whether ino has a closed or fsync'd version whose commit
+// has not landed (meta.ContentGate).
+func (m *Manager) Queued(ino uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pending != nil || f.inflight != nil
+}
+
+// Settle commits ino's queued version now, without a WAL sync (its blobs
+// are synced first, as for every commit), and returns once it has landed
+// (meta.ContentGate): a rename or link then commits after it. It costs the
+// renaming caller that one file's commit, not a wait for the disk's WAL
+// sync; close() itself still never waits.
+func (m *Manager) Settle(ino uint64) error {
+	if err := m.CommitNow(func(i uint64) bool { return i == ino }); err != nil {
+		return errnoOf(err)
+	}
+	return nil
 }
 
 // Close flushes everything durably and stops the workers.

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -440,6 +444,41 @@ func TestBackgroundRetry(t *testing.T) {
 	}
 }
 
+// TestRetriesBackOffAsLogged: after an fsync's commit failed, the retries
+// of the same snapshot wait the backoff the log announced (they are not
+// taken again at every window because the snapshot was once critical).
+func TestRetriesBackOffAsLogged(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: 5 * time.Millisecond}, faults: true})
+	ino := e.create("f")
+	e.faults.set(-1, syscall.EIO)
+	e.writeFile(ino, data(200*KiB, 1))
+	if err := e.wb.Fsync(ino); err == nil {
+		t.Fatal("fsync while every put fails reported success")
+	}
+	start := len(e.faults.putTimes())
+	eventually(t, "three retries", func() bool { return len(e.faults.putTimes()) >= start+3 })
+	e.logs.mu.Lock()
+	lines := append([]string(nil), e.logs.lines...)
+	e.logs.mu.Unlock()
+	times := e.faults.putTimes()
+	// Every failed attempt logged "retry in D"; the next background
+	// attempt must not come sooner.
+	for k := start; k < len(times) && k <= len(lines); k++ {
+		m := regexp.MustCompile(`retry in ([0-9.a-zµ]+)`).FindStringSubmatch(lines[k-1])
+		if m == nil {
+			t.Fatalf("log line without a retry time: %q", lines[k-1])
+		}
+		want, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gap := times[k].Sub(times[k-1]); gap < want-5*time.Millisecond {
+			t.Errorf("attempt %d came %v after attempt %d, which logged %q", k+1, gap, k, lines[k-1])
+		}
+	}
+	e.faults.set(0, nil)
+}
+
 func TestENOSPCReachesFsyncAndWrite(t *testing.T) {
 	e := newEnv(t, setup{opts: writeback.Options{Window: 10 * time.Millisecond}, faults: true})
 	ino, other := e.create("f"), e.create("other")
@@ -548,5 +587,83 @@ func TestSpillFinishingDuringACommit(t *testing.T) {
 	sameBytes(t, "committed", committed(t, e.store, ino), want)
 	if st := e.wb.Stats(); st.OpenFiles != 0 {
 		t.Fatalf("closed and synced, yet the manager still holds %d file(s) (a pinned spilled chunk): %+v", st.OpenFiles, st)
+	}
+}
+
+// TestWriteFailsUpFrontWhenTheDiskCannotHoldIt: with the free space known,
+// a write that could not be stored once everything queued is fails with
+// ENOSPC at write(), rather than being accepted and lost at commit; what
+// was accepted before is committed; when space returns, writes go on.
+func TestWriteFailsUpFrontWhenTheDiskCannotHoldIt(t *testing.T) {
+	var mu sync.Mutex
+	size := int64(20 * MiB) // of a disk that holds the blob dir alone
+	var blobDir string
+	opts := writeback.Options{Window: never, FreeSpace: func() (int64, int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var used int64
+		filepath.WalkDir(blobDir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					used += fi.Size()
+				}
+			}
+			return nil
+		})
+		return size - used, 64 * MiB, nil // reserve: 4 MiB
+	}}
+	e := newEnv(t, setup{opts: opts})
+	mu.Lock()
+	blobDir = e.local.Dir()
+	mu.Unlock()
+	a, b := e.create("a"), e.create("b")
+	va := data(10*MiB, 1)
+	e.writeFile(a, va) // 10 of the 16 MiB usable
+	e.openFile(b)
+	var err error
+	for off := 0; off < 8*MiB && err == nil; off += ioPiece {
+		_, err = e.wb.Write(b, data(ioPiece, uint64(off)), int64(off))
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("writing 8 MiB more with 6 MiB usable: %v, want ENOSPC", err)
+	}
+	if st := e.wb.Stats(); st.NoSpace == 0 {
+		t.Fatalf("stats do not count the refused write: %+v", st)
+	}
+	e.wb.Release(b)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "what was accepted", committed(t, e.store, a), va)
+	mu.Lock()
+	size = 200 * MiB
+	mu.Unlock()
+	time.Sleep(110 * time.Millisecond) // the cached reading expires
+	vb := data(8*MiB, 2)
+	e.writeFile(b, vb)
+	e.fsync(b)
+	sameBytes(t, "written once space came back", committed(t, e.store, b), vb)
+}
+
+// TestFailedSyncNamesWhatIsNotPersisted: SyncAll's error (what `taskerfs
+// sync` and `umount` print) names the files whose changes are not on disk.
+func TestFailedSyncNamesWhatIsNotPersisted(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: never}, faults: true})
+	ok, bad := e.create("ok"), e.create("recording.webm")
+	e.writeFile(ok, data(200*KiB, 1))
+	e.fsync(ok)
+	e.faults.set(-1, syscall.ENOSPC)
+	e.writeFile(bad, data(200*KiB, 2))
+	err := e.wb.SyncAll()
+	var np *writeback.NotPersistedError
+	if !errors.As(err, &np) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("SyncAll on a full disk: %v, want a NotPersistedError wrapping ENOSPC", err)
+	}
+	if np.Count != 1 || len(np.Paths) != 1 || np.Paths[0] != "recording.webm" {
+		t.Fatalf("not persisted: %d %v, want just recording.webm", np.Count, np.Paths)
+	}
+	e.faults.set(0, nil)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,9 +6,9 @@ import (
 )
 
 type counters struct {
-	commits, batches, items, coalesced, retries, failures, spills, throttled atomic.Uint64
-	blobBytes                                                                atomic.Int64
-	lastCommit                                                               atomic.Int64
+	commits, batches, items, coalesced, retries, failures, spills, throttled, noSpace atomic.Uint64
+	blobBytes                                                                         atomic.Int64
+	lastCommit                                                                        atomic.Int64
 }
 
 // Stats are the queue's figures for .taskerfs/stats.json and metrics.
@@ -28,6 +28,7 @@ type Stats struct {
 	Failures         uint64  `json:"failures"`
 	Spills           uint64  `json:"spilledChunks"`
 	Throttled        uint64  `json:"throttledWrites"`
+	NoSpace          uint64  `json:"noSpaceWrites"` // writes refused with ENOSPC up front
 	BlobBytesWritten int64   `json:"blobBytesWritten"`
 	LastCommitMillis float64 `json:"lastCommitMillis"`
 }
@@ -59,6 +60,7 @@ func (m *Manager) Stats() Stats {
 	s.Failures = m.st.failures.Load()
 	s.Spills = m.st.spills.Load()
 	s.Throttled = m.st.throttled.Load()
+	s.NoSpace = m.st.noSpace.Load()
 	s.BlobBytesWritten = m.st.blobBytes.Load()
 	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
 	return s

@@ -359,6 +359,10 @@ func testCorruption(t *testing.T, s blobstore.Store) {
 		if _, err := s.Get(h); !errors.Is(err, blobstore.ErrCorrupt) {
 			t.Errorf("Get of a damaged %d-byte blob: %v, want ErrCorrupt", len(data), err)
 		}
+		// Damage does not spread: a new Put of the same content replaces
+		// the damaged copy instead of deduplicating onto it.
+		put(t, s, data)
+		mustGet(t, s, h, data)
 	}
 }
 

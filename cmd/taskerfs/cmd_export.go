@@ -51,6 +51,7 @@ the mount.`,
 		},
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	addS3Flags(c.Flags())
 	c.Flags().BoolVar(&monolithic, "monolithic", false, "write the legacy layout")
 	rootCmd.AddCommand(c)
 }

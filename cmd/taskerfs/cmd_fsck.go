@@ -24,18 +24,22 @@ func init() {
 		data   string
 		repair bool
 		asJSON bool
+		from   []string
 	)
 	c := &cobra.Command{
 		Use:   "fsck [--repair] [--data DIR]",
 		Short: "Check an unmounted data dir: blob hashes, refcounts, orphan blobs, the index",
 		Long: `fsck checks an unmounted data dir: every blob's content matches its hash (inline
 and file blobs), refcounts equal the references, no manifest points at a missing
-blob, no blob file is left unreferenced, the namespace's link counts and records
-are consistent, and the search index matches the files.
+blob, the namespace's link counts and records are consistent, and the search
+index matches the files. Blob files nothing references (old versions after
+overwrites, awaiting gc) are reported as reclaimable space, not damage.
 
 --repair recomputes refcounts from the manifests, deletes unreferenced blob
-files and rebuilds the index. Damaged or missing blob content cannot be
-repaired: the files that use it are listed.
+files and rebuilds the index. Damaged or missing blob content is restored
+from a good copy found under a --from DIR (a backup, an export, the original
+files: every file there is hashed whole and in 1 MiB chunks); what cannot be
+found is left damaged and the files that use it are listed.
 
 Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 		Args: cobra.NoArgs,
@@ -44,7 +48,7 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 			if err != nil {
 				return err
 			}
-			r, err := v.Fsck(vfs.FsckOptions{Repair: repair})
+			r, err := v.Fsck(vfs.FsckOptions{Repair: repair, From: from})
 			if cerr := v.Close(); err == nil {
 				err = cerr
 			}
@@ -70,7 +74,9 @@ Exit status: 0 clean, 1 damage found and all of it repaired, 4 damage left.`,
 		},
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	addS3Flags(c.Flags())
 	c.Flags().BoolVar(&repair, "repair", false, "fix what can be fixed")
+	c.Flags().StringArrayVar(&from, "from", nil, "with --repair: a dir or file holding good copies of damaged content (repeatable)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	rootCmd.AddCommand(c)
 }
@@ -80,7 +86,11 @@ func openUnmounted(data string) (*vfs.FS, error) {
 	if _, err := os.Stat(filepath.Join(data, "meta")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a taskerfs data dir", data)
 	}
-	v, err := vfs.Open(data, vfs.Options{})
+	opts, err := baseOptions()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vfs.Open(data, opts)
 	if errors.Is(err, vfs.ErrLocked) {
 		return nil, fmt.Errorf("%w: unmount it first", err)
 	}
@@ -98,8 +108,11 @@ func printFsckReport(r *vfs.FsckReport) {
 	for _, p := range r.Namespace {
 		fmt.Println("namespace:", p)
 	}
-	for _, h := range r.Orphans {
-		fmt.Println("unreferenced blob file:", h)
+	for _, h := range r.Reclaimable {
+		fmt.Printf("unreferenced blob file: %s (reclaimable, not damage)\n", h)
+	}
+	if n := len(r.Reclaimable); n > 0 {
+		fmt.Printf("fsck: %d unreferenced blob files (%d bytes) await gc; `taskerfs gc` or fsck --repair deletes them\n", n, r.ReclaimableBytes)
 	}
 	for _, p := range r.Index {
 		fmt.Println("index:", p)

@@ -32,5 +32,6 @@ func init() {
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
 	c.Flags().BoolVar(&emptyTrash, "empty-trash", false, "delete every trashed version now, whatever its age")
+	addS3Flags(c.Flags())
 	rootCmd.AddCommand(c)
 }

@@ -46,6 +46,7 @@ mount.`,
 		},
 	}
 	c.Flags().StringVar(&data, "data", vfs.DefaultDataDir(), "data dir")
+	addS3Flags(c.Flags())
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "convert and report, write nothing")
 	c.Flags().IntVar(&workers, "workers", 0, "sessions converted at once (default: one per CPU)")
 	rootCmd.AddCommand(c)
@@ -65,7 +66,11 @@ func openDataTree(dataDir string, create bool) (*dataTree, error) {
 	if _, err := os.Stat(dataDir); errors.Is(err, fs.ErrNotExist) && !create {
 		return &dataTree{}, nil
 	}
-	v, err := vfs.Open(dataDir, vfs.Options{})
+	opts, err := baseOptions()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vfs.Open(dataDir, opts)
 	if err == nil {
 		return &dataTree{tree: migrate.VFSTree{V: v}, v: v}, nil
 	}

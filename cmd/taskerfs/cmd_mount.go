@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -61,6 +62,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
 	fl.StringVar(&f.logTo, "log", "", "where the daemon logs: stderr, file (DATA/taskerfs.log) or syslog (default: stderr, file with --background)")
 	f.undo.register(fl)
+	addS3Flags(fl)
 	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount(8) options: every flag as name=value (allow_other, cache_bytes=N, ...), and ro, noexec, nosuid, nodev, ...")
 }
 
@@ -119,16 +121,23 @@ func init() {
 	f.register(c.Flags())
 	rootCmd.AddCommand(c)
 
-	var lazy bool
+	var lazy, force bool
 	u := &cobra.Command{
-		Use:   "umount MOUNTPOINT",
+		Use:   "umount [--force] MOUNTPOINT",
 		Short: "Unmount a taskerfs mount; returns once the daemon has flushed everything and exited",
-		Args:  cobra.ExactArgs(1),
+		Long: "umount first makes every change durable (as `taskerfs sync`). When that fails (a full\n" +
+			"disk, an I/O error) it names the files not persisted, leaves the mount in place with\n" +
+			"their changes held by the daemon, and exits non-zero: free space and run it again.\n" +
+			"--force unmounts anyway; the changes that cannot be stored are then lost, and umount\n" +
+			"still exits non-zero naming them. It also exits non-zero when the daemon's final\n" +
+			"flush fails.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return unmount(args[0], lazy)
+			return unmount(args[0], lazy, force)
 		},
 	}
 	u.Flags().BoolVarP(&lazy, "lazy", "l", false, "detach now and let the daemon finish once the mount is no longer busy (does not wait)")
+	u.Flags().BoolVarP(&force, "force", "f", false, "unmount even when changes cannot be persisted (they are lost; exits non-zero)")
 	rootCmd.AddCommand(u)
 }
 
@@ -166,7 +175,11 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		return err
 	}
 	setMemoryLimit(f)
-	v, err := vfs.Open(f.data, f.vfsOptions())
+	opts := f.vfsOptions()
+	if opts.S3, err = s3Options(); err != nil {
+		return err
+	}
+	v, err := vfs.Open(f.data, opts)
 	if err != nil {
 		return err
 	}
@@ -176,6 +189,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		return err
 	}
 	defer sink.close()
+	os.Remove(filepath.Join(f.data, flushErrorFile)) // an earlier daemon's
 	defer writePidFile(f.data)()
 	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
 		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts})
@@ -206,13 +220,17 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	stopBackground := func() {}
 	if f.compressAfter > 0 {
 		w, err := recompress.Start(v, recompress.Options{After: f.compressAfter, Logf: log.Printf})
-		if err != nil {
+		switch {
+		case errors.Is(err, recompress.ErrUnsupported):
+			log.Printf("taskerfs: background recompression is off: %v", err)
+		case err != nil:
 			srv.Unmount()
 			v.Close()
 			return err
+		default:
+			v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
+			stopBackground = w.Stop
 		}
-		v.Background = func() (int64, any) { st := w.Stats(); return st.SavedBytes, st }
-		stopBackground = w.Stop
 	}
 	stopExpiry := v.StartTrashExpiry()
 	defer stopExpiry()
@@ -234,6 +252,8 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	stopBackground()
 	if err := v.Close(); err != nil {
 		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
+		// `taskerfs umount` reports it once this process has exited.
+		os.WriteFile(filepath.Join(f.data, flushErrorFile), []byte(err.Error()+"\n"), 0o600)
 		return fmt.Errorf("flush on unmount: %w", err)
 	}
 	log.Printf("taskerfs: unmounted %s; everything is on disk", mnt)
@@ -287,9 +307,14 @@ func isMountpoint(dir string) bool {
 	return st.Dev != pst.Dev || st.Ino == pst.Ino
 }
 
-// unmount unmounts mountpoint and waits until its daemon has flushed
-// everything and exited.
-func unmount(mountpoint string, lazy bool) error {
+// flushErrorFile in the data dir holds why the last daemon's final flush
+// failed; it is removed when a daemon starts.
+const flushErrorFile = "flush-error"
+
+// unmount makes everything durable, unmounts mountpoint and waits until
+// its daemon has flushed everything and exited. A failed sync keeps the
+// mount (and the changes the daemon holds) unless force.
+func unmount(mountpoint string, lazy, force bool) error {
 	mnt, err := filepath.Abs(mountpoint)
 	if err != nil {
 		return err
@@ -302,11 +327,17 @@ func unmount(mountpoint string, lazy bool) error {
 		}
 		return nil
 	}
+	mnt = canonicalMountpoint(mnt)
 	// Found before the unmount: afterwards the mount table no longer
 	// names the data dir.
 	daemon := findDaemon(mnt)
+	var syncErr error
 	if daemon != nil {
 		defer daemon.close()
+		var out struct{}
+		if syncErr = callControl(daemon.dataDir, "/sync", url.Values{}, &out); syncErr != nil && !force {
+			return fmt.Errorf("%s not unmounted: %w\nThe daemon still holds these changes: free space (or fix the disk) and run `taskerfs umount` again; `taskerfs umount --force` unmounts and loses them", mnt, syncErr)
+		}
 	}
 	if err := unix.Unmount(mnt, 0); err != nil {
 		if out, ferr := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); ferr != nil {
@@ -315,6 +346,12 @@ func unmount(mountpoint string, lazy bool) error {
 	}
 	if daemon != nil {
 		daemon.wait()
+		if b, err := os.ReadFile(filepath.Join(daemon.dataDir, flushErrorFile)); err == nil {
+			return fmt.Errorf("%s unmounted, but the daemon's final flush failed, so changes were lost: %s", mnt, strings.TrimSpace(string(b)))
+		}
+	}
+	if syncErr != nil {
+		return fmt.Errorf("%s unmounted (--force), but changes were lost: %w", mnt, syncErr)
 	}
 	return nil
 }

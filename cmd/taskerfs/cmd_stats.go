@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/taskerfs/taskerfs/blobstore/s3"
 	"github.com/taskerfs/taskerfs/vfs"
 )
 
@@ -62,5 +63,31 @@ func printStats(s *vfs.Stats) {
 	row("commits / items per batch", fmt.Sprintf("%d / %.1f", q.Commits, q.ItemsPerBatch))
 	row("coalesced writes", q.Coalesced)
 	row("retries / failures", fmt.Sprintf("%d / %d", q.Retries, q.Failures))
+	if b := backendFigures(s.Blobstore); b != nil {
+		row("s3 bucket", b.Bucket)
+		row("s3 pending uploads", fmt.Sprintf("%d (%d bytes)", b.PendingUploads, b.PendingBytes))
+		row("s3 uploads / bytes / errors", fmt.Sprintf("%d / %d / %d", b.Uploads, b.UploadBytes, b.UploadErrors))
+		row("s3 downloads / bytes / errors", fmt.Sprintf("%d / %d / %d", b.Downloads, b.DownloadBytes, b.DownloadErrors))
+		row("s3 read cache hits / misses", fmt.Sprintf("%d / %d", b.CacheHits, b.CacheMisses))
+		row("s3 read cache", fmt.Sprintf("%d blobs, %d of %d bytes", b.CacheBlobs, b.CacheBytes, b.CacheBudget))
+		row("s3 writes that waited for staging", b.StagingWaits)
+	}
 	w.Flush()
+}
+
+// backendFigures reads the S3 backend's figures out of Stats.Blobstore,
+// which is an s3.Stats in process and a decoded JSON object from a daemon.
+func backendFigures(v any) *s3.Stats {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var st s3.Stats
+	if json.Unmarshal(b, &st) != nil || st.Bucket == "" {
+		return nil
+	}
+	return &st
 }

@@ -88,7 +88,11 @@ func writeJSON(w http.ResponseWriter, v any, err error) {
 // calls route on the daemon that holds it.
 func withDataDir[T any](dataDir, route string, params url.Values, fn func(v *vfs.FS) (T, error)) (T, error) {
 	var zero T
-	v, err := vfs.Open(dataDir, vfs.Options{})
+	opts, err := baseOptions()
+	if err != nil {
+		return zero, err
+	}
+	v, err := vfs.Open(dataDir, opts)
 	if errors.Is(err, vfs.ErrLocked) {
 		var out T
 		return out, callControl(dataDir, route, params, &out)

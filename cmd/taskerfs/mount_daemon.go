@@ -208,7 +208,7 @@ func startLog(target, dataDir string) (*logSink, error) {
 func writePidFile(dataDir string) (remove func()) {
 	path := filepath.Join(dataDir, pidFileName)
 	pid := strconv.Itoa(os.Getpid()) + "\n"
-	if err := os.WriteFile(path, []byte(pid), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(pid), 0o600); err != nil {
 		log.Printf("taskerfs: pid file: %v", err)
 		return func() {}
 	}

@@ -84,10 +84,38 @@ func taskerfsDataDir(entries []mountEntry, mnt string) string {
 	return dir
 }
 
+// canonicalMountpoint resolves symlinks in mnt the way the mount table
+// shows it, so that `umount` through a symlinked path still finds (and
+// waits for) the daemon. The mount itself is not entered unless mnt's last
+// component is a symlink: a hung daemon must not hang the unmount.
+func canonicalMountpoint(mnt string) string {
+	parent, err := filepath.EvalSymlinks(filepath.Dir(mnt))
+	if err != nil {
+		return mnt
+	}
+	p := filepath.Join(parent, filepath.Base(mnt))
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		entries, _ := parseMountinfo(f)
+		f.Close()
+		for _, e := range entries {
+			if e.mountpoint == p {
+				return p
+			}
+		}
+	}
+	if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return real
+		}
+	}
+	return p
+}
+
 // daemonHandle follows one daemon process until it exits.
 type daemonHandle struct {
-	pid   int
-	pidfd int // -1 when pidfd_open is unavailable
+	pid     int
+	pidfd   int    // -1 when pidfd_open is unavailable
+	dataDir string // the data dir it serves
 }
 
 // findDaemon returns the daemon serving mnt, nil if it cannot be known
@@ -122,7 +150,7 @@ func findDaemon(mnt string) *daemonHandle {
 	if err != nil {
 		fd = -1
 	}
-	d := &daemonHandle{pid: pid, pidfd: fd}
+	d := &daemonHandle{pid: pid, pidfd: fd, dataDir: dataDir}
 	// A pid file left by a killed daemon may name a recycled pid: only a
 	// process holding the data dir's lock is its daemon.
 	if !holdsFile(pid, filepath.Join(dataDir, "lock")) {

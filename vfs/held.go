@@ -1,0 +1,79 @@
+package vfs
+
+import (
+	"log/slog"
+	"sync"
+)
+
+// kernelRefs counts, per inode, the references the kernel holds: an inode
+// it looked up and has not forgotten. The kernel may send OPEN for such an
+// inode after another thread unlinked its last name (open() looks the
+// name up, then opens the inode); on a local fs that open succeeds, so
+// here the inode lives on as an orphan until the kernel forgets it.
+type kernelRefs struct {
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (k *kernelRefs) add(ino uint64, d int) (now int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.n == nil {
+		k.n = map[uint64]int{}
+	}
+	now = k.n[ino] + d
+	if now <= 0 {
+		delete(k.n, ino)
+		return 0
+	}
+	k.n[ino] = now
+	return now
+}
+
+func (k *kernelRefs) held(ino uint64) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.n[ino] > 0
+}
+
+// Hold records a kernel reference to ino (one per go-fuse inode the
+// adapter creates for it). Until the matching Forget, an unlinked ino
+// stays an orphan and OpenFile of it succeeds.
+func (v *FS) Hold(ino uint64) { v.kernel.add(ino, 1) }
+
+// Forget drops a kernel reference taken with Hold; an inode that has no
+// name, no open handle and no other reference left is freed.
+func (v *FS) Forget(ino uint64) error {
+	if v.kernel.add(ino, -1) > 0 || v.isOpen(ino) {
+		return nil
+	}
+	a, err := v.meta.GetAttr(ino)
+	if err != nil || a.Nlink > 0 {
+		return nil // already freed, or still named
+	}
+	if a.IsRegular() {
+		v.wb.Discard(ino)
+	}
+	return v.meta.ReleaseOrphan(ino)
+}
+
+// Hold records the kernel's reference to an entry it is given (a lookup,
+// create, link or tmpfile reply) and reports whether it must be dropped
+// with Forget: stored regular files only.
+func (o *Ops) Hold(e Entry) bool {
+	if e.Node.vn != nil || !e.Attr.IsRegular() {
+		return false
+	}
+	o.v.Hold(e.Node.ino)
+	return true
+}
+
+// Forget drops a reference taken by Hold (the kernel forgot the inode).
+func (o *Ops) Forget(n Node) {
+	if n.vn != nil {
+		return
+	}
+	if err := o.v.Forget(n.ino); err != nil {
+		slog.Error("forget", "ino", n.ino, "err", err)
+	}
+}

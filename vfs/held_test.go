@@ -1,0 +1,81 @@
+package vfs
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+)
+
+// An inode the kernel holds outlives its last name until the kernel
+// forgets it: OPEN after a racing unlink succeeds, and the orphan is freed
+// at the later of the last close and the forget.
+func TestHeldInodeOutlivesUnlink(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		closeFirst  bool
+		openAfterRm bool
+	}{
+		{name: "open after unlink, close then forget", closeFirst: true, openAfterRm: true},
+		{name: "open after unlink, forget then close", openAfterRm: true},
+		{name: "no open: forget frees"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := openTestFS(t)
+			if err := v.WriteFile("sessions/s/f", []byte("content"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			a, err := v.Resolve("sessions/s/f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir, _ := v.Resolve("sessions/s")
+			v.Hold(a.Ino)
+			if err := v.meta.Unlink(dir.Ino, "f"); err != nil {
+				t.Fatal(err)
+			}
+			if tt.openAfterRm {
+				if err := v.OpenFile(a.Ino); err != nil {
+					t.Fatalf("open of a held, unlinked inode: %v", err)
+				}
+				buf := make([]byte, 16)
+				if n, err := v.wb.Read(a.Ino, buf, 0, nil); err != nil || string(buf[:n]) != "content" {
+					t.Fatalf("read %q, %v", buf[:n], err)
+				}
+				if tt.closeFirst {
+					if err := v.Release(a.Ino); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := v.GetAttr(a.Ino); err != nil {
+						t.Fatalf("freed at close while the kernel holds it: %v", err)
+					}
+					if err := v.Forget(a.Ino); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					if err := v.Forget(a.Ino); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := v.GetAttr(a.Ino); err != nil {
+						t.Fatalf("freed at forget while open: %v", err)
+					}
+					if err := v.Release(a.Ino); err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				if _, err := v.GetAttr(a.Ino); err != nil {
+					t.Fatalf("freed at unlink while the kernel holds it: %v", err)
+				}
+				if err := v.Forget(a.Ino); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := v.meta.GetAttr(a.Ino); !errors.Is(err, syscall.ENOENT) {
+				t.Fatalf("inode after last close and forget: %v, want ENOENT", err)
+			}
+			if err := v.OpenFile(a.Ino); err == nil {
+				t.Fatal("open of a freed inode succeeded")
+			}
+		})
+	}
+}
