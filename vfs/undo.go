@@ -80,6 +80,9 @@ func (v *FS) GCUndo(emptyTrash bool) (UndoGCResult, error) {
 // retention, between a second and ten minutes.
 func (v *FS) StartTrashExpiry() (stop func()) {
 	every := min(max(v.meta.Trash().Retention/10, time.Second), 10*time.Minute)
+	if v.meta.Trash().Retention <= 0 {
+		every = time.Minute // the trash is off: clear what an earlier mount left
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

@@ -25,8 +25,10 @@ func init() {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("gc: trash: %d files (%d bytes) expired; scanned %d blobs, removed %d, freed %d bytes\n",
-				res.TrashExpired.Files, res.TrashExpired.Bytes, res.Scanned, res.Removed, res.BytesFreed)
+			fmt.Printf("gc: scanned %d blobs, removed %d, freed %d bytes\n", res.Scanned, res.Removed, res.BytesFreed)
+			if emptyTrash || res.TrashExpired.Files > 0 {
+				fmt.Printf("gc: trash: %d files (%d bytes) expired\n", res.TrashExpired.Files, res.TrashExpired.Bytes)
+			}
 			return nil
 		},
 	}

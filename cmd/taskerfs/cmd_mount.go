@@ -232,8 +232,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 			stopBackground = w.Stop
 		}
 	}
-	stopExpiry := v.StartTrashExpiry()
-	defer stopExpiry()
+	stopExpiry := v.StartTrashExpiry() // stopped before v.Close below
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
 	sdNotify("READY=1\nSTATUS=serving " + mnt)
@@ -249,6 +248,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	}()
 	srv.Wait()
 	sdNotify("STOPPING=1\nSTATUS=flushing")
+	stopExpiry()
 	stopBackground()
 	if err := v.Close(); err != nil {
 		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
