@@ -26,7 +26,7 @@
 # cache, so cold reads come from the server; its stored bytes are the data
 # dir plus the bucket.
 #
-#   bench/run.sh [--quick] [--reps N] [--work DIR] [--user NAME] [--no-fresh-fs] [--keep]
+#   bench/run.sh [--quick] [--reps N] [--work DIR] [--user NAME] [--no-fresh-fs] [--keep] [--profile]
 #
 # --quick        small dataset and small fio/fs_mark/closelat sizes (under a minute)
 # --reps N       repetitions (default 3); medians are over them
@@ -37,6 +37,8 @@
 #                journaled ext4 image loop-mounted under DIR (see DESIGN.md,
 #                "Measuring on these machines")
 # --keep         keep the backing stores and the ext4 image afterwards
+# --profile      take a CPU profile of the taskerfs daemon over every phase,
+#                saved as DIR/profiles/PHASE.repN.pprof (go tool pprof)
 # --self-test    mount loopback in taskerfs' place (checks the script itself)
 #
 # A figure that a build of taskerfs cannot produce yet (no search/, no gc,
@@ -48,7 +50,7 @@ set -uo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-QUICK=0 REPS="" WORK=/var/tmp/taskerfs-bench FRESH_FS=1 KEEP=0 A_KIND=taskerfs NP_USER=nobody
+QUICK=0 REPS="" WORK=/var/tmp/taskerfs-bench FRESH_FS=1 KEEP=0 A_KIND=taskerfs NP_USER=nobody PROFILE=0
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -57,6 +59,7 @@ while (($#)); do
 	--user) NP_USER=$2; shift ;;
 	--no-fresh-fs) FRESH_FS=0 ;;
 	--keep) KEEP=1 ;;
+	--profile) PROFILE=1 ;;
 	--self-test) A_KIND=loopback ;;
 	-h | --help) awk 'NR > 1 && /^# The whole script/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
@@ -65,15 +68,15 @@ while (($#)); do
 done
 
 if ((QUICK)); then
-	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=16 FSMARK_N=100 CLOSELAT_N=30 SETTLE=0
+	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=16 FSMARK_N=100 CLOSELAT_N=30 TREE_N=500 SETTLE=0
 else
-	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=5000 CLOSELAT_N=300 SETTLE=2
+	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=5000 CLOSELAT_N=300 TREE_N=10000 SETTLE=2
 fi
 REPS=${REPS:-3}
 DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05 CLOSELAT_KIB=200
 
 WORK=$(realpath -m "$WORK")
-BIN=$WORK/bin LOGS=$WORK/logs RES=$WORK/results
+BIN=$WORK/bin LOGS=$WORK/logs RES=$WORK/results PROFS=$WORK/profiles
 FSDIR=$WORK/fs IMG=$WORK/fs.img
 FSES=(tfs lb np s3)
 declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np [s3]=$WORK/mnt/taskerfs-s3)
@@ -196,6 +199,9 @@ drained() {
 	sync
 }
 
+# durable FS: sync, and for taskerfs first wait for its queue (drained).
+durable() { if is_taskerfs "$1"; then drained "$1"; else sync; fi; }
+
 start_fs() {
 	local fs=$1 m=${MNT[$1]} s=${STORE[$1]} i
 	if { [[ $fs == np ]] && ((!NP_OK)); } || { [[ $fs == s3 ]] && ((!S3_OK)); }; then
@@ -281,13 +287,39 @@ store_bytes() {
 	fi
 }
 
+# prof_start FS and prof_stop FS NAME bracket one phase with a CPU profile
+# of taskerfs' daemon (--profile), taken through its control socket.
+prof_start() {
+	((PROFILE)) && is_taskerfs "$1" || return 0
+	curl -sf -X POST --unix-socket "${STORE[$1]}/control.sock" http://taskerfs/debug/cpuprofile/start >/dev/null 2>&1 ||
+		log "no CPU profile from ${KIND[$1]} (needs a build with /debug/cpuprofile)"
+}
+prof_stop() {
+	((PROFILE)) && is_taskerfs "$1" || return 0
+	local out=$PROFS/$2.rep$rep.pprof
+	curl -sf -X POST --unix-socket "${STORE[$1]}/control.sock" http://taskerfs/debug/cpuprofile/stop -o "$out" 2>/dev/null ||
+		rm -f "$out"
+}
+
+# cold PHASE FS ARGS...: PHASE on a freshly remounted FS with empty kernel
+# caches.
+cold() {
+	local phase=$1 fs=$2
+	shift 2
+	remount_cold "$fs" || return 0
+	prof_start "$fs"
+	"$phase" "$fs" "$@" || log "${phase#ph_} $* ${KIND[$fs]}: failed, its figure is n/a"
+	prof_stop "$fs" "${phase#ph_}${*:+-${*// /-}}-cold"
+}
+
 # ---------------------------------------------------------------- phases
 
 # Run by `as FS bash -c`, hence exported.
 copy_in() { cp -r "$1/sessions" "$2/" && sync; }
 list_meta() { (cd "$1/sessions" && ls -1 | awk '{ print $0 "/metadata.json" }' | xargs -d '\n' cat >/dev/null); }
 read_all() { find "$1/sessions" -type f -print0 | xargs -0 cat >/dev/null; }
-export -f copy_in list_meta read_all
+tar_out() { tar -cf - -C "$1" tree | cat >/dev/null; } # -f /dev/null would let tar skip the reads
+export -f copy_in list_meta read_all tar_out
 
 ph_ingest() {
 	local fs=$1 stored
@@ -385,6 +417,31 @@ ph_gc() {
 	rec stored_after "$fs" "$(store_bytes "$fs")"
 }
 
+# The small-file tree: TREE_N files of 4 KiB (unique bytes) in 10
+# directories, from a tarball made once per work dir.
+ph_untar() {
+	local fs=$1 m=${MNT[$1]}
+	timed as "$fs" tar -xf "$TARBALL" -C "$m" || return 1
+	local t1=$T
+	timed durable "$fs"
+	rec untar "$fs" "$(calc "($t1 + $T) / 1e6")"
+}
+ph_lsr() {
+	local fs=$1 m=${MNT[$1]}
+	timed as "$fs" ls -lR "$m/tree" >/dev/null && rec lsr "$fs" "$(calc "$T / 1e3" 1)"
+}
+ph_tarc() {
+	local fs=$1 m=${MNT[$1]}
+	timed as "$fs" bash -c 'tar_out "$1"' _ "$m" && rec tarc "$fs" "$(calc "$T / 1e3" 1)"
+}
+ph_rmtree() {
+	local fs=$1 m=${MNT[$1]}
+	timed as "$fs" rm -rf "$m/tree" || return 1
+	local t1=$T
+	timed durable "$fs"
+	rec rmtree "$fs" "$(calc "($t1 + $T) / 1e6")"
+}
+
 # each PHASE ARGS -- FS... runs PHASE FS ARGS for every FS that is mounted,
 # in the given order.
 each() {
@@ -394,13 +451,16 @@ each() {
 	shift
 	for fs in "$@"; do
 		up "$fs" || continue
+		prof_start "$fs"
 		"$phase" "$fs" "${args[@]}" || log "$phase ${args[*]} ${KIND[$fs]}: failed, its figure is n/a"
+		prof_stop "$fs" "${phase#ph_}${args[*]:+-${args[*]// /-}}"
 	done
 }
 
 # ---------------------------------------------------------------- set-up
 
 mkdir -p "$BIN" "$LOGS" "$WORK/mnt"
+((!PROFILE)) || { rm -rf "$PROFS" && mkdir -p "$PROFS"; }
 rm -rf "$RES" && mkdir -p "$RES"
 for f in tfs lb np s3 s3-server fio closelat; do : >"$LOGS/$f.log"; done
 
@@ -434,6 +494,16 @@ if [[ ! -f $DATASET/.done ]]; then
 		--dup "$DUP" --seed "$SEED" --plant "$QUERY=$QUERY_SHARE" --manifest "$DATASET/manifest.json" >&2 ||
 		die "taskerfs gen failed"
 	touch "$DATASET/.done"
+fi
+TARBALL=$WORK/tree-$TREE_N.tar
+if [[ ! -f $TARBALL ]]; then
+	log "making the small-file tarball ($TREE_N x 4 KiB)"
+	rm -rf "$WORK/tree-src" && mkdir -p "$WORK/tree-src" &&
+		"$BIN/fsmark" -n $((TREE_N / 10)) -s 4096 -t 10 -S 0 -k -d "$WORK/tree-src" >/dev/null &&
+		mv "$WORK/tree-src"/fsmark-* "$WORK/tree-src/tree" &&
+		tar -cf "$TARBALL.tmp" -C "$WORK/tree-src" tree && mv "$TARBALL.tmp" "$TARBALL" || die "cannot make $TARBALL"
+	rm -rf "$WORK/tree-src"
+	chmod 644 "$TARBALL"
 fi
 LOGICAL=$(du -sb --apparent-size "$DATASET/sessions" | cut -f1)
 FILES=$(find "$DATASET/sessions" -type f | wc -l)
@@ -534,24 +604,24 @@ for ((rep = 1; rep <= REPS; rep++)); do
 
 	each ph_ingest -- "${order[@]}"
 	settle
-	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_list "$fs" list_cold || log "list ${KIND[$fs]} failed"; }
-	done
-	for fs in "${order[@]}"; do up "$fs" && ph_list "$fs" list_warm; done
+	for fs in "${order[@]}"; do cold ph_list "$fs" list_cold; done
+	each ph_list list_warm -- "${order[@]}"
 	each ph_hit_rate -- "${order[@]}"
-	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_read_all "$fs" || log "read-all ${KIND[$fs]} failed"; }
-	done
+	for fs in "${order[@]}"; do cold ph_read_all "$fs"; done
 	each ph_search -- "${order[@]}"
+	settle
+	each ph_untar -- "${order[@]}"
+	settle
+	for fs in "${order[@]}"; do cold ph_lsr "$fs"; done
+	for fs in "${order[@]}"; do cold ph_tarc "$fs"; done
+	each ph_rmtree -- "${order[@]}"
 	settle
 	each ph_fsmark 0 -- "${order[@]}"
 	each ph_fsmark 1 -- "${order[@]}"
 	each ph_closelat -- "${order[@]}"
 	each ph_fio write -- "${order[@]}"
 	settle
-	for fs in "${order[@]}"; do
-		remount_cold "$fs" && { ph_fio "$fs" read || log "fio read ${KIND[$fs]} n/a"; }
-	done
+	for fs in "${order[@]}"; do cold ph_fio "$fs" read; done
 	settle
 	each ph_rm -- "${order[@]}"
 	each ph_gc -- "${order[@]}"
@@ -577,6 +647,10 @@ ROWS=(
 	"read_all|read everything, cold|MiB/s|higher|1"
 	"search|search: ls search/$QUERY vs grep -rl $QUERY|ms|lower|1"
 	"hits|search results (sessions vs files; $EXPECTED_HITS sessions planted)|count|-|1"
+	"untar|untar $TREE_N x 4 KiB files (unique bytes) + durable|s|lower|1"
+	"lsr|ls -lR of that tree, cold|ms|lower|1"
+	"tarc|tar -c of that tree, cold|ms|lower|1"
+	"rmtree|rm -rf of that tree + durable|s|lower|1"
 	"fsmark0|fs_mark -n $FSMARK_N -s 4096 -t 2 -S 0|files/s|higher|1"
 	"fsmark1|fs_mark -n $FSMARK_N -s 4096 -t 2 -S 1 (fsync)|files/s|higher|1"
 	"close_p50|close() of a fresh $CLOSELAT_KIB KiB file, p50|µs|lower|1"

@@ -27,10 +27,11 @@ func TestEncodeChoosesCodec(t *testing.T) {
 		{"zeros 1MiB", make([]byte, 1<<20), blobstore.CodecZstd},
 		{"random 4KiB", storetest.Random(4<<10, 3), blobstore.CodecRaw},
 		{"random 1MiB", storetest.Random(1<<20, 4), blobstore.CodecRaw},
+		{"marginal 1MiB (fio-like)", storetest.Marginal(1<<20, 4), blobstore.CodecRaw},
 		{"jpeg magic, compressible body", storetest.JPEG(100<<10, 5), blobstore.CodecRaw},
 		{"mp3 frame sync, compressible body", mp3Frame, blobstore.CodecRaw},
 		{"utf-16 text with BOM", utf16, blobstore.CodecZstd},
-		// The probe looks at the first 64 KiB only: a random head hides a
+		// The probe looks at the first 32 KiB only: a random head hides a
 		// compressible tail. That is the price of a cheap probe.
 		{"random head, json tail", append(storetest.Random(64<<10, 6), storetest.JSON(1<<20, 6)...), blobstore.CodecRaw},
 		{"json head, random tail", append(storetest.JSON(64<<10, 7)[:64<<10], storetest.Random(1<<20, 7)...), blobstore.CodecRaw},
@@ -139,7 +140,8 @@ func TestIsCompressedFormat(t *testing.T) {
 	}
 }
 
-// BenchmarkEncode compares levels on 1 MiB of random data and of JSON;
+// BenchmarkEncode compares levels on 1 MiB of random data, of barely
+// compressible data (fio's kind) and of JSON;
 // "ratio" is stored/logical bytes.
 func BenchmarkEncode(b *testing.B) {
 	inputs := []struct {
@@ -147,6 +149,7 @@ func BenchmarkEncode(b *testing.B) {
 		data []byte
 	}{
 		{"random", storetest.Random(1<<20, 1)},
+		{"marginal", storetest.Marginal(1<<20, 1)},
 		{"json", storetest.JSON(1<<20, 2)[:1<<20]},
 	}
 	levels := []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression}

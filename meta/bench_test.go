@@ -41,3 +41,36 @@ func BenchmarkReadDir10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10_000, "ns/entry")
 }
+
+// BenchmarkRewriteChunk is fsx's pattern: one chunk rewritten and the file
+// truncated after each write, one commit per step. "scan" finds the
+// entries to drop with an iterator from the start of the file's manifest
+// (how commits did it), "point" with DropChunks' point reads; the scan
+// steps over every older version of chunk 0 in the memtable.
+func BenchmarkRewriteChunk(b *testing.B) {
+	for _, mode := range []string{"scan", "point"} {
+		b.Run(mode, func(b *testing.B) {
+			e := newEnv(b)
+			f := e.mkfile("f").Ino
+			refs := make([]*BlobRef, 64)
+			for i := range refs {
+				refs[i] = inlineRef(randomBytes(uint64(i), 512))
+			}
+			for i := 0; b.Loop(); i++ {
+				err := e.s.Update(false, func(tx *Tx) error {
+					if mode == "scan" {
+						if err := scanChunks(tx.b, f, func(uint64, ChunkRef) error { return nil }); err != nil {
+							return err
+						}
+					} else if err := tx.DropChunks(f, 1, 1); err != nil {
+						return err
+					}
+					return tx.SetChunk(f, 0, refs[i%len(refs)])
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

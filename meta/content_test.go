@@ -332,3 +332,47 @@ func TestGC(t *testing.T) {
 	}
 	e.fsck()
 }
+
+// DropChunks and TruncateChunks drop exactly the entries in their range,
+// by point reads (narrow ranges) or a bounded scan (wide ones).
+func TestDropChunks(t *testing.T) {
+	cases := []struct {
+		name     string
+		have     []uint64
+		from, to uint64 // to 0: TruncateChunks(from)
+		want     []uint64
+	}{
+		{"point range", []uint64{0, 1, 2, 3}, 2, 4, []uint64{0, 1}},
+		{"point range, holes", []uint64{0, 3}, 1, 4, []uint64{0}},
+		{"empty range", []uint64{0, 1}, 2, 2, []uint64{0, 1}},
+		{"wide range scanned", []uint64{0, 5, 100, 200}, 1, 1000, []uint64{0}},
+		{"wide range keeps what is past it", []uint64{0, 100, 2000}, 1, 1000, []uint64{0, 2000}},
+		{"truncate from middle", []uint64{0, 1, 7, 9}, 7, 0, []uint64{0, 1}},
+		{"truncate all", []uint64{0, 1, 7}, 0, 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.mkfile("f").Ino
+			for _, i := range c.have {
+				e.setChunk(f, i, inlineRef([]byte("chunk "+fmtU(i))))
+			}
+			err := e.s.Update(false, func(tx *Tx) error {
+				if c.to == 0 {
+					return tx.TruncateChunks(f, c.from)
+				}
+				return tx.DropChunks(f, c.from, c.to)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			if err := e.s.Chunks(f, func(i uint64, _ ChunkRef) error { got = append(got, i); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("chunks left %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -71,6 +71,7 @@ type Store struct {
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
 	attrs     *cache.Cache[uint64, Attr]
+	freed     freedCounters // what the background collector looks at (gc.go)
 
 	dir   string       // pebble's directory
 	trash TrashOptions // meta/trash.go; guarded by mu
@@ -106,15 +107,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	pc := pebble.NewCache(cacheBytes)
 	defer pc.Unref()
-	var pebbleFS vfs.FS = privateFS{vfs.Default}
+	var fs vfs.FS = privateFS{vfs.Default}
 	if opts.FS != nil {
-		pebbleFS = opts.FS
+		fs = opts.FS
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        pc,
+		FS:           spaceFS{fs}, // walspace.go
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
-		FS:           pebbleFS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)

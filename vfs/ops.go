@@ -564,8 +564,8 @@ func (v *FS) handleAttr(c *Ctx, h *Handle) (Attr, error) {
 }
 
 // Fallocate supports plain preallocation (which only extends the size:
-// blocks are not reserved in a content store), KEEP_SIZE and punching
-// holes.
+// blocks are not reserved in a content store), KEEP_SIZE, punching holes
+// and zeroing ranges (FALLOC_FL_ZERO_RANGE, with or without KEEP_SIZE).
 func (o *Ops) Fallocate(c *Ctx, h *Handle, off, size uint64, mode uint32) (err error) {
 	defer o.v.done(c, "fallocate", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d,%#x", h.Ino(), off, size, mode) })
 	if h.vn != nil {
@@ -584,21 +584,38 @@ func (o *Ops) Fallocate(c *Ctx, h *Handle, off, size uint64, mode uint32) (err e
 	case unix.FALLOC_FL_KEEP_SIZE:
 		return nil
 	case unix.FALLOC_FL_KEEP_SIZE | unix.FALLOC_FL_PUNCH_HOLE:
-		if off >= a.Size {
-			return nil
+		return o.zeroRange(h.ino, off, min(off+size, a.Size))
+	case unix.FALLOC_FL_ZERO_RANGE, unix.FALLOC_FL_ZERO_RANGE | unix.FALLOC_FL_KEEP_SIZE:
+		// The part inside the file reads as zeros afterwards; without
+		// KEEP_SIZE the file grows to cover the range (the new part is
+		// a hole, like a truncate up).
+		if err := o.zeroRange(h.ino, off, min(off+size, a.Size)); err != nil {
+			return err
 		}
-		end := min(off+size, a.Size)
-		zero := make([]byte, min(end-off, 1<<20))
-		for pos := off; pos < end; {
-			n := min(uint64(len(zero)), end-pos)
-			if _, err := o.v.wb.Write(h.ino, zero[:n], int64(pos)); err != nil {
-				return err
-			}
-			pos += n
+		if end := off + size; mode&unix.FALLOC_FL_KEEP_SIZE == 0 && end > a.Size {
+			return o.v.wb.Truncate(h.ino, end)
 		}
 		return nil
 	}
 	return syscall.EOPNOTSUPP
+}
+
+// zeroRange makes [off, end) of ino read as zeros. The zeros go through
+// the write path one chunk at a time (so the dirty budget bounds them);
+// a chunk that ends up all zeros is stored as a hole, not as bytes.
+func (o *Ops) zeroRange(ino, off, end uint64) error {
+	if off >= end {
+		return nil
+	}
+	zero := make([]byte, min(end-off, 1<<20))
+	for pos := off; pos < end; {
+		n := min(uint64(len(zero)), end-pos)
+		if _, err := o.v.wb.Write(ino, zero[:n], int64(pos)); err != nil {
+			return err
+		}
+		pos += n
+	}
+	return nil
 }
 
 // DirEntry is one entry of a directory listing.

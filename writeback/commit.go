@@ -308,7 +308,9 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 			return err
 		}
 	}
-	if err := tx.TruncateChunks(s.f.ino, keep); err != nil {
+	// No committed entry lies past the committed size (this is the only
+	// writer of entries, and it drops those past each size it records).
+	if err := tx.DropChunks(s.f.ino, keep, (a.Size+meta.ChunkSize-1)/meta.ChunkSize); err != nil {
 		return err
 	}
 	for idx, ref := range s.refs {

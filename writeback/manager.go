@@ -35,7 +35,7 @@ func (p Priority) String() string {
 // Options tune a Manager. Zero values take the defaults.
 type Options struct {
 	Window        time.Duration // group-commit window for normal items (100 ms)
-	MaxDirtyBytes int64         // writers wait above this (256 MiB)
+	MaxDirtyBytes int64         // writers wait above this (256 MiB here; the mount defaults to 64 MiB)
 	MaxAge        time.Duration // writers wait while the oldest item is older (5 s)
 	// Prioritize picks the priority of a closed file's commit (Normal if nil).
 	Prioritize func(ino uint64) Priority
@@ -85,6 +85,7 @@ type Manager struct {
 	spaceBlobs int64     // st.blobBytes then: blobs stored since use the space too
 
 	st counters
+	ra readAheader // background loads for sequential readers (readahead.go)
 }
 
 type spillJob struct {
@@ -507,24 +508,6 @@ func (m *Manager) committedChunk(f *file, idx uint64, cache *ReadCache) ([]byte,
 	return d, nil
 }
 
-// ReadCache remembers the last chunk a handle read, so that sequential
-// reads smaller than a chunk decode each blob once.
-type ReadCache struct {
-	hash blobstore.Hash
-	data []byte
-}
-
-func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
-	if cache != nil && cache.data != nil && cache.hash == h {
-		return cache.data, nil
-	}
-	d, err := m.store.Blob(h)
-	if err == nil && cache != nil {
-		cache.hash, cache.data = h, d
-	}
-	return d, err
-}
-
 // Read fills dst from off and returns the byte count (short at EOF).
 func (m *Manager) Read(ino uint64, dst []byte, off int64, cache *ReadCache) (int, error) {
 	if off < 0 {
@@ -579,6 +562,7 @@ func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) 
 		done += l
 		pos += uint64(l)
 	}
+	m.readAhead(f, off, uint64(n), cache)
 	return n, nil
 }
 
@@ -802,6 +786,7 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	m.done.Wait()
+	m.ra.close()
 	return err
 }
 

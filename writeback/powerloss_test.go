@@ -340,6 +340,9 @@ func (w *plWriter) move(from, to string) error {
 	if err := w.st.store.Rename(meta.RootIno, from, meta.RootIno, to, 0); err != nil {
 		return err
 	}
+	if dst.cur.f == src.cur.f {
+		return nil // two links to one inode: rename does nothing
+	}
 	dst.set(moved)
 	src.set(crashState{})
 	return nil

@@ -3,11 +3,16 @@
 // threads creates -n files of -s bytes in its own subdirectory of -d,
 // optionally fsyncing each file before close (-S 1), and the run reports
 // files created per second in fs_mark's table format.
+//
+// Every file gets bytes of its own (pseudo-random, seeded per run and
+// thread): identical content would let a deduplicating filesystem store one
+// blob for all of them and turn the run into a metadata benchmark.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -49,11 +54,7 @@ func run(dir string, files, size, threads int, fsync, keep bool) error {
 			return err
 		}
 	}
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*7 + 1)
-	}
-
+	seed := uint64(time.Now().UnixNano())
 	errs := make([]error, threads)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -61,7 +62,7 @@ func run(dir string, files, size, threads int, fsync, keep bool) error {
 		wg.Add(1)
 		go func(t int) {
 			defer wg.Done()
-			errs[t] = createFiles(subdirs[t], t, files, data, fsync)
+			errs[t] = createFiles(subdirs[t], t, files, size, seed, fsync)
 		}(t)
 	}
 	wg.Wait()
@@ -86,8 +87,13 @@ func run(dir string, files, size, threads int, fsync, keep bool) error {
 	return os.RemoveAll(root)
 }
 
-func createFiles(dir string, thread, n int, data []byte, fsync bool) error {
+func createFiles(dir string, thread, n, size int, seed uint64, fsync bool) error {
+	rng := rand.NewChaCha8([32]byte{byte(thread), byte(seed), byte(seed >> 8), byte(seed >> 16),
+		byte(seed >> 24), byte(seed >> 32), byte(seed >> 40), byte(seed >> 48), byte(seed >> 56)})
+	data := make([]byte, size)
 	for i := 0; i < n; i++ {
+		rng.Read(data) // inside the timed loop, at the same cost on every filesystem
+
 		// fs_mark names files with a hex time stamp and a counter.
 		name := filepath.Join(dir, fmt.Sprintf("%08x%02x%016x", time.Now().Unix(), thread, i))
 		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)

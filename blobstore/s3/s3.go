@@ -200,9 +200,15 @@ func Open(opts Options) (*Store, error) {
 	}
 	err = staging.List("", func(h blobstore.Hash) error {
 		info, err := staging.Stat(h)
+		if errors.Is(err, blobstore.ErrCorrupt) {
+			// Torn by a crash before any commit synced it (a committed
+			// blob was synced first), or damaged: it can never be served
+			// (reads verify the hash); the bucket may hold a good copy.
+			slog.Warn("s3: damaged staged blob dropped", "blob", h, "err", err)
+			return staging.Delete(h)
+		}
 		if err != nil {
-			slog.Warn("s3: staged blob unreadable; left for fsck", "blob", h, "err", err)
-			return nil
+			return err
 		}
 		s.pending[h] = info.Stored
 		s.pendingBytes += info.Stored
@@ -332,8 +338,14 @@ func (s *Store) Get(h blobstore.Hash) ([]byte, error) {
 		return nil, blobstore.ErrClosed
 	}
 	d, err := s.staging.Get(h)
-	if !errors.Is(err, blobstore.ErrNotFound) {
-		return d, err
+	stagedErr := err
+	switch {
+	case err == nil:
+		return d, nil
+	case errors.Is(err, blobstore.ErrCorrupt):
+		slog.Warn("s3: damaged staged blob; trying the bucket", "blob", h, "err", err)
+	case !errors.Is(err, blobstore.ErrNotFound):
+		return nil, err
 	}
 	d, err = s.cache.get(h)
 	switch {
@@ -348,6 +360,9 @@ func (s *Store) Get(h blobstore.Hash) ([]byte, error) {
 	}
 	s.st.cacheMisses.Add(1)
 	raw, err := s.download(h)
+	if errors.Is(err, blobstore.ErrNotFound) && stagedErr != nil && !errors.Is(stagedErr, blobstore.ErrNotFound) {
+		return nil, stagedErr // the damaged staged copy was the only one
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -730,7 +745,14 @@ func (s *Store) upload(h blobstore.Hash) error {
 	if err != nil {
 		return err
 	}
-	info, err := blobstore.RawInfo(raw, int64(len(raw)))
+	// Verify before sending: the bucket must never hold a damaged blob.
+	_, info, err := blobstore.DecodeRaw(h, raw)
+	if errors.Is(err, blobstore.ErrCorrupt) {
+		slog.Error("s3: staged blob is damaged; not uploaded, dropped", "blob", h, "err", err)
+		s.staging.Delete(h)
+		s.finish(h, false)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -383,3 +383,40 @@ func TestSyncUpload(t *testing.T) {
 		t.Fatalf("object after SyncBlobs: %v", err)
 	}
 }
+
+// A staged blob damaged by a crash is dropped at open (never uploaded);
+// a good copy in the bucket still serves reads.
+func TestDamagedStagedBlob(t *testing.T) {
+	e := newEnv(t)
+	o := e.options(t, t.TempDir())
+	s := open(t, o)
+	good := storetest.Random(90<<10, 21)
+	h := blobstore.Sum(good)
+	if _, err := s.Put(h, good); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, s)
+	s.Close()
+	// The blob reappears in staging, torn (as after a crash that lost the
+	// removal but not the first bytes).
+	staged := filepath.Join(o.StagingDir, h.String()[:2], h.String())
+	raw, err := os.ReadFile(filepath.Join(o.CacheDir, h.String()[:2], h.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(staged, raw[:len(raw)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(o.CacheDir)
+	s = open(t, o)
+	defer s.Close()
+	if st := s.Stats(); st.PendingUploads != 0 {
+		t.Fatalf("a damaged staged blob is pending upload: %+v", st)
+	}
+	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("damaged staged blob left in staging: %v", err)
+	}
+	if got, err := s.Get(h); err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("Get after dropping the damaged staged copy: %v", err)
+	}
+}

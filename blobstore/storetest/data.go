@@ -22,6 +22,18 @@ func Random(n int, seed uint64) []byte {
 	return b
 }
 
+// Marginal returns n bytes that zstd shrinks by only 6-8%: random bytes
+// with a short run of zeros every 128 bytes, like fio's default buffers
+// (which carry a zeroed header field per 512-byte block). Worth storing
+// raw, but a loose probe of the first 64 KiB would not say so.
+func Marginal(n int, seed uint64) []byte {
+	b := Random(n, seed)
+	for i := 0; i < n; i += 128 {
+		clear(b[i:min(n, i+10)])
+	}
+	return b
+}
+
 var words = strings.Fields(`session screenshot audio transcript summary insight blocker
 achievement meeting review refactor deploy database query index cache latency error
 timeout retry user dashboard chart report design sketch prototype feature branch merge

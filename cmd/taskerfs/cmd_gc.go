@@ -29,6 +29,9 @@ func init() {
 			if emptyTrash || res.TrashExpired.Files > 0 {
 				fmt.Printf("gc: trash: %d files (%d bytes) expired\n", res.TrashExpired.Files, res.TrashExpired.Bytes)
 			}
+			if res.InGrace > 0 {
+				fmt.Printf("gc: kept %d unreferenced bucket objects younger than the grace period (--s3-gc-grace); a later gc removes them\n", res.InGrace)
+			}
 			return nil
 		},
 	}

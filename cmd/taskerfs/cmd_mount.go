@@ -36,6 +36,8 @@ type mountFlags struct {
 	blobPutDelay  time.Duration
 	metricsAddr   string
 	compressAfter time.Duration
+	gcInterval    time.Duration
+	gcGrace       time.Duration
 	attrTimeout   time.Duration
 	entryTimeout  time.Duration
 	background    bool
@@ -48,12 +50,14 @@ type mountFlags struct {
 func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.data, "data", vfs.DefaultDataDir(), "data dir")
 	fl.DurationVar(&f.window, "writeback-window", 100*time.Millisecond, "group-commit window for closed files")
-	fl.Int64Var(&f.maxDirty, "max-dirty-bytes", 256<<20, "writers wait when this many bytes are not yet persisted")
+	fl.Int64Var(&f.maxDirty, "max-dirty-bytes", defaultMaxDirty, "writers wait when this many bytes are not yet persisted")
 	fl.DurationVar(&f.maxAge, "max-queue-age", 5*time.Second, "writers wait while the oldest queued change is older")
-	fl.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "blob cache size")
+	fl.Int64Var(&f.cacheBytes, "cache-bytes", defaultCacheBytes, "blob cache size")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (needs user_allow_other for non-root)")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
 	fl.DurationVar(&f.compressAfter, "compress-after", 7*24*time.Hour, "recompress sessions untouched this long at a higher zstd level, in the background (0 disables)")
+	fl.DurationVar(&f.gcInterval, "gc-interval", 20*time.Second, "how often the daemon looks for blobs no file uses any more and deletes them (0 disables; taskerfs gc still works)")
+	fl.DurationVar(&f.gcGrace, "gc-grace", 30*time.Second, "how long a blob stays unused before the background gc deletes it")
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
@@ -233,6 +237,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		}
 	}
 	stopExpiry := v.StartTrashExpiry() // stopped before v.Close below
+	stopGC := startAutoGC(v, f.gcInterval, f.gcGrace)
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
 	sdNotify("READY=1\nSTATUS=serving " + mnt)
@@ -250,6 +255,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	sdNotify("STOPPING=1\nSTATUS=flushing")
 	stopExpiry()
 	stopBackground()
+	stopGC()
 	if err := v.Close(); err != nil {
 		log.Printf("taskerfs: flush on unmount of %s: %v", mnt, err)
 		// `taskerfs umount` reports it once this process has exited.
@@ -356,6 +362,23 @@ func unmount(mountpoint string, lazy, force bool) error {
 	return nil
 }
 
+// Default budgets, sized for a laptop next to the app being recorded. The
+// kernel's page cache keeps the hot pages of open files (FOPEN_KEEP_CACHE),
+// so the blob cache only has to hold small, often re-read blobs (session
+// JSON, what search and the virtual views read); sequential readers keep
+// their own read-ahead and bypass it. Sequential writers spill each full
+// chunk at once, so the dirty budget only has to cover a window's worth of
+// closed small files and the chunks being written.
+const (
+	defaultCacheBytes = 32 << 20
+	defaultMaxDirty   = 64 << 20
+	// memOverhead is what the daemon needs besides the two budgets:
+	// pebble's block cache and memtables, read-ahead buffers (at most
+	// maxReadAheads MiB in flight plus two per sequential reader), the
+	// index, go-fuse's request buffers.
+	memOverhead = 96 << 20
+)
+
 // setMemoryLimit makes the Go runtime collect harder as the daemon nears
 // what its caches and write-back backlog are allowed, so that peak RSS
 // follows the configured bounds rather than twice them. GOMEMLIMIT wins.
@@ -363,5 +386,5 @@ func setMemoryLimit(f *mountFlags) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + 256<<20)
+	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + memOverhead)
 }

@@ -41,6 +41,7 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 	// Profiles of a live daemon, for whoever can reach its 0600 socket.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	new(cpuProfiler).register(mux)
 	srv := &http.Server{Handler: mux}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

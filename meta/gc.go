@@ -1,0 +1,103 @@
+package meta
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+)
+
+// freedCounters count what transactions freed, as hints for the
+// background collector: whether a pass can find anything, and whether
+// pebble holds enough deleted keys to be worth compacting.
+type freedCounters struct {
+	blobs  atomic.Uint64 // file or inline blobs whose last reference went
+	inodes atomic.Uint64 // inodes deleted
+}
+
+// compactAfterInodes is how many deleted inodes make a compaction worth
+// it: after rm -rf of a tree, pebble keeps the deleted keys (and their
+// tombstones) in its WAL, memtable and tables until compaction reaches
+// them, which on an idle store is never.
+const compactAfterInodes = 256
+
+// Collector is gc run by the daemon itself. A blob is deleted only once it
+// has been unreferenced and unpinned for a grace period: found so by one
+// pass, still so at a pass at least grace later. The pins keep it safe
+// with the write-back queue (spilled and prepared blobs are pinned until
+// their commit lands) and with open files (unlinked open files keep their
+// references); the grace period covers a reader that looked up a chunk
+// just before a commit dropped its last reference.
+type Collector struct {
+	s      *Store
+	grace  time.Duration
+	seen   map[blobstore.Hash]time.Time // unreferenced at a pass, since
+	blobs  uint64                       // freed.blobs at the last pass
+	inodes uint64                       // freed.inodes at the last compaction
+}
+
+// NewCollector returns a collector for s with the given grace period.
+func (s *Store) NewCollector(grace time.Duration) *Collector {
+	return &Collector{s: s, grace: grace, seen: map[blobstore.Hash]time.Time{}}
+}
+
+// CollectResult is what one Pass did.
+type CollectResult struct {
+	GCResult
+	Waiting   int  // unreferenced blobs still in their grace period
+	Compacted bool // pebble compacted its deleted keys
+}
+
+// Pass runs one collection if there can be anything to collect (a blob
+// lost its last reference since the last pass, or blobs are waiting out
+// their grace period, or full: blobs that were never referenced, such as
+// a spill of a file deleted while it was written, leave no other trace),
+// then compacts pebble if many inodes were deleted since the last
+// compaction.
+func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
+	var res CollectResult
+	freed := c.s.freed.blobs.Load()
+	if full || freed != c.blobs || len(c.seen) > 0 {
+		// Whatever dropped a blob's last reference must be durable before
+		// the blob goes, or a power loss could bring the reference back
+		// without its blob. (Unlinks and other namespace changes are
+		// committed without a WAL sync.) `taskerfs gc` does the same with
+		// its SyncAll first.
+		if err := c.s.SyncWAL(); err != nil {
+			return res, err
+		}
+		c.blobs = freed
+		unref := map[blobstore.Hash]time.Time{}
+		r, err := c.s.gc(func(h blobstore.Hash, pinned bool) bool {
+			since, ok := c.seen[h]
+			if !ok || pinned {
+				since, ok = now, false // the grace period starts when the pin goes
+			}
+			if now.Sub(since) >= c.grace && ok {
+				return true
+			}
+			unref[h] = since
+			return false
+		})
+		res.GCResult = r
+		if err != nil {
+			return res, err // keep seen: the next pass carries on
+		}
+		c.seen = unref // forgets blobs referenced again or deleted
+		res.Waiting = len(unref)
+	}
+	if inodes := c.s.freed.inodes.Load(); inodes-c.inodes >= compactAfterInodes {
+		c.inodes = inodes
+		if err := c.s.Compact(); err != nil {
+			return res, err
+		}
+		res.Compacted = true
+	}
+	return res, nil
+}
+
+// Compact flushes pebble's memtable and compacts every level, so deleted
+// keys and their tombstones leave the disk.
+func (s *Store) Compact() error {
+	return s.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true)
+}

@@ -1,0 +1,182 @@
+package writeback
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/meta"
+)
+
+const (
+	// readAheadChunks is how many chunks past the one being read a
+	// sequential reader loads in the background. A cold 1 MiB blob is one
+	// file read and one SHA-256 pass; without read-ahead they happen one
+	// after the other on the FUSE thread while the kernel waits, so a
+	// cold sequential read ran at the disk's latency, not its bandwidth.
+	readAheadChunks = 2
+	// maxReadAheads bounds the loads in flight for the whole mount.
+	maxReadAheads = 4
+)
+
+// ReadCache is a reader's (an open handle's) view of the chunks around its
+// position: the chunk it read last, decoded and verified once, and the
+// next chunks being loaded in the background while it reads sequentially.
+// The zero value is ready to use. Its owner serialises calls that use it.
+type ReadCache struct {
+	hash blobstore.Hash
+	data []byte
+
+	end    uint64      // where the previous read ended
+	seq    bool        // the last read was near where the one before ended
+	aheadT uint64      // chunks below this index have been scheduled
+	ahead  []*prefetch // loads started for the chunks after the current one
+}
+
+// prefetch is one background load of a blob.
+type prefetch struct {
+	hash blobstore.Hash
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// readAheader tracks the background loads, so Close can wait for them
+// before the stores they read are closed.
+type readAheader struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	slots  chan struct{}
+}
+
+func (ra *readAheader) start(fn func()) bool {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.closed {
+		return false
+	}
+	if ra.slots == nil {
+		ra.slots = make(chan struct{}, maxReadAheads)
+	}
+	select {
+	case ra.slots <- struct{}{}:
+	default:
+		return false // enough loads in flight; the reader loads it itself
+	}
+	ra.wg.Add(1)
+	go func() {
+		defer ra.wg.Done()
+		defer func() { <-ra.slots }()
+		fn()
+	}()
+	return true
+}
+
+// close stops new loads and waits for those in flight.
+func (ra *readAheader) close() {
+	ra.mu.Lock()
+	ra.closed = true
+	ra.mu.Unlock()
+	ra.wg.Wait()
+}
+
+// blob returns blob h's logical bytes: from the reader's current chunk,
+// from a load started ahead of it, or loaded now.
+func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
+	if cache == nil {
+		return m.store.Blob(h)
+	}
+	if cache.data != nil && cache.hash == h {
+		return cache.data, nil
+	}
+	for i, p := range cache.ahead {
+		if p.hash != h {
+			continue
+		}
+		<-p.done
+		cache.ahead = slices.Delete(cache.ahead, i, i+1)
+		if p.err == nil {
+			cache.hash, cache.data = h, p.data
+			return p.data, nil
+		}
+		break // load it again: the error (or the answer) is the caller's
+	}
+	var d []byte
+	var err error
+	if cache.seq {
+		// A stream keeps its chunks itself; the shared cache is for
+		// blobs read again and again.
+		d, err = m.store.BlobUncached(h)
+	} else {
+		d, err = m.store.Blob(h)
+	}
+	if err == nil {
+		cache.hash, cache.data = h, d
+	}
+	return d, err
+}
+
+// readAhead notes a read of n bytes at off and, while the reads are
+// sequential, starts loading the committed chunks after it. Called with
+// f.mu held (or f private to the caller).
+func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
+	if cache == nil || n == 0 {
+		return
+	}
+	// Sequential: within a chunk of where the last read ended. The
+	// kernel's read-ahead sends several reads at once and they may arrive
+	// a little out of order.
+	at, was := off/meta.ChunkSize, cache.end/meta.ChunkSize
+	cache.seq = at+1 >= was && at <= was+1
+	cache.end = off + n
+	if !cache.seq {
+		cache.aheadT = 0 // a seek: schedule from here on the next sequential read
+		return
+	}
+	last := (off + n - 1) / meta.ChunkSize
+	for j := max(last+1, cache.aheadT); j <= last+readAheadChunks; j++ {
+		start := j * meta.ChunkSize
+		if start >= f.size {
+			break
+		}
+		h, ok := m.aheadHash(f, j)
+		cache.aheadT = j + 1
+		if !ok || h == cache.hash || slices.ContainsFunc(cache.ahead, func(p *prefetch) bool { return p.hash == h }) {
+			continue
+		}
+		p := &prefetch{hash: h, done: make(chan struct{})}
+		if !m.ra.start(func() {
+			p.data, p.err = m.store.BlobUncached(h)
+			close(p.done)
+		}) {
+			cache.aheadT = j // not scheduled: try again on the next read
+			break
+		}
+		cache.ahead = append(cache.ahead, p)
+	}
+	// Loads the reader skipped past (a file with holes or dirty chunks)
+	// are dropped, oldest first.
+	if extra := len(cache.ahead) - readAheadChunks; extra > 0 {
+		cache.ahead = slices.Delete(cache.ahead, 0, extra)
+	}
+}
+
+// aheadHash is the blob chunk j will be read from, when that is a stored
+// blob (not bytes in memory, a hole or a truncated range).
+func (m *Manager) aheadHash(f *file, j uint64) (blobstore.Hash, bool) {
+	if c := f.chunks[j]; c != nil {
+		if c.buf == nil && c.ref != nil {
+			return c.ref.Hash, true
+		}
+		return blobstore.Hash{}, false
+	}
+	if j*meta.ChunkSize >= f.trunc {
+		return blobstore.Hash{}, false
+	}
+	ref, ok, err := m.store.Chunk(f.ino, j)
+	if err != nil || !ok {
+		return blobstore.Hash{}, false
+	}
+	return ref.Hash, true
+}
