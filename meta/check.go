@@ -69,6 +69,14 @@ func checkTree(r pebble.Reader, report func(Problem)) error {
 	subdirs := map[uint64]uint32{}
 	seen := map[uint64]bool{RootIno: true}
 	stack := []uint64{RootIno}
+	troot, err := trashRootOf(r) // the trash tree is a second root (meta/trash.go)
+	if err != nil {
+		return err
+	}
+	if troot != 0 {
+		seen[troot] = true
+		stack = append(stack, troot)
+	}
 	for len(stack) > 0 {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -118,7 +126,7 @@ func checkTree(r pebble.Reader, report func(Problem)) error {
 			return err
 		}
 		want := names[a.Ino]
-		if a.IsDir() && (want > 0 || a.Ino == RootIno) {
+		if a.IsDir() && (want > 0 || a.Ino == RootIno || a.Ino == troot) {
 			want = 2 + subdirs[a.Ino]
 		}
 		if a.Nlink != want {

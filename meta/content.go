@@ -479,10 +479,15 @@ func (s *Store) gc(may func(h blobstore.Hash, pinned bool) bool) (GCResult, erro
 	var res GCResult
 	err := s.blobs.List("", func(h blobstore.Hash) error {
 		res.Scanned++
+		s.snaps.gate.RLock() // no snapshot appears between the two checks
+		defer s.snaps.gate.RUnlock()
 		s.pinMu.Lock()
 		defer s.pinMu.Unlock()
 		if _, ok, err := get(s.db, refKey(h)); err != nil || ok {
 			return err
+		}
+		if held, err := s.heldBySnapshotLocked(h); err != nil || held {
+			return err // meta/snapshot.go
 		}
 		pinned := s.pinned[h] > 0
 		if !may(h, pinned) || pinned {

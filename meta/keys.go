@@ -19,6 +19,7 @@ const (
 	pfxQuery   = 'q' // q<query>                 -> empty: a saved search (old stores)
 
 	pfxUserQuery = 'Q' // Q<uid><query>          -> <gid>: a user's saved search
+	// 'T' T<original path> -> the trash's interval record (trash.go)
 )
 
 var keyNextIno = []byte{pfxConfig, 'n', 'e', 'x', 't', 'i', 'n', 'o'}

@@ -273,6 +273,9 @@ func (tx *Tx) dropLink(a *Attr, parent uint64, name string) error {
 			return err
 		}
 	}
+	if kept, err := tx.trashUnlinked(a, parent, name); err != nil || kept {
+		return err // kept: now a name in the trash (meta/trash.go)
+	}
 	if tx.s.isOpen(a.Ino) {
 		a.Parent, a.Name = 0, ""
 		tx.b.Set(orphanKey(a.Ino), nil, nil)

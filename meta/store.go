@@ -79,6 +79,10 @@ type Store struct {
 	version   atomic.Uint64 // bumped after every committed Update
 	attrs     *cache.Cache[uint64, Attr]
 	freed     freedCounters // what the background collector looks at (gc.go)
+
+	dir   string       // pebble's directory
+	trash TrashOptions // meta/trash.go; guarded by mu
+	snaps snapRegistry // meta/snapshot.go
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -130,7 +134,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
-		isOpen: func(uint64) bool { return false }}
+		isOpen: func(uint64) bool { return false }, dir: dir}
 	entries := opts.AttrCacheEntries
 	if entries <= 0 {
 		entries = 256 << 10
@@ -258,6 +262,7 @@ func (s *Store) updateSettled(fn func(tx *Tx) error) error {
 // Close closes pebble after a final WAL sync.
 func (s *Store) Close() error {
 	defer s.attrs.Close()
+	s.CloseSnapshots()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
 		return err

@@ -187,7 +187,9 @@ func (m *Mount) start() {
 	if m.stderr != nil {
 		m.logs = append(m.logs, m.stderr.String())
 	}
-	args := append([]string{"mount", "--data", m.Data}, m.Args...)
+	// The trash is off unless a test turns it on (undo_test.go): other
+	// tests measure what deleting a file frees.
+	args := append([]string{"mount", "--data", m.Data, "--trash-days", "0"}, m.Args...)
 	args = append(args, m.Dir)
 	cmd := exec.Command(taskerfsBin, args...)
 	m.stderr = &lockedBuffer{}

@@ -134,6 +134,9 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 func (v *FS) checkNamespace() ([]string, error) {
 	var out []string
 	err := v.meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
+	if err == nil { // snapshots: their own invariants and the blobs they hold
+		_, err = v.meta.CheckSnapshots(func(p meta.SnapshotProblem) { out = append(out, p.String()) })
+	}
 	return out, err
 }
 
@@ -248,6 +251,9 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 	err := v.blobs.List("", func(h blobstore.Hash) error {
 		r.BlobFiles++
 		if _, ok, err := v.meta.BlobInfo(h); err != nil || ok {
+			return err
+		}
+		if held, err := v.meta.HeldBySnapshot(h); err != nil || held {
 			return err
 		}
 		orphans = append(orphans, h)

@@ -30,8 +30,9 @@ const MaxNameLen = meta.MaxNameLen
 
 // Node names an inode of the mount: a stored one or a view node.
 type Node struct {
-	ino uint64
-	vn  *vnode
+	ino     uint64
+	vn      *vnode
+	nocache bool // in the trash: what a lookup finds depends on the caller
 }
 
 // Ino is the node's inode number.
@@ -44,7 +45,7 @@ func (n Node) Ino() uint64 {
 
 // Cacheable is false for view nodes, whose names and attributes change
 // behind the kernel's back (and differ per caller).
-func (n Node) Cacheable() bool { return n.vn == nil }
+func (n Node) Cacheable() bool { return n.vn == nil && !n.nocache }
 
 // Entry is a looked-up or created node with its attributes.
 type Entry struct {
@@ -92,10 +93,25 @@ func (o *Ops) Lookup(c *Ctx, parent Node, name string) (e Entry, err error) {
 		if vn := o.v.rootView(name); vn != nil {
 			return o.entry(c, vn)
 		}
+		if name == TrashName {
+			o.v.trashFresh()
+			a, err := o.v.trashEntry()
+			e = o.realEntry(a)
+			e.Node.nocache = true
+			return e, err
+		}
 	}
 	a, err := o.v.Lookup(parent.ino, name)
 	if err != nil {
 		return e, err
+	}
+	if o.v.inTrash(parent.ino) { // view_trash.go
+		if o.v.trashHides(c, &a) {
+			return e, syscall.ENOENT
+		}
+		e = o.realEntry(a)
+		e.Node.nocache = true
+		return e, nil
 	}
 	return o.realEntry(a), nil
 }
@@ -121,6 +137,9 @@ func (o *Ops) Setattr(c *Ctx, n Node, in SetAttrIn) (a Attr, err error) {
 	if n.vn != nil {
 		return a, syscall.EROFS
 	}
+	if err := o.v.trashReadOnly(n.ino); err != nil {
+		return a, err
+	}
 	return o.v.SetAttr(n.ino, in)
 }
 
@@ -131,6 +150,9 @@ func (o *Ops) mknod(c *Ctx, parent Node, name string, nn meta.NewNode) (Entry, e
 	}
 	if o.v.reserved(parent.ino, name) {
 		return Entry{}, syscall.EEXIST
+	}
+	if err := o.v.trashReadOnly(parent.ino); err != nil {
+		return Entry{}, err
 	}
 	nn.Uid, nn.Gid = c.Uid, c.Gid
 	a, err := o.v.meta.Create(parent.ino, name, nn)
@@ -211,6 +233,8 @@ func (o *Ops) Link(c *Ctx, n, newParent Node, name string) (e Entry, err error) 
 		return e, syscall.EROFS
 	case o.v.reserved(newParent.ino, name):
 		return e, syscall.EEXIST
+	case o.v.inTrash(newParent.ino):
+		return e, syscall.EROFS
 	}
 	a, err := o.v.meta.Link(n.ino, newParent.ino, name)
 	if err != nil {
@@ -256,6 +280,8 @@ func (o *Ops) Rename(c *Ctx, parent Node, name string, newParent Node, newName s
 		return syscall.EROFS // every view is read-only
 	case o.v.reserved(parent.ino, name) || o.v.reserved(newParent.ino, newName):
 		return syscall.EPERM
+	case o.v.inTrash(newParent.ino):
+		return syscall.EROFS // out of the trash (a restore) only
 	}
 	return o.v.meta.Rename(parent.ino, name, newParent.ino, newName, flags)
 }
@@ -322,7 +348,7 @@ func (o *Ops) Setxattr(c *Ctx, n Node, name string, val []byte, flags uint32) (e
 	switch {
 	case isACL(name):
 		return syscall.EOPNOTSUPP
-	case n.vn != nil:
+	case n.vn != nil || o.v.inTrash(n.ino):
 		return syscall.EROFS
 	case strings.HasPrefix(name, "user.taskerfs."):
 		return syscall.EPERM
@@ -336,7 +362,7 @@ func (o *Ops) Removexattr(c *Ctx, n Node, name string) (err error) {
 	switch {
 	case isACL(name):
 		return syscall.EOPNOTSUPP
-	case n.vn != nil:
+	case n.vn != nil || o.v.inTrash(n.ino):
 		return syscall.EROFS
 	case strings.HasPrefix(name, "user.taskerfs."):
 		return syscall.EPERM
@@ -388,10 +414,14 @@ func (o *Ops) Open(c *Ctx, n Node, flags uint32) (h *Handle, err error) {
 	if vn := n.vn; vn != nil {
 		return o.v.openView(c, vn, flags)
 	}
+	if writeFlags(flags) && o.v.inTrash(n.ino) {
+		return nil, syscall.EROFS
+	}
 	if err := o.v.OpenFile(n.ino); err != nil {
 		return nil, err
 	}
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		o.v.beforeReplace(n.ino) // the trash keeps the last closed version
 		if err := o.v.wb.Truncate(n.ino, 0); err != nil {
 			o.v.Release(n.ino)
 			return nil, err
@@ -417,6 +447,9 @@ func (v *FS) openView(c *Ctx, vn *vnode, flags uint32) (*Handle, error) {
 	if vn.stream != nil {
 		return &Handle{vn: vn, log: vn.stream.open()}, nil
 	}
+	if vn.readAt != nil {
+		return &Handle{vn: vn}, nil
+	}
 	var data []byte
 	var err error
 	if vn.keep {
@@ -436,6 +469,9 @@ func (o *Ops) Read(c *Ctx, h *Handle, dest []byte, off int64) (n int, err error)
 		return h.log.read(c, dest)
 	}
 	defer o.v.done(c, "read", o.begin(), &err, func() string { return fmt.Sprintf("%d,%d,%d", h.Ino(), len(dest), off) })
+	if h.vn != nil && h.vn.readAt != nil {
+		return h.vn.readAt(c, dest, off)
+	}
 	if h.vn != nil {
 		if off >= int64(len(h.data)) {
 			return 0, nil
@@ -601,6 +637,7 @@ type DirHandle struct {
 	page  []DirEntry
 	eof   bool
 	prev  *DirEntry // the entry returned last, for READDIRPLUS lookups
+	trash bool      // a trash directory listed for a caller who sees part of it
 }
 
 const dirPage = 256
@@ -646,6 +683,13 @@ func (o *Ops) Opendir(c *Ctx, n Node) (h *DirHandle, err error) {
 			}
 			h.fixed = append(h.fixed, DirEntry{Name: name, Ino: vn.ino(), Mode: syscall.S_IFDIR, vn: vn})
 		}
+		if o.v.trashIno != 0 {
+			h.fixed = append(h.fixed, DirEntry{Name: TrashName, Ino: o.v.trashIno, Mode: syscall.S_IFDIR})
+		}
+	}
+	if o.v.inTrash(n.ino) {
+		o.v.trashFresh()
+		h.trash = !o.v.privileged(c)
 	}
 	return h, nil
 }
@@ -686,11 +730,22 @@ func (v *FS) readdirPage(c *Ctx, h *DirHandle) error {
 		h.eof = len(h.page) < dirPage
 		return err
 	}
+	last, n := h.last, 0
 	err := v.meta.ReadDir(h.n.ino, h.last, func(e meta.DirEntry) bool {
+		last, n = e.Name, n+1
+		if h.trash { // view_trash.go
+			if a, err := v.meta.GetAttr(e.Ino); err != nil || v.trashHides(c, &a) {
+				return n < dirPage
+			}
+		}
 		h.page = append(h.page, DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode})
-		return len(h.page) < dirPage
+		return n < dirPage
 	})
-	h.eof = len(h.page) < dirPage
+	h.eof = n < dirPage
+	if len(h.page) == 0 && !h.eof {
+		h.last = last // all hidden: the next page starts after them
+		return v.readdirPage(c, h)
+	}
 	return err
 }
 

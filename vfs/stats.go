@@ -33,6 +33,10 @@ type Stats struct {
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
 	RecompressSaved int64 `json:"recompressSavedBytes"`
+	// Undo: trashed versions (not in Files or LogicalBytes) and snapshots.
+	TrashFiles int64 `json:"trashFiles"`
+	TrashBytes int64 `json:"trashBytes"`
+	Snapshots  int64 `json:"snapshots"`
 	// Blobstore is the blob backend's own figures (S3: pending uploads,
 	// upload/download bytes and errors, read cache hits).
 	Blobstore any `json:"blobstore,omitempty"`
@@ -63,6 +67,12 @@ func (v *FS) Stats() (Stats, error) {
 	if err != nil {
 		return s, err
 	}
+	// Trashed versions hold blobs too, so the ratios below count them.
+	if tu, err := v.meta.TrashUsage(); err == nil {
+		s.TrashFiles, s.TrashBytes = tu.Files, tu.Bytes
+		s.Files -= tu.Files
+		s.LogicalBytes -= tu.Bytes
+	}
 	err = v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
 		s.Blobs++
 		s.UniqueBytes += int64(info.Size)
@@ -76,12 +86,12 @@ func (v *FS) Stats() (Stats, error) {
 		return s, err
 	}
 	if s.UniqueBytes > 0 {
-		s.DedupRatio = float64(s.LogicalBytes) / float64(s.UniqueBytes)
+		s.DedupRatio = float64(s.LogicalBytes+s.TrashBytes) / float64(s.UniqueBytes)
 	}
 	if s.StoredBytes > 0 {
 		s.CompressionRatio = float64(s.UniqueBytes) / float64(s.StoredBytes)
 	}
-	s.SavedBytes = s.LogicalBytes - s.StoredBytes
+	s.SavedBytes = s.LogicalBytes + s.TrashBytes - s.StoredBytes
 	s.MetaBytes = int64(v.meta.DB().Metrics().DiskSpaceUsage())
 	if n, _, b, err := v.index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
@@ -93,6 +103,9 @@ func (v *FS) Stats() (Stats, error) {
 	}
 	as := v.meta.AttrCacheStats()
 	s.AttrCacheHits, s.AttrCacheMisses = as.Hits, as.Misses
+	if l, err := v.meta.ListSnapshots(); err == nil {
+		s.Snapshots = int64(len(l))
+	}
 	s.Queue = v.wb.Stats()
 	if v.Background != nil {
 		s.RecompressSaved, s.Recompression = v.Background()

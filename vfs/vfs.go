@@ -30,7 +30,10 @@ type Options struct {
 	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
 	BlobPutDelay   time.Duration // test hook: a slow disk
 	ReadOnly       bool
-	S3             S3Options // blobs in an S3 bucket (see blobs.go)
+	// Trash configures the trash and records it in the data dir; nil
+	// uses the recorded configuration (else the trash is off).
+	Trash *meta.TrashOptions
+	S3    S3Options // blobs in an S3 bucket (see blobs.go)
 }
 
 // FS is an open data dir.
@@ -50,6 +53,7 @@ type FS struct {
 	born            time.Time // the views' timestamps
 	permc           permCache
 	views           map[string]*vnode // top-level virtual entries
+	trashIno        uint64            // root of the trash tree (view_trash.go)
 	obs             *observer
 
 	// Background reports the background recompressor's saved bytes and
@@ -162,7 +166,10 @@ func (v *FS) open(opts Options) error {
 	if err := v.adoptLegacyQueries(); err != nil {
 		return err
 	}
-	return v.ensureLayout()
+	if err := v.ensureLayout(); err != nil {
+		return err
+	}
+	return v.setupUndo(opts.Trash) // vfs/undo.go; after sessions/, which stays inode 2
 }
 
 // blobCache keys ristretto by the hash's raw bytes.
@@ -260,6 +267,9 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 		}
 		if !a.IsRegular() {
 			return a, syscall.EINVAL
+		}
+		if cur, err := v.GetAttr(ino); err == nil && cur.Size > *in.Size {
+			v.beforeReplace(ino) // the trash keeps the last closed version
 		}
 		if err := v.wb.Truncate(ino, *in.Size); err != nil {
 			return a, err

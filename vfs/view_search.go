@@ -196,6 +196,15 @@ sessions you can read through sessions/ (see the README's security
 section): ranks count only those, and a value none of them has does not
 exist for you. Root and the user running the daemon see everything.
 
+Searching a snapshot: the same query under .snapshots/<name>/search/
+runs over the index as it was when the snapshot was taken, and its links
+(../../sessions/<id>) lead into the snapshot's sessions/:
+
+    ls ".snapshots/before-cleanup/search/tag:auth oauth"
+
+(A path rather than a query field, so that the links resolve inside the
+snapshot and every tool that follows them reads the old files.)
+
 Facet directories list the same sessions by value: by-tag/<tag>/,
 by-topic/<topic>/, by-status/<status>/, by-category/<category>/[<sub>/],
 by-date/<YYYY-MM>/. A value that cannot be a plain file name is written

@@ -52,6 +52,11 @@ type vnode struct {
 	mayOpen func(c *Ctx) error
 
 	gen genCache
+
+	// Snapshot nodes (view_snapshots.go): attributes as they were, and
+	// content read chunk by chunk instead of generated whole.
+	snapAttr func(c *Ctx) (Attr, error)
+	readAt   func(c *Ctx, dest []byte, off int64) (int, error)
 }
 
 func (n *vnode) ino() uint64  { return virtualIno(n.path) }
@@ -102,6 +107,11 @@ func (v *FS) vattr(c *Ctx, n *vnode, h *Handle) (Attr, error) {
 		if err := n.valid(c); err != nil {
 			return Attr{}, err
 		}
+	}
+	if n.snapAttr != nil {
+		a, err := n.snapAttr(c)
+		a.Ino, a.Name = n.ino(), n.name()
+		return a, err
 	}
 	a := Attr{Ino: n.ino(), Mode: n.mode, Nlink: 1, Uid: v.owner, Gid: v.ownerGid, Name: n.name()}
 	if n.owned {
@@ -194,6 +204,8 @@ func (v *FS) buildViews() map[string]*vnode {
 		"by-category": v.categoryView(),
 		savedDirName:  v.savedView(),
 		casDirName:    v.casView(),
+		// Undo (view_snapshots.go); .trash is real inodes (view_trash.go).
+		snapshotsDirName: v.snapshotsView(),
 	}
 	for dir, field := range map[string]string{"by-tag": "tag", "by-topic": "topic", "by-status": "status", "by-date": "month"} {
 		views[dir] = v.facetView(dir, field)
@@ -238,5 +250,5 @@ func (v *FS) shadowed(name string) bool {
 
 // reserved refuses a change to a top-level name that a view owns.
 func (v *FS) reserved(parent uint64, name string) bool {
-	return parent == meta.RootIno && v.IsView(name) && !v.shadowed(name)
+	return parent == meta.RootIno && (v.IsView(name) && !v.shadowed(name) || name == TrashName)
 }

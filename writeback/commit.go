@@ -302,6 +302,12 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 	if s.trunc != noTrunc {
 		keep = min(keep, (s.trunc+meta.ChunkSize-1)/meta.ChunkSize)
 	}
+	if s.trunc != noTrunc {
+		// The version a truncation replaces goes to the trash (meta/trash.go).
+		if err := tx.TrashReplaced(s.f.ino, s.trunc); err != nil {
+			return err
+		}
+	}
 	// No committed entry lies past the committed size (this is the only
 	// writer of entries, and it drops those past each size it records).
 	if err := tx.DropChunks(s.f.ino, keep, (a.Size+meta.ChunkSize-1)/meta.ChunkSize); err != nil {

@@ -42,8 +42,9 @@ type mountFlags struct {
 	entryTimeout  time.Duration
 	background    bool
 	logTo         string
-	options       []string // -o lists, applied over the flags
-	kernelOpts    []string // the -o options meant for the kernel (ro, noexec, ...)
+	undo          undoFlags // cmd_snapshot.go
+	options       []string  // -o lists, applied over the flags
+	kernelOpts    []string  // the -o options meant for the kernel (ro, noexec, ...)
 }
 
 func (f *mountFlags) register(fl *pflag.FlagSet) {
@@ -64,6 +65,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.MarkHidden("debug-blob-put-delay")
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
 	fl.StringVar(&f.logTo, "log", "", "where the daemon logs: stderr, file (DATA/taskerfs.log) or syslog (default: stderr, file with --background)")
+	f.undo.register(fl)
 	addS3Flags(fl)
 	fl.StringArrayVarP(&f.options, "options", "o", nil, "mount(8) options: every flag as name=value (allow_other, cache_bytes=N, ...), and ro, noexec, nosuid, nodev, ...")
 }
@@ -103,6 +105,7 @@ func (f *mountFlags) vfsOptions() vfs.Options {
 		Writeback:      writeback.Options{Window: f.window, MaxDirtyBytes: f.maxDirty, MaxAge: f.maxAge},
 		BlobCacheBytes: f.cacheBytes,
 		BlobPutDelay:   f.blobPutDelay,
+		Trash:          f.undo.trashOptions(),
 	}
 }
 
@@ -233,6 +236,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 			stopBackground = w.Stop
 		}
 	}
+	stopExpiry := v.StartTrashExpiry() // stopped before v.Close below
 	stopGC := startAutoGC(v, f.gcInterval, f.gcGrace)
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
@@ -249,6 +253,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	}()
 	srv.Wait()
 	sdNotify("STOPPING=1\nSTATUS=flushing")
+	stopExpiry()
 	stopBackground()
 	stopGC()
 	if err := v.Close(); err != nil {

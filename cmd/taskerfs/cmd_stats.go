@@ -50,6 +50,8 @@ func printStats(s *vfs.Stats) {
 	row("dedup ratio", fmt.Sprintf("%.2f", s.DedupRatio))
 	row("compression ratio", fmt.Sprintf("%.2f", s.CompressionRatio))
 	row("saved bytes", s.SavedBytes)
+	row("trash files / bytes", fmt.Sprintf("%d / %d", s.TrashFiles, s.TrashBytes))
+	row("snapshots", s.Snapshots)
 	row("blobs (inline)", fmt.Sprintf("%d (%d)", s.Blobs, s.InlineBlobs))
 	row("metadata bytes", s.MetaBytes)
 	row("index sessions / bytes", fmt.Sprintf("%d / %d", s.IndexSessions, s.IndexBytes))

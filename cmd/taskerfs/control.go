@@ -110,7 +110,7 @@ func withDataDir[T any](dataDir, route string, params url.Values, fn func(v *vfs
 
 // controlRoutes are the daemon's answers to operator commands.
 func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
+	routes := map[string]http.HandlerFunc{
 		"/gc": func(w http.ResponseWriter, r *http.Request) {
 			res, err := v.GC()
 			writeJSON(w, res, err)
@@ -127,6 +127,10 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			writeJSON(w, struct{}{}, v.SyncAll())
 		},
 	}
+	for p, h := range undoRoutes(v) { // cmd_snapshot.go
+		routes[p] = h
+	}
+	return routes
 }
 
 // serveMetrics serves /metrics; an address without a host binds loopback
