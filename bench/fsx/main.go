@@ -29,6 +29,7 @@ func main() {
 	flag.Int64Var(&cfg.MaxOpLen, "oplen", 64<<10, "largest read/write/fallocate length")
 	flag.BoolVar(&cfg.NoMmap, "nommap", false, "no mapped reads and writes")
 	flag.BoolVar(&cfg.NoFallocate, "nofallocate", false, "no fallocate")
+	flag.BoolVar(&cfg.MsyncSync, "msync-sync", false, "msync(MS_SYNC) after every mapped write (default MS_ASYNC, as fsx)")
 	flag.IntVar(&cfg.CloseProb, "closeprob", 500, "close and reopen with probability 1/N after an op (0: never)")
 	flag.IntVar(&cfg.FsyncProb, "fsyncprob", 1000, "fsync with probability 1/N after an op (0: never)")
 	flag.IntVar(&cfg.LogOps, "log", 64, "operations shown on a mismatch")

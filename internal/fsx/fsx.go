@@ -58,6 +58,7 @@ type Config struct {
 	CloseProb   int    // close and reopen after an op with probability 1/CloseProb (default 500; <0 never)
 	FsyncProb   int    // fsync after an op with probability 1/FsyncProb (default 1000; <0 never)
 	NoSizeCheck bool   // skip the fstat size check after every op
+	MsyncSync   bool   // msync(MS_SYNC) after a mapped write; default MS_ASYNC, as fsx's msync(p, len, 0)
 	LogOps      int    // operations kept for a mismatch report (default 64)
 }
 
@@ -475,7 +476,11 @@ func (x *Exerciser) write(op Op, off, n int64) error {
 			return fmt.Errorf("mmap: %w", err)
 		}
 		copy(m[off-pg:], data)
-		err = unix.Msync(m, unix.MS_SYNC)
+		flags := unix.MS_ASYNC
+		if x.cfg.MsyncSync {
+			flags = unix.MS_SYNC
+		}
+		err = unix.Msync(m, flags)
 		if uerr := unix.Munmap(m); err == nil {
 			err = uerr
 		}
