@@ -2,6 +2,7 @@ package tests
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -21,21 +22,27 @@ func TestFsx(t *testing.T) {
 		name   string
 		seed   uint64
 		nommap bool
+		ops    int
+		max    int64 // file size limit (0: fsx's 256 KiB)
+		oplen  int64 // op length limit (0: 64 KiB)
 	}{
-		{"fixed seed, no mmap", 1, true},
-		{"fixed seed, mmap", 2, false},
-		{"random seed, mmap", random, false},
+		{"fixed seed, no mmap", 1, true, 20000, 0, 0},
+		{"fixed seed, mmap", 2, false, 20000, 0, 0},
+		{"random seed, mmap", random, false, 20000, 0, 0},
+		// Across 1 MiB chunk boundaries.
+		{"3 MiB file, random seed", random + 1, false, 2000, 3 << 20, 512 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Logf("seed %d (reproduce: go run ./bench/fsx -n 20000 -seed %d%s FILE)", tc.seed, tc.seed, map[bool]string{true: " -nommap"}[tc.nommap])
+			t.Logf("seed %d (reproduce: go run ./bench/fsx -n %d -seed %d%s%s FILE)", tc.seed, tc.ops, tc.seed,
+				map[bool]string{true: " -nommap"}[tc.nommap], map[bool]string{true: fmt.Sprintf(" -max %d -oplen %d", tc.max, tc.oplen)}[tc.max > 0])
 			m := mountFS(t, newDataDir(t))
 			path := m.Path("fsx.dat")
-			x, err := fsx.New(fsx.Config{Path: path, Seed: tc.seed, NoMmap: tc.nommap})
+			x, err := fsx.New(fsx.Config{Path: path, Seed: tc.seed, NoMmap: tc.nommap, MaxSize: tc.max, MaxOpLen: tc.oplen})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer x.Close()
-			err = x.Run(20000)
+			err = x.Run(tc.ops)
 			var mm *fsx.MismatchError
 			if errors.As(err, &mm) {
 				t.Fatalf("taskerfs returned wrong data:\n%v", err)
