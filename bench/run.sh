@@ -69,8 +69,10 @@ done
 
 if ((QUICK)); then
 	SESSIONS=30 SHOTS=6 AUDIO=6 FIO_MB=16 FSMARK_N=100 CLOSELAT_N=30 TREE_N=500 SETTLE=0
+	FSX_N=20000 FSX_LONG_N=20000
 else
 	SESSIONS=1000 SHOTS=10 AUDIO=10 FIO_MB=1024 FSMARK_N=5000 CLOSELAT_N=300 TREE_N=10000 SETTLE=2
+	FSX_N=20000 FSX_LONG_N=1000000
 fi
 REPS=${REPS:-3}
 DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05 CLOSELAT_KIB=200
@@ -442,6 +444,50 @@ ph_rmtree() {
 	rec rmtree "$fs" "$(calc "($t1 + $T) / 1e6")"
 }
 
+# ph_fsx FS: FSX_N operations of the fsx exerciser (bench/fsx: random reads,
+# writes, truncates, mapped reads/writes, fallocate on one file of at most
+# 256 KiB, every read checked) in ops/s; the same seed on every FS.
+# ph_fsx FS space: FSX_LONG_N operations on one file, then no command at all:
+# the store size once the daemon's background gc has had its turn
+# (--gc-interval 20s, --gc-grace 30s by default), i.e. after at least
+# FSX_GC_MIN seconds and then when du stays put for three polls (at most
+# FSX_GC_MAX seconds). Recorded as the store size and as its growth over the
+# size before the run. A data mismatch fails the phase (fsx.log has the op log).
+FSX_GC_MIN=75 FSX_GC_MAX=300
+ph_fsx() {
+	local fs=$1 what=${2:-} m=${MNT[$1]} out before after i last same
+	as "$fs" mkdir -p "$m/bench" || return 1
+	if [[ $what != space ]]; then
+		out=$(as "$fs" "$BIN/fsx" -n "$FSX_N" -seed "$((SEED * 1000 + rep))" -json "$m/bench/fsx.dat" 2>>"$LOGS/fsx.log") || {
+			log "fsx on ${KIND[$fs]} failed; see $LOGS/fsx.log"
+			return 1
+		}
+		echo "$fs $out" >>"$LOGS/fsx.log"
+		rec fsx "$fs" "$(grep -oE '"ops_per_sec": *[0-9.eE+]+' <<<"$out" | sed 's/.*: *//')"
+		as "$fs" rm -f "$m/bench/fsx.dat"
+		settle
+		return 0
+	fi
+	durable "$fs"
+	before=$(store_bytes "$fs")
+	as "$fs" "$BIN/fsx" -n "$FSX_LONG_N" -seed "$((SEED * 1000 + rep))" -json "$m/bench/fsx-long.dat" >>"$LOGS/fsx.log" 2>&1 || {
+		log "fsx $FSX_LONG_N ops on ${KIND[$fs]} failed; see $LOGS/fsx.log"
+		return 1
+	}
+	durable "$fs"
+	last=-1 same=0
+	for ((i = 0; i <= FSX_GC_MAX; i += 5)); do
+		after=$(store_bytes "$fs")
+		if ((after == last)); then ((same++)); else same=0; fi
+		last=$after
+		((i >= FSX_GC_MIN && same >= 3)) && break
+		sleep 5
+	done
+	log "fsx $FSX_LONG_N ops on ${KIND[$fs]}: store $before -> $after bytes after ${i}s"
+	rec fsx_store "$fs" "$after"
+	rec fsx_growth "$fs" "$((after - before))"
+}
+
 # each PHASE ARGS -- FS... runs PHASE FS ARGS for every FS that is mounted,
 # in the given order.
 each() {
@@ -462,9 +508,9 @@ each() {
 mkdir -p "$BIN" "$LOGS" "$WORK/mnt"
 ((!PROFILE)) || { rm -rf "$PROFS" && mkdir -p "$PROFS"; }
 rm -rf "$RES" && mkdir -p "$RES"
-for f in tfs lb np s3 s3-server fio closelat; do : >"$LOGS/$f.log"; done
+for f in tfs lb np s3 s3-server fio closelat fsx; do : >"$LOGS/$f.log"; done
 
-log "building taskerfs, loopback, fsmark and closelat"
+log "building taskerfs, loopback, fsmark, closelat and fsx"
 # What was built: the commit, and the uncommitted changes the build included
 # (saved as a patch next to the results).
 COMMIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -475,6 +521,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 	go build -o "$BIN/taskerfs" ./cmd/taskerfs &&
 	go build -o "$BIN/fsmark" ./bench/fsmark &&
 	go build -o "$BIN/closelat" ./bench/closelat &&
+	go build -o "$BIN/fsx" ./bench/fsx &&
 	go build -o "$BIN/loopback" github.com/hanwen/go-fuse/v2/example/loopback) || die "build failed"
 
 FIO=$(command -v fio || true)
@@ -625,6 +672,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 	settle
 	each ph_rm -- "${order[@]}"
 	each ph_gc -- "${order[@]}"
+	each ph_fsx -- "${order[@]}"
+	each ph_fsx space -- tfs
 	for fs in "${order[@]}"; do stop_fs "$fs"; done
 	for fs in "${FSES[@]}"; do
 		((${HWM[$fs]:-0} > 0)) && rec rss "$fs" "$(calc "${HWM[$fs]} / 1024" 0)"
@@ -666,6 +715,9 @@ ROWS=(
 	"stored_blobs|stored blob bytes after ingest (taskerfs stats)|MB|-|1e-6"
 	"stored_after|stored bytes after rm + gc|MB|lower|1e-6"
 	"hit_rate|cache hit rate, cold + warm metadata listing|%|-|1"
+	"fsx|fsx $FSX_N ops on one file ≤ 256 KiB (read, write, truncate, mmap, fallocate), same seed|ops/s|higher|1"
+	"fsx_store|store after $FSX_LONG_N fsx ops on one file + background gc, no command (after rm + gc)|MB|lower|1e-6"
+	"fsx_growth|store change over those $FSX_LONG_N fsx ops (older garbage the gc reclaims meanwhile counts against it)|MB|-|1e-6"
 	"rss|daemon peak RSS (VmHWM)|MB|lower|1"
 )
 
