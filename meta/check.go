@@ -25,6 +25,7 @@ const (
 	ProblemUser     ProblemKind = "user"     // a reverse blob->file entry without its manifest entry, or missing
 	ProblemInline   ProblemKind = "inline"   // an inline payload present while unreferenced, or missing
 	ProblemRecord   ProblemKind = "record"   // a per-inode record of a missing inode or one of the wrong kind
+	ProblemCounters ProblemKind = "counters" // the persisted stats counters differ from a scan
 )
 
 // Problem is one broken invariant.
@@ -59,7 +60,10 @@ func (s *Store) Check(report func(Problem)) error {
 	if err != nil {
 		return err
 	}
-	return checkRefcounts(snap, refs, report)
+	if err := checkRefcounts(snap, refs, report); err != nil {
+		return err
+	}
+	return checkCounters(snap, report)
 }
 
 // checkTree walks the namespace from the root and compares link counts
@@ -351,26 +355,27 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 		if err != nil {
 			return err
 		}
-		var stale []blobstore.Hash
+		stale := map[blobstore.Hash]blobRecord{}
 		err = scanRefs(tx.b, func(h blobstore.Hash, rec blobRecord) error {
 			n, used := refs[h]
 			delete(refs, h)
 			switch {
 			case !used:
-				stale = append(stale, h)
+				stale[h] = rec
 			case rec.Refs != n:
+				old := rec
 				rec.Refs = n
 				res.Refcounts++
-				return tx.b.Set(refKey(h), rec.encode(), nil)
+				return tx.setRef(h, &old, rec)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, h := range stale {
+		for h, rec := range stale {
 			res.Dropped++
-			tx.b.Delete(refKey(h), nil)
+			tx.delRef(h, rec)
 			tx.b.Delete(inlineKey(h), nil)
 		}
 		for h, n := range refs {
@@ -384,7 +389,7 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 			}
 			rec.Refs = n
 			res.Created++
-			tx.b.Set(refKey(h), rec.encode(), nil)
+			tx.setRef(h, nil, rec)
 		}
 		var strayUsers [][]byte
 		err = scanKeys(tx.b, []byte{pfxUser}, func(k, _ []byte) error {

@@ -224,15 +224,18 @@ func (tx *Tx) ref(r *BlobRef) error {
 		return err
 	}
 	rec := blobRecord{Inline: r.Inline != nil, Size: r.Size, Stored: r.Stored, Codec: r.Codec}
+	var old *blobRecord
 	if ok {
 		if rec, err = decodeBlobRecord(v); err != nil {
 			return err
 		}
+		prev := rec
+		old = &prev
 	} else if r.Inline != nil {
 		tx.b.Set(inlineKey(r.Hash), append([]byte{byte(r.Codec)}, r.Inline...), nil)
 	}
 	rec.Refs++
-	return tx.b.Set(refKey(r.Hash), rec.encode(), nil)
+	return tx.setRef(r.Hash, old, rec)
 }
 
 func (tx *Tx) unref(h blobstore.Hash) error {
@@ -248,12 +251,13 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 		return err
 	}
 	if rec.Refs > 1 {
+		old := rec
 		rec.Refs--
-		return tx.b.Set(refKey(h), rec.encode(), nil)
+		return tx.setRef(h, &old, rec)
 	}
 	// A file blob stays on disk until gc; an inline one goes now.
 	tx.s.freed.blobs.Add(1) // a hint for the collector: counted even if the tx fails
-	tx.b.Delete(refKey(h), nil)
+	tx.delRef(h, rec)
 	if rec.Inline {
 		tx.b.Delete(inlineKey(h), nil)
 	}
@@ -286,6 +290,11 @@ func (tx *Tx) freeInode(ino uint64) error {
 	tx.b.Delete(orphanKey(ino), nil)
 	tx.touched = append(tx.touched, ino)
 	tx.s.freed.inodes.Add(1)
+	old, err := tx.oldAttr(ino)
+	if err != nil {
+		return err
+	}
+	tx.countAttr(old, nil)
 	return tx.b.Delete(inodeKey(ino), nil)
 }
 

@@ -99,6 +99,11 @@ func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
 // PutAttr writes an inode record as is.
 func (tx *Tx) PutAttr(a *Attr) error {
 	tx.touched = append(tx.touched, a.Ino)
+	old, err := tx.oldAttr(a.Ino)
+	if err != nil {
+		return err
+	}
+	tx.countAttr(old, a)
 	return tx.b.Set(inodeKey(a.Ino), a.encode(), nil)
 }
 

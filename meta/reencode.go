@@ -18,8 +18,9 @@ func (s *Store) Reencoded(h blobstore.Hash, codec blobstore.Codec, stored int64)
 		if err != nil || rec.Inline {
 			return err
 		}
+		old := rec
 		rec.Codec, rec.Stored = codec, stored
-		return tx.b.Set(refKey(h), rec.encode(), nil)
+		return tx.setRef(h, &old, rec)
 	})
 }
 
@@ -52,9 +53,10 @@ func (s *Store) RecompressInline(h blobstore.Hash, level zstd.EncoderLevel) (bef
 			return nil
 		}
 		after = int64(len(enc)) + 1
+		old := rec
 		rec.Codec, rec.Stored = codec, after
 		tx.b.Set(inlineKey(h), append([]byte{byte(codec)}, enc...), nil)
-		return tx.b.Set(refKey(h), rec.encode(), nil)
+		return tx.setRef(h, &old, rec)
 	})
 	return before, after, err
 }

@@ -83,6 +83,9 @@ type Store struct {
 	dir   string       // pebble's directory
 	trash TrashOptions // meta/trash.go; guarded by mu
 	snaps snapRegistry // meta/snapshot.go
+
+	cmu      sync.Mutex // guards counters (written under mu too)
+	counters Counters   // meta/counters.go: as of the last commit
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -196,10 +199,14 @@ func (s *Store) init() error {
 		b.Set(inodeKey(RootIno), root.encode(), nil)
 		s.nextIno = RootIno + 1
 		b.Set(keyNextIno, uvarintBytes(s.nextIno), nil)
+		b.Set(keyCounters, attrCount(&root).encode(), nil)
 		if err := b.Commit(pebble.Sync); err != nil {
 			return err
 		}
 	default:
+		return err
+	}
+	if err := s.loadCounters(); err != nil {
 		return err
 	}
 	return s.purgeOrphans()
@@ -282,6 +289,9 @@ type Tx struct {
 
 	gated     bool     // needContent consults the content gate
 	unsettled []uint64 // files with queued content this change refers to
+
+	delta       Counters  // what this change adds to the store's counters
+	setCounters *Counters // RepairCounters: the figures to write as they are
 }
 
 // needContent records that this change makes ino reachable under a name,
@@ -311,6 +321,16 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	counters, recount := s.counters.add(tx.delta), tx.delta != Counters{}
+	if tx.setCounters != nil {
+		counters, recount = *tx.setCounters, true
+	}
+	if recount {
+		// In the same batch as the change counted: exact after a crash.
+		if err := tx.b.Set(keyCounters, counters.encode(), nil); err != nil {
+			return err
+		}
+	}
 	if tx.b.Empty() {
 		if sync {
 			return s.SyncWAL()
@@ -326,6 +346,11 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 	// and after its reads saw one state, and only such a reader caches.
 	s.version.Add(1)
 	err := tx.b.Commit(opt)
+	if err == nil && recount {
+		s.cmu.Lock()
+		s.counters = counters
+		s.cmu.Unlock()
+	}
 	for _, ino := range tx.touched {
 		s.attrs.Del(ino)
 	}
