@@ -88,6 +88,17 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		}
 		r.Repaired = append(r.Repaired, fmt.Sprintf("refcounts: %d rewritten, %d dropped, %d recreated, %d reverse entries fixed",
 			fixed.Refcounts, fixed.Dropped, fixed.Created, fixed.UsersFixed))
+		// The stats counters last: recounted after the refcounts changed.
+		if slices.ContainsFunc(r.Namespace, func(p string) bool {
+			return strings.HasPrefix(p, string(meta.ProblemCounters)+":")
+		}) {
+			c, err := v.meta.RepairCounters()
+			if err != nil {
+				return r, fmt.Errorf("repair counters: %w", err)
+			}
+			r.Repaired = append(r.Repaired, fmt.Sprintf("stats counters recounted: %d files, %d dirs, %d blobs",
+				c.Files, c.Dirs, c.Blobs))
+		}
 		left, err := v.checkNamespace()
 		if err != nil {
 			return r, err

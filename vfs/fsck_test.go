@@ -151,6 +151,25 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 			repairable: true,
 		},
 		{
+			name: "wrong stats counters",
+			damage: func(t *testing.T, f *fsckFixture) {
+				v := f.open(t)
+				defer v.Close()
+				// The counters record (meta/counters.go): version 1, then
+				// seven zigzag varints, all zero here.
+				err := v.meta.Update(true, func(tx *meta.Tx) error {
+					return tx.Batch().Set([]byte("mcounters"), []byte{1, 0, 0, 0, 0, 0, 0, 0}, nil)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			found: func(r *FsckReport, f *fsckFixture) bool {
+				return len(r.Namespace) == 1 && strings.HasPrefix(r.Namespace[0], "counters: ")
+			},
+			repairable: true,
+		},
+		{
 			name: "stale index entry",
 			damage: func(t *testing.T, f *fsckFixture) {
 				v := f.open(t)

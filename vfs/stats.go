@@ -2,8 +2,8 @@ package vfs
 
 import (
 	"strings"
+	"syscall"
 
-	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/writeback"
 )
@@ -42,48 +42,24 @@ type Stats struct {
 	Blobstore any `json:"blobstore,omitempty"`
 }
 
-// Stats scans the namespace and the refcount table; it costs a pass over
-// every inode, so callers should not poll it in a tight loop.
+// Stats costs O(1) in the size of the store: the file, directory and
+// blob figures come from meta's counters (kept in the commit path), the
+// session count from the link count of the sessions directory.
 func (v *FS) Stats() (Stats, error) {
 	var s Stats
-	sessionsDir, err := v.meta.Lookup(meta.RootIno, SessionsDir)
-	sessionsIno := sessionsDir.Ino
-	if err != nil {
-		sessionsIno = 0
-	}
-	err = v.meta.AllInodes(func(a meta.Attr) error {
-		switch {
-		case a.IsRegular():
-			s.Files++
-			s.LogicalBytes += int64(a.Size)
-		case a.IsDir():
-			s.Directories++
-			if a.Parent == sessionsIno && a.Nlink > 0 && !strings.HasPrefix(a.Name, ".") {
-				s.Sessions++
-			}
-		}
-		return nil
-	})
+	c := v.meta.Counters()
+	s.Files, s.Directories, s.LogicalBytes = c.Files, c.Dirs, c.LogicalBytes
+	s.Blobs, s.UniqueBytes, s.StoredBytes, s.InlineBlobs = c.Blobs, c.UniqueBytes, c.StoredBytes, c.InlineBlobs
+	n, err := v.sessionCount()
 	if err != nil {
 		return s, err
 	}
+	s.Sessions = n
 	// Trashed versions hold blobs too, so the ratios below count them.
 	if tu, err := v.meta.TrashUsage(); err == nil {
 		s.TrashFiles, s.TrashBytes = tu.Files, tu.Bytes
 		s.Files -= tu.Files
 		s.LogicalBytes -= tu.Bytes
-	}
-	err = v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
-		s.Blobs++
-		s.UniqueBytes += int64(info.Size)
-		s.StoredBytes += info.Stored
-		if info.Inline {
-			s.InlineBlobs++
-		}
-		return nil
-	})
-	if err != nil {
-		return s, err
 	}
 	if s.UniqueBytes > 0 {
 		s.DedupRatio = float64(s.LogicalBytes+s.TrashBytes) / float64(s.UniqueBytes)
@@ -114,4 +90,26 @@ func (v *FS) Stats() (Stats, error) {
 		s.Blobstore = b.BackendStats()
 	}
 	return s, nil
+}
+
+// sessionCount is the number of directories in /sessions whose name does
+// not start with a dot: the directory's link count is 2 + its
+// subdirectories, less the dot-named ones, which sort together near the
+// start of the listing (only the names before them are stepped over).
+func (v *FS) sessionCount() (int64, error) {
+	d, err := v.meta.Lookup(meta.RootIno, SessionsDir)
+	if err != nil || !d.IsDir() {
+		return 0, nil
+	}
+	n := int64(d.Nlink) - 2
+	err = v.meta.ReadDir(d.Ino, "", func(e meta.DirEntry) bool {
+		if !strings.HasPrefix(e.Name, ".") {
+			return e.Name < "." // past the dot names: done
+		}
+		if e.Mode == syscall.S_IFDIR {
+			n--
+		}
+		return true
+	})
+	return max(n, 0), err
 }
