@@ -294,7 +294,9 @@ func (tx *Tx) freeInode(ino uint64) error {
 	if err != nil {
 		return err
 	}
-	tx.countAttr(old, nil)
+	if err := tx.countAttr(old, nil); err != nil {
+		return err
+	}
 	return tx.b.Delete(inodeKey(ino), nil)
 }
 

@@ -27,6 +27,11 @@ type Counters struct {
 	UniqueBytes  int64 `json:"uniqueBytes"`
 	StoredBytes  int64 `json:"storedBytes"`
 	InlineBlobs  int64 `json:"inlineBlobs"`
+	// TrashFiles and TrashBytes count the linked regular files whose
+	// directory lies in the trash tree (meta/trash.go); they are part of
+	// Files and LogicalBytes too.
+	TrashFiles int64 `json:"trashFiles"`
+	TrashBytes int64 `json:"trashBytes"`
 }
 
 var keyCounters = []byte{pfxConfig, 'c', 'o', 'u', 'n', 't', 'e', 'r', 's'}
@@ -34,7 +39,8 @@ var keyCounters = []byte{pfxConfig, 'c', 'o', 'u', 'n', 't', 'e', 'r', 's'}
 const countersVersion = 1
 
 func (c *Counters) fields() []*int64 {
-	return []*int64{&c.Files, &c.Dirs, &c.LogicalBytes, &c.Blobs, &c.UniqueBytes, &c.StoredBytes, &c.InlineBlobs}
+	return []*int64{&c.Files, &c.Dirs, &c.LogicalBytes, &c.Blobs, &c.UniqueBytes, &c.StoredBytes, &c.InlineBlobs,
+		&c.TrashFiles, &c.TrashBytes}
 }
 
 func (c Counters) add(d Counters) Counters {
@@ -53,8 +59,8 @@ func (c Counters) encode() []byte {
 	return b
 }
 
-// maxCountersRecord caps the decoder: a version byte and 7 varints.
-const maxCountersRecord = 1 + 7*binary.MaxVarintLen64
+// maxCountersRecord caps the decoder: a version byte and 9 varints.
+const maxCountersRecord = 1 + 9*binary.MaxVarintLen64
 
 func decodeCounters(b []byte) (Counters, error) {
 	var c Counters
@@ -111,8 +117,111 @@ func (c Counters) sub(d Counters) Counters {
 
 // countAttr records that inode record old (nil: none) becomes new (nil:
 // deleted).
-func (tx *Tx) countAttr(old, new *Attr) {
+func (tx *Tx) countAttr(old, new *Attr) error {
 	tx.delta = tx.delta.add(attrCount(new)).sub(attrCount(old))
+	if old != nil && new != nil && old.IsDir() && new.IsDir() && old.Parent != new.Parent {
+		return tx.countDirMove(old, new)
+	}
+	if !trashRelevant(old) && !trashRelevant(new) {
+		return nil
+	}
+	if old != nil && new != nil && old.Parent == new.Parent && old.Size == new.Size &&
+		trashRelevant(old) == trashRelevant(new) {
+		return nil // neither in nor out of the trash, same size
+	}
+	for _, x := range []struct {
+		a    *Attr
+		sign int64
+	}{{old, -1}, {new, 1}} {
+		if !trashRelevant(x.a) {
+			continue
+		}
+		in, err := tx.dirInTrash(x.a.Parent)
+		if err != nil {
+			return err
+		}
+		if in {
+			tx.delta.TrashFiles += x.sign
+			tx.delta.TrashBytes += x.sign * int64(x.a.Size)
+		}
+	}
+	return nil
+}
+
+// trashRelevant: only linked regular files count in the trash figures.
+func trashRelevant(a *Attr) bool { return a != nil && a.IsRegular() && a.Nlink > 0 }
+
+// dirInTrash reports whether dir is the trash root or lies below it, as
+// this transaction sees the tree.
+func (tx *Tx) dirInTrash(dir uint64) (bool, error) {
+	root, err := trashRootOf(tx.b)
+	if err != nil || root == 0 {
+		return false, err
+	}
+	return inTrashTree(tx.b, root, dir, nil)
+}
+
+// inTrashTree walks up from dir; memo (optional) remembers the answers.
+func inTrashTree(r pebble.Reader, root, dir uint64, memo map[uint64]bool) (bool, error) {
+	var path []uint64
+	in := false
+	for i := 0; i < 4096 && dir != 0; i++ {
+		if v, ok := memo[dir]; ok {
+			in = v
+			break
+		}
+		if dir == root {
+			in = true
+			break
+		}
+		if dir == RootIno {
+			break
+		}
+		path = append(path, dir)
+		v, ok, err := get(r, inodeKey(dir))
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			break
+		}
+		a, err := decodeAttr(dir, v)
+		if err != nil {
+			break
+		}
+		dir = a.Parent
+	}
+	if memo != nil {
+		for _, d := range path {
+			memo[d] = in
+		}
+	}
+	return in, nil
+}
+
+// countDirMove accounts a directory that moved into or out of the trash
+// tree (a restore of a whole directory): every linked file below it
+// changes side. It costs a walk of that subtree, like the move itself.
+func (tx *Tx) countDirMove(old, new *Attr) error {
+	was, err := tx.dirInTrash(old.Parent)
+	if err != nil {
+		return err
+	}
+	is, err := tx.dirInTrash(new.Parent)
+	if err != nil || was == is {
+		return err
+	}
+	sign := int64(1)
+	if was {
+		sign = -1
+	}
+	return walkFiles(tx.b, new.Ino, func(a Attr) error {
+		if trashRelevant(&a) && a.Parent != 0 {
+			tx.delta.TrashFiles += sign
+			tx.delta.TrashBytes += sign * int64(a.Size)
+		}
+		return nil
+	})
 }
 
 // countRef records that refcount record old (nil: none) becomes new (nil:
@@ -164,8 +273,23 @@ func (s *Store) ScanCounters() (Counters, error) {
 
 func scanCounters(r pebble.Reader) (Counters, error) {
 	var c Counters
-	err := allInodes(r, func(a Attr) error {
+	root, err := trashRootOf(r)
+	if err != nil {
+		return c, err
+	}
+	memo := map[uint64]bool{}
+	err = allInodes(r, func(a Attr) error {
 		c = c.add(attrCount(&a))
+		if root != 0 && trashRelevant(&a) {
+			in, err := inTrashTree(r, root, a.Parent, memo)
+			if err != nil {
+				return err
+			}
+			if in {
+				c.TrashFiles++
+				c.TrashBytes += int64(a.Size)
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -31,7 +31,36 @@ func (e *env) checkCounters(what string) {
 
 // counterOps are the namespace and content changes the random test mixes.
 var counterOps = []string{"mkfile", "mkdir", "write-file", "write-inline", "truncate", "link", "unlink",
-	"rename-over", "rmdir", "open", "release", "expire-trash", "gc", "reencode"}
+	"rename-over", "rmdir", "open", "release", "expire-trash", "gc", "reencode", "restore"}
+
+// trashEntries lists every entry (files and directories) below the trash
+// root, as (parent, name).
+func (e *env) trashEntries() [][2]any {
+	e.t.Helper()
+	root, ok, err := e.s.TrashRoot()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out [][2]any
+	if !ok {
+		return out
+	}
+	var walk func(dir uint64, depth int)
+	walk = func(dir uint64, depth int) {
+		var ents []DirEntry
+		e.s.ReadDir(dir, "", func(d DirEntry) bool { ents = append(ents, d); return true })
+		for _, d := range ents {
+			if depth > 0 { // not the hour directories themselves
+				out = append(out, [2]any{dir, d.Name})
+			}
+			if d.Mode == syscall.S_IFDIR {
+				walk(d.Ino, depth+1)
+			}
+		}
+	}
+	walk(root, 0)
+	return out
+}
 
 func TestCountersFollowRandomOps(t *testing.T) {
 	tests := []struct {
@@ -58,6 +87,7 @@ func TestCountersFollowRandomOps(t *testing.T) {
 			e.mkdir("d0")
 			e.mkdir("d1")
 			e.checkCounters("setup")
+			restored, trashed := 0, 0
 			path := func() string {
 				return fmt.Sprintf("%s/f%d", dirs[1+r.IntN(2)], r.IntN(5))
 			}
@@ -139,6 +169,16 @@ func TestCountersFollowRandomOps(t *testing.T) {
 						err = e.s.ReleaseOrphan(o)
 						break
 					}
+				case "restore":
+					ents := e.trashEntries()
+					if len(ents) == 0 {
+						continue
+					}
+					en := ents[r.IntN(len(ents))]
+					err = e.s.Rename(en[0].(uint64), en[1].(string), e.ino(dirs[1+r.IntN(2)]), fmt.Sprintf("r%d", r.IntN(3)), 0)
+					if err == nil {
+						restored++
+					}
 				case "expire-trash":
 					_, err = e.s.ExpireTrash(time.Now(), true)
 				case "gc":
@@ -160,6 +200,9 @@ func TestCountersFollowRandomOps(t *testing.T) {
 					t.Fatalf("op %d %s %s: %v", i, op, p, err)
 				}
 				e.checkCounters(fmt.Sprintf("op %d %s %s", i, op, p))
+				if e.s.Counters().TrashFiles > 0 {
+					trashed++
+				}
 				if i%100 == 99 {
 					open = map[uint64]bool{} // a restart closes everything; open purges orphans
 					e.reopen()
@@ -174,6 +217,10 @@ func TestCountersFollowRandomOps(t *testing.T) {
 			if c.Files == 0 && c.Blobs == 0 {
 				t.Fatalf("the sequence left nothing to count: %+v", c)
 			}
+			if tc.trash && (trashed == 0 || restored == 0) {
+				t.Fatalf("the trash was not exercised: %d ops with trash files, %d restores", trashed, restored)
+			}
+			t.Logf("%d ops with trash files, %d restores; final %+v", trashed, restored, c)
 			e.check()
 		})
 	}

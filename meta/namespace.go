@@ -103,7 +103,9 @@ func (tx *Tx) PutAttr(a *Attr) error {
 	if err != nil {
 		return err
 	}
-	tx.countAttr(old, a)
+	if err := tx.countAttr(old, a); err != nil {
+		return err
+	}
 	return tx.b.Set(inodeKey(a.Ino), a.encode(), nil)
 }
 

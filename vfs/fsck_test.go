@@ -156,9 +156,9 @@ func TestFsckFindsAndRepairsDamage(t *testing.T) {
 				v := f.open(t)
 				defer v.Close()
 				// The counters record (meta/counters.go): version 1, then
-				// seven zigzag varints, all zero here.
+				// nine zigzag varints, all zero here.
 				err := v.meta.Update(true, func(tx *meta.Tx) error {
-					return tx.Batch().Set([]byte("mcounters"), []byte{1, 0, 0, 0, 0, 0, 0, 0}, nil)
+					return tx.Batch().Set([]byte("mcounters"), []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, nil)
 				})
 				if err != nil {
 					t.Fatal(err)

@@ -42,9 +42,9 @@ type Stats struct {
 	Blobstore any `json:"blobstore,omitempty"`
 }
 
-// Stats costs O(1) in the size of the store: the file, directory and
-// blob figures come from meta's counters (kept in the commit path), the
-// session count from the link count of the sessions directory.
+// Stats costs O(1) in the size of the store: the file, directory, trash
+// and blob figures come from meta's counters (kept in the commit path),
+// the session count from the link count of the sessions directory.
 func (v *FS) Stats() (Stats, error) {
 	var s Stats
 	c := v.meta.Counters()
@@ -56,11 +56,9 @@ func (v *FS) Stats() (Stats, error) {
 	}
 	s.Sessions = n
 	// Trashed versions hold blobs too, so the ratios below count them.
-	if tu, err := v.meta.TrashUsage(); err == nil {
-		s.TrashFiles, s.TrashBytes = tu.Files, tu.Bytes
-		s.Files -= tu.Files
-		s.LogicalBytes -= tu.Bytes
-	}
+	s.TrashFiles, s.TrashBytes = c.TrashFiles, c.TrashBytes
+	s.Files -= c.TrashFiles
+	s.LogicalBytes -= c.TrashBytes
 	if s.UniqueBytes > 0 {
 		s.DedupRatio = float64(s.LogicalBytes+s.TrashBytes) / float64(s.UniqueBytes)
 	}
