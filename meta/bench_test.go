@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"strconv"
 	"syscall"
 	"testing"
 )
@@ -66,6 +67,48 @@ func BenchmarkRewriteChunk(b *testing.B) {
 						return err
 					}
 					return tx.SetChunk(f, 0, refs[i%len(refs)])
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCommitContent is a content commit (a chunk and the new size) of
+// a file four levels down, the path a session file takes; with the trash
+// on, the counters look up whether its directory is in the trash tree.
+func BenchmarkCommitContent(b *testing.B) {
+	for _, trash := range []bool{false, true} {
+		b.Run("trash="+strconv.FormatBool(trash), func(b *testing.B) {
+			e := newEnv(b)
+			if trash {
+				e.s.SetTrash(DefaultTrashOptions)
+				if _, err := e.s.EnsureTrashRoot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			e.mkdir("sessions")
+			e.mkdir("sessions/s1")
+			e.mkdir("sessions/s1/attachments")
+			f := e.mkfile("sessions/s1/attachments/a.json").Ino
+			refs := make([]*BlobRef, 64)
+			for i := range refs {
+				refs[i] = inlineRef(randomBytes(uint64(i), 512+i))
+			}
+			for i := 0; b.Loop(); i++ {
+				err := e.s.Update(false, func(tx *Tx) error {
+					a, err := tx.GetAttr(f)
+					if err != nil {
+						return err
+					}
+					r := refs[i%len(refs)]
+					if err := tx.SetChunk(f, 0, r); err != nil {
+						return err
+					}
+					a.Size = uint64(r.Size)
+					return tx.PutAttr(&a)
 				})
 				if err != nil {
 					b.Fatal(err)
