@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/taskerfs
 PKGS    := $$($(GO) list ./... | grep -v /tests$$)
 
-.PHONY: all build test unit integration vet fmt-check crash-long bench bench-quick bench-scale mount clean
+.PHONY: all build test deps unit integration vet fmt-check crash-long bench bench-quick bench-scale mount clean
 
 all: build
 
@@ -12,7 +12,11 @@ build:
 
 # The one test command (README): static checks, unit tests, then the
 # integration tests that mount the built binary.
-test: fmt-check vet unit integration
+test: deps fmt-check vet unit integration
+
+# Installs missing test tools (apt packages as root, the S3 test server).
+deps:
+	scripts/test-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

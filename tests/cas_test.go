@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -161,25 +163,35 @@ func TestCASReferences(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	md = readCASMetadata(t, m, h)
-	if md.RefCount != 2 {
-		t.Errorf("after deleting two users refCount = %d, want 2", md.RefCount)
-	}
-	if got := sortedRefs(md.References); !slices.Equal(got, wantRefs(2)) {
-		t.Errorf("references = %+v\nwant %+v", got, wantRefs(2))
-	}
+	// An unlinked file lives on as an orphan (a reference without a path)
+	// until the kernel forgets its inode, which the kernel queues during
+	// unlink() and the daemon handles a moment later (see vfs/held.go):
+	// wait for that, then the answer must be exact.
+	untilForgotten(t, func() error {
+		md = readCASMetadata(t, m, h)
+		if md.RefCount != 2 {
+			return fmt.Errorf("after deleting two users refCount = %d, want 2", md.RefCount)
+		}
+		if got := sortedRefs(md.References); !slices.Equal(got, wantRefs(2)) {
+			return fmt.Errorf("references = %+v\nwant %+v", got, wantRefs(2))
+		}
+		return nil
+	})
 
 	for _, u := range users[2:] {
 		if err := os.Remove(m.Path(u.path)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := os.Stat(casDir(m, h)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stat of an unreferenced blob's directory: %v, want ENOENT", err)
-	}
-	if slices.Contains(dirNames(t, m.Path("attachments-ca")), h[:2]) {
-		t.Errorf("attachments-ca/ still lists shard %s with no blob in it", h[:2])
-	}
+	untilForgotten(t, func() error {
+		if _, err := os.Stat(casDir(m, h)); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("stat of an unreferenced blob's directory: %v, want ENOENT", err)
+		}
+		if slices.Contains(dirNames(t, m.Path("attachments-ca")), h[:2]) {
+			return fmt.Errorf("attachments-ca/ still lists shard %s with no blob in it", h[:2])
+		}
+		return nil
+	})
 	out := run(t, "", taskerfsBin, "gc", "--data", m.Data)
 	if files, _ := blobUsage(t, m.Data); files != 0 {
 		t.Errorf("%d blob files left after gc (%s)", files, strings.TrimSpace(out))
@@ -316,4 +328,23 @@ func TestCASNames(t *testing.T) {
 		}
 	}
 	m.Unmount()
+}
+
+// untilForgotten retries check for up to 5 s, while the kernel's FORGET of
+// just-unlinked inodes reaches the daemon, and fails the test with
+// check's last error if it never passes.
+func untilForgotten(t *testing.T, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
