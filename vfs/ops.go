@@ -282,6 +282,8 @@ func (o *Ops) Rename(c *Ctx, parent Node, name string, newParent Node, newName s
 		return syscall.EPERM
 	case o.v.inTrash(newParent.ino):
 		return syscall.EROFS // out of the trash (a restore) only
+	case flags&unix.RENAME_EXCHANGE != 0 && o.v.inTrash(parent.ino):
+		return syscall.EROFS // an exchange would move the other entry into the trash
 	}
 	return o.v.meta.Rename(parent.ino, name, newParent.ino, newName, flags)
 }

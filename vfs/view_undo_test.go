@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/taskerfs/taskerfs/meta"
 )
 
@@ -111,6 +113,9 @@ func TestTrashView(t *testing.T) {
 	live := f.mustWalk(c, "sessions/s1")
 	if err := f.o.Rename(c, live.Node, "public.txt", d.Node, "in", 0); !errors.Is(err, syscall.EROFS) {
 		t.Errorf("rename into the trash: %v", err)
+	}
+	if err := f.o.Rename(c, d.Node, "public.txt", live.Node, "public.txt", unix.RENAME_EXCHANGE); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("an exchange that moves a live file into the trash: %v", err)
 	}
 	if _, err := f.o.Mkdir(c, f.o.Root(), TrashName, 0o755); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("mkdir /.trash: %v", err)
