@@ -287,9 +287,24 @@ func (m *Mount) Kill() {
 	m.t.Helper()
 	if m.running() {
 		m.cmd.Process.Kill()
-		<-m.exited
+		m.waitKilled()
 	}
 	lazyUnmount(m.Dir)
+}
+
+// waitKilled waits for a SIGKILLed daemon to exit. A daemon killed while
+// it holds a file of its own mount open (go-fuse opens one briefly right
+// after mounting, its poll hack) blocks in the kernel closing it
+// (fuse_flush) with no one left to answer: after 10 s its FUSE connection
+// is aborted, which ends it, and the test log says so.
+func (m *Mount) waitKilled() {
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.t.Logf("taskerfs daemon did not exit 10 s after SIGKILL (blocked in the kernel); aborting its FUSE connection %d", m.conn)
+		abortFuseConn(m.conn)
+		<-m.exited
+	}
 }
 
 // Start mounts again after Kill.
@@ -338,17 +353,7 @@ func (m *Mount) cleanup() {
 		case <-m.exited:
 		case <-time.After(wait):
 			m.cmd.Process.Kill()
-			select {
-			case <-m.exited:
-			case <-time.After(10 * time.Second):
-				// Seen twice on a loaded machine: the killed daemon stuck
-				// in its exit, closing a file of a FUSE mount (fuse_flush)
-				// that no one serves any more. Abort the connection so the
-				// test run does not hang; say so loudly.
-				m.t.Logf("taskerfs daemon did not exit 10 s after SIGKILL (blocked in the kernel); aborting its FUSE connection %d", m.conn)
-				abortFuseConn(m.conn)
-				<-m.exited
-			}
+			m.waitKilled()
 		}
 	}
 	if isMountpoint(m.Dir) || isStale(m.Dir) {
