@@ -21,13 +21,16 @@ func (k *kernelRefs) add(ino uint64, d int) (now int) {
 	if k.n == nil {
 		k.n = map[uint64]int{}
 	}
-	now = k.n[ino] + d
-	if now <= 0 {
+	// A flag, not a count: go-fuse keeps one Inode per inode number and
+	// calls OnForget once for it, but the adapter may Hold the same number
+	// again for a lookup reply whose node go-fuse then merges into the one
+	// it has (and never forgets). Counting those held orphans for ever.
+	if d <= 0 {
 		delete(k.n, ino)
 		return 0
 	}
-	k.n[ino] = now
-	return now
+	k.n[ino] = 1
+	return 1
 }
 
 func (k *kernelRefs) held(ino uint64) bool {
