@@ -81,7 +81,7 @@ func Data(content []byte) (json.RawMessage, bool) {
 	var data json.RawMessage
 	present := 0
 	seen := [4]bool{}
-	ok := eachMember(content, func(key string, val []byte) {
+	ok := EachMember(content, func(key string, val []byte) {
 		switch key {
 		case "data":
 			data = val
@@ -110,7 +110,7 @@ func Data(content []byte) (json.RawMessage, bool) {
 // result may itself be an envelope (it came from a string or a value that
 // is an object).
 func open(data []byte, limit int64) (out []byte, more bool, err error) {
-	if firstByte(data) != '"' {
+	if FirstByte(data) != '"' {
 		return data, true, nil
 	}
 	var s string
@@ -179,7 +179,9 @@ func DecodeBase64(s string) ([]byte, error) {
 	return b, nil
 }
 
-func firstByte(b []byte) byte {
+// FirstByte is the first byte of b that is not JSON white space (0 if
+// there is none): which kind of JSON value b holds.
+func FirstByte(b []byte) byte {
 	for _, c := range b {
 		switch c {
 		case ' ', '\t', '\r', '\n':
@@ -190,10 +192,10 @@ func firstByte(b []byte) byte {
 	return 0
 }
 
-// eachMember calls fn with every top-level member of a JSON object, whose
-// validity the caller has checked; false if content is not an object.
-// Values share content's memory.
-func eachMember(content []byte, fn func(key string, val []byte)) bool {
+// EachMember calls fn with every top-level member of a JSON object, in
+// order, whose validity the caller has checked; false if content is not an
+// object. Values share content's memory.
+func EachMember(content []byte, fn func(key string, val []byte)) bool {
 	i := skipSpace(content, 0)
 	if i >= len(content) || content[i] != '{' {
 		return false
@@ -212,6 +214,26 @@ func eachMember(content []byte, fn func(key string, val []byte)) bool {
 		i = skipSpace(content, i+1) // the colon
 		end = scanValue(content, i)
 		fn(key, content[i:end:end])
+		i = skipSpace(content, end)
+		if i < len(content) && content[i] == ',' {
+			i = skipSpace(content, i+1)
+		}
+	}
+	return true
+}
+
+// EachElement calls fn with every element of a JSON array, in order, whose
+// validity the caller has checked; false if content is not an array.
+// Elements share content's memory.
+func EachElement(content []byte, fn func(elem []byte)) bool {
+	i := skipSpace(content, 0)
+	if i >= len(content) || content[i] != '[' {
+		return false
+	}
+	i = skipSpace(content, i+1)
+	for i < len(content) && content[i] != ']' {
+		end := scanValue(content, i)
+		fn(content[i:end:end])
 		i = skipSpace(content, end)
 		if i < len(content) && content[i] == ',' {
 			i = skipSpace(content, i+1)

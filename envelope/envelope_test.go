@@ -133,9 +133,9 @@ func FuzzUnwrap(f *testing.F) {
 		}
 		// eachMember agrees with encoding/json on the set of keys.
 		var m map[string]json.RawMessage
-		if json.Unmarshal(in, &m) == nil && firstByte(in) == '{' {
+		if json.Unmarshal(in, &m) == nil && FirstByte(in) == '{' {
 			keys := map[string]bool{}
-			eachMember(in, func(k string, v []byte) {
+			EachMember(in, func(k string, v []byte) {
 				keys[k] = true
 				if !json.Valid(v) {
 					t.Fatalf("member %q value %q is not JSON", k, v)

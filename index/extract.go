@@ -253,7 +253,7 @@ func extractTranscription(e *extraction, payload []byte) {
 		e.addText(string(d.FullTranscription))
 		e.addText(string(d.Transcript))
 	}
-	if firstByte(payload) == '[' {
+	if appenvelope.FirstByte(payload) == '[' {
 		eachElement(payload, func(el []byte) bool { one(el); return !e.full() })
 		return
 	}
@@ -265,7 +265,7 @@ func extractTranscription(e *extraction, payload []byte) {
 // real app's {sessionId, chunkIndex, screenshots|segments|chunks}).
 func forRecords(payload []byte, keys []string, fn func(rec []byte), stop func() bool) {
 	arr := payload
-	if firstByte(payload) == '{' {
+	if appenvelope.FirstByte(payload) == '{' {
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(payload, &obj) != nil {
 			return
@@ -287,7 +287,7 @@ func forRecords(payload []byte, keys []string, fn func(rec []byte), stop func() 
 // eachElement streams the elements of a JSON array (one at a time, at most
 // maxListItems) to fn until fn returns false. Anything else is ignored.
 func eachElement(arr []byte, fn func(elem []byte) bool) {
-	if firstByte(arr) != '[' {
+	if appenvelope.FirstByte(arr) != '[' {
 		return
 	}
 	dec := json.NewDecoder(bytes.NewReader(arr))
@@ -302,16 +302,8 @@ func eachElement(arr []byte, fn func(elem []byte) bool) {
 	}
 }
 
-func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
-}
-
 func jsonString(b []byte) (string, bool) {
-	if firstByte(b) != '"' {
+	if appenvelope.FirstByte(b) != '"' {
 		return "", false
 	}
 	b = bytes.TrimSpace(b)
@@ -385,7 +377,7 @@ func parseStartTime(raw json.RawMessage) (display, day string) {
 		return display, ""
 	}
 	var ms float64
-	if firstByte(raw) == '-' || (firstByte(raw) >= '0' && firstByte(raw) <= '9') {
+	if appenvelope.FirstByte(raw) == '-' || (appenvelope.FirstByte(raw) >= '0' && appenvelope.FirstByte(raw) <= '9') {
 		if json.Unmarshal(raw, &ms) != nil || math.Abs(ms) > 1e15 {
 			return "", ""
 		}
@@ -474,7 +466,7 @@ func decodeList(b []byte, fromObject func([]byte) string) []string {
 	eachElement(b, func(el []byte) bool {
 		if s, ok := jsonString(el); ok {
 			out = append(out, s)
-		} else if fromObject != nil && firstByte(el) == '{' {
+		} else if fromObject != nil && appenvelope.FirstByte(el) == '{' {
 			if s := fromObject(el); s != "" {
 				out = append(out, s)
 			}

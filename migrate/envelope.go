@@ -72,17 +72,6 @@ func parseDocument(content []byte, limit int64) (*object, error) {
 	return parseObject(inner)
 }
 
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
-}
-
 // decodeDataURL decodes an attachment's base64 field, which may be a
 // data: URL; mime is the URL's media type, if any.
 func decodeDataURL(s string) (data []byte, mime string, err error) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/taskerfs/taskerfs/blobstore"
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // ExportOptions tune Export.
@@ -298,7 +299,7 @@ func (ex *exporter) readArray(id string, arr chunkedArray, info *chunkInfo) ([]j
 			ex.rep.Warnings = append(ex.rep.Warnings, fmt.Sprintf("session %s: %s/%s is listed in metadata.json but missing", id, path.Base(dir), name))
 			continue
 		}
-		if firstByte(raw) == '{' { // the app's {sessionId, chunkIndex, <member>}
+		if appenvelope.FirstByte(raw) == '{' { // the app's {sessionId, chunkIndex, <member>}
 			o, err := parseObject(raw)
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", dir, name, err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strconv"
 	"unicode/utf8"
+
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // object is a JSON object that keeps its members' order and raw values, so
@@ -24,32 +26,18 @@ func parseObject(data []byte) (*object, error) {
 	if err := validJSON(data); err != nil {
 		return nil, err
 	}
-	i := skipSpace(data, 0)
-	if data[i] != '{' {
-		return nil, errNotObject
-	}
 	o := &object{}
-	i = skipSpace(data, i+1)
-	for data[i] != '}' {
-		end := scanValue(data, i)
-		key, err := unquote(data[i:end])
-		if err != nil {
-			return nil, err
-		}
-		i = skipSpace(data, end)
-		i = skipSpace(data, i+1) // the colon
-		end = scanValue(data, i)
-		v := json.RawMessage(data[i:end:end])
+	ok := appenvelope.EachMember(data, func(key string, val []byte) {
+		v := json.RawMessage(val)
 		if k := o.index(key); k >= 0 {
 			o.vals[k] = v // JSON.parse keeps the last of duplicate keys
 		} else {
 			o.keys = append(o.keys, key)
 			o.vals = append(o.vals, v)
 		}
-		i = skipSpace(data, end)
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
+	})
+	if !ok {
+		return nil, errNotObject
 	}
 	return o, nil
 }
@@ -60,19 +48,9 @@ func parseArray(data []byte) ([]json.RawMessage, error) {
 	if err := validJSON(data); err != nil {
 		return nil, err
 	}
-	i := skipSpace(data, 0)
-	if data[i] != '[' {
-		return nil, errors.New("not a JSON array")
-	}
 	var elems []json.RawMessage
-	i = skipSpace(data, i+1)
-	for data[i] != ']' {
-		end := scanValue(data, i)
-		elems = append(elems, data[i:end:end])
-		i = skipSpace(data, end)
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
+	if !appenvelope.EachElement(data, func(e []byte) { elems = append(elems, e) }) {
+		return nil, errors.New("not a JSON array")
 	}
 	return elems, nil
 }
@@ -87,67 +65,6 @@ func validJSON(data []byte) error {
 		return err
 	}
 	return errors.New("invalid JSON")
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// scanValue returns the end of the value starting at data[i]; data must be
-// valid JSON.
-func scanValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		return scanString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = scanString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	default:
-		for i < len(data) {
-			switch data[i] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return i
-			}
-			i++
-		}
-		return i
-	}
-}
-
-// scanString returns the end of the string starting at data[i] (a quote).
-func scanString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
 }
 
 // unquote decodes a JSON string token.
@@ -181,7 +98,7 @@ func (o *object) get(key string) (json.RawMessage, bool) {
 // str returns key's value when it is a JSON string.
 func (o *object) str(key string) (string, bool) {
 	v, ok := o.get(key)
-	if !ok || firstByte(v) != '"' {
+	if !ok || appenvelope.FirstByte(v) != '"' {
 		return "", false
 	}
 	s, err := unquote(bytes.TrimSpace(v))

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 func TestParseObject(t *testing.T) {
@@ -59,7 +61,7 @@ func FuzzParseObject(f *testing.F) {
 		var want map[string]json.RawMessage
 		wantErr := json.Unmarshal(data, &want)
 		o, err := parseObject(data)
-		if wantErr != nil || firstByte(data) != '{' {
+		if wantErr != nil || appenvelope.FirstByte(data) != '{' {
 			if err == nil && wantErr != nil {
 				t.Fatalf("parseObject accepted what encoding/json rejects: %v", wantErr)
 			}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	appenvelope "github.com/taskerfs/taskerfs/envelope"
 )
 
 // Source is a legacy (Phase 3) data dir, read-only: sessions as
@@ -128,7 +130,7 @@ func (s *Source) eachInArray(fn func(sourceItem) error) error {
 	var r io.Reader = f
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
-	if firstByte(head[:n]) == '{' {
+	if appenvelope.FirstByte(head[:n]) == '{' {
 		all, err := readCapped(io.MultiReader(bytes.NewReader(head[:n]), f), "sessions.json")
 		if err != nil {
 			return err
@@ -251,7 +253,7 @@ func (a *attachment) parseRecord(raw []byte, wantData bool) (string, error) {
 	if !wantData {
 		return "", nil
 	}
-	if !ok || firstByte(v) != '"' {
+	if !ok || appenvelope.FirstByte(v) != '"' {
 		return "", errors.New("record has no base64 string")
 	}
 	return unquote(bytes.TrimSpace(v))
