@@ -313,13 +313,29 @@ func (tx *Tx) Store() *Store { return tx.s }
 
 // Update runs fn as one transaction and commits it, syncing the WAL when
 // sync is set. Nothing is written if fn returns an error.
+//
+// The WAL sync happens after the mutex is released: every other namespace
+// change would otherwise wait out the disk's flush behind it. A batch is
+// visible to readers once applied, durable once synced; the caller gets
+// its answer only after both, and a sync covers every batch before it, so
+// the order of changes on disk is the order they were applied.
 func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
+	ok, err := s.update(fn)
+	if err != nil || !sync || !ok {
+		return err
+	}
+	return s.SyncWAL()
+}
+
+// update applies fn as one batch without syncing; ok is true when fn
+// succeeded (with nothing to write, a sync still covers earlier batches).
+func (s *Store) update(fn func(tx *Tx) error) (ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx := &Tx{s: s, b: s.db.NewIndexedBatch(), now: time.Now().UnixNano()}
 	defer tx.b.Close()
 	if err := fn(tx); err != nil {
-		return err
+		return false, err
 	}
 	counters, recount := s.counters.add(tx.delta), tx.delta != Counters{}
 	if tx.setCounters != nil {
@@ -328,24 +344,17 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 	if recount {
 		// In the same batch as the change counted: exact after a crash.
 		if err := tx.b.Set(keyCounters, counters.encode(), nil); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if tx.b.Empty() {
-		if sync {
-			return s.SyncWAL()
-		}
-		return nil
-	}
-	opt := pebble.NoSync
-	if sync {
-		opt = pebble.Sync
+		return true, nil // nothing to apply; the caller's sync still runs
 	}
 	// A seqlock: the version is odd while a commit lands and its cached
 	// attrs are dropped, so a reader that saw the same even version before
 	// and after its reads saw one state, and only such a reader caches.
 	s.version.Add(1)
-	err := tx.b.Commit(opt)
+	err = tx.b.Commit(pebble.NoSync)
 	if err == nil && recount {
 		s.cmu.Lock()
 		s.counters = counters
@@ -355,7 +364,7 @@ func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
 		s.attrs.Del(ino)
 	}
 	s.version.Add(1)
-	return err
+	return err == nil, err
 }
 
 // Version changes whenever a transaction commits, and is odd while one is
