@@ -297,6 +297,7 @@ func (tx *Tx) freeInode(ino uint64) error {
 	if err := tx.countAttr(old, nil); err != nil {
 		return err
 	}
+	tx.remember(ino, nil)
 	return tx.b.Delete(inodeKey(ino), nil)
 }
 

@@ -245,6 +245,12 @@ func (tx *Tx) delRef(h blobstore.Hash, old blobRecord) error {
 // oldAttr reads ino's current record in tx, nil when there is none (or it
 // cannot be decoded: a scan skips it too).
 func (tx *Tx) oldAttr(ino uint64) (*Attr, error) {
+	if m, ok := tx.attrs[ino]; ok {
+		if m.absent {
+			return nil, nil
+		}
+		return &m.a, nil
+	}
 	v, ok, err := get(tx.b, inodeKey(ino))
 	if err != nil || !ok {
 		return nil, err

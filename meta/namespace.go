@@ -85,7 +85,13 @@ func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
 }
 
 // GetAttr reads an inode, seeing this transaction's writes.
-func (tx *Tx) GetAttr(ino uint64) (Attr, error) { return getAttr(tx.b, ino) }
+func (tx *Tx) GetAttr(ino uint64) (Attr, error) {
+	a, ok, err := tx.memoAttr(ino)
+	if err == nil && !ok {
+		err = errno(syscall.ENOENT)
+	}
+	return a, err
+}
 
 // Lookup resolves name in parent, seeing this transaction's writes.
 func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
@@ -93,7 +99,7 @@ func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	return getAttr(tx.b, ino)
+	return tx.GetAttr(ino)
 }
 
 // PutAttr writes an inode record as is.
@@ -106,6 +112,7 @@ func (tx *Tx) PutAttr(a *Attr) error {
 	if err := tx.countAttr(old, a); err != nil {
 		return err
 	}
+	tx.remember(a.Ino, a)
 	return tx.b.Set(inodeKey(a.Ino), a.encode(), nil)
 }
 
@@ -113,6 +120,7 @@ func (tx *Tx) allocIno() uint64 {
 	ino := tx.s.nextIno
 	tx.s.nextIno++
 	tx.b.Set(keyNextIno, uvarintBytes(tx.s.nextIno), nil)
+	tx.remember(ino, nil) // never used: no record to read
 	return ino
 }
 

@@ -287,11 +287,56 @@ type Tx struct {
 	now     int64
 	touched []uint64 // inodes written: their cached attrs go at commit
 
+	// attrs holds the inode records this transaction has read or
+	// written, as they stand in its batch (absent: no record), so that a
+	// record read twice (a GetAttr and then PutAttr's look at the old
+	// one) costs one point read through the indexed batch. Every write
+	// of an inode record goes through PutAttr or freeInode, which keep it.
+	attrs map[uint64]txAttr
+
 	gated     bool     // needContent consults the content gate
 	unsettled []uint64 // files with queued content this change refers to
 
 	delta       Counters  // what this change adds to the store's counters
 	setCounters *Counters // RepairCounters: the figures to write as they are
+}
+
+// txAttr is an inode record as a transaction sees it.
+type txAttr struct {
+	a      Attr
+	absent bool
+}
+
+// memoAttr reads ino's record through the transaction's memo.
+func (tx *Tx) memoAttr(ino uint64) (a Attr, found bool, err error) {
+	if m, ok := tx.attrs[ino]; ok {
+		return m.a, !m.absent, nil
+	}
+	v, ok, err := get(tx.b, inodeKey(ino))
+	if err != nil {
+		return Attr{}, false, err
+	}
+	if !ok {
+		tx.remember(ino, nil)
+		return Attr{}, false, nil
+	}
+	if a, err = decodeAttr(ino, v); err != nil {
+		return Attr{}, false, err // not remembered: every read reports it
+	}
+	tx.remember(ino, &a)
+	return a, true, nil
+}
+
+// remember records ino's record as it now stands in the batch (nil: none).
+func (tx *Tx) remember(ino uint64, a *Attr) {
+	if tx.attrs == nil {
+		tx.attrs = make(map[uint64]txAttr, 4)
+	}
+	if a == nil {
+		tx.attrs[ino] = txAttr{absent: true}
+		return
+	}
+	tx.attrs[ino] = txAttr{a: *a}
 }
 
 // needContent records that this change makes ino reachable under a name,
