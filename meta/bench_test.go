@@ -117,3 +117,41 @@ func BenchmarkCommitContent(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSetAttr is tar's three setattrs of an extracted file (mtime,
+// owner, mode), one transaction each, as FUSE sends them.
+func BenchmarkSetAttr(b *testing.B) {
+	e := newEnv(b)
+	e.mkdir("d")
+	files := make([]uint64, 256)
+	for i := range files {
+		files[i] = e.mkfile("d/f" + fmtU(uint64(i))).Ino
+	}
+	mode, uid := uint32(0o644), uint32(0)
+	for i := 0; b.Loop(); i++ {
+		ino := files[i%len(files)]
+		mtime := int64(i)
+		for _, in := range []SetAttrIn{{Mtime: &mtime}, {Uid: &uid, Gid: &uid}, {Mode: &mode}} {
+			if _, err := e.s.SetAttr(ino, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkCreateUnlink creates a file in a directory and unlinks it, one
+// transaction each (rm of a just-written file; nothing holds it open).
+func BenchmarkCreateUnlink(b *testing.B) {
+	e := newEnv(b)
+	d := e.mkdir("d")
+	node := NewNode{Mode: syscall.S_IFREG | 0o644}
+	for i := 0; b.Loop(); i++ {
+		name := "f" + fmtU(uint64(i))
+		if _, err := e.s.Create(d.Ino, name, node); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.s.Unlink(d.Ino, name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

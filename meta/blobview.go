@@ -141,6 +141,6 @@ func blobUser(r pebble.Reader, ino uint64) (BlobUse, error) {
 		return u, err
 	}
 	u.Size = a.Size
-	u.Path, _, err = pathOf(r, ino)
+	u.Path, _, err = pathOf(func(ino uint64) (Attr, error) { return getAttr(r, ino) }, ino)
 	return u, err
 }

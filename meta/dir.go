@@ -57,18 +57,22 @@ func (s *Store) Readlink(ino uint64) (string, error) {
 // PathOf returns the slash-separated path of ino relative to the root, as
 // recorded at its creation or last rename; ok is false for an orphan or a
 // file whose recorded link was removed.
-func (s *Store) PathOf(ino uint64) (string, bool, error) { return pathOf(s.db, ino) }
+func (s *Store) PathOf(ino uint64) (string, bool, error) {
+	return pathOf(func(ino uint64) (Attr, error) { return getAttr(s.db, ino) }, ino)
+}
 
-// PathOf is Store.PathOf seeing this transaction's writes.
-func (tx *Tx) PathOf(ino uint64) (string, bool, error) { return pathOf(tx.b, ino) }
+// PathOf is Store.PathOf seeing this transaction's writes (the directories
+// on the way are remembered: a commit of many files in one directory reads
+// them once).
+func (tx *Tx) PathOf(ino uint64) (string, bool, error) { return pathOf(tx.GetAttr, ino) }
 
-func pathOf(r pebble.Reader, ino uint64) (string, bool, error) {
+func pathOf(getAttr func(ino uint64) (Attr, error), ino uint64) (string, bool, error) {
 	var parts []string
 	for i := 0; ino != RootIno; i++ {
 		if i > 4096 {
 			return "", false, errBadRecord
 		}
-		a, err := getAttr(r, ino)
+		a, err := getAttr(ino)
 		if err == errno(syscall.ENOENT) {
 			return "", false, nil
 		}

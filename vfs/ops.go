@@ -145,6 +145,11 @@ func (o *Ops) Setattr(c *Ctx, n Node, in SetAttrIn) (a Attr, err error) {
 
 // mknod creates any kind of node as the caller.
 func (o *Ops) mknod(c *Ctx, parent Node, name string, nn meta.NewNode) (Entry, error) {
+	return o.mknodThen(c, parent, name, nn, nil)
+}
+
+// mknodThen is mknod running then (when set) in the creating transaction.
+func (o *Ops) mknodThen(c *Ctx, parent Node, name string, nn meta.NewNode, then func(a *meta.Attr) error) (Entry, error) {
 	if parent.vn != nil {
 		return Entry{}, syscall.EROFS
 	}
@@ -155,7 +160,14 @@ func (o *Ops) mknod(c *Ctx, parent Node, name string, nn meta.NewNode) (Entry, e
 		return Entry{}, err
 	}
 	nn.Uid, nn.Gid = c.Uid, c.Gid
-	a, err := o.v.meta.Create(parent.ino, name, nn)
+	var a meta.Attr
+	err := o.v.meta.Update(false, func(tx *meta.Tx) error {
+		var err error
+		if a, err = tx.Create(parent.ino, name, nn); err != nil || then == nil {
+			return err
+		}
+		return then(&a)
+	})
 	if err != nil {
 		return Entry{}, err
 	}
@@ -199,11 +211,18 @@ func (o *Ops) Symlink(c *Ctx, parent Node, target, name string) (e Entry, err er
 // Create makes a regular file and opens it.
 func (o *Ops) Create(c *Ctx, parent Node, name string, flags, mode uint32) (e Entry, h *Handle, err error) {
 	defer o.v.done(c, "create", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%#o,%#x", parent.Ino(), name, mode, flags) })
-	e, err = o.mknod(c, parent, name, meta.NewNode{Mode: syscall.S_IFREG | mode&0o7777})
+	// Opened in the creating transaction: one namespace change, and no
+	// unlink can come between the file's creation and its first handle.
+	var opened uint64
+	e, err = o.mknodThen(c, parent, name, meta.NewNode{Mode: syscall.S_IFREG | mode&0o7777}, func(a *meta.Attr) error {
+		o.v.wb.OpenNew(a.Ino)
+		opened = a.Ino
+		return nil
+	})
 	if err != nil {
-		return e, nil, err
-	}
-	if err := o.v.OpenFile(e.Attr.Ino); err != nil {
+		if opened != 0 {
+			o.v.wb.Release(opened) // the file was not created
+		}
 		return e, nil, err
 	}
 	return e, &Handle{ino: e.Attr.Ino, keep: true}, nil

@@ -241,14 +241,27 @@ func (m *Manager) commit(batch []*snapshot, durable bool) error {
 	for _, s := range batch {
 		durable = durable || s.prio == Critical
 	}
-	err := m.persist(batch, durable)
+	done, err := m.persist(batch, durable)
+	if err != nil && done > 0 {
+		// Those landed (not synced: their fsync callers sync the WAL).
+		m.finish(batch[:done], nil, false)
+		batch = batch[done:]
+	}
 	m.finish(batch, err, durable)
 	m.st.batches.Add(1)
 	m.st.lastCommit.Store(int64(time.Since(start)))
 	return err
 }
 
-func (m *Manager) persist(batch []*snapshot, durable bool) error {
+// applySlice is how many files one namespace transaction of a commit
+// applies: the namespace lock is free between slices, so a create or a
+// setattr waits for at most one slice of a large batch, not for all of it.
+const applySlice = 16
+
+// persist stores the batch's blobs, syncs them, and applies the batch a
+// slice at a time, syncing the WAL once after the last when durable. done
+// is how many snapshots (from the start) landed, also on error.
+func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error) {
 	for _, s := range batch {
 		s.refs = map[uint64]*meta.BlobRef{}
 		s.data = map[uint64][]byte{}
@@ -267,7 +280,7 @@ func (m *Manager) persist(batch []*snapshot, durable bool) error {
 			}
 			ref, err := m.prepare(data, false)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if ref != nil {
 				s.prepared = append(s.prepared, ref.Hash)
@@ -277,16 +290,25 @@ func (m *Manager) persist(batch []*snapshot, durable bool) error {
 		}
 	}
 	if err := m.syncBlobs(); err != nil {
-		return err
+		return 0, err
 	}
-	return m.store.Update(durable, func(tx *meta.Tx) error {
-		for _, s := range batch {
-			if err := m.apply(tx, s); err != nil {
-				return err
+	for done < len(batch) {
+		part := batch[done:min(len(batch), done+applySlice)]
+		last := done+len(part) == len(batch)
+		err := m.store.Update(durable && last, func(tx *meta.Tx) error {
+			for _, s := range part {
+				if err := m.apply(tx, s); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return done, err
 		}
-		return nil
-	})
+		done += len(part)
+	}
+	return done, nil
 }
 
 func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {

@@ -158,6 +158,21 @@ func (m *Manager) Open(ino uint64) error {
 	return nil
 }
 
+// OpenNew registers the first handle of a file created in the caller's
+// namespace transaction, which a store read cannot see yet: it is empty.
+func (m *Manager) OpenNew(ino uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.files[ino]
+	if f == nil {
+		f = &file{ino: ino, trunc: noTrunc, truncNew: noTrunc, chunks: map[uint64]*chunk{}}
+		m.files[ino] = f
+	}
+	f.mu.Lock()
+	f.opens++
+	f.mu.Unlock()
+}
+
 // IsOpen reports whether ino has open handles (meta keeps such inodes as
 // orphans when their last name goes).
 func (m *Manager) IsOpen(ino uint64) bool {
