@@ -311,6 +311,24 @@ func (s *Store) ReleaseOrphan(ino uint64) error {
 	})
 }
 
+// ReleaseOrphans frees, in one transaction, every one of inos that is
+// still an orphan (others are left alone).
+func (s *Store) ReleaseOrphans(inos []uint64) error {
+	return s.Update(false, func(tx *Tx) error {
+		for _, ino := range inos {
+			if _, ok, err := get(tx.b, orphanKey(ino)); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
+			if err := tx.freeInode(ino); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (s *Store) purgeOrphans() error {
 	p := []byte{pfxOrphan}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})

@@ -57,8 +57,58 @@ func (v *FS) Forget(ino uint64) error {
 	if a.IsRegular() {
 		v.wb.Discard(ino)
 	}
-	return v.meta.ReleaseOrphan(ino)
+	v.reap.add(v, ino)
+	return nil
 }
+
+// reaper frees the orphans the kernel has forgotten a batch per
+// transaction, off the FORGET path: an rm -rf of many files costs their
+// unlinks, not also one namespace change per forgotten inode. Nothing can
+// reach such an inode any more (it has no name, no handle and no kernel
+// reference), and its orphan record makes the next mount free it should
+// the daemon stop first.
+type reaper struct {
+	mu      sync.Mutex
+	queue   []uint64
+	running bool
+	wg      sync.WaitGroup
+}
+
+// maxReap bounds one transaction of the reaper.
+const maxReap = 256
+
+func (r *reaper) add(v *FS, ino uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queue = append(r.queue, ino)
+	if !r.running {
+		r.running = true
+		r.wg.Add(1)
+		go r.run(v)
+	}
+}
+
+func (r *reaper) run(v *FS) {
+	defer r.wg.Done()
+	for {
+		r.mu.Lock()
+		n := min(len(r.queue), maxReap)
+		if n == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		batch := append([]uint64(nil), r.queue[:n]...)
+		r.queue = r.queue[n:]
+		r.mu.Unlock()
+		if err := v.meta.ReleaseOrphans(batch); err != nil {
+			slog.Error("free forgotten orphans", "inodes", len(batch), "err", err)
+		}
+	}
+}
+
+// wait returns once the queue is empty and no batch is being freed.
+func (r *reaper) wait() { r.wg.Wait() }
 
 // Hold records the kernel's reference to an entry it is given (a lookup,
 // create, link or tmpfile reply) and reports whether it must be dropped

@@ -787,10 +787,25 @@ func (o *Ops) Seekdir(c *Ctx, h *DirHandle, off uint64) error {
 
 // LookupListed looks up a name just listed by h (READDIRPLUS): a view's
 // entry is served from the listing, without computing it again.
+//
+// A stored entry is served from the inode the listing named, without
+// reading the directory entry again, when the inode still records this
+// very name in this directory as its path (a directory's only name, or a
+// file's first): that is the entry a lookup would find. Anything else (a
+// hard link, a name changed since the listing, the root with its views,
+// the trash with its per-caller answers) is looked up.
 func (o *Ops) LookupListed(c *Ctx, h *DirHandle, name string) (e Entry, err error) {
-	if p := h.prev; p != nil && p.Name == name && p.vn != nil {
+	p := h.prev
+	if p != nil && p.Name == name && p.vn != nil {
 		defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", h.n.Ino(), name) })
 		return o.entry(c, p.vn)
+	}
+	if p != nil && p.Name == name && p.Ino != 0 && h.n.vn == nil && h.n.ino != meta.RootIno && !h.trash && !o.v.inTrash(h.n.ino) {
+		a, aerr := o.v.GetAttr(p.Ino)
+		if aerr == nil && a.Nlink > 0 && a.Parent == h.n.ino && a.Name == name {
+			defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", h.n.Ino(), name) })
+			return o.realEntry(a), nil
+		}
 	}
 	return o.Lookup(c, h.n, name)
 }

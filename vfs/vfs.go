@@ -67,6 +67,7 @@ type FS struct {
 	dirMu    sync.Mutex
 	openDirs map[uint64]int // open directory handles per inode
 	kernel   kernelRefs     // inodes the kernel holds (Hold, Forget)
+	reap     reaper         // orphans the kernel forgot, freed in batches (held.go)
 	regOnce  sync.Once
 	reg      *prometheus.Registry
 }
@@ -200,6 +201,7 @@ func (v *FS) Close() error {
 	}
 	v.closed = true
 	close(v.obs.log.stop)
+	v.reap.wait() // what is left is freed at the next mount
 	var err error
 	if v.wb != nil {
 		err = v.wb.Close()
@@ -279,9 +281,15 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 		v.wb.ClearMtime(ino)
 	}
 	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
-		if _, err := v.meta.SetAttr(ino, in.SetAttrIn); err != nil {
+		// The record as the change wrote it: no second read of it.
+		a, err := v.meta.SetAttr(ino, in.SetAttrIn)
+		if err != nil {
 			return meta.Attr{}, err
 		}
+		if a.IsRegular() {
+			v.wb.Attr(&a)
+		}
+		return a, nil
 	}
 	return v.GetAttr(ino)
 }
