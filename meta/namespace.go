@@ -72,6 +72,17 @@ func (s *Store) GetAttr(ino uint64) (Attr, error) {
 	return a, err
 }
 
+// PeekAttr reads an inode through the attribute cache without filling it
+// on a miss: for checks on hot paths (a walk up to the trash, a close, a
+// forget) that would otherwise wait for the cache to apply each Set, on
+// inodes a change just evicted and the kernel is not asking about.
+func (s *Store) PeekAttr(ino uint64) (Attr, error) {
+	if a, ok := s.attrs.Get(ino); ok {
+		return a, nil
+	}
+	return getAttr(s.db, ino)
+}
+
 // Lookup resolves name in parent.
 func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
 	if len(name) > MaxNameLen {

@@ -50,7 +50,7 @@ func (v *FS) Forget(ino uint64) error {
 	if v.kernel.add(ino, -1) > 0 || v.isOpen(ino) {
 		return nil
 	}
-	a, err := v.meta.GetAttr(ino)
+	a, err := v.meta.PeekAttr(ino)
 	if err != nil || a.Nlink > 0 {
 		return nil // already freed, or still named
 	}

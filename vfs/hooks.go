@@ -123,7 +123,7 @@ func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) e
 // prioritize makes a session's metadata.json critical, as the app saves
 // it immediately; other files wait for the window.
 func (v *FS) prioritize(ino uint64) writeback.Priority {
-	a, err := v.meta.GetAttr(ino)
+	a, err := v.meta.PeekAttr(ino)
 	if err == nil && a.Name == "metadata.json" {
 		if p, ok, _ := v.meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
 			return writeback.Critical

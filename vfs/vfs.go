@@ -315,9 +315,12 @@ func (v *FS) Release(ino uint64) error {
 	if !v.wb.Release(ino) {
 		return nil
 	}
-	a, err := v.meta.GetAttr(ino)
-	if err != nil || a.Nlink > 0 || v.kernel.held(ino) {
+	if v.kernel.held(ino) {
 		return nil // Forget frees a held orphan
+	}
+	a, err := v.meta.PeekAttr(ino)
+	if err != nil || a.Nlink > 0 {
+		return nil
 	}
 	v.wb.Discard(ino)
 	return v.meta.ReleaseOrphan(ino)

@@ -40,7 +40,7 @@ func (v *FS) inTrash(ino uint64) bool {
 		if ino == meta.RootIno {
 			return false
 		}
-		a, err := v.meta.GetAttr(ino)
+		a, err := v.meta.PeekAttr(ino)
 		if err != nil {
 			return false
 		}
