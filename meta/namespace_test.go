@@ -947,3 +947,40 @@ func TestConcurrentOps(t *testing.T) {
 	}
 	e.fsck()
 }
+
+// ReleaseOrphans frees, in one transaction, the orphans among the inodes it
+// is given (several sharing a blob among them) and leaves linked ones.
+func TestReleaseOrphans(t *testing.T) {
+	e := newEnv(t)
+	open := map[uint64]bool{}
+	e.s.SetOpenCheck(func(ino uint64) bool { return open[ino] })
+	ref := inlineRef([]byte("shared orphan content"))
+	var orphans []uint64
+	for i := 0; i < 5; i++ {
+		f := e.mkfile("f" + fmtU(uint64(i)))
+		if err := e.s.Update(false, func(tx *Tx) error { return tx.SetChunk(f.Ino, 0, ref) }); err != nil {
+			t.Fatal(err)
+		}
+		open[f.Ino] = true
+		checkErr(t, "unlink", e.s.Unlink(RootIno, "f"+fmtU(uint64(i))), 0)
+		open[f.Ino] = false
+		orphans = append(orphans, f.Ino)
+	}
+	live := e.mkfile("live")
+	checkErr(t, "release", e.s.ReleaseOrphans(append([]uint64{live.Ino}, orphans...)), 0)
+	for _, ino := range orphans {
+		wantFreed(t, e, ino)
+		if e.has(orphanKey(ino)) {
+			t.Fatalf("orphan record of %d survives", ino)
+		}
+	}
+	if _, err := e.s.GetAttr(live.Ino); err != nil {
+		t.Fatalf("a linked inode was freed: %v", err)
+	}
+	if info, ok, _ := e.s.BlobInfo(ref.Hash); ok && info.Refs != 0 {
+		t.Fatalf("blob keeps %d refs", info.Refs)
+	}
+	// Again: nothing left to free, nothing changes.
+	checkErr(t, "release again", e.s.ReleaseOrphans(orphans), 0)
+	e.fsck()
+}
