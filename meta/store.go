@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
@@ -126,6 +127,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		FS:           spaceFS{fs}, // walspace.go
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
+		// Bloom filters on every level (later levels inherit level 0's
+		// options): most point reads that find nothing (a lookup before
+		// create, getxattr of an absent name, a chunk past the end) then
+		// skip the table's data blocks, which matters cold.
+		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
