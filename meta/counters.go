@@ -158,11 +158,24 @@ func (tx *Tx) dirInTrash(dir uint64) (bool, error) {
 	if err != nil || root == 0 {
 		return false, err
 	}
-	return inTrashTree(tx.b, root, dir, nil)
+	return inTrashTreeOf(tx.memoAttr, root, dir, nil) // the directories' records are remembered
 }
 
 // inTrashTree walks up from dir; memo (optional) remembers the answers.
 func inTrashTree(r pebble.Reader, root, dir uint64, memo map[uint64]bool) (bool, error) {
+	return inTrashTreeOf(func(ino uint64) (Attr, bool, error) {
+		v, ok, err := get(r, inodeKey(ino))
+		if err != nil || !ok {
+			return Attr{}, false, err
+		}
+		a, err := decodeAttr(ino, v)
+		return a, err == nil, err
+	}, root, dir, memo)
+}
+
+// inTrashTreeOf is inTrashTree reading each directory's record with read;
+// a record that cannot be decoded ends the walk (not in the trash).
+func inTrashTreeOf(read func(ino uint64) (Attr, bool, error), root, dir uint64, memo map[uint64]bool) (bool, error) {
 	var path []uint64
 	in := false
 	for i := 0; i < 4096 && dir != 0; i++ {
@@ -178,15 +191,14 @@ func inTrashTree(r pebble.Reader, root, dir uint64, memo map[uint64]bool) (bool,
 			break
 		}
 		path = append(path, dir)
-		v, ok, err := get(r, inodeKey(dir))
+		a, ok, err := read(dir)
+		if errors.Is(err, errBadRecord) {
+			break // as a missing record: the walk ends here
+		}
 		if err != nil {
 			return false, err
 		}
 		if !ok {
-			break
-		}
-		a, err := decodeAttr(dir, v)
-		if err != nil {
 			break
 		}
 		dir = a.Parent
