@@ -801,7 +801,13 @@ func (o *Ops) LookupListed(c *Ctx, h *DirHandle, name string) (e Entry, err erro
 		return o.entry(c, p.vn)
 	}
 	if p != nil && p.Name == name && p.Ino != 0 && h.n.vn == nil && h.n.ino != meta.RootIno && !h.trash && !o.v.inTrash(h.n.ino) {
-		a, aerr := o.v.GetAttr(p.Ino)
+		// Not filling the attr cache: the kernel keeps what this reply
+		// tells it for the attr timeout, and a listing of a large tree
+		// would otherwise wait for the cache to apply a Set per entry.
+		a, aerr := o.v.meta.PeekAttr(p.Ino)
+		if aerr == nil && a.IsRegular() {
+			o.v.wb.Attr(&a)
+		}
 		if aerr == nil && a.Nlink > 0 && a.Parent == h.n.ino && a.Name == name {
 			defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", h.n.Ino(), name) })
 			return o.realEntry(a), nil
