@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
-
-	"github.com/cockroachdb/pebble"
 )
 
 // Term postings live in two layers (a one-level LSM inside pebble):
@@ -284,26 +282,4 @@ func eachTerm(r reader, fn func(t string) error) error {
 		}
 	}
 	return nil
-}
-
-// nextDeltaTerm returns the first term after the term after (from the
-// start when started is false) that has delta keys; ok=false when none has.
-func nextDeltaTerm(r reader, after string, started bool) (t string, ok bool, err error) {
-	prefix := tableKey(tblTerm)
-	lower := slices.Clone(prefix)
-	if started {
-		lower = afterEsc(appendEsc(lower, after))
-	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return "", false, err
-	}
-	if it.First() {
-		t, _, err = decodeEsc(it.Key()[len(prefix):])
-		ok = err == nil
-	}
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	return t, ok, err
 }

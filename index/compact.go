@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 
@@ -51,8 +52,13 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 		g.cursor = ""
 	}
 	budget := max(sweepFactor*wrote, sweepStepMin)
+	d, err := newDeltaReader(b, g.cursor)
+	if err != nil {
+		return err
+	}
+	defer d.close()
 	for budget > 0 {
-		t, ok, err := nextDeltaTerm(b, g.cursor, g.cursor != "")
+		t, delta, ok, err := d.next()
 		if err != nil {
 			return err
 		}
@@ -61,15 +67,66 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 			g.cursor, g.pending = "", 0
 			return nil
 		}
-		n, err := compactTerm(b, t)
-		if err != nil {
+		if err := compactTerm(b, t, delta); err != nil {
 			return err
 		}
-		budget -= max(n, 1)
+		budget -= len(delta)
 		g.cursor = t
 	}
 	return nil
 }
+
+// deltaReader reads the delta table term by term with one iterator (which
+// does not see the batch's later writes: compaction deletes behind it).
+type deltaReader struct {
+	it     *pebble.Iterator
+	valid  bool
+	prefix []byte
+	key    []byte // the current term's key prefix
+	buf    []posting
+}
+
+// newDeltaReader starts after term after ("": at the first term).
+func newDeltaReader(r reader, after string) (*deltaReader, error) {
+	prefix := tableKey(tblTerm)
+	lower := slices.Clone(prefix)
+	if after != "" {
+		lower = afterEsc(appendEsc(lower, after))
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	return &deltaReader{it: it, valid: it.First(), prefix: prefix}, nil
+}
+
+// next returns the next term and its delta postings (valid until the next call).
+func (d *deltaReader) next() (t string, delta []posting, ok bool, err error) {
+	if !d.valid {
+		return "", nil, false, d.it.Error()
+	}
+	t, rest, err := decodeEsc(d.it.Key()[len(d.prefix):])
+	if err != nil {
+		return "", nil, false, err
+	}
+	tp := len(d.it.Key()) - len(rest) // the length of the term's key prefix
+	d.key = append(d.key[:0], d.it.Key()[:tp]...)
+	d.buf = d.buf[:0]
+	for ; d.valid; d.valid = d.it.Next() {
+		k := d.it.Key()
+		if !bytes.HasPrefix(k, d.key) {
+			break
+		}
+		tf, n := binary.Uvarint(d.it.Value())
+		if len(k) != tp+tailLen || n <= 0 {
+			return "", nil, false, errCorrupt
+		}
+		d.buf = append(d.buf, posting{num: binary.BigEndian.Uint32(k[tp:]), fid: bytesToFid(k[tp+4:]), tf: tf})
+	}
+	return t, d.buf, true, nil
+}
+
+func (d *deltaReader) close() { _ = d.it.Close() }
 
 // compactBatchBytes is how much a full compaction writes before it commits.
 const compactBatchBytes = 16 << 20
@@ -90,25 +147,33 @@ func (x *Index) Compact() error {
 // batch whenever it has grown past compactBatchBytes; it returns the last
 // batch, not yet committed, and ends any sweep under way.
 func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
-	cursor := ""
+	d, err := newDeltaReader(b, "")
+	if err != nil {
+		return b, err
+	}
 	for {
-		t, ok, err := nextDeltaTerm(b, cursor, cursor != "")
-		if err != nil {
-			return b, err
-		}
-		if !ok {
+		t, delta, ok, err := d.next()
+		if err != nil || !ok {
+			d.close()
+			if err != nil {
+				return b, err
+			}
 			break
 		}
-		if _, err := compactTerm(b, t); err != nil {
+		if err := compactTerm(b, t, delta); err != nil {
+			d.close()
 			return b, err
 		}
-		cursor = t
 		if b.Len() > compactBatchBytes {
+			d.close()
 			if err := b.Commit(pebble.NoSync); err != nil {
 				return b, err
 			}
 			_ = b.Close()
 			b = db.NewIndexedBatch()
+			if d, err = newDeltaReader(b, t); err != nil {
+				return b, err
+			}
 		}
 	}
 	g, err := loadGlobal(b)
@@ -120,29 +185,25 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 	return b, b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
 
-// compactTerm folds the delta keys of term t into its base blocks and
-// deletes them; it returns how many it folded.
-func compactTerm(b *pebble.Batch, t string) (int, error) {
-	delta, err := readDelta(b, t, nil)
-	if err != nil || len(delta) == 0 {
-		return 0, err
-	}
+// compactTerm folds delta, the delta postings of term t (sorted), into the
+// term's base blocks and deletes their keys.
+func compactTerm(b *pebble.Batch, t string, delta []posting) error {
 	prefix := blockPrefix(t)
 	var firsts []uint32
 	it, err := prefixIter(b, prefix)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		first, err := blockFirst(it.Key(), prefix)
 		if err != nil {
 			_ = it.Close()
-			return 0, err
+			return err
 		}
 		firsts = append(firsts, first)
 	}
 	if err := it.Close(); err != nil {
-		return 0, err
+		return err
 	}
 
 	// Block i covers sessions [firsts[i], firsts[i+1]); the first block also
@@ -165,30 +226,30 @@ func compactTerm(b *pebble.Batch, t string) (int, error) {
 			key = appendNum(key[:len(prefix)], firsts[i])
 			v, ok, err := get(b, key)
 			if err != nil {
-				return 0, err
+				return err
 			}
 			if !ok {
-				return 0, errCorrupt
+				return errCorrupt
 			}
 			if base, err = decodeBlock(base, firsts[i], v); err != nil {
-				return 0, err
+				return err
 			}
 			if err := b.Delete(key, nil); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		merged = mergePostings(merged[:0], base, group)
 		if err := writeBlocks(b, prefix, merged); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	dkey := termPrefix(t)
 	for _, p := range delta {
 		if err := b.Delete(withNumFid(dkey[:len(dkey):len(dkey)], p.num, p.fid), nil); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return len(delta), nil
+	return nil
 }
 
 func cmpNum(a, b uint32) int {

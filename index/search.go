@@ -489,6 +489,15 @@ func (a *aggReader) value(num uint32) ([]byte, error) {
 
 func (a *aggReader) close() { _ = a.it.Close() }
 
+// aggSid reads the sid of an encoded sessionAgg without decoding the rest.
+func aggSid(v []byte) (string, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return "", errCorrupt
+	}
+	return string(v[k : k+int(n)]), nil
+}
+
 // aggLength reads the length field of an encoded sessionAgg (after its sid)
 // without decoding the rest.
 func aggLength(v []byte) (uint64, error) {
