@@ -301,6 +301,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		return err
 	}
 	var maxNum uint32
+	lengths := map[uint32]uint64{} // session number -> length, from the aggregates
 	_, err = c.scan(tableKey(tblNum), func(k, v []byte) error {
 		agg, err := decodeAgg(v)
 		if err != nil || len(k) != 6 {
@@ -309,6 +310,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		}
 		num := binary.BigEndian.Uint32(k[2:])
 		maxNum = max(maxNum, num)
+		lengths[num] = agg.length
 		if n, ok := nums[agg.sid]; !ok || n != num {
 			c.add("session %q: aggregate under number %d, but the session's number is %d", agg.sid, num, n)
 		}
@@ -342,10 +344,42 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 	if g.lastNum < maxNum {
 		c.add("global stats: last session number %d, but %d is in use", g.lastNum, maxNum)
 	}
+	if g.flags&flagLengths != 0 {
+		if err := c.checkLengths(lengths); err != nil {
+			return err
+		}
+	}
 	want.lastNum = g.lastNum
 	want.flags, want.pending, want.cursor = g.flags, g.pending, g.cursor
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
+	}
+	return nil
+}
+
+// checkLengths compares the length column with the aggregates' lengths.
+func (c *checker) checkLengths(want map[uint32]uint64) error {
+	nums, err := columnSessions(c.r)
+	if errors.Is(err, errCorrupt) {
+		c.add("the length column is corrupt")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l := &lengthReader{r: c.r}
+	for _, num := range nums {
+		n, err := l.length(num)
+		if err != nil {
+			return err
+		}
+		if w, ok := want[num]; !ok || w != n {
+			c.add("length column: session %d has length %d, its aggregate %d (present: %v)", num, n, w, ok)
+		}
+		delete(want, num)
+	}
+	for num := range want {
+		c.add("length column: session %d is missing", num)
 	}
 	return nil
 }

@@ -613,3 +613,25 @@ func TestSearchWhileWriting(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLengthColumn: Check finds a wrong or missing length column entry.
+func TestCheckLengthColumn(t *testing.T) {
+	f := newFixture(t)
+	content := meta("alpha beta", "")
+	f.put(1, "sessions/s1/metadata.json", content)
+	all := func(fn func(uint64, string, Kind, []byte) error) error { return fn(1, "s1", KindMetadata, content) }
+	if problems, err := f.x.Check(all); err != nil || len(problems) != 0 {
+		t.Fatalf("problems %v %v", problems, err)
+	}
+	for _, v := range []uint64{99, 0} {
+		f.batch(func(b *pebble.Batch) {
+			if err := setLength(b, f.num("s1"), v); err != nil {
+				t.Fatal(err)
+			}
+		})
+		problems, err := f.x.Check(all)
+		if err != nil || !strings.Contains(strings.Join(problems, "\n"), "length column") {
+			t.Fatalf("length %d: problems %v %v", v, problems, err)
+		}
+	}
+}
