@@ -368,6 +368,7 @@ func (c *checker) checkLengths(want map[uint32]uint64) error {
 		return err
 	}
 	l := &lengthReader{r: c.r}
+	defer l.close()
 	for _, num := range nums {
 		n, err := l.length(num)
 		if err != nil {

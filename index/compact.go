@@ -337,9 +337,11 @@ func setLength(b *pebble.Batch, num uint32, v uint64) error {
 	return b.Set(key, enc, nil)
 }
 
-// lengthReader reads session lengths from the column.
+// lengthReader reads session lengths from the column, for ascending
+// session numbers mostly: an iterator steps from block to block.
 type lengthReader struct {
 	r      reader
+	it     *pebble.Iterator
 	block  uint32
 	loaded bool
 	vals   [lengthsBlock]uint64
@@ -348,11 +350,21 @@ type lengthReader struct {
 // length returns the length of session num, which must exist.
 func (l *lengthReader) length(num uint32) (uint64, error) {
 	if blk := num >> lengthsShift; !l.loaded || blk != l.block {
-		v, _, err := get(l.r, lengthKey(blk))
-		if err != nil {
-			return 0, err
+		if l.it == nil {
+			it, err := prefixIter(l.r, tableKey(tblLength))
+			if err != nil {
+				return 0, err
+			}
+			l.it = it
 		}
-		if err := decodeLengths(v, &l.vals); err != nil {
+		key := lengthKey(blk)
+		if !l.it.SeekGE(key) || !bytes.Equal(l.it.Key(), key) {
+			if err := l.it.Error(); err != nil {
+				return 0, err
+			}
+			return 0, errCorrupt
+		}
+		if err := decodeLengths(l.it.Value(), &l.vals); err != nil {
 			return 0, err
 		}
 		l.block, l.loaded = blk, true
@@ -362,6 +374,12 @@ func (l *lengthReader) length(num uint32) (uint64, error) {
 		return 0, errCorrupt
 	}
 	return n - 1, nil
+}
+
+func (l *lengthReader) close() {
+	if l.it != nil {
+		_ = l.it.Close()
+	}
 }
 
 // columnSessions lists every session number the length column holds, sorted.

@@ -363,6 +363,7 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		// (Without scoring terms every score is 0: all tie, so the order is
 		// by session id and every aggregate is read anyway.)
 		lengths := &lengthReader{r: ev.r}
+		defer lengths.close()
 		scores := make([]float64, len(ids))
 		reset()
 		for k, num := range ids {
