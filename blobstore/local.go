@@ -54,6 +54,8 @@ type Local struct {
 	fs      blobFS
 	syncMu  sync.Mutex // serialises Sync and Close
 	syncErr error      // first sync failure, returned by every later Sync
+
+	verified verifiedSet // blobs seen intact by this process (verified.go)
 }
 
 var _ Store = (*Local)(nil)
@@ -140,18 +142,30 @@ func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	if err := l.writeFile(h, codec, len(data), payload); err != nil {
 		return Info{}, fmt.Errorf("blobstore: put %v: %w", h, err)
 	}
-	return Info{Size: int64(len(data)), Stored: int64(headerSize + len(payload)), Codec: codec}, nil
+	info := Info{Size: int64(len(data)), Stored: int64(headerSize + len(payload)), Codec: codec}
+	if s, ok, err := statStamp(l.fs, l.path(h)); err == nil && ok {
+		l.markVerified(h, s, info)
+	}
+	return info, nil
 }
 
 // existing reports whether h is already stored with exactly data. A
 // damaged copy (bad header, payload that does not decode to data) is not:
 // the Put then replaces it, so a correct rewrite heals the blob instead of
-// deduplicating onto the damage. Reading the copy back costs less than
-// writing it again, and a raw payload is compared without decoding.
+// deduplicating onto the damage. A blob this process has seen intact, in a
+// file nothing has touched since, is trusted on a stat (verified.go);
+// otherwise the copy is read back and compared, which costs less than
+// writing it again (a raw payload is compared without decoding).
 func (l *Local) existing(h Hash, data []byte) (Info, bool, error) {
-	buf, err := l.fs.readFile(l.path(h))
+	if info, ok := l.stillVerified(h); ok && info.Size == int64(len(data)) {
+		return info, true, nil
+	}
+	buf, st, stamped, err := readStamped(l.fs, l.path(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Info{}, false, nil
+	}
+	if errors.Is(err, ErrCorrupt) {
+		return Info{}, false, nil // not a blob file: replace it
 	}
 	if err != nil {
 		return Info{}, false, err
@@ -161,11 +175,17 @@ func (l *Local) existing(h Hash, data []byte) (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	payload := buf[headerSize:]
+	same := false
 	if info.Codec == CodecRaw {
-		return info, bytes.Equal(payload, data), nil
+		same = bytes.Equal(payload, data)
+	} else {
+		got, err := Decode(info.Codec, payload, int(info.Size))
+		same = err == nil && bytes.Equal(got, data)
 	}
-	got, err := Decode(info.Codec, payload, int(info.Size))
-	return info, err == nil && bytes.Equal(got, data), nil
+	if same && stamped {
+		l.markVerified(h, st, info)
+	}
+	return info, same, nil
 }
 
 func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte) error {
@@ -230,20 +250,30 @@ func (l *Local) Get(h Hash) ([]byte, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	buf, err := l.fs.readFile(l.path(h))
+	buf, st, stamped, err := readStamped(l.fs, l.path(h))
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			l.verified.del(h)
+			return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+		}
 		return nil, notFound(h, err)
 	}
 	info, err := parseHeader(buf, int64(len(buf)))
 	if err != nil {
+		l.verified.del(h)
 		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
 	}
 	data, err := Decode(info.Codec, buf[headerSize:], int(info.Size))
 	if err != nil {
+		l.verified.del(h)
 		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
 	}
 	if Sum(data) != h {
+		l.verified.del(h)
 		return nil, fmt.Errorf("blobstore: get %v: %w", h, ErrCorrupt)
+	}
+	if stamped {
+		l.markVerified(h, st, info)
 	}
 	return data, nil
 }
@@ -291,6 +321,7 @@ func (l *Local) Delete(h Hash) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	l.verified.del(h)
 	return notFound(h, l.fs.remove(l.path(h)))
 }
 

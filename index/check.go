@@ -100,8 +100,11 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	}
 
 	// Keys that no record owns.
-	actual := 0
-	for _, tbl := range []byte{tblTerm, tblFacet, tblDay} {
+	actual, err := c.countTermPostings()
+	if err != nil {
+		return nil, err
+	}
+	for _, tbl := range []byte{tblFacet, tblDay} {
 		n, err := c.scan(tableKey(tbl), nil)
 		if err != nil {
 			return nil, err
@@ -142,12 +145,24 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 		c.add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
 	}
 	for _, p := range rec.postings(fid) {
+		if p.key[1] == tblTerm {
+			continue // below, through both layers
+		}
 		v, ok, err := get(c.r, p.key)
 		if err != nil {
 			return err
 		}
 		if !ok || !bytes.Equal(v, p.value) {
 			c.add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
+		}
+	}
+	for _, t := range rec.terms {
+		tf, err := postingTF(c.r, t.term, rec.num, fid)
+		if err != nil {
+			return err
+		}
+		if tf != t.tf {
+			c.add("file %d (session %q): posting of %q missing or wrong", fid, rec.sid, t.term)
 		}
 	}
 	v, ok, err = get(c.r, sessFileKey(rec.num, fid))
@@ -172,6 +187,17 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 		c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
 	}
 	return nil
+}
+
+// countTermPostings counts the term postings, both layers merged.
+func (c *checker) countTermPostings() (int, error) {
+	n := 0
+	err := eachTerm(c.r, func(t string) error {
+		ps, err := readPostings(c.r, t)
+		n += len(ps)
+		return err
+	})
+	return n, err
 }
 
 // scan calls fn (if set) for every key under prefix and counts them.
@@ -218,7 +244,28 @@ func (c *checker) strays() error {
 		}
 		return keys[string(key)], nil
 	}
-	for _, tbl := range []byte{tblTerm, tblFacet, tblDay, tblSessFile, tblText} {
+	err := eachTerm(c.r, func(t string) error {
+		ps, err := readPostings(c.r, t)
+		if err != nil {
+			return err
+		}
+		prefix := termPrefix(t)
+		for _, p := range ps {
+			key := withNumFid(prefix[:len(prefix):len(prefix)], p.num, p.fid)
+			ok, err := owns(p.fid, key)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				c.add("stray posting of %q (session %d, file %d): no file record lists it", t, p.num, p.fid)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, tbl := range []byte{tblFacet, tblDay, tblSessFile, tblText} {
 		_, err := c.scan(tableKey(tbl), func(k, _ []byte) error {
 			if len(k) < 10 {
 				c.add("stray key %q", k)
@@ -254,6 +301,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		return err
 	}
 	var maxNum uint32
+	lengths := map[uint32]uint64{} // session number -> length, from the aggregates
 	_, err = c.scan(tableKey(tblNum), func(k, v []byte) error {
 		agg, err := decodeAgg(v)
 		if err != nil || len(k) != 6 {
@@ -262,6 +310,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		}
 		num := binary.BigEndian.Uint32(k[2:])
 		maxNum = max(maxNum, num)
+		lengths[num] = agg.length
 		if n, ok := nums[agg.sid]; !ok || n != num {
 			c.add("session %q: aggregate under number %d, but the session's number is %d", agg.sid, num, n)
 		}
@@ -295,9 +344,43 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 	if g.lastNum < maxNum {
 		c.add("global stats: last session number %d, but %d is in use", g.lastNum, maxNum)
 	}
+	if g.flags&flagLengths != 0 {
+		if err := c.checkLengths(lengths); err != nil {
+			return err
+		}
+	}
 	want.lastNum = g.lastNum
+	want.flags, want.pending, want.cursor = g.flags, g.pending, g.cursor
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
+	}
+	return nil
+}
+
+// checkLengths compares the length column with the aggregates' lengths.
+func (c *checker) checkLengths(want map[uint32]uint64) error {
+	nums, err := columnSessions(c.r)
+	if errors.Is(err, errCorrupt) {
+		c.add("the length column is corrupt")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l := &lengthReader{r: c.r}
+	defer l.close()
+	for _, num := range nums {
+		n, err := l.length(num)
+		if err != nil {
+			return err
+		}
+		if w, ok := want[num]; !ok || w != n {
+			c.add("length column: session %d has length %d, its aggregate %d (present: %v)", num, n, w, ok)
+		}
+		delete(want, num)
+	}
+	for num := range want {
+		c.add("length column: session %d is missing", num)
 	}
 	return nil
 }

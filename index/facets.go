@@ -244,12 +244,12 @@ func sessionIDs(db *pebble.DB, list func(r reader) ([]uint32, error)) ([]string,
 			_ = it.Close()
 			return nil, fmt.Errorf("index: session %d has postings but no aggregate: %w", num, errCorrupt)
 		}
-		agg, err := decodeAgg(it.Value())
+		sid, err := aggSid(it.Value())
 		if err != nil {
 			_ = it.Close()
 			return nil, err
 		}
-		ids = append(ids, agg.sid)
+		ids = append(ids, sid)
 	}
 	if err := it.Close(); err != nil {
 		return nil, err

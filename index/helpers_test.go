@@ -66,8 +66,14 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	db := openDB(t)
-	return &fixture{t: t, db: db, x: New(db)}
+	x := New(db)
+	x.sweepMin = testSweepMin
+	return &fixture{t: t, db: db, x: x}
 }
+
+// testSweepMin makes compaction sweeps run often in tests, so that searches
+// see base blocks and delta keys mixed.
+const testSweepMin = 64
 
 // put indexes content as the file fid at path (which must classify) in its own batch.
 func (f *fixture) put(fid uint64, path string, content []byte) {

@@ -27,11 +27,9 @@ import (
 // Index is the session index over one pebble DB. It holds no state of its
 // own besides the DB, so it is safe for concurrent readers.
 type Index struct {
-	db         *pebble.DB
-	scanBudget int // see terms.go
-	probeLimit int
-	estimate   func(start, end []byte) (uint64, error) // disk usage of a key range
-	content    ContentSource                           // nil: snippet text is stored in the index
+	db       *pebble.DB
+	sweepMin uint64        // delta postings written before a compaction sweep starts (compact.go)
+	content  ContentSource // nil: snippet text is stored in the index
 }
 
 // ContentSource returns the committed content of file fid, for snippets.
@@ -50,7 +48,7 @@ func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
-	return &Index{db: db, scanBudget: defaultScanBudget, probeLimit: defaultProbeLimit, estimate: db.EstimateDiskUsage}
+	return &Index{db: db, sweepMin: defaultSweepMin}
 }
 
 // reader is what both a snapshot, the DB and an indexed batch provide.
@@ -125,7 +123,7 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 		return errors.New("index: empty session id")
 	}
 	rec, text := buildRecord(sessionID, kind, content)
-	return x.apply(b, fileID, rec, text)
+	return x.apply(b, fileID, rec, text, true)
 }
 
 // MoveFile re-keys the postings of file fid under session sessionID without
@@ -154,7 +152,7 @@ func (x *Index) MoveFile(b *pebble.Batch, fileID uint64, sessionID string, kind 
 	}
 	text = decodeText(text)
 	rec.sid, rec.num = sessionID, 0
-	return true, x.apply(b, fileID, rec, string(text))
+	return true, x.apply(b, fileID, rec, string(text), true)
 }
 
 // RemoveFile deletes everything file fid contributed; a no-op for a file the
@@ -163,12 +161,13 @@ func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	return x.apply(b, fileID, nil, "")
+	return x.apply(b, fileID, nil, "", true)
 }
 
 // apply moves file fid from its stored record to rec (nil: removed), writing
-// only the keys that differ.
-func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string) error {
+// only the keys that differ. With sweep, it then runs a step of the
+// compaction sweep when one is due (compact.go).
+func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string, sweep bool) error {
 	old, err := loadRecord(b, fid)
 	if err != nil {
 		return err
@@ -180,6 +179,9 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	if err != nil {
 		return err
 	}
+	if g.files == 0 {
+		g.flags |= flagLengths // an empty index: the length column is complete from here on
+	}
 	if rec != nil {
 		if old != nil && old.sid == rec.sid {
 			rec.num = old.num
@@ -187,7 +189,8 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 			return err
 		}
 	}
-	if err := writePostings(b, fid, old, rec); err != nil {
+	wrote, err := writePostings(b, fid, old, rec)
+	if err != nil {
 		return err
 	}
 	if rec == nil {
@@ -206,10 +209,33 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 	if err != nil {
 		return err
 	}
-	if old != nil && rec != nil && old.sid == rec.sid && old.part() == rec.part() {
-		return nil // the session's aggregate and the global stats stay as they are
+	if old == nil || rec == nil || old.sid != rec.sid || old.part() != rec.part() {
+		// (else the session's aggregate and the global counts stay as they are)
+		if err := updateAggregates(b, fid, old, rec, &g); err != nil {
+			return err
+		}
 	}
+	if g.files == 0 {
+		// Nothing indexed: leave no key behind (the tombstones neither).
+		for _, tbl := range []byte{tblTerm, tblBlock} {
+			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
+				return err
+			}
+		}
+		return b.Delete(tableKey(tblGlobal), nil)
+	}
+	if sweep {
+		if err := x.sweepStep(b, &g, wrote); err != nil {
+			return err
+		}
+	}
+	return b.Set(tableKey(tblGlobal), g.encode(), nil)
+}
 
+// updateAggregates moves file fid's part of its session from old to rec
+// (either may be nil) and updates the session aggregates and the global
+// counts in g.
+func updateAggregates(b *pebble.Batch, fid uint64, old, rec *fileRecord, g *globalStats) error {
 	if old != nil && (rec == nil || old.num != rec.num) {
 		if err := b.Delete(sessFileKey(old.num, fid), nil); err != nil {
 			return err
@@ -233,21 +259,17 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string)
 			add = &p
 		}
 		op := old.part()
-		if err := updateSession(b, old.sid, old.num, &g, &op, add); err != nil {
+		if err := updateSession(b, old.sid, old.num, g, &op, add); err != nil {
 			return err
 		}
 	}
 	if rec != nil && (old == nil || old.num != rec.num) {
 		p := rec.part()
-		if err := updateSession(b, rec.sid, rec.num, &g, nil, &p); err != nil {
+		if err := updateSession(b, rec.sid, rec.num, g, nil, &p); err != nil {
 			return err
 		}
 	}
-	if g.files == 0 {
-		// Nothing indexed: leave no key behind.
-		return b.Delete(tableKey(tblGlobal), nil)
-	}
-	return b.Set(tableKey(tblGlobal), g.encode(), nil)
+	return nil
 }
 
 // sessionNum returns the number of session sid, handing out the next one
@@ -270,33 +292,48 @@ func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
 	return g.lastNum, b.Set(sessionKey(sid), appendNum(nil, g.lastNum), nil)
 }
 
-// writePostings turns the posting keys of old into those of cur (either may
-// be nil). Within one session only the terms, facets and day that differ are
-// written, so rewriting a chunk with one more screenshot costs little.
-func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
-	set := func(key, value []byte) error { return b.Set(key, value, nil) }
-	del := func(key, _ []byte) error { return b.Delete(key, nil) }
+// writePostings turns the postings of old into those of cur (either may be
+// nil) and returns how many term postings (delta keys) it wrote. Within one
+// session only the terms, facets and day that differ are written, so
+// rewriting a chunk with one more screenshot costs little. A term posting
+// that goes away gets a tombstone (a delta key with tf 0), which hides the
+// posting a base block may hold (blocks.go); facet and day keys are deleted.
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) (int, error) {
+	wrote := 0
+	set := func(key, value []byte) error {
+		if key[1] == tblTerm {
+			wrote++
+		}
+		return b.Set(key, value, nil)
+	}
+	del := func(key, _ []byte) error {
+		if key[1] == tblTerm {
+			wrote++
+			return b.Set(key, tombstone, nil)
+		}
+		return b.Delete(key, nil)
+	}
 	if old == nil || cur == nil || old.num != cur.num {
 		if old != nil {
 			if err := old.eachPosting(fid, del); err != nil {
-				return err
+				return wrote, err
 			}
 		}
 		if cur != nil {
-			return cur.eachPosting(fid, set)
+			return wrote, cur.eachPosting(fid, set)
 		}
-		return nil
+		return wrote, nil
 	}
 	k := newKeyBuilder(cur.num, fid)
 	if old.day != cur.day {
 		if old.day != "" {
 			if err := del(k.day(old.day), nil); err != nil {
-				return err
+				return wrote, err
 			}
 		}
 		if cur.day != "" {
 			if err := set(k.day(cur.day), nil); err != nil {
-				return err
+				return wrote, err
 			}
 		}
 	}
@@ -318,7 +355,7 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 			j++
 		}
 		if err != nil {
-			return err
+			return wrote, err
 		}
 	}
 	i, j = 0, 0
@@ -336,10 +373,10 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) error {
 			j++
 		}
 		if err != nil {
-			return err
+			return wrote, err
 		}
 	}
-	return nil
+	return wrote, nil
 }
 
 // updateSession folds into the aggregate of session sid (number num) one
@@ -370,14 +407,27 @@ func updateSession(b *pebble.Batch, sid string, num uint32, g *globalStats, remo
 	}
 	g.sessions--
 	g.length -= before.length
+	return writeAgg(b, sid, num, g, after)
+}
+
+// writeAgg stores the aggregate of session sid (number num) and its length
+// column entry, or deletes them (and the session's number) when it has no
+// files left, and counts it in g.
+func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after sessionAgg) error {
 	if after.files == 0 {
 		if err := b.Delete(numKey(num), nil); err != nil {
+			return err
+		}
+		if err := setLength(b, num, 0); err != nil {
 			return err
 		}
 		return b.Delete(sessionKey(sid), nil)
 	}
 	g.sessions++
 	g.length += after.length
+	if err := setLength(b, num, after.length+1); err != nil {
+		return err
+	}
 	return b.Set(numKey(num), after.encode(), nil)
 }
 
@@ -398,15 +448,7 @@ func refreshSession(b *pebble.Batch, sid string, num uint32, g *globalStats) err
 		g.sessions--
 		g.length -= before.length
 	}
-	if after.files == 0 {
-		if err := b.Delete(numKey(num), nil); err != nil {
-			return err
-		}
-		return b.Delete(sessionKey(sid), nil)
-	}
-	g.sessions++
-	g.length += after.length
-	return b.Set(numKey(num), after.encode(), nil)
+	return writeAgg(b, sid, num, g, after)
 }
 
 // sumParts adds up the X s parts of session num. With several metadata files
@@ -485,7 +527,7 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 		if e.sid == "" {
 			return errors.New("index: empty session id")
 		}
-		if err := x.apply(b, e.fid, e.rec, e.text); err != nil {
+		if err := x.apply(b, e.fid, e.rec, e.text, false); err != nil {
 			return err
 		}
 		p.Files++
@@ -505,6 +547,10 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 		b = x.db.NewIndexedBatch()
 		return nil
 	})
+	if err == nil {
+		// Every posting was written as a delta key: pack them all.
+		b, err = compactAll(x.db, b)
+	}
 	if err == nil {
 		err = b.Commit(pebble.Sync)
 	}

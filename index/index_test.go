@@ -448,19 +448,20 @@ func TestCheckFindsMissingPosting(t *testing.T) {
 	}
 }
 
-// TestLongPostingLists checks the probing of long posting lists against a
-// full read, and pebble's disk-usage estimate of a long list's document
-// frequency against the truth, on flushed and compacted data.
-func TestLongPostingLists(t *testing.T) {
+// TestPostingLayers: long posting lists answer the same from delta keys
+// only, after a full compaction into base blocks, and with rewrites and
+// removals written as deltas over the blocks; and compaction leaves no delta.
+func TestPostingLayers(t *testing.T) {
 	f := newFixture(t)
-	const n = 12000
+	f.x.sweepMin = 1 << 40 // no sweep: everything stays in delta keys
+	const n = 3000
 	f.batch(func(b *pebble.Batch) {
 		for i := range n {
 			words := "filler"
 			if i%5 < 3 {
 				words += " common" // 60% of sessions
 			}
-			if i%2000 == 0 {
+			if i%500 == 0 {
 				words += " rare"
 			}
 			if err := f.x.UpdateFile(b, uint64(i+1), fmt.Sprintf("s%04d", i), KindMetadata, meta(words, "")); err != nil {
@@ -468,44 +469,101 @@ func TestLongPostingLists(t *testing.T) {
 			}
 		}
 	})
-	if err := f.db.Compact([]byte("X"), []byte("Y"), true); err != nil {
-		t.Fatal(err)
-	}
-	exact := map[string][]Hit{}
-	for _, q := range []string{"rare common", "rare -common", "common rare filler", "rare OR common"} {
-		hits, err := f.x.Search(q)
-		if err != nil {
-			t.Fatal(err)
+	queries := []string{"rare common", "rare -common", "common rare filler", "rare OR common", "common", "-common", "filler"}
+	search := func() map[string][]Hit {
+		out := map[string][]Hit{}
+		for _, q := range queries {
+			for _, limit := range []int{0, 10} {
+				hits, err := f.x.SearchWith(q, SearchOptions{Limit: limit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[fmt.Sprint(q, limit)] = hits
+			}
 		}
-		exact[q] = hits
+		return out
 	}
-	// The estimate is block-granular: the scanned part must span many blocks.
-	f.x.scanBudget = 3000
-	snap := f.db.NewSnapshot()
-	defer snap.Close()
-	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: f.x.scanBudget, probeLimit: 100, estimate: f.db.EstimateDiskUsage}
-	df, err := ev.docFreq("common", n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.terms["common"].full || df < 0.85*7200 || df > 1.15*7200 {
-		t.Fatalf("estimated df %.0f (read in full: %v), true 7200", df, ev.terms["common"].full)
-	}
-	t.Logf("estimated df %.0f, true 7200", df)
-	for q, want := range exact {
-		hits, err := f.x.Search(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hits) != len(want) {
-			t.Fatalf("%q: %d hits probing, %d reading", q, len(hits), len(want))
-		}
-		for i := range hits {
-			if hits[i].SessionID != want[i].SessionID || hits[i].Snippet != want[i].Snippet {
-				t.Fatalf("%q: hit %d is %+v probing, %+v reading", q, i, hits[i], want[i])
+	same := func(stage string, got, want map[string][]Hit) {
+		t.Helper()
+		for q, w := range want {
+			if !reflect.DeepEqual(got[q], w) {
+				t.Fatalf("%s: %q differs", stage, q)
 			}
 		}
 	}
+	deltaOnly := search()
+	if err := f.x.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := keyCount(f.db, tableKey(tblTerm)); err != nil || n != 0 {
+		t.Fatalf("%d delta keys left after Compact (%v)", n, err)
+	}
+	same("compacted", search(), deltaOnly)
+
+	// Rewrites and removals land as deltas (and tombstones) over the blocks;
+	// a fresh index of the same files must answer the same.
+	g := newFixture(t)
+	g.x.sweepMin = 1 << 40
+	content := func(i int) []byte {
+		words := "filler"
+		switch {
+		case i%7 == 0:
+			words += " rare common"
+		case i%5 < 3:
+			words += " common"
+		}
+		return meta(words, "")
+	}
+	for _, x := range []*fixture{f, g} {
+		x.batch(func(b *pebble.Batch) {
+			for i := range n {
+				var err error
+				switch {
+				case i%11 == 0:
+					err = x.x.RemoveFile(b, uint64(i+1))
+				case x == g || i%3 == 0:
+					err = x.x.UpdateFile(b, uint64(i+1), fmt.Sprintf("s%04d", i), KindMetadata, content(i))
+				}
+				if x == g && i%3 != 0 && i%11 != 0 && err == nil {
+					// g holds the same files as f: those f did not rewrite keep their first content.
+					words := "filler"
+					if i%5 < 3 {
+						words += " common"
+					}
+					if i%500 == 0 {
+						words += " rare"
+					}
+					err = x.x.UpdateFile(b, uint64(i+1), fmt.Sprintf("s%04d", i), KindMetadata, meta(words, ""))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	want := func() map[string][]Hit { f, g = g, f; defer func() { f, g = g, f }(); return search() }()
+	same("deltas over blocks", search(), want)
+	f.x.sweepMin = 1 // a sweep on every update from here
+	f.put(1_000_000, "sessions/zz/metadata.json", meta("filler", ""))
+	g.put(1_000_000, "sessions/zz/metadata.json", meta("filler", ""))
+	want = func() map[string][]Hit { f, g = g, f; defer func() { f, g = g, f }(); return search() }()
+	same("after a sweep step", search(), want)
+	if err := f.x.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	same("compacted again", search(), want)
+}
+
+func keyCount(db *pebble.DB, prefix []byte) (int, error) {
+	it, err := prefixIter(db, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n, it.Close()
 }
 
 // TestSearchWhileWriting runs searches and facet listings while one writer
@@ -552,6 +610,28 @@ func TestSearchWhileWriting(t *testing.T) {
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestCheckLengthColumn: Check finds a wrong or missing length column entry.
+func TestCheckLengthColumn(t *testing.T) {
+	f := newFixture(t)
+	content := meta("alpha beta", "")
+	f.put(1, "sessions/s1/metadata.json", content)
+	all := func(fn func(uint64, string, Kind, []byte) error) error { return fn(1, "s1", KindMetadata, content) }
+	if problems, err := f.x.Check(all); err != nil || len(problems) != 0 {
+		t.Fatalf("problems %v %v", problems, err)
+	}
+	for _, v := range []uint64{99, 0} {
+		f.batch(func(b *pebble.Batch) {
+			if err := setLength(b, f.num("s1"), v); err != nil {
+				t.Fatal(err)
+			}
+		})
+		problems, err := f.x.Check(all)
+		if err != nil || !strings.Contains(strings.Join(problems, "\n"), "length column") {
+			t.Fatalf("length %d: problems %v %v", v, problems, err)
 		}
 	}
 }

@@ -420,9 +420,14 @@ func decodeAgg(b []byte) (sessionAgg, error) {
 
 // globalStats is the value of X g; BM25 needs the session count and the
 // average session length. lastNum is the last session number handed out.
+// flags, pending and cursor (compact.go) follow in values written since the
+// posting blocks; an older value reads with them zero.
 type globalStats struct {
 	sessions, files, length uint64
 	lastNum                 uint32
+	flags                   uint64
+	pending                 uint64 // delta postings written since the last sweep
+	cursor                  string // the last term a sweep under way compacted
 }
 
 func (g globalStats) encode() []byte {
@@ -431,12 +436,18 @@ func (g globalStats) encode() []byte {
 	w.uint(g.files)
 	w.uint(g.length)
 	w.uint(uint64(g.lastNum))
+	w.uint(g.flags)
+	w.uint(g.pending)
+	w.str(g.cursor)
 	return w.bytes()
 }
 
 func decodeGlobal(b []byte) (globalStats, error) {
 	r := newReader(b)
 	g := globalStats{sessions: r.uint(), files: r.uint(), length: r.uint(), lastNum: uint32(r.uint())}
+	if r.err == nil && len(r.b) > 0 {
+		g.flags, g.pending, g.cursor = r.uint(), r.uint(), r.str()
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return globalStats{}, errCorrupt
 	}

@@ -58,22 +58,22 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	}
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
-	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, budget: x.scanBudget, probeLimit: x.probeLimit, estimate: x.estimate, content: x.content}
+	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, content: x.content}
 	set, err := ev.eval(q.root)
+	if err != nil {
+		return nil, err
+	}
+	g, err := loadGlobal(snap)
 	if err != nil {
 		return nil, err
 	}
 	ids := set.ids
 	if set.neg {
-		all, err := allSessions(snap)
+		all, err := allSessions(snap, g)
 		if err != nil {
 			return nil, err
 		}
 		ids = minus(all, set.ids)
-	}
-	g, err := loadGlobal(snap)
-	if err != nil {
-		return nil, err
 	}
 	scoring := scoringTerms(q.root, false, nil)
 	ranked, err := ev.rank(ids, scoring, g, opt.Limit)
@@ -99,12 +99,9 @@ type idSet struct {
 }
 
 type evaluator struct {
-	r          reader
-	terms      map[string]*termPostings // what is known per term so far
-	budget     int                      // posting keys read before a term counts as long
-	probeLimit int                      // candidates few enough to probe
-	estimate   func(start, end []byte) (uint64, error)
-	content    ContentSource // see SetContentSource
+	r       reader
+	terms   map[string]*termPostings // the lists read so far
+	content ContentSource            // see SetContentSource
 }
 
 func (ev *evaluator) eval(n node) (idSet, error) {
@@ -112,7 +109,7 @@ func (ev *evaluator) eval(n node) (idSet, error) {
 	case *wordNode:
 		out := idSet{neg: true}
 		for _, t := range n.tokens {
-			tp, err := ev.fullTerm(t)
+			tp, err := ev.term(t)
 			if err != nil {
 				return idSet{}, err
 			}
@@ -154,77 +151,22 @@ func (ev *evaluator) eval(n node) (idSet, error) {
 	return idSet{}, nil
 }
 
-// evalAnd evaluates the conditions that are not plain words first, then the
-// words with short posting lists, and last the long lists: by probing when
-// the candidates are few by then, else by reading them. Negated words are
-// probed the same way.
+// evalAnd intersects the conditions, the positive ones first.
 func (ev *evaluator) evalAnd(xs []node) (idSet, error) {
 	acc := idSet{neg: true}
-	var words, negWords []*wordNode
+	var negs []idSet
 	for _, x := range xs {
-		if w, ok := x.(*wordNode); ok {
-			words = append(words, w)
-			continue
-		}
-		if n, ok := x.(*notNode); ok {
-			if w, ok := n.x.(*wordNode); ok && len(w.tokens) > 0 {
-				negWords = append(negWords, w)
-				continue
-			}
-		}
 		s, err := ev.eval(x)
 		if err != nil {
 			return idSet{}, err
 		}
+		if s.neg {
+			negs = append(negs, s)
+			continue
+		}
 		acc = and(acc, s)
 	}
-	var long []string // terms
-	for _, w := range words {
-		for _, t := range w.tokens {
-			tp, err := ev.term(t)
-			if err != nil {
-				return idSet{}, err
-			}
-			if tp.full {
-				acc = and(acc, idSet{ids: tp.ids})
-			} else {
-				long = append(long, t)
-			}
-		}
-	}
-	few := func() bool { return !acc.neg && len(acc.ids) <= ev.probeLimit }
-	for _, t := range long {
-		if few() {
-			ids, err := ev.filter(t, acc.ids)
-			if err != nil {
-				return idSet{}, err
-			}
-			acc.ids = ids
-			continue
-		}
-		tp, err := ev.fullTerm(t)
-		if err != nil {
-			return idSet{}, err
-		}
-		acc = and(acc, idSet{ids: tp.ids})
-	}
-	for _, w := range negWords {
-		if few() {
-			holding := acc.ids
-			for _, t := range w.tokens {
-				var err error
-				if holding, err = ev.filter(t, holding); err != nil {
-					return idSet{}, err
-				}
-			}
-			acc.ids = minus(acc.ids, holding)
-			continue
-		}
-		s, err := ev.eval(w)
-		if err != nil {
-			return idSet{}, err
-		}
-		s.neg = !s.neg
+	for _, s := range negs {
 		acc = and(acc, s)
 	}
 	return acc, nil
@@ -307,8 +249,12 @@ func minus[T cmp.Ordered](a, b []T) []T {
 	return out
 }
 
-// allSessions lists the numbers of every session the index knows, sorted.
-func allSessions(r reader) ([]uint32, error) {
+// allSessions lists the numbers of every session the index knows, sorted:
+// from the length column when it is complete, else from the aggregates.
+func allSessions(r reader, g globalStats) ([]uint32, error) {
+	if g.flags&flagLengths != 0 {
+		return columnSessions(r)
+	}
 	prefix := tableKey(tblNum)
 	it, err := prefixIter(r, prefix)
 	if err != nil {
@@ -370,8 +316,8 @@ type ranked struct {
 // rank scores the sessions ids with BM25 over the scoring terms and sorts
 // them (score descending, then session id). With limit > 0 only the best
 // limit are returned, and only they (and any tied with the last of them)
-// have their aggregate decoded in full: scoring needs the session's length
-// alone.
+// have their aggregate decoded: scoring needs the session's length alone,
+// which the length column holds for 256 sessions per key.
 func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit int) ([]ranked, error) {
 	n := float64(g.sessions)
 	avgdl := 1.0
@@ -381,26 +327,30 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 	idf := make([]float64, len(scoring))
 	postings := make([]*termPostings, len(scoring))
 	for i, t := range scoring {
-		df, err := ev.docFreq(t, g.sessions)
+		tp, err := ev.term(t)
 		if err != nil {
 			return nil, err
 		}
-		postings[i] = ev.terms[t] // after docFreq, which may have read the list in full
+		postings[i] = tp
+		df := float64(len(tp.ids))
 		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
 	}
-	score := func(num uint32, length uint64) (float64, error) {
+	cursors := make([]tfCursor, len(postings))
+	reset := func() {
+		for i, tp := range postings {
+			cursors[i] = tfCursor{tp: tp}
+		}
+	}
+	// score must see ascending session numbers between resets.
+	score := func(num uint32, length uint64) float64 {
 		score := 0.0
 		norm := bm25K1 * (1 - bm25B + bm25B*float64(length)/avgdl)
-		for i, tp := range postings {
-			n, err := ev.tfOf(scoring[i], tp, num)
-			if err != nil {
-				return 0, err
-			}
-			if tf := float64(n); tf > 0 {
+		for i := range cursors {
+			if tf := float64(cursors[i].tf(num)); tf > 0 {
 				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
 			}
 		}
-		return score, nil
+		return score
 	}
 
 	aggs, err := newAggReader(ev.r)
@@ -412,38 +362,40 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		// Score everything from the lengths; decode only the winners.
 		// (Without scoring terms every score is 0: all tie, so the order is
 		// by session id and every aggregate is read anyway.)
-		type scored struct {
-			score float64
-			num   uint32
-		}
-		all := make([]scored, 0, len(ids))
-		for _, num := range ids {
-			v, err := aggs.value(num)
-			if err != nil {
-				return nil, err
+		lengths := &lengthReader{r: ev.r}
+		defer lengths.close()
+		scores := make([]float64, len(ids))
+		reset()
+		for k, num := range ids {
+			var length uint64
+			if g.flags&flagLengths != 0 {
+				if length, err = lengths.length(num); err != nil {
+					return nil, fmt.Errorf("index: session %d has postings but no length: %w", num, err)
+				}
+			} else {
+				v, err := aggs.value(num)
+				if err != nil {
+					return nil, err
+				}
+				if length, err = aggLength(v); err != nil {
+					return nil, err
+				}
 			}
-			length, err := aggLength(v)
-			if err != nil {
-				return nil, err
+			scores[k] = score(num, length)
+		}
+		// The winners: every score at least the limit-th best, ties with the
+		// last winner included (ordered by session id below).
+		kth := kthLargest(scores, limit)
+		kept := make([]uint32, 0, limit)
+		for k, num := range ids {
+			if scores[k] >= kth {
+				kept = append(kept, num)
 			}
-			sc, err := score(num, length)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, scored{sc, num})
 		}
-		slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
-		cut := limit
-		for cut < len(all) && all[cut].score == all[limit-1].score {
-			cut++ // ties with the last winner are ordered by session id below
-		}
-		ids = make([]uint32, cut)
-		for i, s := range all[:cut] {
-			ids[i] = s.num
-		}
-		slices.Sort(ids)
+		ids = kept
 	}
 	out := make([]ranked, 0, len(ids))
+	reset()
 	for _, num := range ids {
 		v, err := aggs.value(num)
 		if err != nil {
@@ -453,11 +405,7 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		if err != nil {
 			return nil, err
 		}
-		sc, err := score(num, agg.length)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: sc}, num: num, agg: agg})
+		out = append(out, ranked{hit: Hit{SessionID: agg.sid, Name: agg.name, StartTime: agg.start, Score: score(num, agg.length)}, num: num, agg: agg})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].hit, out[j].hit
@@ -470,6 +418,46 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// kthLargest returns the k-th largest of scores (1 <= k <= len(scores)),
+// keeping a min-heap of the k best.
+func kthLargest(scores []float64, k int) float64 {
+	h := make([]float64, 0, k)
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			if r := l + 1; r < len(h) && h[r] < h[l] {
+				l = r
+			}
+			if h[i] <= h[l] {
+				return
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	for _, s := range scores {
+		switch {
+		case len(h) < k:
+			h = append(h, s)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if h[p] <= h[i] {
+					break
+				}
+				h[p], h[i] = h[i], h[p]
+				i = p
+			}
+		case s > h[0]:
+			h[0] = s
+			down(0)
+		}
+	}
+	return h[0]
 }
 
 // aggReader reads session aggregates in ascending session order.
@@ -502,6 +490,15 @@ func (a *aggReader) value(num uint32) ([]byte, error) {
 
 func (a *aggReader) close() { _ = a.it.Close() }
 
+// aggSid reads the sid of an encoded sessionAgg without decoding the rest.
+func aggSid(v []byte) (string, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return "", errCorrupt
+	}
+	return string(v[k : k+int(n)]), nil
+}
+
 // aggLength reads the length field of an encoded sessionAgg (after its sid)
 // without decoding the rest.
 func aggLength(v []byte) (uint64, error) {
@@ -525,10 +522,7 @@ const snippetRunes = 160
 func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (string, error) {
 	var fallback string
 	for _, t := range scoring {
-		if tf, err := ev.tfOf(t, ev.terms[t], num); err != nil || tf == 0 {
-			if err != nil {
-				return "", err
-			}
+		if _, ok := slices.BinarySearch(ev.terms[t].ids, num); !ok {
 			continue
 		}
 		fids, err := postingFiles(ev.r, t, num)
@@ -577,20 +571,18 @@ func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
 // maxSnippetFiles bounds the files tried for one snippet.
 const maxSnippetFiles = 4
 
-// postingFiles lists the files of session num that post term t.
+// postingFiles lists the first maxSnippetFiles files of session num that
+// post term t.
 func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
-	prefix := appendNum(termPrefix(t), num)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	ps, err := sessionPostings(r, t, num)
 	if err != nil {
 		return nil, err
 	}
 	var fids []uint64
-	for ok := it.First(); ok && len(fids) < maxSnippetFiles; ok = it.Next() {
-		if k := it.Key(); len(k) == len(prefix)+8 {
-			fids = append(fids, bytesToFid(k[len(prefix):]))
-		}
+	for _, p := range ps[:min(len(ps), maxSnippetFiles)] {
+		fids = append(fids, p.fid)
 	}
-	return fids, it.Close()
+	return fids, nil
 }
 
 // findTerm returns the byte offset of the first word of text whose token is t.

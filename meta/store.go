@@ -100,8 +100,12 @@ type BlobCache interface {
 type Options struct {
 	Blobs     blobstore.Store
 	BlobCache BlobCache // optional
-	// CacheBytes sizes pebble's block cache.
+	// CacheBytes sizes pebble's block cache (0: 64 MiB).
 	CacheBytes int64
+	// MemTableBytes sizes pebble's memtables (0: 32 MiB). Up to two are
+	// held at once (one filling, one being flushed). Both they and the
+	// block cache live outside the Go heap: GOMEMLIMIT does not see them.
+	MemTableBytes int64
 	// AttrCacheEntries bounds the attribute cache (0: 256k entries).
 	AttrCacheEntries int64
 	// FS, when set, holds pebble's files instead of the local disk (tests
@@ -116,6 +120,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if cacheBytes == 0 {
 		cacheBytes = 64 << 20
 	}
+	memTable := opts.MemTableBytes
+	if memTable <= 0 {
+		memTable = 32 << 20
+	}
 	pc := pebble.NewCache(cacheBytes)
 	defer pc.Unref()
 	var fs vfs.FS = privateFS{vfs.Default}
@@ -125,7 +133,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        pc,
 		FS:           spaceFS{fs}, // walspace.go
-		MemTableSize: 32 << 20,
+		MemTableSize: uint64(memTable),
 		Logger:       quietLogger{},
 		// Bloom filters on every level (later levels inherit level 0's
 		// options): most point reads that find nothing (a lookup before

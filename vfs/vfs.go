@@ -29,6 +29,9 @@ type Options struct {
 	Writeback      writeback.Options
 	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
 	BlobPutDelay   time.Duration // test hook: a slow disk
+	// MetaCacheBytes and MetaMemTableBytes size pebble's block cache and
+	// memtables (meta.Options; 0: its defaults).
+	MetaCacheBytes, MetaMemTableBytes int64
 	ReadOnly       bool
 	// Trash configures the trash and records it in the data dir; nil
 	// uses the recorded configuration (else the trash is off).
@@ -147,7 +150,8 @@ func (v *FS) open(opts Options) error {
 	if v.cache, err = cache.New[string, []byte](cacheBytes); err != nil {
 		return err
 	}
-	v.meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.cache}})
+	v.meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.cache},
+		CacheBytes: opts.MetaCacheBytes, MemTableBytes: opts.MetaMemTableBytes})
 	if err != nil {
 		return err
 	}

@@ -17,20 +17,54 @@ const (
 	readAheadChunks = 2
 	// maxReadAheads bounds the loads in flight for the whole mount.
 	maxReadAheads = 4
+	// recentChunks is how many loaded chunks a reader keeps. The kernel
+	// sends a sequential reader's READs concurrently (read-ahead is
+	// asynchronous) and they can reach the handle out of order: with one
+	// slot, a READ for chunk n arriving after one for n+1 found n evicted
+	// and loaded and verified it a second time (with 1 MiB READs that
+	// doubled the SHA-256 work of a cold sequential read). READs that
+	// straddle chunk boundaries (cat's 128 KiB reads make the kernel's
+	// windows start at 512 KiB) need three: READ [k+1.5, k+2.5) MiB
+	// overtaking [k+0.5, k+1.5) must not evict chunk k.
+	recentChunks = 3
 )
 
 // ReadCache is a reader's (an open handle's) view of the chunks around its
-// position: the chunk it read last, decoded and verified once, and the
+// position: the chunks it read last, decoded and verified once, and the
 // next chunks being loaded in the background while it reads sequentially.
 // The zero value is ready to use. Its owner serialises calls that use it.
 type ReadCache struct {
-	hash blobstore.Hash
-	data []byte
+	recent [recentChunks]loadedChunk // most recently loaded first
 
 	end    uint64      // where the previous read ended
 	seq    bool        // the last read was near where the one before ended
 	aheadT uint64      // chunks below this index have been scheduled
 	ahead  []*prefetch // loads started for the chunks after the current one
+}
+
+// loadedChunk is a blob's verified logical bytes (data nil: empty slot).
+type loadedChunk struct {
+	hash blobstore.Hash
+	data []byte
+}
+
+// lookup returns h's bytes if the reader holds them.
+func (c *ReadCache) lookup(h blobstore.Hash) ([]byte, bool) {
+	for i := range c.recent {
+		if c.recent[i].data != nil && c.recent[i].hash == h {
+			return c.recent[i].data, true
+		}
+	}
+	return nil, false
+}
+
+// keep adds h's bytes, dropping the chunk loaded longest ago. First in,
+// first out rather than least recently used: a late READ touching the
+// chunks behind the reader must not make them outlive the ones ahead,
+// which an overtaken READ still needs.
+func (c *ReadCache) keep(h blobstore.Hash, d []byte) {
+	copy(c.recent[1:], c.recent[:len(c.recent)-1])
+	c.recent[0] = loadedChunk{hash: h, data: d}
 }
 
 // prefetch is one background load of a blob.
@@ -87,8 +121,8 @@ func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
 	if cache == nil {
 		return m.store.Blob(h)
 	}
-	if cache.data != nil && cache.hash == h {
-		return cache.data, nil
+	if d, ok := cache.lookup(h); ok {
+		return d, nil
 	}
 	for i, p := range cache.ahead {
 		if p.hash != h {
@@ -97,7 +131,7 @@ func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
 		<-p.done
 		cache.ahead = slices.Delete(cache.ahead, i, i+1)
 		if p.err == nil {
-			cache.hash, cache.data = h, p.data
+			cache.keep(h, p.data)
 			return p.data, nil
 		}
 		break // load it again: the error (or the answer) is the caller's
@@ -112,7 +146,7 @@ func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
 		d, err = m.store.Blob(h)
 	}
 	if err == nil {
-		cache.hash, cache.data = h, d
+		cache.keep(h, d)
 	}
 	return d, err
 }
@@ -124,11 +158,12 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 	if cache == nil || n == 0 {
 		return
 	}
-	// Sequential: within a chunk of where the last read ended. The
+	// Sequential: within two chunks of where the last read ended. The
 	// kernel's read-ahead sends several reads at once and they may arrive
-	// a little out of order.
+	// out of order: a READ of up to a chunk that overtook the one before
+	// it ends up to two chunks past where the late one starts.
 	at, was := off/meta.ChunkSize, cache.end/meta.ChunkSize
-	cache.seq = at+1 >= was && at <= was+1
+	cache.seq = at+2 >= was && at <= was+2
 	cache.end = off + n
 	if !cache.seq {
 		cache.aheadT = 0 // a seek: schedule from here on the next sequential read
@@ -142,7 +177,7 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 		}
 		h, ok := m.aheadHash(f, j)
 		cache.aheadT = j + 1
-		if !ok || h == cache.hash || slices.ContainsFunc(cache.ahead, func(p *prefetch) bool { return p.hash == h }) {
+		if _, held := cache.lookup(h); !ok || held || slices.ContainsFunc(cache.ahead, func(p *prefetch) bool { return p.hash == h }) {
 			continue
 		}
 		p := &prefetch{hash: h, done: make(chan struct{})}

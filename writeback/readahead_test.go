@@ -1,8 +1,11 @@
 package writeback_test
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 
+	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/writeback"
 )
@@ -75,6 +78,73 @@ func TestReadAheadSeesChanges(t *testing.T) {
 			// A seek back and a sequential run from there.
 			sameBytes(t, "after a seek", append(read(chunk-4096), read(chunk-4096+int64(len(buf)))...),
 				want[chunk-4096:chunk-4096+2*len(buf)])
+		})
+	}
+}
+
+// countingStore counts blob loads.
+type countingStore struct {
+	blobstore.Store
+	gets atomic.Int64
+}
+
+func (c *countingStore) Get(h blobstore.Hash) ([]byte, error) {
+	c.gets.Add(1)
+
+	return c.Store.Get(h)
+}
+
+// The kernel's READs of a sequential reader reach the handle out of order
+// (its read-ahead is asynchronous, up to max_read at a time, not aligned
+// to chunks): every chunk must still be loaded and verified once.
+func TestReadAheadOutOfOrderLoadsEachChunkOnce(t *testing.T) {
+	const chunk = meta.ChunkSize
+	for _, piece := range []int{128 << 10, 1 << 20} {
+		t.Run(fmt.Sprintf("%dKiB", piece>>10), func(t *testing.T) {
+			e := newEnv(t, setup{})
+			ino := e.create("f")
+			want := data(8*chunk, 7)
+			e.writeFile(ino, want)
+			if err := e.wb.SyncAll(); err != nil {
+				t.Fatal(err)
+			}
+			e.shutdown()
+			cs := &countingStore{Store: e.local}
+
+			s, err := meta.Open(e.metaDir, meta.Options{Blobs: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wb := writeback.New(s, writeback.Options{})
+			defer s.Close()
+			// Disjoint pieces (as the page cache asks for them) a half chunk
+			// off the chunk grid after the first, each pair swapped.
+			type span struct{ off, n int64 }
+			spans := []span{{0, chunk / 2}}
+			var rest []span
+			for off := int64(chunk / 2); off < int64(len(want)); off += int64(piece) {
+				rest = append(rest, span{off, min(int64(piece), int64(len(want))-off)})
+			}
+			for i := 0; i+1 < len(rest); i += 2 {
+				rest[i], rest[i+1] = rest[i+1], rest[i]
+			}
+			spans = append(spans, rest...)
+			var rc writeback.ReadCache
+			for _, sp := range spans {
+				off := sp.off
+				buf := make([]byte, sp.n)
+				n, err := wb.Read(ino, buf, off, &rc)
+				if err != nil {
+					t.Fatalf("read at %d: %v", off, err)
+				}
+				sameBytes(t, fmt.Sprintf("read at %d", off), buf[:n], want[off:off+int64(n)])
+			}
+			if err := wb.Close(); err != nil { // waits for the read-ahead
+				t.Fatal(err)
+			}
+			if got := cs.gets.Load(); got != 8 {
+				t.Errorf("%d blob loads for a sequential read of 8 chunks, want 8", got)
+			}
 		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -55,6 +56,7 @@ func main() {
 	flag.BoolVar(&contentSnippets, "content-snippets", false, "store no snippet text: cut snippets from the files (index.SetContentSource)")
 	flag.BoolVar(&zstdBlocks, "zstd-blocks", false, "pebble sstable blocks compressed with zstd instead of snappy (a meta.Open option)")
 	flag.BoolVar(&rebuild, "rebuild", false, "index through Index.RebuildWith (taskerfs reindex's path, parallel extraction)")
+	flag.BoolVar(&compactAfter, "compact", true, "after measuring, fold all delta postings into blocks (index.Compact) and measure again")
 	flag.Parse()
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -82,6 +84,7 @@ var (
 	contentSnippets bool
 	zstdBlocks      bool
 	rebuild         bool
+	compactAfter    bool
 )
 
 type file struct {
@@ -229,14 +232,34 @@ func finish(db *pebble.DB, x *index.Index, n, nfiles int, jsonBytes int64, took 
 	if err := os.WriteFile(built, nil, 0o644); err != nil {
 		return err
 	}
-	return measure(db, x, n, jsonBytes, took, reps)
+	if err := measure(db, x, n, jsonBytes, took, reps); err != nil {
+		return err
+	}
+	if compactAfter {
+		// The same index with every delta posting folded into blocks.
+		t := time.Now()
+		if err := x.Compact(); err != nil {
+			return err
+		}
+		fmt.Printf("\nafter index.Compact (%.1fs):\n", time.Since(t).Seconds())
+		if err := db.Compact([]byte{'X'}, []byte{'Y'}, true); err != nil {
+			return err
+		}
+		return measure(db, x, n, jsonBytes, 0, reps)
+	}
+	return nil
 }
 
 func measure(db *pebble.DB, x *index.Index, n int, jsonBytes int64, took time.Duration, reps int) error {
+	// Thread CPU time next to wall time: on a loaded machine the wall time
+	// mostly measures the wait for a core.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 
 	tables := []struct{ name, prefix string }{
 		{"global", "Xg"}, {"file records", "XF"}, {"snippet text", "Xx"}, {"session ids", "XS"}, {"session aggregates", "XN"},
-		{"session parts", "Xs"}, {"term postings", "Xt"}, {"facet postings", "Xv"}, {"day postings", "Xd"}, {"blocks", "XT"},
+		{"session parts", "Xs"}, {"length column", "Xl"}, {"term postings: packed blocks", "XP"}, {"term postings: delta keys", "Xt"},
+		{"facet postings", "Xv"}, {"day postings", "Xd"},
 	}
 	var total uint64
 	fmt.Printf("\n| table | bytes | per session | %% of JSON |\n| --- | --- | --- | --- |\n")
@@ -255,44 +278,45 @@ func measure(db *pebble.DB, x *index.Index, n int, jsonBytes int64, took time.Du
 	}
 	fmt.Printf("| **index total** | %d | %.0f | **%.1f%%** |\n", total, float64(total)/float64(n), 100*float64(total)/float64(jsonBytes))
 
-	fmt.Printf("\n| query | hits | p50 listing | p95 listing | p95 top-100 with snippets |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Printf("\nWall time (CPU time of the querying thread in parentheses).\n")
+	fmt.Printf("\n| query | hits | p50 listing | p95 listing | p50 top-100 with snippets | p95 top-100 with snippets |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, q := range queries {
 		var hits int
-		list := make([]time.Duration, 0, reps)
-		top := make([]time.Duration, 0, reps)
+		var list, top, listCPU, topCPU []time.Duration
 		for range reps {
-			t := time.Now()
+			t, c := time.Now(), threadCPU()
 			h, err := x.SearchWith(q.q, index.SearchOptions{NoSnippets: true})
 			if err != nil {
 				return err
 			}
-			list = append(list, time.Since(t))
+			list, listCPU = append(list, time.Since(t)), append(listCPU, threadCPU()-c)
 			hits = len(h)
-			t = time.Now()
+			t, c = time.Now(), threadCPU()
 			if _, err := x.SearchWith(q.q, index.SearchOptions{Limit: 100}); err != nil {
 				return err
 			}
-			top = append(top, time.Since(t))
+			top, topCPU = append(top, time.Since(t)), append(topCPU, threadCPU()-c)
 		}
-		fmt.Printf("| %s `%s` | %d | %s | %s | %s |\n", q.kind, q.q, hits, pct(list, 50), pct(list, 95), pct(top, 95))
+		fmt.Printf("| %s `%s` | %d | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n", q.kind, q.q, hits,
+			pct(list, 50), pct(listCPU, 50), pct(list, 95), pct(listCPU, 95), pct(top, 50), pct(topCPU, 50), pct(top, 95), pct(topCPU, 95))
 	}
 	for _, field := range []string{"tag", "status"} {
 		vals, err := x.FacetValues(field)
 		if err != nil || len(vals) == 0 {
 			continue
 		}
-		var ds []time.Duration
+		var ds, cs []time.Duration
 		var hits int
 		for range reps {
-			t := time.Now()
-			h, err := x.SearchWith(field+":"+vals[0], index.SearchOptions{NoSnippets: true})
+			t, c := time.Now(), threadCPU()
+			h, err := x.FacetSessions(field, vals[0]) // what ls by-<field>/<value> lists
 			if err != nil {
 				return err
 			}
 			hits = len(h)
-			ds = append(ds, time.Since(t))
+			ds, cs = append(ds, time.Since(t)), append(cs, threadCPU()-c)
 		}
-		fmt.Printf("| facet dir by-%s/%s | %d | %s | %s | |\n", field, vals[0], hits, pct(ds, 50), pct(ds, 95))
+		fmt.Printf("| facet dir by-%s/%s | %d | %s (%s) | %s (%s) | | |\n", field, vals[0], hits, pct(ds, 50), pct(cs, 50), pct(ds, 95), pct(cs, 95))
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -303,6 +327,18 @@ func measure(db *pebble.DB, x *index.Index, n int, jsonBytes int64, took time.Du
 	}
 	return nil
 }
+
+// threadCPU is the CPU time of the calling OS thread (user + system).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rusageThread is RUSAGE_THREAD (Linux).
+const rusageThread = 1
 
 func pct(ds []time.Duration, p int) string {
 	s := slices.Clone(ds)

@@ -40,6 +40,7 @@ type mountFlags struct {
 	gcGrace       time.Duration
 	attrTimeout   time.Duration
 	entryTimeout  time.Duration
+	readAheadKB   int
 	background    bool
 	logTo         string
 	undo          undoFlags // cmd_snapshot.go
@@ -61,6 +62,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
+	fl.IntVar(&f.readAheadKB, "read-ahead-kb", 1024, "kernel read-ahead window of the mount in KiB, set when the daemon may (root); 0 keeps the kernel's 128")
 	fl.DurationVar(&f.blobPutDelay, "debug-blob-put-delay", 0, "testing: delay every blob write (simulates a slow disk)")
 	fl.MarkHidden("debug-blob-put-delay")
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
@@ -105,7 +107,8 @@ func (f *mountFlags) vfsOptions() vfs.Options {
 		Writeback:      writeback.Options{Window: f.window, MaxDirtyBytes: f.maxDirty, MaxAge: f.maxAge},
 		BlobCacheBytes: f.cacheBytes,
 		BlobPutDelay:   f.blobPutDelay,
-		Trash:          f.undo.trashOptions(),
+		MetaCacheBytes: metaCacheBytes, MetaMemTableBytes: metaMemTableBytes,
+		Trash: f.undo.trashOptions(),
 	}
 }
 
@@ -196,7 +199,8 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	os.Remove(filepath.Join(f.data, flushErrorFile)) // an earlier daemon's
 	defer writePidFile(f.data)()
 	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
-		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts})
+		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts,
+		ReadAheadKB: f.readAheadKB})
 	if err != nil {
 		v.Close()
 		return fmt.Errorf("mount %s: %w", mnt, err)
@@ -369,22 +373,34 @@ func unmount(mountpoint string, lazy, force bool) error {
 // their own read-ahead and bypass it. Sequential writers spill each full
 // chunk at once, so the dirty budget only has to cover a window's worth of
 // closed small files and the chunks being written.
+//
+// The daemon's whole footprint is meant to stay within the two budgets
+// plus memOverhead: 16 + 64 + 64 = 144 MiB at the defaults.
 const (
-	defaultCacheBytes = 32 << 20
+	defaultCacheBytes = 16 << 20
 	defaultMaxDirty   = 64 << 20
 	// memOverhead is what the daemon needs besides the two budgets:
-	// pebble's block cache and memtables, read-ahead buffers (at most
-	// maxReadAheads MiB in flight plus two per sequential reader), the
-	// index, go-fuse's request buffers.
-	memOverhead = 96 << 20
+	// pebble's block cache and memtables (metaCacheBytes, two of
+	// metaMemTableBytes, allocated outside the Go heap), read-ahead buffers
+	// (at most maxReadAheads MiB in flight plus up to three per sequential
+	// reader), the index, go-fuse's request buffers, the runtime.
+	memOverhead = 64 << 20
+	// Pebble holds the namespace's hot blocks; the metadata of a large
+	// tree of sessions is a few tens of MiB on disk, most of it cold.
+	metaCacheBytes    = 16 << 20
+	metaMemTableBytes = 8 << 20
+	// pebbleBytes is pebble's share of memOverhead.
+	pebbleBytes = metaCacheBytes + 2*metaMemTableBytes
 )
 
 // setMemoryLimit makes the Go runtime collect harder as the daemon nears
 // what its caches and write-back backlog are allowed, so that peak RSS
-// follows the configured bounds rather than twice them. GOMEMLIMIT wins.
+// follows the configured bounds rather than twice them. Pebble's memory is
+// allocated outside the Go heap, where the limit does not see it, so its
+// share is left out of the limit. GOMEMLIMIT wins.
 func setMemoryLimit(f *mountFlags) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + memOverhead)
+	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + memOverhead - pebbleBytes)
 }

@@ -1,0 +1,285 @@
+package index
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+)
+
+// Term postings live in two layers (a one-level LSM inside pebble):
+//
+//	X P esc(term) firstNum    base: a block of the term's postings, packed
+//	X t esc(term) num fid     delta: one posting written by the commit path
+//
+// A posting is (session num, file fid, term frequency tf). The commit path
+// writes only delta keys, as before: a file's update sets the keys of the
+// terms it holds now and writes a tombstone (tf 0) for the terms it no longer
+// holds, so an update never reads or rewrites a posting list. Compaction
+// (compact.go) folds a term's delta keys into its base blocks and deletes
+// them; a read merges both layers, a delta key overriding the base posting of
+// the same (num, fid).
+//
+// A base block holds the postings of consecutive sessions, sorted by (num,
+// fid), at least blockPostings of them unless it is the term's last block or
+// a compaction left it short, and never splits a session: the postings of
+// session num are all in the block with the greatest firstNum <= num. Its
+// value is
+//
+//	uvarint count, then per posting: uvarint num-prevNum, uvarint
+//	zigzag(fid-prevFid), uvarint tf
+//
+// with prevNum starting at firstNum and prevFid at 0. Sessions are numbered in
+// creation order and a session's files have nearby inode numbers, so a
+// posting costs about 3 bytes instead of a 13-byte key tail.
+const (
+	tblBlock      = 'P'
+	blockPostings = 128
+)
+
+// posting is one file's entry in a term's list.
+type posting struct {
+	num uint32
+	fid uint64
+	tf  uint64
+}
+
+func blockPrefix(term string) []byte { return appendEsc(tableKey(tblBlock), term) }
+
+func encodeBlock(dst []byte, ps []posting) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(ps)))
+	prevNum, prevFid := ps[0].num, uint64(0)
+	for _, p := range ps {
+		dst = binary.AppendUvarint(dst, uint64(p.num-prevNum))
+		d := int64(p.fid - prevFid)
+		dst = binary.AppendUvarint(dst, uint64(d<<1^d>>63))
+		dst = binary.AppendUvarint(dst, p.tf)
+		prevNum, prevFid = p.num, p.fid
+	}
+	return dst
+}
+
+// decodeBlock appends the postings of the block that starts at session first.
+func decodeBlock(dst []posting, first uint32, v []byte) ([]posting, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)) {
+		return dst, errCorrupt
+	}
+	v = v[k:]
+	num, fid := uint64(first), uint64(0)
+	for range n {
+		dn, k1 := binary.Uvarint(v)
+		if k1 <= 0 {
+			return dst, errCorrupt
+		}
+		v = v[k1:]
+		zf, k2 := binary.Uvarint(v)
+		if k2 <= 0 {
+			return dst, errCorrupt
+		}
+		v = v[k2:]
+		tf, k3 := binary.Uvarint(v)
+		if k3 <= 0 {
+			return dst, errCorrupt
+		}
+		v = v[k3:]
+		num += dn
+		fid += uint64(int64(zf>>1) ^ -int64(zf&1))
+		if num > 0xFFFFFFFF {
+			return dst, errCorrupt
+		}
+		dst = append(dst, posting{num: uint32(num), fid: fid, tf: tf})
+	}
+	if len(v) != 0 {
+		return dst, errCorrupt
+	}
+	return dst, nil
+}
+
+// blockFirst reads the firstNum that ends a base block key under prefix.
+func blockFirst(key []byte, prefix []byte) (uint32, error) {
+	if len(key) != len(prefix)+4 {
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint32(key[len(prefix):]), nil
+}
+
+// readBase appends every base posting of term t, in (num, fid) order.
+func readBase(r reader, t string, dst []posting) ([]posting, error) {
+	prefix := blockPrefix(t)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return dst, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		first, err := blockFirst(it.Key(), prefix)
+		if err == nil {
+			dst, err = decodeBlock(dst, first, it.Value())
+		}
+		if err != nil {
+			_ = it.Close()
+			return dst, err
+		}
+	}
+	return dst, it.Close()
+}
+
+// readDelta appends the delta postings of term t (tombstones have tf 0).
+func readDelta(r reader, t string, dst []posting) ([]posting, error) {
+	prefix := termPrefix(t)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return dst, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != len(prefix)+tailLen {
+			_ = it.Close()
+			return dst, errCorrupt
+		}
+		tf, n := binary.Uvarint(it.Value())
+		if n <= 0 {
+			_ = it.Close()
+			return dst, errCorrupt
+		}
+		dst = append(dst, posting{num: binary.BigEndian.Uint32(k[len(prefix):]), fid: bytesToFid(k[len(prefix)+4:]), tf: tf})
+	}
+	return dst, it.Close()
+}
+
+func postingLess(a, b posting) bool { return a.num < b.num || a.num == b.num && a.fid < b.fid }
+
+// mergePostings merges base and delta (both sorted by (num, fid)) into dst:
+// a delta posting replaces the base posting of the same file, and one with
+// tf 0 removes it.
+func mergePostings(dst, base, delta []posting) []posting {
+	i, j := 0, 0
+	for i < len(base) || j < len(delta) {
+		switch {
+		case j == len(delta) || i < len(base) && postingLess(base[i], delta[j]):
+			dst = append(dst, base[i])
+			i++
+		default:
+			if i < len(base) && base[i].num == delta[j].num && base[i].fid == delta[j].fid {
+				i++
+			}
+			if delta[j].tf > 0 {
+				dst = append(dst, delta[j])
+			}
+			j++
+		}
+	}
+	return dst
+}
+
+// readPostings returns every posting of term t, both layers merged, sorted by (num, fid).
+func readPostings(r reader, t string) ([]posting, error) {
+	delta, err := readDelta(r, t, nil)
+	if err != nil {
+		return nil, err
+	}
+	base, err := readBase(r, t, nil)
+	if err != nil || len(delta) == 0 {
+		return base, err
+	}
+	return mergePostings(make([]posting, 0, len(base)+len(delta)), base, delta), nil
+}
+
+// sessionPostings returns the postings of term t in session num, both layers
+// merged, sorted by fid.
+func sessionPostings(r reader, t string, num uint32) ([]posting, error) {
+	var base []posting
+	prefix := blockPrefix(t)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var found bool
+	if num == math.MaxUint32 {
+		found = it.Last()
+	} else {
+		found = it.SeekLT(appendNum(slices.Clone(prefix), num+1))
+	}
+	if found {
+		first, err := blockFirst(it.Key(), prefix)
+		if err == nil {
+			base, err = decodeBlock(nil, first, it.Value())
+		}
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		base = slices.DeleteFunc(base, func(p posting) bool { return p.num != num })
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	dprefix := appendNum(termPrefix(t), num)
+	it, err = prefixIter(r, dprefix)
+	if err != nil {
+		return nil, err
+	}
+	var delta []posting
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		tf, n := binary.Uvarint(it.Value())
+		if len(k) != len(dprefix)+8 || n <= 0 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		delta = append(delta, posting{num: num, fid: bytesToFid(k[len(dprefix):]), tf: tf})
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	if len(delta) == 0 {
+		return base, nil
+	}
+	return mergePostings(nil, base, delta), nil
+}
+
+// postingTF returns the tf of term t in file fid of session num (0: none).
+func postingTF(r reader, t string, num uint32, fid uint64) (uint64, error) {
+	ps, err := sessionPostings(r, t, num)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range ps {
+		if p.fid == fid {
+			return p.tf, nil
+		}
+	}
+	return 0, nil
+}
+
+// eachTerm calls fn with every term that has base blocks or delta keys, in
+// order, skipping from term to term.
+func eachTerm(r reader, fn func(t string) error) error {
+	var terms []string
+	for _, tbl := range []byte{tblTerm, tblBlock} {
+		prefix := tableKey(tbl)
+		it, err := prefixIter(r, prefix)
+		if err != nil {
+			return err
+		}
+		var list []string
+		for ok := it.First(); ok; {
+			t, _, err := decodeEsc(it.Key()[len(prefix):])
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			list = append(list, t)
+			ok = it.SeekGE(afterEsc(appendEsc(slices.Clone(prefix), t)))
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+		terms = union(terms, list)
+	}
+	for _, t := range terms {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,412 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Compaction folds the delta keys of a term into its base blocks (blocks.go).
+//
+// It runs inside the commit path, in the caller's batch, so it needs no lock
+// of its own and a reader never sees half of it: the global stats count the
+// delta postings written since the last sweep (pending); once they pass
+// max(sweepMin, sweepPerFile per indexed file), a sweep starts, and every
+// later update compacts, after its own writes, the next terms in key order
+// holding at least sweepFactor times as many delta keys as it wrote, until
+// the sweep has passed the last term. The cursor (the last term compacted)
+// is kept in the global stats. Only the blocks whose session range holds a
+// delta key are rewritten: new sessions have the highest numbers, so ingest
+// rewrites the last block of each term, once per sweep.
+//
+// The delta stays below about a sixth of the base, so a read merges a short
+// list into a long packed one; deltas written behind the cursor wait for the
+// next sweep. Rebuild packs everything at its end (compactAll).
+const (
+	defaultSweepMin = 1 << 16
+	sweepPerFile    = 16
+	sweepFactor     = 4
+	sweepStepMin    = 1024
+)
+
+// tombstone is the value of a delta key that removes a posting.
+var tombstone = []byte{0}
+
+// Global stats flags.
+const (
+	flagLengths  = 1 << iota // the length column (X l) holds every session
+	flagSweeping             // a compaction sweep is under way; cursor is where
+)
+
+// sweepStep counts wrote delta postings and runs a step of the sweep when one
+// is due.
+func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
+	g.pending += uint64(wrote)
+	if g.flags&flagSweeping == 0 {
+		if g.pending < max(x.sweepMin, g.files*sweepPerFile) {
+			return nil
+		}
+		g.flags |= flagSweeping
+		g.cursor = ""
+	}
+	budget := max(sweepFactor*wrote, sweepStepMin)
+	d, err := newDeltaReader(b, g.cursor)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	for budget > 0 {
+		t, delta, ok, err := d.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			g.flags &^= flagSweeping
+			g.cursor, g.pending = "", 0
+			return nil
+		}
+		if err := compactTerm(b, t, delta); err != nil {
+			return err
+		}
+		budget -= len(delta)
+		g.cursor = t
+	}
+	return nil
+}
+
+// deltaReader reads the delta table term by term with one iterator (which
+// does not see the batch's later writes: compaction deletes behind it).
+type deltaReader struct {
+	it     *pebble.Iterator
+	valid  bool
+	prefix []byte
+	key    []byte // the current term's key prefix
+	buf    []posting
+}
+
+// newDeltaReader starts after term after ("": at the first term).
+func newDeltaReader(r reader, after string) (*deltaReader, error) {
+	prefix := tableKey(tblTerm)
+	lower := slices.Clone(prefix)
+	if after != "" {
+		lower = afterEsc(appendEsc(lower, after))
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	return &deltaReader{it: it, valid: it.First(), prefix: prefix}, nil
+}
+
+// next returns the next term and its delta postings (valid until the next call).
+func (d *deltaReader) next() (t string, delta []posting, ok bool, err error) {
+	if !d.valid {
+		return "", nil, false, d.it.Error()
+	}
+	t, rest, err := decodeEsc(d.it.Key()[len(d.prefix):])
+	if err != nil {
+		return "", nil, false, err
+	}
+	tp := len(d.it.Key()) - len(rest) // the length of the term's key prefix
+	d.key = append(d.key[:0], d.it.Key()[:tp]...)
+	d.buf = d.buf[:0]
+	for ; d.valid; d.valid = d.it.Next() {
+		k := d.it.Key()
+		if !bytes.HasPrefix(k, d.key) {
+			break
+		}
+		tf, n := binary.Uvarint(d.it.Value())
+		if len(k) != tp+tailLen || n <= 0 {
+			return "", nil, false, errCorrupt
+		}
+		d.buf = append(d.buf, posting{num: binary.BigEndian.Uint32(k[tp:]), fid: bytesToFid(k[tp+4:]), tf: tf})
+	}
+	return t, d.buf, true, nil
+}
+
+func (d *deltaReader) close() { _ = d.it.Close() }
+
+// compactBatchBytes is how much a full compaction writes before it commits.
+const compactBatchBytes = 16 << 20
+
+// Compact folds every delta posting into the base blocks, committing as it
+// goes. Like every index writer it must not run concurrently with another
+// (the caller's commit lock); readers see the same results throughout.
+func (x *Index) Compact() error {
+	b, err := compactAll(x.db, x.db.NewIndexedBatch())
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	_ = b.Close()
+	return err
+}
+
+// compactAll compacts every term into b, committing b and going on in a new
+// batch whenever it has grown past compactBatchBytes; it returns the last
+// batch, not yet committed, and ends any sweep under way.
+func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
+	d, err := newDeltaReader(b, "")
+	if err != nil {
+		return b, err
+	}
+	for {
+		t, delta, ok, err := d.next()
+		if err != nil || !ok {
+			d.close()
+			if err != nil {
+				return b, err
+			}
+			break
+		}
+		if err := compactTerm(b, t, delta); err != nil {
+			d.close()
+			return b, err
+		}
+		if b.Len() > compactBatchBytes {
+			d.close()
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return b, err
+			}
+			_ = b.Close()
+			b = db.NewIndexedBatch()
+			if d, err = newDeltaReader(b, t); err != nil {
+				return b, err
+			}
+		}
+	}
+	g, err := loadGlobal(b)
+	if err != nil || g.files == 0 {
+		return b, err
+	}
+	g.flags &^= flagSweeping
+	g.cursor, g.pending = "", 0
+	return b, b.Set(tableKey(tblGlobal), g.encode(), nil)
+}
+
+// compactTerm folds delta, the delta postings of term t (sorted), into the
+// term's base blocks and deletes their keys.
+func compactTerm(b *pebble.Batch, t string, delta []posting) error {
+	prefix := blockPrefix(t)
+	var firsts []uint32
+	it, err := prefixIter(b, prefix)
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		first, err := blockFirst(it.Key(), prefix)
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		firsts = append(firsts, first)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+
+	// Block i covers sessions [firsts[i], firsts[i+1]); the first block also
+	// takes the deltas before it. Rewrite the blocks that deltas fall in.
+	key := slices.Clone(prefix)
+	var base, merged []posting
+	rest := delta
+	for i := 0; len(rest) > 0; i++ {
+		n := len(rest)
+		if i+1 < len(firsts) {
+			n, _ = slices.BinarySearchFunc(rest, firsts[i+1], func(p posting, num uint32) int { return cmpNum(p.num, num) })
+		}
+		if n == 0 {
+			continue
+		}
+		group := rest[:n]
+		rest = rest[n:]
+		base = base[:0]
+		if i < len(firsts) {
+			key = appendNum(key[:len(prefix)], firsts[i])
+			v, ok, err := get(b, key)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errCorrupt
+			}
+			if base, err = decodeBlock(base, firsts[i], v); err != nil {
+				return err
+			}
+			if err := b.Delete(key, nil); err != nil {
+				return err
+			}
+		}
+		merged = mergePostings(merged[:0], base, group)
+		if err := writeBlocks(b, prefix, merged); err != nil {
+			return err
+		}
+	}
+	dkey := termPrefix(t)
+	for _, p := range delta {
+		if err := b.Delete(withNumFid(dkey[:len(dkey):len(dkey)], p.num, p.fid), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpNum(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeBlocks cuts ps into blocks of about blockPostings postings, never
+// splitting a session and folding a short remainder into the block before.
+func writeBlocks(b *pebble.Batch, prefix []byte, ps []posting) error {
+	var val []byte
+	key := slices.Clone(prefix)
+	for len(ps) > 0 {
+		n := min(blockPostings, len(ps))
+		for n < len(ps) && ps[n].num == ps[n-1].num {
+			n++
+		}
+		if len(ps)-n < blockPostings/2 {
+			n = len(ps)
+		}
+		val = encodeBlock(val[:0], ps[:n])
+		if err := b.Set(appendNum(key[:len(prefix)], ps[0].num), val, nil); err != nil {
+			return err
+		}
+		ps = ps[n:]
+	}
+	return nil
+}
+
+// The length column: X l block -> the lengths of sessions block*256 ..
+// block*256+255, one uvarint each (length+1; 0: no such session), trailing
+// zeros dropped. Ranking reads a session's length from it instead of seeking
+// to the session's aggregate: one key per 256 sessions.
+const (
+	tblLength    = 'l'
+	lengthsShift = 8
+	lengthsBlock = 1 << lengthsShift
+)
+
+func lengthKey(block uint32) []byte { return appendNum(tableKey(tblLength), block) }
+
+func decodeLengths(v []byte, out *[lengthsBlock]uint64) error {
+	*out = [lengthsBlock]uint64{}
+	for i := 0; len(v) > 0; i++ {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || i == lengthsBlock {
+			return errCorrupt
+		}
+		out[i] = n
+		v = v[k:]
+	}
+	return nil
+}
+
+// setLength sets the column entry of session num to v (length+1, or 0).
+func setLength(b *pebble.Batch, num uint32, v uint64) error {
+	key := lengthKey(num >> lengthsShift)
+	old, _, err := get(b, key)
+	if err != nil {
+		return err
+	}
+	var vals [lengthsBlock]uint64
+	if err := decodeLengths(old, &vals); err != nil {
+		return err
+	}
+	vals[num&(lengthsBlock-1)] = v
+	last := -1
+	for i, n := range vals {
+		if n != 0 {
+			last = i
+		}
+	}
+	if last < 0 {
+		return b.Delete(key, nil)
+	}
+	var enc []byte
+	for _, n := range vals[:last+1] {
+		enc = binary.AppendUvarint(enc, n)
+	}
+	return b.Set(key, enc, nil)
+}
+
+// lengthReader reads session lengths from the column, for ascending
+// session numbers mostly: an iterator steps from block to block.
+type lengthReader struct {
+	r      reader
+	it     *pebble.Iterator
+	block  uint32
+	loaded bool
+	vals   [lengthsBlock]uint64
+}
+
+// length returns the length of session num, which must exist.
+func (l *lengthReader) length(num uint32) (uint64, error) {
+	if blk := num >> lengthsShift; !l.loaded || blk != l.block {
+		if l.it == nil {
+			it, err := prefixIter(l.r, tableKey(tblLength))
+			if err != nil {
+				return 0, err
+			}
+			l.it = it
+		}
+		key := lengthKey(blk)
+		if !l.it.SeekGE(key) || !bytes.Equal(l.it.Key(), key) {
+			if err := l.it.Error(); err != nil {
+				return 0, err
+			}
+			return 0, errCorrupt
+		}
+		if err := decodeLengths(l.it.Value(), &l.vals); err != nil {
+			return 0, err
+		}
+		l.block, l.loaded = blk, true
+	}
+	n := l.vals[num&(lengthsBlock-1)]
+	if n == 0 {
+		return 0, errCorrupt
+	}
+	return n - 1, nil
+}
+
+func (l *lengthReader) close() {
+	if l.it != nil {
+		_ = l.it.Close()
+	}
+}
+
+// columnSessions lists every session number the length column holds, sorted.
+func columnSessions(r reader) ([]uint32, error) {
+	prefix := tableKey(tblLength)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint32
+	var vals [lengthsBlock]uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != len(prefix)+4 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		if err := decodeLengths(it.Value(), &vals); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		blk := binary.BigEndian.Uint32(k[len(prefix):])
+		for i, n := range vals {
+			if n != 0 {
+				ids = append(ids, blk<<lengthsShift|uint32(i))
+			}
+		}
+	}
+	return ids, it.Close()
+}

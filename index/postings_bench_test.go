@@ -1,0 +1,145 @@
+package index
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Benchmarks of the query hot paths over packed postings: block decoding,
+// merging the delta layer, top-k selection, and whole queries on an index of
+// small sessions (a word in 50% of them, one in 1%, a tag in 10%), compacted
+// or with a tenth of the postings still in delta keys.
+
+func BenchmarkDecodeBlock(b *testing.B) {
+	ps := make([]posting, blockPostings)
+	fid := uint64(1000)
+	for i := range ps {
+		fid += uint64(1 + i%3)
+		ps[i] = posting{num: uint32(100 + 2*i), fid: fid, tf: uint64(1 + i%4)}
+	}
+	v := encodeBlock(nil, ps)
+	b.ReportMetric(float64(len(v))/float64(len(ps)), "bytes/posting")
+	b.ResetTimer()
+	var dst []posting
+	for range b.N {
+		var err error
+		if dst, err = decodeBlock(dst[:0], 100, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMergePostings(b *testing.B) {
+	base := make([]posting, 50000)
+	for i := range base {
+		base[i] = posting{num: uint32(2 * i), fid: uint64(i), tf: 1}
+	}
+	delta := make([]posting, 5000)
+	for i := range delta {
+		delta[i] = posting{num: uint32(20 * i), fid: uint64(10 * i), tf: uint64(i % 2)}
+	}
+	var dst []posting
+	for range b.N {
+		dst = mergePostings(dst[:0], base, delta)
+	}
+}
+
+func BenchmarkKthLargest(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	scores := make([]float64, 50000)
+	for i := range scores {
+		scores[i] = r.Float64()
+	}
+	for range b.N {
+		kthLargest(scores, 100)
+	}
+}
+
+// hotIndex indexes n sessions of one metadata file each.
+func hotIndex(b *testing.B, n int, compact bool) *Index {
+	f := newFixture(b)
+	f.x.sweepMin = 1 << 40
+	r := rand.New(rand.NewPCG(5, 6))
+	batch := f.db.NewIndexedBatch()
+	for i := range n {
+		words := fmt.Sprintf("filler w%d", r.IntN(1000))
+		if i%2 == 0 {
+			words += " common"
+		}
+		if i%100 == 0 {
+			words += " rare"
+		}
+		for range r.IntN(5) {
+			words += " common"
+		}
+		tags := []string{fmt.Sprintf("t%d", i%10)}
+		content := mustJSON(b, map[string]any{"name": fmt.Sprintf("session %d", i), "description": words,
+			"startTime": "2025-03-01T10:00:00Z", "tags": tags})
+		if err := f.x.UpdateFile(batch, uint64(i+1), fmt.Sprintf("s%06d", i), KindMetadata, content); err != nil {
+			b.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			_ = batch.Close()
+			batch = f.db.NewIndexedBatch()
+			if compact && i == n*9/10 {
+				if err := f.x.Compact(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		b.Fatal(err)
+	}
+	_ = batch.Close()
+	return f.x
+}
+
+func BenchmarkQueryHotPaths(b *testing.B) {
+	const n = 50000
+	for _, compact := range []bool{true, false} {
+		layout := "compacted90%"
+		if !compact {
+			layout = "deltaonly"
+		}
+		x := hotIndex(b, n, compact)
+		for _, c := range []struct {
+			name, q string
+			opt     SearchOptions
+		}{
+			{"top100/50%", "common", SearchOptions{Limit: 100}},
+			{"top100-nosnippets/50%", "common", SearchOptions{Limit: 100, NoSnippets: true}},
+			{"listing/50%", "common", SearchOptions{NoSnippets: true}},
+			{"listing/1%", "rare", SearchOptions{NoSnippets: true}},
+			{"top100/AND", "common filler", SearchOptions{Limit: 100}},
+			{"top100/OR3", "rare OR w1 OR w2", SearchOptions{Limit: 100}},
+			{"top100/NOT", "filler -common", SearchOptions{Limit: 100}},
+			{"top100/tag", "tag:t3 common", SearchOptions{Limit: 100}},
+		} {
+			b.Run(layout+"/"+c.name, func(b *testing.B) {
+				hits := 0
+				for range b.N {
+					h, err := x.SearchWith(c.q, c.opt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					hits = len(h)
+				}
+				b.ReportMetric(float64(hits), "hits")
+			})
+		}
+		b.Run(layout+"/facet/tag10%", func(b *testing.B) {
+			for range b.N {
+				if _, err := x.FacetSessions("tag", "t3"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
