@@ -153,6 +153,7 @@ func (v *FS) open(opts Options) error {
 	v.index = index.New(v.meta.DB())
 	v.meta.SetHooks(hooks{v})
 	wbo := opts.Writeback
+	wbo.PrepareCommit = v.prepareCommit
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
 	if wbo.FreeSpace == nil {
