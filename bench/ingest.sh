@@ -81,6 +81,9 @@ waitmount() {
 # now: seconds since the epoch, to the nanosecond.
 now() { date +%s.%N; }
 
+# cpu PID: CPU seconds (user + system) the process has used.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+
 run_tfs() {
 	local rep=$1 t0 t1 t2
 	rm -rf "$TFS_DATA"
@@ -97,13 +100,14 @@ run_tfs() {
 	t2=$(now)
 	((PROFILE)) && curl -sf -X POST --unix-socket "$TFS_DATA/control.sock" http://taskerfs/debug/cpuprofile/stop \
 		-o "$WORK/profiles/ingest.rep$rep.pprof"
-	local got
+	local got c
+	c=$(cpu "$TFS_PID")
 	got=$(find "$TFS_MNT/sessions" -type f | wc -l)
 	((got == FILES)) || die "taskerfs holds $got files, want $FILES"
 	"$BIN/taskerfs" umount "$TFS_MNT" >>"$LOGS/taskerfs.log" 2>&1 || fusermount3 -u "$TFS_MNT"
 	wait "$TFS_PID"
 	TFS_PID=""
-	echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t0" | bc)"
+	echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t0" | bc) $c"
 }
 
 run_lb() {
@@ -111,7 +115,7 @@ run_lb() {
 	rm -rf "$LB_ORIG"
 	mkdir -p "$LB_ORIG"
 	chown "$NP_UID:$NP_GID" "$LB_ORIG" "$LB_MNT"
-	as_np "$BIN/loopback" -q "$LB_MNT" "$LB_ORIG" >>"$LOGS/loopback.log" 2>&1 &
+	setpriv --reuid="$NP_UID" --regid="$NP_GID" --clear-groups -- "$BIN/loopback" -q "$LB_MNT" "$LB_ORIG" >>"$LOGS/loopback.log" 2>&1 &
 	LB_PID=$!
 	waitmount as_np mountpoint -q "$LB_MNT" || die "loopback did not mount; see $LOGS/loopback.log"
 	sync
@@ -120,31 +124,34 @@ run_lb() {
 	t1=$(now)
 	sync -f "$LB_ORIG"
 	t2=$(now)
+	local c
+	c=$(cpu "$LB_PID")
 	fusermount3 -u "$LB_MNT"
 	wait "$LB_PID"
 	LB_PID=""
-	echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t0" | bc)"
+	echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t0" | bc) $c"
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-declare -a TCP TALL LCP LALL
+declare -a TCP TALL TCPU LCP LALL LCPU
 log "$N sessions, $FILES files, $((BYTES / 1000000)) MB; $REPS rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= REPS; r++)); do
-	read -r c a < <(run_lb) || exit 1
-	LCP+=("$c") LALL+=("$a")
-	read -r c a < <(run_tfs "$r") || exit 1
-	TCP+=("$c") TALL+=("$a")
-	log "round $r: loopback cp ${LCP[-1]}s (+sync ${LALL[-1]}s), taskerfs cp ${TCP[-1]}s (+sync ${TALL[-1]}s); load $(cut -d' ' -f1 /proc/loadavg)"
+	read -r c a u < <(run_lb) || exit 1
+	LCP+=("$c") LALL+=("$a") LCPU+=("$u")
+	read -r c a u < <(run_tfs "$r") || exit 1
+	TCP+=("$c") TALL+=("$a") TCPU+=("$u")
+	log "round $r: loopback cp ${LCP[-1]}s (+sync ${LALL[-1]}s, daemon CPU ${LCPU[-1]}s), taskerfs cp ${TCP[-1]}s (+sync ${TALL[-1]}s, daemon CPU ${TCPU[-1]}s); load $(cut -d' ' -f1 /proc/loadavg)"
 done
 tcp=$(printf '%s\n' "${TCP[@]}" | median) tall=$(printf '%s\n' "${TALL[@]}" | median)
 lcp=$(printf '%s\n' "${LCP[@]}" | median) lall=$(printf '%s\n' "${LALL[@]}" | median)
+tcpu=$(printf '%s\n' "${TCPU[@]}" | median) lcpu=$(printf '%s\n' "${LCPU[@]}" | median)
 echo
 echo "ingest of $N JSON-only sessions ($FILES files, $((BYTES / 1000000)) MB), medians of $REPS, $(date -u +%FT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| | cp -r | cp -r + durable | sessions/s (durable) |"
-echo "|---|---:|---:|---:|"
-printf '| taskerfs | %.2f s | %.2f s | %.0f |\n' "$tcp" "$tall" "$(echo "$N / $tall" | bc -l)"
-printf '| loopback (no passthrough) | %.2f s | %.2f s | %.0f |\n' "$lcp" "$lall" "$(echo "$N / $lall" | bc -l)"
-printf '| ratio taskerfs / loopback | %.2f | %.2f | |\n' "$(echo "$tcp / $lcp" | bc -l)" "$(echo "$tall / $lall" | bc -l)"
+echo "| | cp -r | cp -r + durable | sessions/s (durable) | daemon CPU | daemon CPU per session |"
+echo "|---|---:|---:|---:|---:|---:|"
+printf '| taskerfs | %.2f s | %.2f s | %.0f | %.1f s | %.2f ms |\n' "$tcp" "$tall" "$(echo "$N / $tall" | bc -l)" "$tcpu" "$(echo "1000 * $tcpu / $N" | bc -l)"
+printf '| loopback (no passthrough) | %.2f s | %.2f s | %.0f | %.1f s | %.2f ms |\n' "$lcp" "$lall" "$(echo "$N / $lall" | bc -l)" "$lcpu" "$(echo "1000 * $lcpu / $N" | bc -l)"
+printf '| ratio taskerfs / loopback | %.2f | %.2f | | %.2f | |\n' "$(echo "$tcp / $lcp" | bc -l)" "$(echo "$tall / $lall" | bc -l)" "$(echo "$tcpu / $lcpu" | bc -l)"
 }

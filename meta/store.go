@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/cache"
@@ -121,12 +122,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.FS != nil {
 		fs = opts.FS
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	popts := &pebble.Options{
 		Cache:        pc,
 		FS:           spaceFS{fs}, // walspace.go
 		MemTableSize: 32 << 20,
 		Logger:       quietLogger{},
-	})
+	}
+	// Most point reads of a write find nothing (the name a create checks,
+	// the refcount of a new blob, the chunk entry or index record of a new
+	// file): a bloom filter per table answers those without reading a
+	// block of every level. (One entry: the levels below take it, with
+	// the default file size doubling per level.)
+	popts.Levels = []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}}
+	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
