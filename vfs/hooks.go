@@ -152,6 +152,9 @@ func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error), p
 // prioritize makes a session's metadata.json critical, as the app saves
 // it immediately; other files wait for the window.
 func (v *FS) prioritize(ino uint64) writeback.Priority {
+	if v.bulk.Load() {
+		return writeback.Normal
+	}
 	a, err := v.meta.GetAttr(ino)
 	if err == nil && a.Name == "metadata.json" {
 		if p, ok, _ := v.meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
@@ -160,6 +163,14 @@ func (v *FS) prioritize(ino uint64) writeback.Priority {
 	}
 	return writeback.Normal
 }
+
+// SetBulkIngest, while on, lets a session's metadata.json commit with the
+// write-back window like every other file, instead of alone and with a WAL
+// sync of its own: for a bulk writer of whole sessions (import into an
+// unmounted data dir) that makes its own durable points with SyncAll. A
+// close() still promises nothing more than it does without, and fsync()
+// still returns once the file is durable.
+func (v *FS) SetBulkIngest(on bool) { v.bulk.Store(on) }
 
 // indexable reports whether committing ino would change the index.
 func (v *FS) indexable(ino uint64) bool {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,8 @@ type FS struct {
 	kernel   kernelRefs     // inodes the kernel holds (Hold, Forget)
 	regOnce  sync.Once
 	reg      *prometheus.Registry
+
+	bulk atomic.Bool // SetBulkIngest (hooks.go)
 }
 
 // ErrLocked means another process (a running mount) holds the data dir.
