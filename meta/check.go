@@ -50,7 +50,13 @@ func (p Problem) String() string { return string(p.Kind) + ": " + p.Msg }
 func (s *Store) Check(report func(Problem)) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	if err := checkTree(snap, report); err != nil {
+	// The stats counters are summed up by the passes over the inode and
+	// refcount tables that the other checks make anyway.
+	cs, err := newCounterScan(snap)
+	if err != nil {
+		return err
+	}
+	if err := checkTree(snap, cs, report); err != nil {
 		return err
 	}
 	if err := checkRecordOwners(snap, report); err != nil {
@@ -60,23 +66,20 @@ func (s *Store) Check(report func(Problem)) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRefcounts(snap, refs, report); err != nil {
+	if err := checkRefcounts(snap, refs, cs, report); err != nil {
 		return err
 	}
-	return checkCounters(snap, report)
+	return checkCounters(snap, cs.c, report)
 }
 
 // checkTree walks the namespace from the root and compares link counts
-// and orphan records with the names found.
-func checkTree(r pebble.Reader, report func(Problem)) error {
+// and orphan records with the names found; cs counts every inode.
+func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
 	names := map[uint64]uint32{}
 	subdirs := map[uint64]uint32{}
 	seen := map[uint64]bool{RootIno: true}
 	stack := []uint64{RootIno}
-	troot, err := trashRootOf(r) // the trash tree is a second root (meta/trash.go)
-	if err != nil {
-		return err
-	}
+	troot := cs.root // the trash tree is a second root (meta/trash.go)
 	if troot != 0 {
 		seen[troot] = true
 		stack = append(stack, troot)
@@ -125,6 +128,9 @@ func checkTree(r pebble.Reader, report func(Problem)) error {
 		}
 	}
 	return allInodes(r, func(a Attr) error {
+		if err := cs.inode(&a); err != nil {
+			return err
+		}
 		_, orphan, err := get(r, orphanKey(a.Ino))
 		if err != nil {
 			return err
@@ -242,10 +248,12 @@ func countReferences(r pebble.Reader, report func(Problem)) (map[blobstore.Hash]
 }
 
 // checkRefcounts compares the refcount table with refs and checks inline
-// payloads and reverse entries against it.
-func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, report func(Problem)) error {
+// payloads and reverse entries against it; cs counts every refcount
+// record.
+func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, cs *counterScan, report func(Problem)) error {
 	recorded := map[blobstore.Hash]bool{}
 	err := scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
+		cs.ref(&rec)
 		recorded[h] = true
 		if rec.Refs != refs[h] {
 			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})

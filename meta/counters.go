@@ -290,35 +290,56 @@ func (s *Store) ScanCounters() (Counters, error) {
 }
 
 func scanCounters(r pebble.Reader) (Counters, error) {
-	var c Counters
-	root, err := trashRootOf(r)
+	cs, err := newCounterScan(r)
 	if err != nil {
-		return c, err
+		return Counters{}, err
 	}
-	memo := map[uint64]bool{}
-	err = allInodes(r, func(a Attr) error {
-		c = c.add(attrCount(&a))
-		if root != 0 && trashRelevant(&a) {
-			in, err := inTrashTree(r, root, a.Parent, memo)
-			if err != nil {
-				return err
-			}
-			if in {
-				c.TrashFiles++
-				c.TrashBytes += int64(a.Size)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return c, err
+	if err := allInodes(r, func(a Attr) error { return cs.inode(&a) }); err != nil {
+		return cs.c, err
 	}
 	err = scanRefs(r, func(_ blobstore.Hash, rec blobRecord) error {
-		c = c.add(refCount(&rec))
+		cs.ref(&rec)
 		return nil
 	})
-	return c, err
+	return cs.c, err
 }
+
+// counterScan adds up the counters from the inode and refcount tables as
+// a pass over them sees each record: scanCounters makes its own passes,
+// and fsck's Check feeds it from the passes it makes anyway.
+type counterScan struct {
+	r    pebble.Reader
+	c    Counters
+	root uint64          // of the trash tree; 0 if none
+	memo map[uint64]bool // dir -> in the trash tree
+}
+
+func newCounterScan(r pebble.Reader) (*counterScan, error) {
+	root, err := trashRootOf(r)
+	if err != nil {
+		return nil, err
+	}
+	return &counterScan{r: r, root: root, memo: map[uint64]bool{}}, nil
+}
+
+// inode counts one inode record.
+func (cs *counterScan) inode(a *Attr) error {
+	cs.c = cs.c.add(attrCount(a))
+	if cs.root != 0 && trashRelevant(a) {
+		in, err := inTrashTree(cs.r, cs.root, a.Parent, cs.memo)
+		if err != nil {
+			return err
+		}
+		if in {
+			cs.c.TrashFiles++
+			cs.c.TrashBytes += int64(a.Size)
+		}
+	}
+	return nil
+}
+
+// ref counts one refcount record.
+func (cs *counterScan) ref(rec *blobRecord) { cs.c = cs.c.add(refCount(rec)) }
 
 // StoredCounters reads the persisted record; ok is false when absent.
 func (s *Store) StoredCounters() (c Counters, ok bool, err error) {
@@ -367,12 +388,9 @@ func (s *Store) RepairCounters() (Counters, error) {
 	return c, err
 }
 
-// checkCounters reports a persisted record that differs from a scan.
-func checkCounters(r pebble.Reader, report func(Problem)) error {
-	want, err := scanCounters(r)
-	if err != nil {
-		return err
-	}
+// checkCounters reports a persisted record that differs from want, the
+// counters a scan of r found.
+func checkCounters(r pebble.Reader, want Counters, report func(Problem)) error {
 	v, ok, err := get(r, keyCounters)
 	if err != nil {
 		return err

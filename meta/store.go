@@ -130,17 +130,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.FS != nil {
 		fs = opts.FS
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	popts := &pebble.Options{
 		Cache:        pc,
 		FS:           spaceFS{fs}, // walspace.go
 		MemTableSize: uint64(memTable),
 		Logger:       quietLogger{},
-		// Bloom filters on every level (later levels inherit level 0's
-		// options): most point reads that find nothing (a lookup before
-		// create, getxattr of an absent name, a chunk past the end) then
-		// skip the table's data blocks, which matters cold.
-		Levels: []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
-	})
+	}
+	// Most point reads of a write find nothing (the name a create checks,
+	// getxattr of an absent name, the refcount of a new blob, the chunk
+	// entry or index record of a new file): a bloom filter per table
+	// answers those without reading a block of every level, which matters
+	// cold. (One entry: the levels below take it.)
+	popts.Levels = []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}}
+	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}

@@ -102,7 +102,7 @@ func parseRecords(raw json.RawMessage) ([]*object, error) {
 	}
 	recs := make([]*object, len(elems))
 	for i, e := range elems {
-		if recs[i], err = parseObject(e); err != nil {
+		if recs[i], err = parseValidObject(e); err != nil { // parseArray checked e
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
 	}

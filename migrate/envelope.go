@@ -65,11 +65,14 @@ func readCapped(r io.Reader, name string) ([]byte, error) {
 // parseDocument parses a JSON object file, unwrapping an envelope whose
 // payload inflates to at most limit bytes.
 func parseDocument(content []byte, limit int64) (*object, error) {
-	inner, err := unwrapLimit(content, limit)
+	inner, err := appenvelope.UnwrapLimit(content, limit)
+	if errors.Is(err, appenvelope.ErrInvalidJSON) {
+		return parseObject(content) // fails, with the decoder's message
+	}
 	if err != nil {
 		return nil, err
 	}
-	return parseObject(inner)
+	return parseValidObject(inner) // UnwrapLimit returns valid JSON only
 }
 
 // decodeDataURL decodes an attachment's base64 field, which may be a

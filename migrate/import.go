@@ -29,7 +29,16 @@ type ImportOptions struct {
 	Now func() time.Time
 	// Progress is called after each session, never concurrently.
 	Progress func(Progress)
+	// CheckpointEvery is how many sessions are written between two
+	// durable points when the destination makes them (an unmounted data
+	// dir: one sync for many sessions instead of one per metadata.json);
+	// DefaultCheckpointEvery if 0. The import ends with one.
+	CheckpointEvery int
 }
+
+// DefaultCheckpointEvery bounds what a crash during an import can undo (a
+// rerun writes those sessions again) to a few seconds of work.
+const DefaultCheckpointEvery = 500
 
 // Progress is how far an import is.
 type Progress struct {
@@ -93,6 +102,14 @@ func Import(src *Source, dst Tree, opts ImportOptions) (*Report, error) {
 	}
 	im := &importer{src: src, dst: dst, opts: opts, now: now, rep: &Report{DryRun: opts.DryRun},
 		seen: map[blobstore.Hash]bool{}, ids: map[string]claimed{}, total: src.Bytes()}
+	if bt, ok := dst.(bulkTree); ok && dst != nil && !opts.DryRun {
+		im.bulk = bt
+		if im.opts.CheckpointEvery <= 0 {
+			im.opts.CheckpointEvery = DefaultCheckpointEvery
+		}
+		bt.SetBulk(true)
+		defer bt.SetBulk(false)
+	}
 	items := make(chan sourceItem, workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -110,6 +127,15 @@ func Import(src *Source, dst Tree, opts ImportOptions) (*Report, error) {
 	})
 	close(items)
 	wg.Wait()
+	if im.bulk != nil {
+		// What the report counts as imported is on disk.
+		if cerr := im.bulk.Checkpoint(); cerr != nil && im.ckErr == nil {
+			im.ckErr = cerr
+		}
+	}
+	if err == nil && im.ckErr != nil {
+		err = fmt.Errorf("import: making the imported sessions durable: %w", im.ckErr)
+	}
 	im.rep.Elapsed = time.Since(start)
 	return im.rep, err
 }
@@ -127,13 +153,45 @@ type importer struct {
 	done  int
 	bytes int64
 	total int64
+
+	bulk      bulkTree // set when dst makes durable points itself
+	sinceCk   int      // sessions written since the last checkpoint
+	ckErr     error    // the first checkpoint failure
+	ckRunning sync.Mutex
 }
 
 // one imports one session and accounts for it.
 func (im *importer) one(it sourceItem) {
+	if im.account1(it) {
+		im.checkpoint()
+	}
+}
+
+// checkpoint makes what was written so far durable (bulk mode); other
+// workers go on writing meanwhile.
+func (im *importer) checkpoint() {
+	im.ckRunning.Lock()
+	defer im.ckRunning.Unlock()
+	err := im.bulk.Checkpoint()
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if err != nil && im.ckErr == nil {
+		im.ckErr = err
+	}
+}
+
+// account1 imports one session and accounts for it; it reports whether a
+// checkpoint is due.
+func (im *importer) account1(it sourceItem) (checkpoint bool) {
 	id, skipped, c, err := im.convertOne(it)
 	im.mu.Lock()
 	defer im.mu.Unlock()
+	if im.bulk != nil && err == nil && !skipped {
+		im.sinceCk++
+		if im.sinceCk >= im.opts.CheckpointEvery {
+			im.sinceCk, checkpoint = 0, true
+		}
+	}
 	im.done++
 	im.bytes += int64(len(it.data))
 	switch {
@@ -158,6 +216,7 @@ func (im *importer) one(it sourceItem) {
 	if im.opts.Progress != nil {
 		im.opts.Progress(Progress{Sessions: im.done, Bytes: im.bytes, TotalBytes: im.total})
 	}
+	return checkpoint
 }
 
 // convertOne parses, converts, writes and verifies one session.

@@ -26,6 +26,13 @@ func parseObject(data []byte) (*object, error) {
 	if err := validJSON(data); err != nil {
 		return nil, err
 	}
+	return parseValidObject(data)
+}
+
+// parseValidObject is parseObject for data known to be valid JSON (an
+// element of a parsed array, a payload envelope.UnwrapLimit accepted):
+// it is scanned once, not validated again.
+func parseValidObject(data []byte) (*object, error) {
 	o := &object{}
 	ok := appenvelope.EachMember(data, func(key string, val []byte) {
 		v := json.RawMessage(val)

@@ -54,6 +54,23 @@ type Entry struct {
 // VFSTree is an unmounted data dir, opened with vfs.Open.
 type VFSTree struct{ V *vfs.FS }
 
+// bulkTree is a Tree that can make what was written durable at
+// checkpoints rather than session by session.
+type bulkTree interface {
+	// SetBulk turns bulk mode on or off: while on, a session's
+	// metadata.json gets no disk sync of its own.
+	SetBulk(on bool)
+	// Checkpoint makes everything written so far durable.
+	Checkpoint() error
+}
+
+// SetBulk: metadata.json commits with the write-back window (one sync per
+// window for every file it carries) instead of alone with its own sync.
+func (t VFSTree) SetBulk(on bool) { t.V.SetBulkIngest(on) }
+
+// Checkpoint commits and syncs everything written.
+func (t VFSTree) Checkpoint() error { return t.V.SyncAll() }
+
 func (t VFSTree) ReadFile(p string) ([]byte, error) { return t.V.ReadFileAt(p) }
 
 func (t VFSTree) Open(p string) (io.ReadCloser, error) {

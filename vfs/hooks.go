@@ -96,8 +96,34 @@ func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 	return buf, err
 }
 
-// onCommit indexes a session file in the batch that commits its content.
-func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error {
+// prepareCommit extracts what a session file's new content contributes
+// to the index before the commit's transaction, with no lock held: the
+// transaction only writes keys (onCommit). The path is read as committed
+// now; onCommit checks that it still holds. Whatever fails here is left
+// to onCommit, which then does the work itself (and fails as it would).
+func (v *FS) prepareCommit(ino, size uint64, content func() ([]byte, error)) (any, error) {
+	if size > maxIndexedFile {
+		return nil, nil // onCommit removes it
+	}
+	p, ok, err := v.meta.PathOf(ino)
+	if err != nil || !ok {
+		return nil, nil
+	}
+	sid, kind, indexable := index.Classify(p)
+	if !indexable {
+		return nil, nil
+	}
+	data, err := content()
+	if err != nil {
+		return nil, nil
+	}
+	return index.Prepare(sid, kind, data), nil
+}
+
+// onCommit indexes a session file in the batch that commits its content:
+// from what prepareCommit built when the file's path still gives the same
+// session and kind, else from the content.
+func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error), prepared any) error {
 	p, ok, err := tx.PathOf(ino)
 	if err != nil {
 		return err
@@ -113,6 +139,9 @@ func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) e
 	if a.Size > maxIndexedFile {
 		return v.index.RemoveFile(tx.Batch(), ino)
 	}
+	if pr, _ := prepared.(*index.Prepared); pr.Matches(sid, kind) {
+		return v.index.ApplyPrepared(tx.Batch(), ino, pr)
+	}
 	data, err := content()
 	if err != nil {
 		return err
@@ -123,6 +152,9 @@ func (v *FS) onCommit(tx *meta.Tx, ino uint64, content func() ([]byte, error)) e
 // prioritize makes a session's metadata.json critical, as the app saves
 // it immediately; other files wait for the window.
 func (v *FS) prioritize(ino uint64) writeback.Priority {
+	if v.bulk.Load() {
+		return writeback.Normal
+	}
 	a, err := v.meta.PeekAttr(ino)
 	if err == nil && a.Name == "metadata.json" {
 		if p, ok, _ := v.meta.PathOf(ino); ok && strings.HasPrefix(p, SessionsDir+"/") && strings.Count(p, "/") == 2 {
@@ -131,6 +163,14 @@ func (v *FS) prioritize(ino uint64) writeback.Priority {
 	}
 	return writeback.Normal
 }
+
+// SetBulkIngest, while on, lets a session's metadata.json commit with the
+// write-back window like every other file, instead of alone and with a WAL
+// sync of its own: for a bulk writer of whole sessions (import into an
+// unmounted data dir) that makes its own durable points with SyncAll. A
+// close() still promises nothing more than it does without, and fsync()
+// still returns once the file is durable.
+func (v *FS) SetBulkIngest(on bool) { v.bulk.Store(on) }
 
 // indexable reports whether committing ino would change the index.
 func (v *FS) indexable(ino uint64) bool {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,7 @@ type Options struct {
 	// MetaCacheBytes and MetaMemTableBytes size pebble's block cache and
 	// memtables (meta.Options; 0: its defaults).
 	MetaCacheBytes, MetaMemTableBytes int64
-	ReadOnly       bool
+	ReadOnly                          bool
 	// Trash configures the trash and records it in the data dir; nil
 	// uses the recorded configuration (else the trash is off).
 	Trash *meta.TrashOptions
@@ -73,6 +74,8 @@ type FS struct {
 	reap     reaper         // orphans the kernel forgot, freed in batches (held.go)
 	regOnce  sync.Once
 	reg      *prometheus.Registry
+
+	bulk atomic.Bool // SetBulkIngest (hooks.go)
 }
 
 // ErrLocked means another process (a running mount) holds the data dir.
@@ -158,6 +161,7 @@ func (v *FS) open(opts Options) error {
 	v.index = index.New(v.meta.DB())
 	v.meta.SetHooks(hooks{v})
 	wbo := opts.Writeback
+	wbo.PrepareCommit = v.prepareCommit
 	wbo.OnCommit = v.onCommit
 	wbo.Prioritize = v.prioritize
 	if wbo.FreeSpace == nil {

@@ -3,8 +3,11 @@ package writeback
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -258,36 +261,13 @@ func (m *Manager) commit(batch []*snapshot, durable bool) error {
 // setattr waits for at most one slice of a large batch, not for all of it.
 const applySlice = 16
 
-// persist stores the batch's blobs, syncs them, and applies the batch a
-// slice at a time, syncing the WAL once after the last when durable. done
-// is how many snapshots (from the start) landed, also on error.
+// persist stores the batch's blobs (and runs PrepareCommit) on every CPU,
+// syncs the blobs, and applies the batch a slice at a time, syncing the
+// WAL once after the last when durable. done is how many snapshots (from
+// the start) landed, also on error.
 func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error) {
-	for _, s := range batch {
-		s.refs = map[uint64]*meta.BlobRef{}
-		s.data = map[uint64][]byte{}
-		for idx, c := range s.chunks {
-			start := idx * meta.ChunkSize
-			if start >= s.size {
-				continue
-			}
-			if c.buf == nil {
-				s.refs[idx] = c.ref // nil for a chunk of zeros
-				continue
-			}
-			data := c.buf
-			if lim := s.size - start; uint64(len(data)) > lim {
-				data = data[:lim]
-			}
-			ref, err := m.prepare(data, false)
-			if err != nil {
-				return 0, err
-			}
-			if ref != nil {
-				s.prepared = append(s.prepared, ref.Hash)
-			}
-			s.refs[idx] = ref
-			s.data[idx] = data
-		}
+	if err := m.eachSnapshot(batch, m.prepareSnapshot); err != nil {
+		return 0, err
 	}
 	if err := m.syncBlobs(); err != nil {
 		return 0, err
@@ -309,6 +289,89 @@ func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error)
 		done += len(part)
 	}
 	return done, nil
+}
+
+// prepareSnapshot does the work of one file's commit that needs no lock:
+// its chunks hashed, encoded and stored, and PrepareCommit (the index's
+// extraction).
+func (m *Manager) prepareSnapshot(s *snapshot) error {
+	for idx, c := range s.chunks {
+		start := idx * meta.ChunkSize
+		if start >= s.size {
+			continue
+		}
+		if c.buf == nil {
+			s.refs[idx] = c.ref // nil for a chunk of zeros
+			continue
+		}
+		data := c.buf
+		if lim := s.size - start; uint64(len(data)) > lim {
+			data = data[:lim]
+		}
+		ref, err := m.prepare(data, false)
+		if err != nil {
+			return err
+		}
+		if ref != nil {
+			s.prepared = append(s.prepared, ref.Hash)
+		}
+		s.refs[idx] = ref
+		s.data[idx] = data
+	}
+	if m.opts.PrepareCommit == nil {
+		return nil
+	}
+	var err error
+	s.derived, err = m.opts.PrepareCommit(s.f.ino, s.size, func() ([]byte, error) { return m.snapshotContent(s) })
+	return err
+}
+
+// eachSnapshot calls fn for every snapshot of a batch, on every CPU when
+// the batch has several, after resetting what one commit attempt keeps.
+// Its error is the first of fn's, in batch order.
+func (m *Manager) eachSnapshot(batch []*snapshot, fn func(s *snapshot) error) error {
+	for _, s := range batch {
+		s.refs = map[uint64]*meta.BlobRef{}
+		s.data = map[uint64][]byte{}
+		s.derived = nil
+	}
+	errs := make([]error, len(batch))
+	workers := min(len(batch), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i, s := range batch {
+			if errs[i] = fn(s); errs[i] != nil {
+				return errs[i]
+			}
+		}
+		return nil
+	}
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(batch) {
+					return
+				}
+				if errs[i] = fn(batch[i]); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
@@ -352,7 +415,7 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 	if m.opts.OnCommit == nil {
 		return nil
 	}
-	return m.opts.OnCommit(tx, s.f.ino, func() ([]byte, error) { return m.snapshotContent(s) })
+	return m.opts.OnCommit(tx, s.f.ino, func() ([]byte, error) { return m.snapshotContent(s) }, s.derived)
 }
 
 // snapshotContent assembles the committed-to-be content of s.

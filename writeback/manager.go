@@ -39,9 +39,16 @@ type Options struct {
 	MaxAge        time.Duration // writers wait while the oldest item is older (5 s)
 	// Prioritize picks the priority of a closed file's commit (Normal if nil).
 	Prioritize func(ino uint64) Priority
+	// PrepareCommit, when set, runs before the transaction that commits
+	// ino's new content (size bytes), outside every lock, concurrently for
+	// the files of one commit: it may derive from the content (the index's
+	// extraction) what OnCommit then only has to write. Its result goes to
+	// OnCommit as prepared; an error fails the commit like one of OnCommit.
+	PrepareCommit func(ino, size uint64, content func() ([]byte, error)) (prepared any, err error)
 	// OnCommit runs inside the transaction that commits ino's new content,
-	// so derived data (the index) lands atomically with it.
-	OnCommit func(tx *meta.Tx, ino uint64, content func() ([]byte, error)) error
+	// so derived data (the index) lands atomically with it. prepared is
+	// what PrepareCommit returned for this commit (nil without it).
+	OnCommit func(tx *meta.Tx, ino uint64, content func() ([]byte, error), prepared any) error
 	Logf     func(format string, args ...any)
 	// FreeSpace reports the bytes available to the data dir and the size
 	// of its filesystem (statfs). When set, a write that the disk could

@@ -19,7 +19,7 @@ var rootCmd = &cobra.Command{
 }
 
 func main() {
-	if err := rootCmd.Execute(); err != nil {
+	if err := withEnvProfile(rootCmd.Execute); err != nil {
 		fmt.Fprintln(os.Stderr, "taskerfs:", err)
 		os.Exit(exitCode(err))
 	}
