@@ -155,15 +155,15 @@ func (m *Manager) takeLocked(due func(f *file) bool) []*snapshot {
 }
 
 // prepare hashes, encodes and stores one chunk's bytes; nil for a hole.
-// Small blobs are left for the commit to put inline in pebble, unless
-// toFile (a spill, which must free memory before any commit).
-func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
+// Blobs up to inlineMax are left for the commit to put inline in pebble
+// (a spill passes 0: it must free memory before any commit).
+func (m *Manager) prepare(data []byte, inlineMax int) (*meta.BlobRef, error) {
 	if allZero(data) {
 		return nil, nil
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
-	if len(data) <= meta.InlineMax && !toFile {
+	if len(data) <= inlineMax {
 		codec, enc := blobstore.Encode(data)
 		if enc == nil {
 			enc = []byte{}
@@ -204,7 +204,13 @@ func allZero(b []byte) bool {
 // syncBlobs makes every blob written so far durable, so no manifest that
 // a later WAL sync persists can point at a blob the disk lost. A few blobs
 // are synced one by one; many at once with one filesystem-wide sync.
+//
+// Calls are serialised (commits run on the committer and on fsync
+// callers): a call must not return while another still syncs blobs it
+// took from the set, or whose failure puts them back.
 func (m *Manager) syncBlobs() error {
+	m.blobSyncMu.Lock()
+	defer m.blobSyncMu.Unlock()
 	m.unsyncedMu.Lock()
 	hs := make([]blobstore.Hash, 0, len(m.unsynced))
 	for h := range m.unsynced {
@@ -249,9 +255,18 @@ func (m *Manager) commit(batch []*snapshot, durable bool) error {
 }
 
 func (m *Manager) persist(batch []*snapshot, durable bool) error {
+	// A commit that an fsync waits for keeps up to FsyncInlineBytes of
+	// chunks over meta.InlineMax inline (see there): a small or medium
+	// file then costs one WAL sync; a larger one's other chunks go to
+	// blob files.
+	budget := 0
+	if durable {
+		budget = int(max(0, m.opts.FsyncInlineBytes))
+	}
 	for _, s := range batch {
 		s.refs = map[uint64]*meta.BlobRef{}
 		s.data = map[uint64][]byte{}
+		s.outline = s.outline[:0]
 		for idx, c := range s.chunks {
 			start := idx * meta.ChunkSize
 			if start >= s.size {
@@ -265,12 +280,20 @@ func (m *Manager) persist(batch []*snapshot, durable bool) error {
 			if lim := s.size - start; uint64(len(data)) > lim {
 				data = data[:lim]
 			}
-			ref, err := m.prepare(data, false)
+			inlineMax := meta.InlineMax
+			if s.prio == Critical && len(data) <= budget {
+				inlineMax = meta.ChunkSize
+			}
+			ref, err := m.prepare(data, inlineMax)
 			if err != nil {
 				return err
 			}
 			if ref != nil {
 				s.prepared = append(s.prepared, ref.Hash)
+				if ref.Inline != nil && len(data) > meta.InlineMax {
+					budget -= len(data)
+					s.outline = append(s.outline, ref.Hash)
+				}
 			}
 			s.refs[idx] = ref
 			s.data[idx] = data
@@ -412,6 +435,7 @@ func (m *Manager) finish(batch []*snapshot, err error, durable bool) {
 			f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
 		}
 		m.retire(s, nil, durable)
+		m.queueOutline(s.outline)
 		if f.idle() {
 			delete(m.files, f.ino)
 		}
@@ -487,7 +511,7 @@ func (m *Manager) spiller() {
 }
 
 func (m *Manager) spill(j spillJob) {
-	ref, err := m.prepare(j.c.buf, true)
+	ref, err := m.prepare(j.c.buf, 0)
 	if err != nil {
 		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
 		return // the chunk stays in memory and is committed later

@@ -50,6 +50,14 @@ type Options struct {
 	// its promise; a reserve (1/16 of the filesystem, 2..256 MiB) stays
 	// free for the namespace's WAL and tables.
 	FreeSpace func() (avail, total int64, err error)
+	// FsyncInlineBytes caps the bytes of chunks over meta.InlineMax that a
+	// commit an fsync waits for keeps inline in pebble (see outline.go):
+	// 0 means 4 MiB, a negative value none (every such chunk goes to a blob
+	// file before the commit, as in a background commit).
+	FsyncInlineBytes int64
+	// OutlineDelay is how long fsyncs must be quiet before the blobs they
+	// kept inline move to blob files (500 ms; outline.go).
+	OutlineDelay time.Duration
 }
 
 // Manager owns every open or dirty file's in-memory state.
@@ -68,6 +76,7 @@ type Manager struct {
 	relieving      bool        // a relief spill is running (guarded by mu)
 	unsyncedMu     sync.Mutex
 	unsynced       map[blobstore.Hash]struct{} // blobs put since the last blob sync
+	blobSyncMu     sync.Mutex                  // one syncBlobs at a time: see there
 	kick           chan struct{}
 	flushReq       chan chan error
 	commitReq      chan commitReq
@@ -85,7 +94,8 @@ type Manager struct {
 	spaceBlobs int64     // st.blobBytes then: blobs stored since use the space too
 
 	st counters
-	ra readAheader // background loads for sequential readers (readahead.go)
+	ol outlineState // moves of fsync'd inline blobs to files (outline.go)
+	ra readAheader  // background loads for sequential readers (readahead.go)
 }
 
 type spillJob struct {
@@ -108,6 +118,12 @@ func New(store *meta.Store, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	if opts.OutlineDelay <= 0 {
+		opts.OutlineDelay = 500 * time.Millisecond
+	}
+	if opts.FsyncInlineBytes == 0 {
+		opts.FsyncInlineBytes = 4 << 20
+	}
 	m := &Manager{
 		store: store, blobs: store.Blobs(), opts: opts,
 		files: map[uint64]*file{}, queue: map[uint64]*file{}, unsynced: map[blobstore.Hash]struct{}{},
@@ -115,7 +131,9 @@ func New(store *meta.Store, opts Options) *Manager {
 		spills: make(chan spillJob, 64), stop: make(chan struct{}),
 	}
 	m.room = sync.NewCond(&m.mu)
-	m.done.Add(3)
+	m.ol.kick, m.ol.check = make(chan struct{}, 1), true
+	m.done.Add(4)
+	go m.outliner()
 	go m.committer()
 	go m.spiller()
 	go m.spiller()
@@ -666,7 +684,11 @@ func (m *Manager) Flush(ino uint64) error {
 	return f.err
 }
 
-// Fsync returns once ino's content and inode are durable.
+// Fsync returns once ino's content and inode are durable. When the file's
+// version is queued and no commit of it is in flight, the caller commits
+// it itself, without the committer: a lone fsync then waits for no other
+// goroutine than pebble's WAL writer, and concurrent fsyncs still share
+// WAL syncs (pebble groups the syncs of concurrent commits).
 func (m *Manager) Fsync(ino uint64) error {
 	m.mu.Lock()
 	f := m.files[ino]
@@ -676,14 +698,22 @@ func (m *Manager) Fsync(ino uint64) error {
 	}
 	f.mu.Lock()
 	if f.changedSinceSnapshot() {
-		m.snapshotLocked(f, Critical)
+		m.snapshotLocked(f, Normal) // made critical below, without waking the committer
 	}
 	w := &waiter{done: make(chan error, 1)}
+	var direct *snapshot
 	switch {
 	case f.pending != nil:
-		f.pending.prio = Critical
-		f.pending.waiters = append(f.pending.waiters, w)
-		m.poke()
+		s := f.pending
+		s.prio = Critical
+		s.waiters = append(s.waiters, w)
+		if f.inflight == nil {
+			f.pending, f.inflight = nil, s
+			delete(m.queue, ino)
+			direct = s
+		} else {
+			m.poke()
+		}
 	case f.inflight != nil:
 		f.inflight.waiters = append(f.inflight.waiters, w)
 	default:
@@ -691,6 +721,9 @@ func (m *Manager) Fsync(ino uint64) error {
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if direct != nil {
+		m.commit([]*snapshot{direct}, true) // answers w
+	}
 	if w != nil {
 		if err := <-w.done; err != nil || w.durable {
 			return err
