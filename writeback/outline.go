@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
@@ -12,20 +13,26 @@ import (
 // pebble (up to Options.FsyncInlineBytes), so one WAL sync makes content
 // and manifest durable together. The outliner then moves those blobs,
 // marked in pebble by the commit, to blob files in the background: a pass
-// runs once fsyncs have been quiet for Options.OutlineDelay, or at once
-// when outlineEager bytes wait, so a stream of fsyncs is not slowed by the
-// moves of the files before it and pebble does not hold much.
+// runs once fsyncs have been quiet for Options.OutlineDelay, and yields
+// to the next fsync, so a stream of fsyncs does not share the disk with
+// the moves of the files before it; only when outlineEager bytes wait
+// does it run beside them. Its blob syncs go one blob at a time: a storm
+// of concurrent fsyncs in the background would queue a foreground WAL
+// sync behind their journal commits. (A memtable filled before the move
+// flushes the inline values to a table; the move's deletes then drop
+// them at the next compaction.)
 const (
-	outlineEager = 16 << 20
-	outlineBatch = 64 // blobs made durable together, then recorded in one batch
+	outlineEager = 64 << 20
+	outlineBatch = 16 // blobs recorded in one batch; a pass yields between batches
 )
 
 type outlineState struct {
 	kick   chan struct{}
 	mu     sync.Mutex
-	queued int64     // bytes marked since the last pass began
-	last   time.Time // when a blob was last marked
-	check  bool      // marks may be waiting (set at start: an earlier run's)
+	queued int64        // bytes marked since the last pass began
+	last   time.Time    // when a blob was last marked
+	fsync  atomic.Int64 // when an fsync last began (unix ns)
+	check  bool         // marks may be waiting (set at start: an earlier run's)
 }
 
 // queueOutline notes that a commit marked hs (of chunk-sized or smaller
@@ -62,8 +69,10 @@ func (m *Manager) outliner() {
 		case <-tick.C:
 		}
 		m.ol.mu.Lock()
-		due := m.ol.check && (m.ol.queued >= outlineEager || time.Since(m.ol.last) >= m.opts.OutlineDelay) &&
-			!time.Now().Before(retryAt)
+		quiet := time.Since(m.ol.last) >= m.opts.OutlineDelay &&
+			time.Since(time.Unix(0, m.ol.fsync.Load())) >= m.opts.OutlineDelay
+		due := m.ol.check && (m.ol.queued >= outlineEager || quiet) && !time.Now().Before(retryAt)
+		eager := m.ol.queued >= outlineEager
 		if due {
 			m.ol.queued, m.ol.check = 0, false
 		}
@@ -71,7 +80,7 @@ func (m *Manager) outliner() {
 		if !due {
 			continue
 		}
-		if err := m.outlinePass(); err != nil {
+		if err := m.outlinePass(eager); err != nil {
 			fails++
 			backoff := min(maxBackoff, time.Duration(1<<min(fails, 8))*100*time.Millisecond)
 			retryAt = time.Now().Add(backoff)
@@ -86,14 +95,22 @@ func (m *Manager) outliner() {
 }
 
 // outlinePass moves every marked blob, a batch at a time, stopping early
-// when the manager stops (the marks stay for the next run).
-func (m *Manager) outlinePass() error {
+// when the manager stops (the marks stay for the next run) or, unless
+// eager, when an fsync comes (the next quiet moment resumes).
+func (m *Manager) outlinePass(eager bool) error {
 	var after *blobstore.Hash
+	began := time.Now().UnixNano()
 	for {
 		select {
 		case <-m.stop:
 			return nil
 		default:
+		}
+		if !eager && m.ol.fsync.Load() > began {
+			m.ol.mu.Lock()
+			m.ol.check = true
+			m.ol.mu.Unlock()
+			return nil
 		}
 		var hs []blobstore.Hash
 		err := m.store.PendingOutline(after, outlineBatch, func(h blobstore.Hash) error {
@@ -153,13 +170,13 @@ func (m *Manager) outline(hs []blobstore.Hash) error {
 		done = append(done, meta.Outlined{Hash: h, Info: bi})
 	}
 	if len(written) > 0 {
-		var err error
 		if bs, ok := m.blobs.(blobstore.BlobSyncer); ok {
-			err = bs.SyncBlobs(written)
-		} else {
-			err = m.blobs.Sync()
-		}
-		if err != nil {
+			for _, h := range written {
+				if err := bs.SyncBlobs([]blobstore.Hash{h}); err != nil {
+					return err
+				}
+			}
+		} else if err := m.blobs.Sync(); err != nil {
 			return err
 		}
 	}
