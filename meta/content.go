@@ -20,13 +20,6 @@ const ChunkSize = 1 << 20
 // small files then cost one batch and no extra fsync.
 const InlineMax = 64 << 10
 
-// A commit that an fsync waits for may keep larger blobs (up to a chunk)
-// inline too: its content and manifest are then durable with one WAL
-// sync, instead of a sync of each blob file, of its shard directory and
-// then of the WAL. Such a blob is marked (pfxOutline) and moved to the
-// blob store in the background (Outline), so pebble keeps only small
-// values for long.
-
 // BlobRef is a prepared chunk: hashed, encoded, and (for file blobs)
 // already written to the blob store.
 type BlobRef struct {
@@ -240,9 +233,6 @@ func (tx *Tx) ref(r *BlobRef) error {
 		old = &prev
 	} else if r.Inline != nil {
 		tx.b.Set(inlineKey(r.Hash), append([]byte{byte(r.Codec)}, r.Inline...), nil)
-		if r.Size > InlineMax {
-			tx.b.Set(outlineKey(r.Hash), nil, nil)
-		}
 	}
 	rec.Refs++
 	return tx.setRef(r.Hash, old, rec)
@@ -270,9 +260,6 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 	tx.delRef(h, rec)
 	if rec.Inline {
 		tx.b.Delete(inlineKey(h), nil)
-		if rec.Size > InlineMax {
-			tx.b.Delete(outlineKey(h), nil)
-		}
 	}
 	return nil
 }

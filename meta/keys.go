@@ -14,7 +14,6 @@ const (
 	pfxChunk   = 'c' // c<ino><index>            -> encoded ChunkRef
 	pfxRef     = 'r' // r<hash>                  -> encoded blobRecord
 	pfxInline  = 'B' // B<hash>                  -> codec byte + stored bytes
-	pfxOutline = 'b' // b<hash>                  -> empty: an inline blob over InlineMax, to move to a file
 	pfxOrphan  = 'o' // o<ino>                   -> empty: unlinked while open
 	pfxUser    = 'R' // R<hash><ino><index>      -> empty: who uses a blob
 	pfxQuery   = 'q' // q<query>                 -> empty: a saved search (old stores)
@@ -53,8 +52,6 @@ func userKey(h [32]byte, ino, index uint64) []byte {
 
 func refKey(h [32]byte) []byte    { return append([]byte{pfxRef}, h[:]...) }
 func inlineKey(h [32]byte) []byte { return append([]byte{pfxInline}, h[:]...) }
-
-func outlineKey(h [32]byte) []byte { return append([]byte{pfxOutline}, h[:]...) }
 
 // prefixEnd returns the smallest key greater than every key with prefix p.
 func prefixEnd(p []byte) []byte {

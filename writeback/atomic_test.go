@@ -124,8 +124,7 @@ func TestTruncateOfAnOpenFileIsNotACommit(t *testing.T) {
 // the rewrite's fsync succeeds and the content then reads back (it used
 // to read EIO).
 func TestRewriteHealsADamagedBlob(t *testing.T) {
-	// FsyncInlineBytes -1: the fsync'd content goes to a blob file at once.
-	e := newEnv(t, setup{opts: writeback.Options{Window: never, FsyncInlineBytes: -1}})
+	e := newEnv(t, setup{opts: writeback.Options{Window: never}})
 	v := data(300*KiB, 1)
 	a := e.create("a")
 	e.writeFile(a, v)

@@ -155,15 +155,15 @@ func (m *Manager) takeLocked(due func(f *file) bool) []*snapshot {
 }
 
 // prepare hashes, encodes and stores one chunk's bytes; nil for a hole.
-// Blobs up to inlineMax are left for the commit to put inline in pebble
-// (a spill passes 0: it must free memory before any commit).
-func (m *Manager) prepare(data []byte, inlineMax int) (*meta.BlobRef, error) {
+// Small blobs are left for the commit to put inline in pebble, unless
+// toFile (a spill, which must free memory before any commit).
+func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
 	if allZero(data) {
 		return nil, nil
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
-	if len(data) <= inlineMax {
+	if len(data) <= meta.InlineMax && !toFile {
 		codec, enc := blobstore.Encode(data)
 		if enc == nil {
 			enc = []byte{}
@@ -255,18 +255,9 @@ func (m *Manager) commit(batch []*snapshot, durable bool) error {
 }
 
 func (m *Manager) persist(batch []*snapshot, durable bool) error {
-	// A commit that an fsync waits for keeps up to FsyncInlineBytes of
-	// chunks over meta.InlineMax inline (see there): a small or medium
-	// file then costs one WAL sync; a larger one's other chunks go to
-	// blob files.
-	budget := 0
-	if durable {
-		budget = int(max(0, m.opts.FsyncInlineBytes))
-	}
 	for _, s := range batch {
 		s.refs = map[uint64]*meta.BlobRef{}
 		s.data = map[uint64][]byte{}
-		s.outline = s.outline[:0]
 		for idx, c := range s.chunks {
 			start := idx * meta.ChunkSize
 			if start >= s.size {
@@ -280,20 +271,12 @@ func (m *Manager) persist(batch []*snapshot, durable bool) error {
 			if lim := s.size - start; uint64(len(data)) > lim {
 				data = data[:lim]
 			}
-			inlineMax := meta.InlineMax
-			if s.prio == Critical && len(data) <= budget {
-				inlineMax = meta.ChunkSize
-			}
-			ref, err := m.prepare(data, inlineMax)
+			ref, err := m.prepare(data, false)
 			if err != nil {
 				return err
 			}
 			if ref != nil {
 				s.prepared = append(s.prepared, ref.Hash)
-				if ref.Inline != nil && len(data) > meta.InlineMax {
-					budget -= len(data)
-					s.outline = append(s.outline, ref.Hash)
-				}
 			}
 			s.refs[idx] = ref
 			s.data[idx] = data
@@ -435,7 +418,6 @@ func (m *Manager) finish(batch []*snapshot, err error, durable bool) {
 			f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
 		}
 		m.retire(s, nil, durable)
-		m.queueOutline(s.outline)
 		if f.idle() {
 			delete(m.files, f.ino)
 		}
@@ -511,7 +493,7 @@ func (m *Manager) spiller() {
 }
 
 func (m *Manager) spill(j spillJob) {
-	ref, err := m.prepare(j.c.buf, 0)
+	ref, err := m.prepare(j.c.buf, true)
 	if err != nil {
 		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
 		return // the chunk stays in memory and is committed later

@@ -80,7 +80,6 @@ type snapshot struct {
 	refs     map[uint64]*meta.BlobRef // prepared; nil value = hole
 	data     map[uint64][]byte        // logical bytes of buf chunks, for OnCommit
 	prepared []blobstore.Hash         // pinned by this attempt
-	outline  []blobstore.Hash         // put inline over meta.InlineMax: to move to files
 	gone     bool                     // the inode was deleted before the commit landed
 }
 

@@ -50,14 +50,6 @@ type Options struct {
 	// its promise; a reserve (1/16 of the filesystem, 2..256 MiB) stays
 	// free for the namespace's WAL and tables.
 	FreeSpace func() (avail, total int64, err error)
-	// FsyncInlineBytes caps the bytes of chunks over meta.InlineMax that a
-	// commit an fsync waits for keeps inline in pebble (see outline.go):
-	// 0 means 4 MiB, a negative value none (every such chunk goes to a blob
-	// file before the commit, as in a background commit).
-	FsyncInlineBytes int64
-	// OutlineDelay is how long fsyncs must be quiet before the blobs they
-	// kept inline move to blob files (500 ms; outline.go).
-	OutlineDelay time.Duration
 }
 
 // Manager owns every open or dirty file's in-memory state.
@@ -94,8 +86,7 @@ type Manager struct {
 	spaceBlobs int64     // st.blobBytes then: blobs stored since use the space too
 
 	st counters
-	ol outlineState // moves of fsync'd inline blobs to files (outline.go)
-	ra readAheader  // background loads for sequential readers (readahead.go)
+	ra readAheader // background loads for sequential readers (readahead.go)
 }
 
 type spillJob struct {
@@ -118,12 +109,6 @@ func New(store *meta.Store, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
-	if opts.OutlineDelay <= 0 {
-		opts.OutlineDelay = 500 * time.Millisecond
-	}
-	if opts.FsyncInlineBytes == 0 {
-		opts.FsyncInlineBytes = 4 << 20
-	}
 	m := &Manager{
 		store: store, blobs: store.Blobs(), opts: opts,
 		files: map[uint64]*file{}, queue: map[uint64]*file{}, unsynced: map[blobstore.Hash]struct{}{},
@@ -131,9 +116,7 @@ func New(store *meta.Store, opts Options) *Manager {
 		spills: make(chan spillJob, 64), stop: make(chan struct{}),
 	}
 	m.room = sync.NewCond(&m.mu)
-	m.ol.kick, m.ol.check = make(chan struct{}, 1), true
-	m.done.Add(4)
-	go m.outliner()
+	m.done.Add(3)
 	go m.committer()
 	go m.spiller()
 	go m.spiller()
@@ -713,7 +696,6 @@ func (m *Manager) Flush(ino uint64) error {
 // goroutine than pebble's WAL writer, and concurrent fsyncs still share
 // WAL syncs (pebble groups the syncs of concurrent commits).
 func (m *Manager) Fsync(ino uint64) error {
-	m.ol.fsync.Store(time.Now().UnixNano()) // the outliner yields
 	m.mu.Lock()
 	f := m.files[ino]
 	if f == nil {

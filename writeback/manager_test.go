@@ -448,8 +448,7 @@ func TestBackgroundRetry(t *testing.T) {
 // of the same snapshot wait the backoff the log announced (they are not
 // taken again at every window because the snapshot was once critical).
 func TestRetriesBackOffAsLogged(t *testing.T) {
-	// The faults are in blob puts: FsyncInlineBytes -1 makes the fsync put.
-	e := newEnv(t, setup{opts: writeback.Options{Window: 5 * time.Millisecond, FsyncInlineBytes: -1}, faults: true})
+	e := newEnv(t, setup{opts: writeback.Options{Window: 5 * time.Millisecond}, faults: true})
 	ino := e.create("f")
 	e.faults.set(-1, syscall.EIO)
 	e.writeFile(ino, data(200*KiB, 1))
@@ -481,8 +480,7 @@ func TestRetriesBackOffAsLogged(t *testing.T) {
 }
 
 func TestENOSPCReachesFsyncAndWrite(t *testing.T) {
-	// The faults are in blob puts: FsyncInlineBytes -1 makes the fsync put.
-	e := newEnv(t, setup{opts: writeback.Options{Window: 10 * time.Millisecond, FsyncInlineBytes: -1}, faults: true})
+	e := newEnv(t, setup{opts: writeback.Options{Window: 10 * time.Millisecond}, faults: true})
 	ino, other := e.create("f"), e.create("other")
 	v0, v1, dother := data(200*KiB, 1), data(300*KiB, 2), data(100*KiB, 3)
 	e.writeFile(other, dother)

@@ -93,9 +93,7 @@ func openPLStack(t *testing.T, fs vfs.FS, window time.Duration) *plStack {
 	if err != nil {
 		t.Fatalf("open namespace: %v", err)
 	}
-	// The moves of fsync'd inline blobs to files run about as often as
-	// the windows, so a power loss can cut them too.
-	wb := writeback.New(store, writeback.Options{Window: window, OutlineDelay: 2 * window, Logf: func(string, ...any) {}})
+	wb := writeback.New(store, writeback.Options{Window: window, Logf: func(string, ...any) {}})
 	store.SetOpenCheck(wb.IsOpen)
 	store.SetContentGate(wb)
 	return &plStack{blobs: blobs, store: store, wb: wb}

@@ -6,9 +6,9 @@ import (
 )
 
 type counters struct {
-	commits, batches, items, coalesced, retries, failures, spills, throttled, noSpace, outlined atomic.Uint64
-	blobBytes                                                                                   atomic.Int64
-	lastCommit                                                                                  atomic.Int64
+	commits, batches, items, coalesced, retries, failures, spills, throttled, noSpace atomic.Uint64
+	blobBytes                                                                         atomic.Int64
+	lastCommit                                                                        atomic.Int64
 }
 
 // Stats are the queue's figures for .taskerfs/stats.json and metrics.
@@ -30,7 +30,6 @@ type Stats struct {
 	Throttled        uint64  `json:"throttledWrites"`
 	NoSpace          uint64  `json:"noSpaceWrites"` // writes refused with ENOSPC up front
 	BlobBytesWritten int64   `json:"blobBytesWritten"`
-	Outlined         uint64  `json:"outlinedBlobs"` // fsync'd inline blobs moved to files
 	LastCommitMillis float64 `json:"lastCommitMillis"`
 }
 
@@ -63,7 +62,6 @@ func (m *Manager) Stats() Stats {
 	s.Throttled = m.st.throttled.Load()
 	s.NoSpace = m.st.noSpace.Load()
 	s.BlobBytesWritten = m.st.blobBytes.Load()
-	s.Outlined = m.st.outlined.Load()
 	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
 	return s
 }
