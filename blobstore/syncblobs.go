@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // BlobSyncer is implemented by stores that can make a few chosen blobs
@@ -19,29 +20,86 @@ type HashedPutter interface {
 	PutHashed(h Hash, data []byte) (Info, error)
 }
 
-// SyncBlobs fsyncs each named blob file and then each shard directory that
+// maxParallelSyncs bounds the fsyncs SyncBlobs runs at once.
+const maxParallelSyncs = 16
+
+// SyncBlobs fsyncs each named blob file and each shard directory that
 // holds one, so a commit of a few blobs does not flush the whole
 // filesystem as syncfs would.
+//
+// The fsyncs run concurrently, files and directories alike: each blob was
+// renamed into its shard before SyncBlobs was called, so a directory's
+// fsync already covers its entry, and all that matters is that every
+// fsync has returned before SyncBlobs does. Concurrent fsyncs share the
+// filesystem's journal commits (ext4 joins them to one), so a blob costs
+// about one flush, not one for its file and another for its directory.
 func (l *Local) SyncBlobs(hs []Hash) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	type job struct {
+		path string
+		h    *Hash // nil for a directory
+	}
+	var jobs []job
 	dirs := map[string]bool{}
-	for _, h := range hs {
+	for i, h := range hs {
 		p := l.path(h)
+		jobs = append(jobs, job{p, &hs[i]})
+		if d := filepath.Dir(p); !dirs[d] {
+			dirs[d] = true
+			jobs = append(jobs, job{d, nil})
+		}
+	}
+	run := func(j job) error {
+		err := l.fs.fsync(j.path)
 		// A blob gc removed since it was put needs no durability; one a
 		// commit references is pinned against gc.
-		if err := l.fs.fsync(p); errors.Is(err, os.ErrNotExist) {
-			continue
-		} else if err != nil {
-			return fmt.Errorf("blobstore: sync %s: %w", h, err)
+		if j.h != nil && errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
-		dirs[filepath.Dir(p)] = true
+		if err != nil {
+			if j.h != nil {
+				return fmt.Errorf("blobstore: sync %s: %w", *j.h, err)
+			}
+			return fmt.Errorf("blobstore: sync %s: %w", j.path, err)
+		}
+		return nil
 	}
-	for d := range dirs {
-		if err := l.fs.fsync(d); err != nil {
-			return fmt.Errorf("blobstore: sync %s: %w", d, err)
+	if len(jobs) == 1 {
+		return run(jobs[0])
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan job, len(jobs))
+	)
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	work := func() {
+		for j := range next {
+			if err := run(j); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
 		}
 	}
-	return nil
+	// The caller is one of the workers: a blob and its directory cost one
+	// goroutine's wake-up, not two.
+	for range min(len(jobs), maxParallelSyncs) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+	return first
 }

@@ -381,22 +381,35 @@ func (tx *Tx) Store() *Store { return tx.s }
 // its answer only after both, and a sync covers every batch before it, so
 // the order of changes on disk is the order they were applied.
 func (s *Store) Update(sync bool, fn func(tx *Tx) error) error {
-	ok, err := s.update(fn)
+	wait, ok, err := s.update(fn, sync)
 	if err != nil || !sync || !ok {
 		return err
+	}
+	if wait != nil {
+		return wait()
 	}
 	return s.SyncWAL()
 }
 
-// update applies fn as one batch without syncing; ok is true when fn
-// succeeded (with nothing to write, a sync still covers earlier batches).
-func (s *Store) update(fn func(tx *Tx) error) (ok bool, err error) {
+// update applies fn as one batch; ok is true when fn succeeded (with
+// nothing to write, a sync still covers earlier batches). With sync, the
+// batch is written asking for a WAL sync, and wait (nil when there was
+// nothing to write) waits for it: the caller waits after the namespace
+// mutex is released, and one pass through pebble's commit pipeline both
+// writes and syncs (a separate sync record would cost a second pass and
+// a second wake-up of pebble's WAL writer).
+func (s *Store) update(fn func(tx *Tx) error, sync bool) (wait func() error, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx := &Tx{s: s, b: s.db.NewIndexedBatch(), now: time.Now().UnixNano()}
-	defer tx.b.Close()
+	closeBatch := true
+	defer func() {
+		if closeBatch {
+			tx.b.Close()
+		}
+	}()
 	if err := fn(tx); err != nil {
-		return false, err
+		return nil, false, err
 	}
 	counters, recount := s.counters.add(tx.delta), tx.delta != Counters{}
 	if tx.setCounters != nil {
@@ -405,17 +418,30 @@ func (s *Store) update(fn func(tx *Tx) error) (ok bool, err error) {
 	if recount {
 		// In the same batch as the change counted: exact after a crash.
 		if err := tx.b.Set(keyCounters, counters.encode(), nil); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	if tx.b.Empty() {
-		return true, nil // nothing to apply; the caller's sync still runs
+		return nil, true, nil // nothing to apply; the caller's sync still runs
 	}
 	// A seqlock: the version is odd while a commit lands and its cached
 	// attrs are dropped, so a reader that saw the same even version before
 	// and after its reads saw one state, and only such a reader caches.
 	s.version.Add(1)
-	err = tx.b.Commit(pebble.NoSync)
+	if sync {
+		// The batch must stay open until its sync is waited for.
+		if err = s.db.ApplyNoSyncWait(tx.b, pebble.Sync); err == nil {
+			closeBatch = false
+			b := tx.b
+			wait = func() error {
+				err := b.SyncWait()
+				b.Close()
+				return err
+			}
+		}
+	} else {
+		err = tx.b.Commit(pebble.NoSync)
+	}
 	if err == nil && recount {
 		s.cmu.Lock()
 		s.counters = counters
@@ -425,7 +451,7 @@ func (s *Store) update(fn func(tx *Tx) error) (ok bool, err error) {
 		s.attrs.Del(ino)
 	}
 	s.version.Add(1)
-	return err == nil, err
+	return wait, err == nil, err
 }
 
 // Version changes whenever a transaction commits, and is odd while one is

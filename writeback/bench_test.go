@@ -95,24 +95,28 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 }
 
-// BenchmarkFsync is fsync() of a freshly written 4 KiB file, one at a
-// time: the synchronous commit (hash, inline blob, pebble batch, WAL
-// sync). "fsync-ns/op" is the fsync alone; creating and writing the file
-// is not timed.
+// BenchmarkFsync is fsync() of a freshly written file (4 KiB, 200 KiB),
+// one at a time, before its close: the synchronous commit (hash, blob,
+// pebble batch, syncs). "fsync-ns/op" is the fsync alone; creating and
+// writing the file is not timed.
 func BenchmarkFsync(b *testing.B) {
-	s, wb := benchManager(b)
-	r := rand.NewChaCha8([32]byte{2})
-	var syncing time.Duration
-	for i := 0; b.Loop(); i++ {
-		ino := writeClose(b, s, wb, fmt.Sprint("f", i), uniqueData(r, 4<<10))
-		start := time.Now()
-		if err := wb.Fsync(ino); err != nil {
-			b.Fatal(err)
-		}
-		syncing += time.Since(start)
-		wb.Release(ino)
+	for _, size := range []int{4 << 10, 200 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			s, wb := benchManager(b)
+			r := rand.NewChaCha8([32]byte{2})
+			var syncing time.Duration
+			for i := 0; b.Loop(); i++ {
+				ino := writeClose(b, s, wb, fmt.Sprint("f", i), uniqueData(r, size))
+				start := time.Now()
+				if err := wb.Fsync(ino); err != nil {
+					b.Fatal(err)
+				}
+				syncing += time.Since(start)
+				wb.Release(ino)
+			}
+			b.ReportMetric(float64(syncing.Nanoseconds())/float64(b.N), "fsync-ns/op")
+		})
 	}
-	b.ReportMetric(float64(syncing.Nanoseconds())/float64(b.N), "fsync-ns/op")
 }
 
 // BenchmarkSequentialRead reads a committed 16 MiB file front to back in

@@ -207,7 +207,13 @@ func allZero(b []byte) bool {
 // syncBlobs makes every blob written so far durable, so no manifest that
 // a later WAL sync persists can point at a blob the disk lost. A few blobs
 // are synced one by one; many at once with one filesystem-wide sync.
+//
+// Calls are serialised (commits run on the committer and on fsync
+// callers): a call must not return while another still syncs blobs it
+// took from the set, or whose failure puts them back.
 func (m *Manager) syncBlobs() error {
+	m.blobSyncMu.Lock()
+	defer m.blobSyncMu.Unlock()
 	m.unsyncedMu.Lock()
 	hs := make([]blobstore.Hash, 0, len(m.unsynced))
 	for h := range m.unsynced {

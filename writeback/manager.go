@@ -75,6 +75,7 @@ type Manager struct {
 	relieving      bool        // a relief spill is running (guarded by mu)
 	unsyncedMu     sync.Mutex
 	unsynced       map[blobstore.Hash]struct{} // blobs put since the last blob sync
+	blobSyncMu     sync.Mutex                  // one syncBlobs at a time: see there
 	kick           chan struct{}
 	flushReq       chan chan error
 	commitReq      chan commitReq
@@ -197,6 +198,7 @@ func (m *Manager) IsOpen(ino uint64) bool {
 // Release drops a handle. On the last one, the content as it is now is
 // snapshotted and queued. It reports whether that was the last handle.
 func (m *Manager) Release(ino uint64) (last bool) {
+	prio := m.closePriority(ino)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.files[ino]
@@ -210,12 +212,33 @@ func (m *Manager) Release(ino uint64) (last bool) {
 		return false
 	}
 	if f.changedSinceSnapshot() {
-		m.snapshotLocked(f, m.priority(ino))
+		m.snapshotLocked(f, prio(ino))
 	}
 	if f.idle() {
 		delete(m.files, ino)
 	}
 	return true
+}
+
+// closePriority returns the priority a close of ino would queue its
+// snapshot with. The Prioritize hook may read the namespace (pebble), so
+// it runs before m.mu is taken, and only when the file has changes; the
+// rare file changed in between is prioritized under the lock.
+func (m *Manager) closePriority(ino uint64) func(uint64) Priority {
+	m.mu.Lock()
+	f := m.files[ino]
+	changed := false
+	if f != nil {
+		f.mu.Lock()
+		changed = f.changedSinceSnapshot()
+		f.mu.Unlock()
+	}
+	m.mu.Unlock()
+	if !changed {
+		return m.priority
+	}
+	p := m.priority(ino)
+	return func(uint64) Priority { return p }
 }
 
 func (m *Manager) priority(ino uint64) Priority {
@@ -674,6 +697,7 @@ func (m *Manager) Truncate(ino uint64, size uint64) error {
 // later and asynchronously, and a search right after close() must see the
 // change. It reports a persist error of an earlier commit.
 func (m *Manager) Flush(ino uint64) error {
+	prio := m.closePriority(ino)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.files[ino]
@@ -683,12 +707,16 @@ func (m *Manager) Flush(ino uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.opens == 1 && f.changedSinceSnapshot() && f.err == nil {
-		m.snapshotLocked(f, m.priority(ino))
+		m.snapshotLocked(f, prio(ino))
 	}
 	return f.err
 }
 
-// Fsync returns once ino's content and inode are durable.
+// Fsync returns once ino's content and inode are durable. When the file's
+// version is queued and no commit of it is in flight, the caller commits
+// it itself, without the committer: a lone fsync then waits for no other
+// goroutine than pebble's WAL writer, and concurrent fsyncs still share
+// WAL syncs (pebble groups the syncs of concurrent commits).
 func (m *Manager) Fsync(ino uint64) error {
 	m.mu.Lock()
 	f := m.files[ino]
@@ -698,14 +726,22 @@ func (m *Manager) Fsync(ino uint64) error {
 	}
 	f.mu.Lock()
 	if f.changedSinceSnapshot() {
-		m.snapshotLocked(f, Critical)
+		m.snapshotLocked(f, Normal) // made critical below, without waking the committer
 	}
 	w := &waiter{done: make(chan error, 1)}
+	var direct *snapshot
 	switch {
 	case f.pending != nil:
-		f.pending.prio = Critical
-		f.pending.waiters = append(f.pending.waiters, w)
-		m.poke()
+		s := f.pending
+		s.prio = Critical
+		s.waiters = append(s.waiters, w)
+		if f.inflight == nil {
+			f.pending, f.inflight = nil, s
+			delete(m.queue, ino)
+			direct = s
+		} else {
+			m.poke()
+		}
 	case f.inflight != nil:
 		f.inflight.waiters = append(f.inflight.waiters, w)
 	default:
@@ -713,6 +749,9 @@ func (m *Manager) Fsync(ino uint64) error {
 	}
 	f.mu.Unlock()
 	m.mu.Unlock()
+	if direct != nil {
+		m.commit([]*snapshot{direct}, true) // answers w
+	}
 	if w != nil {
 		if err := <-w.done; err != nil || w.durable {
 			return err
