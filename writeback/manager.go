@@ -198,7 +198,6 @@ func (m *Manager) IsOpen(ino uint64) bool {
 // Release drops a handle. On the last one, the content as it is now is
 // snapshotted and queued. It reports whether that was the last handle.
 func (m *Manager) Release(ino uint64) (last bool) {
-	prio := m.closePriority(ino)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.files[ino]
@@ -212,33 +211,12 @@ func (m *Manager) Release(ino uint64) (last bool) {
 		return false
 	}
 	if f.changedSinceSnapshot() {
-		m.snapshotLocked(f, prio(ino))
+		m.snapshotLocked(f, m.priority(ino))
 	}
 	if f.idle() {
 		delete(m.files, ino)
 	}
 	return true
-}
-
-// closePriority returns the priority a close of ino would queue its
-// snapshot with. The Prioritize hook may read the namespace (pebble), so
-// it runs before m.mu is taken, and only when the file has changes; the
-// rare file changed in between is prioritized under the lock.
-func (m *Manager) closePriority(ino uint64) func(uint64) Priority {
-	m.mu.Lock()
-	f := m.files[ino]
-	changed := false
-	if f != nil {
-		f.mu.Lock()
-		changed = f.changedSinceSnapshot()
-		f.mu.Unlock()
-	}
-	m.mu.Unlock()
-	if !changed {
-		return m.priority
-	}
-	p := m.priority(ino)
-	return func(uint64) Priority { return p }
 }
 
 func (m *Manager) priority(ino uint64) Priority {
@@ -697,7 +675,6 @@ func (m *Manager) Truncate(ino uint64, size uint64) error {
 // later and asynchronously, and a search right after close() must see the
 // change. It reports a persist error of an earlier commit.
 func (m *Manager) Flush(ino uint64) error {
-	prio := m.closePriority(ino)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.files[ino]
@@ -707,7 +684,7 @@ func (m *Manager) Flush(ino uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.opens == 1 && f.changedSinceSnapshot() && f.err == nil {
-		m.snapshotLocked(f, prio(ino))
+		m.snapshotLocked(f, m.priority(ino))
 	}
 	return f.err
 }
