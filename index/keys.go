@@ -19,7 +19,9 @@ import (
 //	X S sid                              the session's number (sid raw, last)
 //	X N num                              session aggregate: sid, tokens, files, name, startTime
 //	X s num fid                          per-file part of a session (tokens, name, startTime)
-//	X t esc(term) num fid                posting: term frequency (uvarint)
+//	X t esc(term) num fid                delta posting: term frequency (uvarint; 0 = removed)
+//	X P esc(term) firstNum               base postings: a packed block (blocks.go, compact.go)
+//	X l num>>8                           length column: 256 session lengths (compact.go)
 //	X v field esc(value) num fid         facet posting (field byte below)
 //	X v u esc(category) esc(sub) num fid subCategory within its category
 //	X d YYYY-MM-DD num fid               day of startTime (months and after:/before: are ranges)

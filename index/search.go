@@ -525,11 +525,7 @@ func (ev *evaluator) snippet(num uint32, agg sessionAgg, scoring []string) (stri
 		if _, ok := slices.BinarySearch(ev.terms[t].ids, num); !ok {
 			continue
 		}
-		fids, err := postingFiles(ev.r, t, num)
-		if err != nil {
-			return "", err
-		}
-		for _, fid := range fids {
+		for _, fid := range ev.terms[t].files(num, maxSnippetFiles) {
 			text, err := ev.fileText(fid)
 			if err != nil {
 				return "", err
@@ -570,20 +566,6 @@ func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
 
 // maxSnippetFiles bounds the files tried for one snippet.
 const maxSnippetFiles = 4
-
-// postingFiles lists the first maxSnippetFiles files of session num that
-// post term t.
-func postingFiles(r reader, t string, num uint32) ([]uint64, error) {
-	ps, err := sessionPostings(r, t, num)
-	if err != nil {
-		return nil, err
-	}
-	var fids []uint64
-	for _, p := range ps[:min(len(ps), maxSnippetFiles)] {
-		fids = append(fids, p.fid)
-	}
-	return fids, nil
-}
 
 // findTerm returns the byte offset of the first word of text whose token is t.
 func findTerm(text, t string) int {

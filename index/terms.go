@@ -1,10 +1,13 @@
 package index
 
+import "slices"
+
 // termPostings is what a search knows about one term: every session holding
 // it, with the term's frequency summed over the session's files.
 type termPostings struct {
 	ids []uint32 // session numbers, sorted
 	tf  []uint64
+	raw []posting // per file, sorted by (num, fid): which files of a hit post the term (snippets)
 }
 
 // term returns the postings of t, both layers merged (blocks.go). A long list
@@ -18,7 +21,7 @@ func (ev *evaluator) term(t string) (*termPostings, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp := &termPostings{}
+	tp := &termPostings{raw: ps}
 	for _, p := range ps {
 		if n := len(tp.ids); n == 0 || tp.ids[n-1] != p.num {
 			tp.ids = append(tp.ids, p.num)
@@ -47,4 +50,14 @@ func (c *tfCursor) tf(num uint32) uint64 {
 		return c.tp.tf[c.i]
 	}
 	return 0
+}
+
+// files returns the first max files of session num that post the term.
+func (tp *termPostings) files(num uint32, max int) []uint64 {
+	i, _ := slices.BinarySearchFunc(tp.raw, num, func(p posting, num uint32) int { return cmpNum(p.num, num) })
+	var fids []uint64
+	for ; i < len(tp.raw) && tp.raw[i].num == num && len(fids) < max; i++ {
+		fids = append(fids, tp.raw[i].fid)
+	}
+	return fids
 }
