@@ -32,7 +32,7 @@ type Options struct {
 	// MetaCacheBytes and MetaMemTableBytes size pebble's block cache and
 	// memtables (meta.Options; 0: its defaults).
 	MetaCacheBytes, MetaMemTableBytes int64
-	ReadOnly       bool
+	ReadOnly                          bool
 	// Trash configures the trash and records it in the data dir; nil
 	// uses the recorded configuration (else the trash is off).
 	Trash *meta.TrashOptions
