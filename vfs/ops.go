@@ -448,7 +448,9 @@ func (o *Ops) Open(c *Ctx, n Node, flags uint32) (h *Handle, err error) {
 			return nil, err
 		}
 	}
-	return &Handle{ino: n.ino, keep: true}, nil
+	h = &Handle{ino: n.ino, keep: true}
+	h.cache.Stream()
+	return h, nil
 }
 
 func (v *FS) openView(c *Ctx, vn *vnode, flags uint32) (*Handle, error) {

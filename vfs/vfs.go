@@ -30,10 +30,10 @@ type Options struct {
 	Writeback      writeback.Options
 	BlobCacheBytes int64         // ristretto cost limit for decoded blobs (256 MiB)
 	BlobPutDelay   time.Duration // test hook: a slow disk
+	ReadOnly       bool
 	// MetaCacheBytes and MetaMemTableBytes size pebble's block cache and
 	// memtables (meta.Options; 0: its defaults).
 	MetaCacheBytes, MetaMemTableBytes int64
-	ReadOnly                          bool
 	// Trash configures the trash and records it in the data dir; nil
 	// uses the recorded configuration (else the trash is off).
 	Trash *meta.TrashOptions

@@ -48,6 +48,19 @@ type loadedChunk struct {
 	data []byte
 }
 
+// Stream marks a reader that most likely reads its file through once: an
+// open file handle, whose pages the kernel keeps in its own cache. Its
+// first read counts as sequential, so the chunk it loads stays with the
+// reader instead of filling the shared blob cache (before, the first chunk
+// of every file a "read everything" opened went through ristretto's
+// admission and evicted the small hot blobs the cache is for). Later reads
+// are judged by their offsets as for any reader.
+func (c *ReadCache) Stream() {
+	if c.end == 0 {
+		c.seq = true
+	}
+}
+
 // lookup returns h's bytes if the reader holds them.
 func (c *ReadCache) lookup(h blobstore.Hash) ([]byte, bool) {
 	for i := range c.recent {

@@ -148,3 +148,45 @@ func TestReadAheadOutOfOrderLoadsEachChunkOnce(t *testing.T) {
 		})
 	}
 }
+
+// recordingCache is a meta.BlobCache that only counts Sets.
+type recordingCache struct{ sets atomic.Int64 }
+
+func (*recordingCache) Get(blobstore.Hash) ([]byte, bool) { return nil, false }
+func (r *recordingCache) Set(blobstore.Hash, []byte)      { r.sets.Add(1) }
+
+// A stream reader (an open file handle) keeps the chunk of its first read
+// to itself; a plain reader's first read fills the shared blob cache.
+func TestReadCacheStreamSkipsSharedCache(t *testing.T) {
+	e := newEnv(t, setup{})
+	ino := e.create("f")
+	want := data(300<<10, 5)
+	e.writeFile(ino, want)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	e.shutdown()
+	rc := &recordingCache{}
+	s, err := meta.Open(e.metaDir, meta.Options{Blobs: e.local, BlobCache: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wb := writeback.New(s, writeback.Options{})
+	defer wb.Close()
+	buf := make([]byte, 128<<10)
+	for _, stream := range []bool{true, false} {
+		var c writeback.ReadCache
+		if stream {
+			c.Stream()
+		}
+		before := rc.sets.Load()
+		if n, err := wb.Read(ino, buf, 0, &c); err != nil || n != len(buf) {
+			t.Fatalf("read: %d, %v", n, err)
+		}
+		sameBytes(t, "first read", buf, want[:len(buf)])
+		if got, wantSets := rc.sets.Load()-before, map[bool]int64{true: 0, false: 1}[stream]; got != wantSets {
+			t.Errorf("stream %v: %d shared cache Sets on the first read, want %d", stream, got, wantSets)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
-	fl.IntVar(&f.readAheadKB, "read-ahead-kb", 1024, "kernel read-ahead window of the mount in KiB, set when the daemon may (root); 0 keeps the kernel's 128")
+	fl.IntVar(&f.readAheadKB, "read-ahead-kb", 0, "kernel read-ahead window of the mount in KiB, set when the daemon may (root); 0 keeps the kernel's 128")
 	fl.DurationVar(&f.blobPutDelay, "debug-blob-put-delay", 0, "testing: delay every blob write (simulates a slow disk)")
 	fl.MarkHidden("debug-blob-put-delay")
 	fl.BoolVar(&f.background, "background", false, "return once the mount is ready and keep serving in the background (pid in DATA/taskerfs.pid)")
