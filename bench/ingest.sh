@@ -8,22 +8,24 @@
 # alternate, REPS rounds each; the medians, the sessions/s and the ratio
 # (taskerfs time / loopback time) are printed, with the load average.
 #
-#   bench/ingest.sh [N] [--reps R] [--work DIR] [--user NAME] [--profile]
+#   bench/ingest.sh [N] [--reps R] [--work DIR] [--user NAME] [--profile] [--bin TASKERFS]
 #
 # N defaults to 2000, REPS to 3, WORK to /var/tmp/taskerfs-ingest, the user
 # to nobody. --profile saves a CPU profile of the taskerfs daemon over each
-# round's cp -r + sync as WORK/profiles/ingest.repN.pprof.
+# round's cp -r + sync as WORK/profiles/ingest.repN.pprof. --bin measures a
+# taskerfs binary built elsewhere (an older commit, to compare).
 {
 set -uo pipefail
 export LC_ALL=C
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-N=2000 REPS=3 WORK=/var/tmp/taskerfs-ingest NP_USER=nobody PROFILE=0
+N=2000 REPS=3 WORK=/var/tmp/taskerfs-ingest NP_USER=nobody PROFILE=0 TFS_BIN=
 while (($#)); do
 	case $1 in
 	--reps) REPS=$2; shift ;;
 	--work) WORK=$2; shift ;;
 	--user) NP_USER=$2; shift ;;
 	--profile) PROFILE=1 ;;
+	--bin) TFS_BIN=$(realpath "$2"); shift ;;
 	-h | --help) awk 'NR > 1 && /^\{/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	[0-9]*) N=$1 ;;
 	*) echo "ingest.sh: unknown argument $1" >&2; exit 2 ;;
@@ -56,6 +58,7 @@ trap 'exit 130' INT TERM
 log "building taskerfs and loopback"
 (cd "$REPO" && go build -o "$BIN/taskerfs" ./cmd/taskerfs &&
 	go build -o "$BIN/loopback" github.com/hanwen/go-fuse/v2/example/loopback) || die "build failed"
+[[ -z $TFS_BIN ]] || cp "$TFS_BIN" "$BIN/taskerfs"
 chmod 0755 "$WORK" "$BIN"
 
 if [[ ! -f $SRC.done ]]; then
