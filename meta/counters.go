@@ -154,7 +154,7 @@ func trashRelevant(a *Attr) bool { return a != nil && a.IsRegular() && a.Nlink >
 // dirInTrash reports whether dir is the trash root or lies below it, as
 // this transaction sees the tree.
 func (tx *Tx) dirInTrash(dir uint64) (bool, error) {
-	root, err := trashRootOf(tx.b)
+	root, err := tx.txTrashRoot()
 	if err != nil || root == 0 {
 		return false, err
 	}

@@ -87,6 +87,12 @@ type Store struct {
 
 	cmu      sync.Mutex // guards counters (written under mu too)
 	counters Counters   // meta/counters.go: as of the last commit
+
+	// trashIno caches the trash root's inode once a committed state has
+	// one (0: not known yet). The root is made once and never removed,
+	// so the cache cannot go stale; it spares every namespace change a
+	// point read that misses the memtables and walks pebble's levels.
+	trashIno atomic.Uint64
 }
 
 // BlobCache caches decoded blob bytes by hash (content is immutable, so
@@ -315,6 +321,7 @@ type Tx struct {
 
 	delta       Counters  // what this change adds to the store's counters
 	setCounters *Counters // RepairCounters: the figures to write as they are
+	newTrash    uint64    // the trash root this change makes (cached at commit)
 }
 
 // txAttr is an inode record as a transaction sees it.
@@ -441,6 +448,9 @@ func (s *Store) update(fn func(tx *Tx) error, sync bool) (wait func() error, ok 
 		}
 	} else {
 		err = tx.b.Commit(pebble.NoSync)
+	}
+	if err == nil && tx.newTrash != 0 {
+		s.trashIno.Store(tx.newTrash)
 	}
 	if err == nil && recount {
 		s.cmu.Lock()

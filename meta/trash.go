@@ -78,16 +78,37 @@ func trashRootOf(r pebble.Reader) (uint64, error) {
 	return ino, d.err
 }
 
+// committedTrashRoot is trashRootOf(s.db), from memory once known.
+func (s *Store) committedTrashRoot() (uint64, error) {
+	if ino := s.trashIno.Load(); ino != 0 {
+		return ino, nil
+	}
+	ino, err := trashRootOf(s.db)
+	if err == nil && ino != 0 {
+		s.trashIno.Store(ino)
+	}
+	return ino, err
+}
+
+// txTrashRoot is the trash root as tx sees it: a committed one from
+// memory, else whatever tx's batch holds (it may be making it).
+func (tx *Tx) txTrashRoot() (uint64, error) {
+	if ino := tx.s.trashIno.Load(); ino != 0 {
+		return ino, nil
+	}
+	return trashRootOf(tx.b)
+}
+
 // TrashRoot returns the trash tree's inode; ok is false while nothing was
 // ever trashed.
 func (s *Store) TrashRoot() (uint64, bool, error) {
-	ino, err := trashRootOf(s.db)
+	ino, err := s.committedTrashRoot()
 	return ino, ino != 0, err
 }
 
 // InTrash reports whether ino is the trash root or lies below it.
 func (s *Store) InTrash(ino uint64) (bool, error) {
-	root, err := trashRootOf(s.db)
+	root, err := s.committedTrashRoot()
 	if err != nil || root == 0 {
 		return false, err
 	}
@@ -112,7 +133,7 @@ func (s *Store) InTrash(ino uint64) (bool, error) {
 
 // trashRoot returns the trash root, making it on first use.
 func (tx *Tx) trashRoot() (uint64, error) {
-	ino, err := trashRootOf(tx.b)
+	ino, err := tx.txTrashRoot()
 	if err != nil || ino != 0 {
 		return ino, err
 	}
@@ -125,6 +146,7 @@ func (tx *Tx) trashRoot() (uint64, error) {
 	if err := tx.PutAttr(&a); err != nil {
 		return 0, err
 	}
+	tx.newTrash = a.Ino
 	return a.Ino, tx.b.Set(keyTrashRoot, uvarintBytes(a.Ino), nil)
 }
 
@@ -132,7 +154,7 @@ func (tx *Tx) trashRoot() (uint64, error) {
 // (included); inTrash is set when dir is in the trash tree, ok is false
 // when dir is not reachable (removed).
 func (tx *Tx) trashWalk(dir uint64) (chain []Attr, inTrash, ok bool, err error) {
-	root, err := trashRootOf(tx.b)
+	root, err := tx.txTrashRoot()
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -379,7 +401,7 @@ type TrashUsage struct {
 // TrashUsage walks the trash tree.
 func (s *Store) TrashUsage() (TrashUsage, error) {
 	var u TrashUsage
-	root, err := trashRootOf(s.db)
+	root, err := s.committedTrashRoot()
 	if err != nil || root == 0 {
 		return u, err
 	}
@@ -396,7 +418,7 @@ func (s *Store) TrashUsage() (TrashUsage, error) {
 // what was freed; the blobs go at the next GC.
 func (s *Store) ExpireTrash(now time.Time, all bool) (TrashUsage, error) {
 	var freed TrashUsage
-	root, err := trashRootOf(s.db)
+	root, err := s.committedTrashRoot()
 	if err != nil || root == 0 {
 		return freed, err
 	}
@@ -549,7 +571,7 @@ func (s *Store) LoadTrashOptions() (o TrashOptions, ok bool, err error) {
 // EnsureTrashRoot makes the trash tree's root if it is missing and returns
 // it (the vfs layer serves it as .trash/ from the start).
 func (s *Store) EnsureTrashRoot() (uint64, error) {
-	if ino, err := trashRootOf(s.db); err != nil || ino != 0 {
+	if ino, err := s.committedTrashRoot(); err != nil || ino != 0 {
 		return ino, err
 	}
 	var ino uint64
