@@ -232,10 +232,14 @@ func countReferences(r pebble.Reader, report func(Problem)) (map[blobstore.Hash]
 			report(Problem{Kind: ProblemManifest, Ino: ino, Msg: fmt.Sprintf("manifest entry %d of inode %d: %v", index, ino, err)})
 			continue
 		}
-		if _, found, err := get(r, inodeKey(ino)); err != nil {
+		if v, found, err := get(r, inodeKey(ino)); err != nil {
 			return nil, err
 		} else if !found {
 			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of missing inode %d", index, ino)})
+		} else if a, err := decodeAttr(ino, v); err == nil && index >= (a.Size+ChunkSize-1)/ChunkSize {
+			// Freeing an inode drops the entries its size covers; one past
+			// it would keep its blob referenced for ever.
+			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of inode %d lies past its size %d", index, ino, a.Size)})
 		}
 		if _, found, err := get(r, userKey(c.Hash, ino, index)); err != nil {
 			return nil, err

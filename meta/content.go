@@ -266,7 +266,11 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 
 // freeInode deletes an inode with everything hanging off it.
 func (tx *Tx) freeInode(ino uint64) error {
-	if err := tx.TruncateChunks(ino, 0); err != nil {
+	old, err := tx.oldAttr(ino)
+	if err != nil {
+		return err
+	}
+	if err := tx.dropAllChunks(ino, old); err != nil {
 		return err
 	}
 	// Point deletes, not a range tombstone: every later read would have to
@@ -290,15 +294,29 @@ func (tx *Tx) freeInode(ino uint64) error {
 	tx.b.Delete(orphanKey(ino), nil)
 	tx.touched = append(tx.touched, ino)
 	tx.s.freed.inodes.Add(1)
-	old, err := tx.oldAttr(ino)
-	if err != nil {
-		return err
-	}
 	if err := tx.countAttr(old, nil); err != nil {
 		return err
 	}
 	tx.remember(ino, nil)
 	return tx.b.Delete(inodeKey(ino), nil)
+}
+
+// dropAllChunks drops every manifest entry of ino, whose record is a
+// (nil: none or unreadable). A regular file has entries only below the
+// chunk count of its size (every commit drops those past its new size
+// before recording it), so they are cleared with point reads (DropChunks)
+// instead of an iterator, which costs a seek in every level of pebble per
+// freed file: a third of the daemon's CPU in rm -rf of small files. Other
+// kinds have no entries; without a record the range is scanned.
+func (tx *Tx) dropAllChunks(ino uint64, a *Attr) error {
+	switch {
+	case a == nil:
+		return tx.TruncateChunks(ino, 0)
+	case a.IsRegular():
+		return tx.DropChunks(ino, 0, (a.Size+ChunkSize-1)/ChunkSize)
+	default:
+		return nil
+	}
 }
 
 // ReleaseOrphan frees ino if it was unlinked while open and is no longer.

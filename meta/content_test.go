@@ -30,7 +30,7 @@ func (e *env) fileRef(data []byte) *BlobRef {
 
 func (e *env) setChunk(ino, index uint64, ref *BlobRef) {
 	e.t.Helper()
-	if err := e.s.Update(false, func(tx *Tx) error { return tx.SetChunk(ino, index, ref) }); err != nil {
+	if err := e.s.Update(false, func(tx *Tx) error { return setChunkSized(tx, ino, index, ref) }); err != nil {
 		e.t.Fatalf("setchunk %d[%d]: %v", ino, index, err)
 	}
 }
@@ -73,25 +73,25 @@ func TestRefcounts(t *testing.T) {
 		refs   map[string]uint64
 		chunks map[uint64][]string // manifest of each file, by blob name
 	}{
-		{"first ref", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["A"]) },
+		{"first ref", func(tx *Tx) error { return setChunkSized(tx, f0, 0, refs["A"]) },
 			map[string]uint64{"A": 1}, map[uint64][]string{f0: {"A"}}},
-		{"shared", func(tx *Tx) error { return tx.SetChunk(f1, 0, refs["A"]) },
+		{"shared", func(tx *Tx) error { return setChunkSized(tx, f1, 0, refs["A"]) },
 			map[string]uint64{"A": 2}, nil},
-		{"file blob", func(tx *Tx) error { return tx.SetChunk(f0, 1, refs["C"]) },
+		{"file blob", func(tx *Tx) error { return setChunkSized(tx, f0, 1, refs["C"]) },
 			map[string]uint64{"A": 2, "C": 1}, nil},
-		{"shared file blob", func(tx *Tx) error { return tx.SetChunk(f1, 1, refs["C"]) },
+		{"shared file blob", func(tx *Tx) error { return setChunkSized(tx, f1, 1, refs["C"]) },
 			map[string]uint64{"C": 2}, map[uint64][]string{f1: {"A", "C"}}},
-		{"overwrite moves the count", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["B"]) },
+		{"overwrite moves the count", func(tx *Tx) error { return setChunkSized(tx, f0, 0, refs["B"]) },
 			map[string]uint64{"A": 1, "B": 1}, map[uint64][]string{f0: {"B", "C"}}},
-		{"rewrite of the same blob", func(tx *Tx) error { return tx.SetChunk(f0, 0, refs["B"]) },
+		{"rewrite of the same blob", func(tx *Tx) error { return setChunkSized(tx, f0, 0, refs["B"]) },
 			map[string]uint64{"A": 1, "B": 1}, nil},
-		{"one blob twice in a file", func(tx *Tx) error { return tx.SetChunk(f1, 2, refs["A"]) },
+		{"one blob twice in a file", func(tx *Tx) error { return setChunkSized(tx, f1, 2, refs["A"]) },
 			map[string]uint64{"A": 2}, map[uint64][]string{f1: {"A", "C", "A"}}},
-		{"sparse index", func(tx *Tx) error { return tx.SetChunk(f1, 7, refs["D"]) },
+		{"sparse index", func(tx *Tx) error { return setChunkSized(tx, f1, 7, refs["D"]) },
 			map[string]uint64{"D": 1}, map[uint64][]string{f1: {"A", "C", "A", "D"}}},
-		{"hole", func(tx *Tx) error { return tx.SetChunk(f0, 1, nil) },
+		{"hole", func(tx *Tx) error { return setChunkSized(tx, f0, 1, nil) },
 			map[string]uint64{"C": 1}, map[uint64][]string{f0: {"B"}}},
-		{"hole over a hole", func(tx *Tx) error { return tx.SetChunk(f0, 5, nil) },
+		{"hole over a hole", func(tx *Tx) error { return setChunkSized(tx, f0, 5, nil) },
 			map[string]uint64{"C": 1}, map[uint64][]string{f0: {"B"}}},
 		{"truncate", func(tx *Tx) error { return tx.TruncateChunks(f1, 1) },
 			map[string]uint64{"A": 1, "C": 0, "D": 0}, map[uint64][]string{f1: {"A"}}},
@@ -187,10 +187,10 @@ func TestInlineRefDropAndReaddInOneTx(t *testing.T) {
 	r := inlineRef(data)
 	e.setChunk(f, 0, r)
 	err := e.s.Update(false, func(tx *Tx) error {
-		if err := tx.SetChunk(f, 0, nil); err != nil {
+		if err := setChunkSized(tx, f, 0, nil); err != nil {
 			return err
 		}
-		return tx.SetChunk(g, 0, r)
+		return setChunkSized(tx, g, 0, r)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestBlobReadBack(t *testing.T) {
 				if !tt.inline {
 					r = e.fileRef(tt.data)
 				}
-				if err := s.Update(false, func(tx *Tx) error { return tx.SetChunk(f.Ino, 0, r) }); err != nil {
+				if err := s.Update(false, func(tx *Tx) error { return setChunkSized(tx, f.Ino, 0, r) }); err != nil {
 					t.Fatal(err)
 				}
 				for range 2 {

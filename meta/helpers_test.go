@@ -360,3 +360,24 @@ func sortedCopy(s []string) []string {
 	sort.Strings(c)
 	return c
 }
+
+// setChunkSized is tx.SetChunk as the write-back commit does it: the
+// file's size covers every entry it has (freeInode relies on that), so
+// an entry set past the end grows the size to reach it.
+func setChunkSized(tx *Tx, ino, index uint64, ref *BlobRef) error {
+	if err := tx.SetChunk(ino, index, ref); err != nil {
+		return err
+	}
+	if ref == nil {
+		return nil
+	}
+	a, err := tx.GetAttr(ino)
+	if err != nil {
+		return err
+	}
+	if end := index*ChunkSize + uint64(ref.Size); a.Size < end {
+		a.Size = end
+		return tx.PutAttr(&a)
+	}
+	return nil
+}

@@ -540,7 +540,7 @@ func TestOrphans(t *testing.T) {
 	f := e.mkfile("f")
 	dst := e.mkfile("dst")
 	for _, ino := range []uint64{f.Ino, dst.Ino} {
-		if err := e.s.Update(false, func(tx *Tx) error { return tx.SetChunk(ino, 0, ref) }); err != nil {
+		if err := e.s.Update(false, func(tx *Tx) error { return setChunkSized(tx, ino, 0, ref) }); err != nil {
 			t.Fatal(err)
 		}
 		open[ino] = true
@@ -958,7 +958,7 @@ func TestReleaseOrphans(t *testing.T) {
 	var orphans []uint64
 	for i := 0; i < 5; i++ {
 		f := e.mkfile("f" + fmtU(uint64(i)))
-		if err := e.s.Update(false, func(tx *Tx) error { return tx.SetChunk(f.Ino, 0, ref) }); err != nil {
+		if err := e.s.Update(false, func(tx *Tx) error { return setChunkSized(tx, f.Ino, 0, ref) }); err != nil {
 			t.Fatal(err)
 		}
 		open[f.Ino] = true
