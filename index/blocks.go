@@ -45,7 +45,50 @@ type posting struct {
 
 func blockPrefix(term string) []byte { return appendEsc(tableKey(tblBlock), term) }
 
-func encodeBlock(dst []byte, ps []posting) []byte {
+// A block written since block bounds exist starts with a header (an old
+// block's first byte, its uvarint count, is never 0):
+//
+//	0x00, uvarint sessions, uvarint maxTF, uvarint minLen+1 (0: unknown),
+//	uvarint lengthGen, then the payload above
+//
+// sessions is the number of distinct sessions in the block (a term's document
+// frequency is the sum over its blocks without delta keys), maxTF the
+// greatest term frequency of a session (summed over its files) and minLen the
+// least session length when the block was written, as of the global stats'
+// lengthGen, which counts the session lengths that ever went down: a block of
+// an older generation may hold a session shorter than its minLen, so its
+// bound takes length 0 (wand.go). Nothing in the header depends on the
+// document frequency or the collection size: the bound's IDF is the query's.
+type blockHead struct {
+	has      bool // the block has a header (else it is unbounded)
+	sessions uint64
+	maxTF    uint64
+	minLen   uint64 // minLen+1; 0: unknown (bound with length 0)
+	gen      uint64
+}
+
+// encodeBlock packs ps (sorted by (num, fid), all tf > 0) with a header;
+// minLen is the least session length in ps plus one (0: unknown).
+func encodeBlock(dst []byte, ps []posting, minLen, gen uint64) []byte {
+	var sessions, maxTF, tf uint64
+	for i, p := range ps {
+		if i == 0 || p.num != ps[i-1].num {
+			sessions++
+			tf = 0
+		}
+		tf += p.tf
+		maxTF = max(maxTF, tf)
+	}
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, sessions)
+	dst = binary.AppendUvarint(dst, maxTF)
+	dst = binary.AppendUvarint(dst, minLen)
+	dst = binary.AppendUvarint(dst, gen)
+	return encodeBlockPayload(dst, ps)
+}
+
+// encodeBlockPayload packs ps without a header (the format before block bounds).
+func encodeBlockPayload(dst []byte, ps []posting) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ps)))
 	prevNum, prevFid := ps[0].num, uint64(0)
 	for _, p := range ps {
@@ -58,8 +101,34 @@ func encodeBlock(dst []byte, ps []posting) []byte {
 	return dst
 }
 
+// parseBlockHead reads a block's header, if any, and returns the payload.
+func parseBlockHead(v []byte) (blockHead, []byte, error) {
+	if len(v) == 0 || v[0] != 0 {
+		return blockHead{}, v, nil
+	}
+	h := blockHead{has: true}
+	v = v[1:]
+	for _, f := range []*uint64{&h.sessions, &h.maxTF, &h.minLen, &h.gen} {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			return blockHead{}, nil, errCorrupt
+		}
+		*f = n
+		v = v[k:]
+	}
+	return h, v, nil
+}
+
 // decodeBlock appends the postings of the block that starts at session first.
 func decodeBlock(dst []posting, first uint32, v []byte) ([]posting, error) {
+	_, v, err := parseBlockHead(v)
+	if err != nil {
+		return dst, err
+	}
+	return decodePayload(dst, first, v)
+}
+
+func decodePayload(dst []posting, first uint32, v []byte) ([]posting, error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n > uint64(len(v)) {
 		return dst, errCorrupt

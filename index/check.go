@@ -350,7 +350,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		}
 	}
 	want.lastNum = g.lastNum
-	want.flags, want.pending, want.cursor = g.flags, g.pending, g.cursor
+	want.flags, want.pending, want.cursor, want.lengthGen = g.flags, g.pending, g.cursor, g.lengthGen
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
 	}

@@ -1,0 +1,428 @@
+package index
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Block-max top-k (.results.json and every search with a limit).
+//
+// A query of words only (one word, words ANDed, or single words ORed: the
+// shapes whose matching set is a set operation over the words' postings)
+// ranks its hits without reading every posting. Each packed block's header
+// (blocks.go) holds the greatest term frequency and the least session
+// length in the block; with the query's IDF and average length, which are
+// computed at query time (so nothing stored goes stale when they change),
+// they bound the BM25 contribution of the term to any session of the block.
+//
+// The session numbers are cut into intervals at every block boundary of
+// every query term; an interval's bound is the sum, in scoring order, of
+// the bounds of the blocks covering it. Intervals are evaluated in
+// descending bound order, each exactly (postings decoded and merged with
+// the delta keys, lengths from the length column, the same BM25 arithmetic
+// as the exhaustive path), keeping the k best scores in a min-heap; once the
+// next bound is below the k-th best score, no session left can enter the top
+// k, and the rest is skipped. This is MaxScore-like block skipping rather
+// than document-at-a-time WAND: a block is only ever decoded whole, and
+// processing blocks best-first raises the threshold fastest, which for a
+// single broad word (the case that grows with the collection) is all that
+// matters.
+//
+// Exactness: floating-point addition, multiplication and division are
+// monotone, so the bound computed from (maxTF, minLen) with the same
+// expression as the score is at least the score of every session of the
+// block; a session is skipped only when its bound is strictly below the k-th
+// best score seen, so every session scoring at least the final k-th score
+// (ties included) is evaluated, and the winners, their scores and the
+// tie-break by session id are those of the exhaustive path.
+//
+// Blocks without a bound: a block written before headers existed, a block
+// whose session range holds delta keys (not yet compacted; their count is
+// bounded by compaction) and delta keys before a term's first block: these
+// are always evaluated. A block of an older length generation (a session got
+// shorter since it was written) is bounded with length 0. The document
+// frequency is the sum of the headers' session counts over the bounded
+// blocks plus the sessions counted in the decoded ones.
+
+// bm25Norm is BM25's length normalisation for a session of length length.
+func bm25Norm(length uint64, avgdl float64) float64 {
+	return bm25K1 * (1 - bm25B + bm25B*float64(length)/avgdl)
+}
+
+// termScore is the BM25 contribution of one term with frequency tf > 0.
+func termScore(idf, tf, norm float64) float64 {
+	return idf * tf * (bm25K1 + 1) / (tf + norm)
+}
+
+func bm25IDF(n, df float64) float64 { return math.Log(1 + (n-df+0.5)/(df+0.5)) }
+
+// wandShape returns the scoring terms of a query the block-max path can
+// rank, and whether they are ANDed (else ORed).
+func wandShape(root node) (terms []string, and bool, ok bool) {
+	switch n := root.(type) {
+	case *wordNode:
+		and = true
+		ok = len(n.tokens) > 0
+	case *andNode:
+		and = true
+		for _, x := range n.xs {
+			w, isWord := x.(*wordNode)
+			if !isWord || len(w.tokens) == 0 {
+				return nil, false, false
+			}
+		}
+		ok = true
+	case *orNode:
+		for _, x := range n.xs {
+			w, isWord := x.(*wordNode)
+			if !isWord || len(w.tokens) != 1 {
+				return nil, false, false
+			}
+		}
+		ok = true
+	}
+	if !ok {
+		return nil, false, false
+	}
+	return scoringTerms(root, false, nil), and, true
+}
+
+// wandSeg is one base block of a term (or the delta keys of a term without
+// blocks), covering sessions from lo to the next segment's lo.
+type wandSeg struct {
+	lo      uint32
+	first   uint32 // the block's firstNum
+	payload []byte // nil: no block
+	head    blockHead
+	delta   []posting // the delta keys in the segment's range
+	ps      []posting // decoded and merged, once loaded
+	loaded  bool
+}
+
+func (s *wandSeg) load() error {
+	if s.loaded {
+		return nil
+	}
+	var err error
+	if s.payload != nil {
+		if s.ps, err = decodePayload(nil, s.first, s.payload); err != nil {
+			return err
+		}
+	}
+	if len(s.delta) > 0 {
+		s.ps = mergePostings(make([]posting, 0, len(s.ps)+len(s.delta)), s.ps, s.delta)
+	}
+	s.loaded = true
+	return nil
+}
+
+func (s *wandSeg) bounded() bool { return s.head.has && len(s.delta) == 0 }
+
+type wandTerm struct {
+	segs []wandSeg
+	df   int
+}
+
+// loadWandTerm reads the block headers of term t (copying the payloads) and
+// its delta keys, and counts its document frequency.
+func loadWandTerm(r reader, t string) (*wandTerm, error) {
+	delta, err := readDelta(r, t, nil)
+	if err != nil {
+		return nil, err
+	}
+	prefix := blockPrefix(t)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	wt := &wandTerm{}
+	var arena []byte
+	var ends []int
+	for ok := it.First(); ok; ok = it.Next() {
+		first, err := blockFirst(it.Key(), prefix)
+		var h blockHead
+		var payload []byte
+		if err == nil {
+			h, payload, err = parseBlockHead(it.Value())
+		}
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		arena = append(arena, payload...)
+		ends = append(ends, len(arena))
+		wt.segs = append(wt.segs, wandSeg{lo: first, first: first, head: h})
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	start := 0
+	for i := range wt.segs {
+		wt.segs[i].payload = arena[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	if len(wt.segs) == 0 {
+		wt.segs = []wandSeg{{}}
+	}
+	wt.segs[0].lo = 0 // the first block also takes the deltas before it
+	for i := 0; len(delta) > 0; i++ {
+		n := len(delta)
+		if i+1 < len(wt.segs) {
+			n, _ = slices.BinarySearchFunc(delta, wt.segs[i+1].lo, func(p posting, num uint32) int { return cmpNum(p.num, num) })
+		}
+		wt.segs[i].delta, delta = delta[:n:n], delta[n:]
+	}
+	for i := range wt.segs {
+		s := &wt.segs[i]
+		if s.bounded() {
+			wt.df += int(s.head.sessions)
+			continue
+		}
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+		for j, p := range s.ps {
+			if j == 0 || p.num != s.ps[j-1].num {
+				wt.df++
+			}
+		}
+	}
+	return wt, nil
+}
+
+// bound is the greatest BM25 contribution of the term to a session of
+// segment s (+Inf: unbounded).
+func (s *wandSeg) bound(idf, avgdl float64, gen uint64) float64 {
+	if !s.bounded() {
+		return math.Inf(1)
+	}
+	var length uint64
+	if s.head.minLen > 0 && s.head.gen == gen {
+		length = s.head.minLen - 1
+	}
+	return termScore(idf, float64(s.head.maxTF), bm25Norm(length, avgdl))
+}
+
+// interval is a range of session numbers inside one segment of every term.
+type interval struct {
+	lo, hi uint32 // inclusive
+	segs   []int  // per term, the segment covering it
+	bound  float64
+}
+
+// blockMaxTopK ranks the best limit sessions of the query whose scoring
+// terms are terms, ANDed or ORed, as rank would (same sessions, order and
+// scores), evaluating only the blocks that can hold one of them.
+func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit int) ([]ranked, error) {
+	n := float64(g.sessions)
+	avgdl := 1.0
+	if g.sessions > 0 && g.length > 0 {
+		avgdl = float64(g.length) / n
+	}
+	wts := make([]*wandTerm, len(terms))
+	idf := make([]float64, len(terms))
+	for i, t := range terms {
+		wt, err := loadWandTerm(ev.r, t)
+		if err != nil {
+			return nil, err
+		}
+		wts[i] = wt
+		idf[i] = bm25IDF(n, float64(wt.df))
+	}
+
+	// Cut the session numbers at every segment boundary of every term.
+	var bounds []uint32
+	for _, wt := range wts {
+		for _, s := range wt.segs {
+			bounds = append(bounds, s.lo)
+		}
+	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	ivs := make([]interval, len(bounds))
+	segBounds := make([][]float64, len(wts))
+	for i, wt := range wts {
+		segBounds[i] = make([]float64, len(wt.segs))
+		for j := range wt.segs {
+			segBounds[i][j] = wt.segs[j].bound(idf[i], avgdl, g.lengthGen)
+		}
+	}
+	cur := make([]int, len(wts))
+	segIdx := make([]int, len(bounds)*len(wts))
+	for j, lo := range bounds {
+		iv := &ivs[j]
+		iv.lo, iv.hi = lo, math.MaxUint32
+		if j+1 < len(bounds) {
+			iv.hi = bounds[j+1] - 1
+		}
+		iv.segs = segIdx[j*len(wts) : (j+1)*len(wts)]
+		for i, wt := range wts {
+			for cur[i]+1 < len(wt.segs) && wt.segs[cur[i]+1].lo <= lo {
+				cur[i]++
+			}
+			iv.segs[i] = cur[i]
+			iv.bound += segBounds[i][cur[i]]
+		}
+	}
+	order := make([]int, len(ivs))
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ivs[b].bound, ivs[a].bound) })
+
+	lengths := &lengthReader{r: ev.r}
+	defer lengths.close()
+	top := &minHeap{k: limit}
+	type scored struct {
+		num   uint32
+		score float64
+	}
+	var seen []scored
+	type sessTF struct {
+		num uint32
+		tf  uint64
+	}
+	lists := make([][]sessTF, len(wts))
+	pos := make([]int, len(wts))
+	tfs := make([]uint64, len(wts))
+	for _, j := range order {
+		iv := &ivs[j]
+		if top.full() && iv.bound < top.min() {
+			break // every interval left has a bound at most this one's
+		}
+		for i, wt := range wts {
+			s := &wt.segs[iv.segs[i]]
+			if err := s.load(); err != nil {
+				return nil, err
+			}
+			a, _ := slices.BinarySearchFunc(s.ps, iv.lo, func(p posting, num uint32) int { return cmpNum(p.num, num) })
+			lists[i] = lists[i][:0]
+			for _, p := range s.ps[a:] {
+				if p.num > iv.hi {
+					break
+				}
+				if l := len(lists[i]); l > 0 && lists[i][l-1].num == p.num {
+					lists[i][l-1].tf += p.tf
+				} else {
+					lists[i] = append(lists[i], sessTF{p.num, p.tf})
+				}
+			}
+			pos[i] = 0
+		}
+		for {
+			num, found := uint32(math.MaxUint32), false
+			for i := range lists {
+				if pos[i] < len(lists[i]) && (!found || lists[i][pos[i]].num < num) {
+					num, found = lists[i][pos[i]].num, true
+				}
+			}
+			if !found {
+				break
+			}
+			present := 0
+			for i := range lists {
+				tfs[i] = 0
+				if pos[i] < len(lists[i]) && lists[i][pos[i]].num == num {
+					tfs[i] = lists[i][pos[i]].tf
+					pos[i]++
+					present++
+				}
+			}
+			if and && present != len(lists) {
+				continue
+			}
+			length, err := lengths.length(num)
+			if err != nil {
+				return nil, fmt.Errorf("index: session %d has postings but no length: %w", num, err)
+			}
+			norm := bm25Norm(length, avgdl)
+			score := 0.0
+			for i, tf := range tfs {
+				if tf > 0 {
+					score += termScore(idf[i], float64(tf), norm)
+				}
+			}
+			top.push(score)
+			seen = append(seen, scored{num, score})
+		}
+	}
+
+	// The winners: every score at least the limit-th best, ties with the
+	// last winner included (ordered by session id in rankTail).
+	kth := math.Inf(-1)
+	if top.full() {
+		kth = top.min()
+	}
+	var kept []uint32
+	for _, s := range seen {
+		if s.score >= kth {
+			kept = append(kept, s.num)
+		}
+	}
+	slices.Sort(kept)
+	// What the winners' scores and snippets need: the postings decoded so
+	// far, which hold every posting of every evaluated session.
+	postings := make([]*termPostings, len(wts))
+	for i, wt := range wts {
+		tp := &termPostings{}
+		for j := range wt.segs {
+			if s := &wt.segs[j]; s.loaded {
+				tp.raw = append(tp.raw, s.ps...)
+			}
+		}
+		for _, p := range tp.raw {
+			if l := len(tp.ids); l == 0 || tp.ids[l-1] != p.num {
+				tp.ids = append(tp.ids, p.num)
+				tp.tf = append(tp.tf, 0)
+			}
+			tp.tf[len(tp.tf)-1] += p.tf
+		}
+		postings[i] = tp
+		ev.terms[terms[i]] = tp
+	}
+	return ev.rankTail(kept, postings, idf, avgdl, limit)
+}
+
+// minHeap keeps the k greatest scores pushed; min is the k-th greatest once full.
+type minHeap struct {
+	k int
+	h []float64
+}
+
+func (m *minHeap) full() bool   { return len(m.h) >= m.k }
+func (m *minHeap) min() float64 { return m.h[0] }
+
+func (m *minHeap) push(s float64) {
+	h := m.h
+	switch {
+	case len(h) < m.k:
+		h = append(h, s)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if h[p] <= h[i] {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+	case s > h[0]:
+		h[0] = s
+		for i := 0; ; {
+			l := 2*i + 1
+			if l >= len(h) {
+				break
+			}
+			if r := l + 1; r < len(h) && h[r] < h[l] {
+				l = r
+			}
+			if h[i] <= h[l] {
+				break
+			}
+			h[i], h[l] = h[l], h[i]
+			i = l
+		}
+	}
+	m.h = h
+}
