@@ -33,8 +33,36 @@ import (
 // posting costs about 3 bytes instead of a 13-byte key tail.
 const (
 	tblBlock      = 'P'
+	tblShrunk     = 'L'
 	blockPostings = 128
 )
+
+func shrunkKey(num uint32) []byte { return appendNum(tableKey(tblShrunk), num) }
+
+// shrink is an entry of the shrunk table.
+type shrink struct {
+	num uint32
+	gen uint64
+}
+
+// readShrunk lists the shrunk table, by session number.
+func readShrunk(r reader) ([]shrink, error) {
+	prefix := tableKey(tblShrunk)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []shrink
+	for ok := it.First(); ok; ok = it.Next() {
+		gen, n := binary.Uvarint(it.Value())
+		if len(it.Key()) != len(prefix)+4 || n <= 0 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		out = append(out, shrink{num: binary.BigEndian.Uint32(it.Key()[len(prefix):]), gen: gen})
+	}
+	return out, it.Close()
+}
 
 // posting is one file's entry in a term's list.
 type posting struct {
@@ -54,11 +82,15 @@ func blockPrefix(term string) []byte { return appendEsc(tableKey(tblBlock), term
 // sessions is the number of distinct sessions in the block (a term's document
 // frequency is the sum over its blocks without delta keys), maxTF the
 // greatest term frequency of a session (summed over its files) and minLen the
-// least session length when the block was written, as of the global stats'
-// lengthGen, which counts the session lengths that ever went down: a block of
-// an older generation may hold a session shorter than its minLen, so its
-// bound takes length 0 (wand.go). Nothing in the header depends on the
-// document frequency or the collection size: the bound's IDF is the query's.
+// least session length when the block was written, as of lengthGen in the
+// global stats, which counts the times a session's length went down. A
+// session that gets shorter is listed in the shrunk table (X L num ->
+// the lengthGen of its last shrink): a block of an older generation may
+// hold it, and its bound takes the least of minLen and the current lengths
+// of the sessions in its range that shrank since (wand.go). Compact rewrites
+// the blocks older than the last shrink and empties the table. Nothing in
+// the header depends on the document frequency or the collection size: the
+// bound's IDF is the query's.
 type blockHead struct {
 	has      bool // the block has a header (else it is unbounded)
 	sessions uint64

@@ -202,7 +202,7 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 }
 
 // refreshBounds rewrites every base block whose bounds are missing (written
-// before block bounds existed), of an older length generation, or without
+// before block bounds existed), older than a shrink in the shrunk table, or without
 // a minimum length that the length column can now give: after it, every
 // block's bound is as tight as its header allows. It commits b as it goes,
 // like compactAll, and returns the last batch.
@@ -212,12 +212,21 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 	if err != nil {
 		return b, err
 	}
+	shrunk, err := readShrunk(b)
+	if err != nil {
+		_ = it.Close()
+		return b, err
+	}
+	var lastShrink uint64
+	for _, s := range shrunk {
+		lastShrink = max(lastShrink, s.gen)
+	}
 	bw := newBlockWriter(b, g)
 	var ps []posting
 	var val, key []byte
 	for ok := it.First(); ok; {
 		h, payload, err := parseBlockHead(it.Value())
-		if err == nil && h.has && h.gen == g.lengthGen && (h.minLen != 0 || !bw.lengths) {
+		if err == nil && h.has && h.gen >= lastShrink && (h.minLen != 0 || !bw.lengths) {
 			ok = it.Next()
 			continue
 		}
@@ -262,7 +271,11 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 		ok = it.Next()
 	}
 	bw.close()
-	return b, it.Close()
+	if err := it.Close(); err != nil {
+		return b, err
+	}
+	// Every block is now at least as new as every shrink.
+	return b, b.DeleteRange(tableKey(tblShrunk), prefixEnd(tableKey(tblShrunk)), nil)
 }
 
 // blockWriter gives the blocks a compaction writes their minimum session

@@ -219,7 +219,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string,
 	}
 	if g.files == 0 {
 		// Nothing indexed: leave no key behind (the tombstones neither).
-		for _, tbl := range []byte{tblTerm, tblBlock} {
+		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
 				return err
 			}
@@ -423,6 +423,9 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 		if _, err := setLength(b, num, 0); err != nil {
 			return err
 		}
+		if err := b.Delete(shrunkKey(num), nil); err != nil {
+			return err
+		}
 		return b.Delete(sessionKey(sid), nil)
 	}
 	g.sessions++
@@ -432,7 +435,11 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 		return err
 	}
 	if shrunk {
-		g.lengthGen++ // block bounds written before may be too low (blocks.go)
+		// Block bounds written before may be too low (blocks.go).
+		g.lengthGen++
+		if err := b.Set(shrunkKey(num), binary.AppendUvarint(nil, g.lengthGen), nil); err != nil {
+			return err
+		}
 	}
 	return b.Set(numKey(num), after.encode(), nil)
 }

@@ -41,8 +41,8 @@ import (
 // Blocks without a bound: a block written before headers existed, a block
 // whose session range holds delta keys (not yet compacted; their count is
 // bounded by compaction) and delta keys before a term's first block: these
-// are always evaluated. A block of an older length generation (a session got
-// shorter since it was written) is bounded with length 0. The document
+// are always evaluated. A block older than a shrink of a session in its range
+// (blocks.go) takes that session's current length into its minimum. The document
 // frequency is the sum of the headers' session counts over the bounded
 // blocks plus the sessions counted in the decoded ones.
 
@@ -193,14 +193,27 @@ func loadWandTerm(r reader, t string) (*wandTerm, error) {
 }
 
 // bound is the greatest BM25 contribution of the term to a session of
-// segment s (+Inf: unbounded).
-func (s *wandSeg) bound(idf, avgdl float64, gen uint64) float64 {
+// segment s, which covers sessions up to hi (+Inf: unbounded). The sessions
+// in its range that got shorter since the block was written (shrunk) lower
+// its minimum length to their current length.
+func (s *wandSeg) bound(idf, avgdl float64, hi uint32, shrunk []shrink, lengths *lengthReader) float64 {
 	if !s.bounded() {
 		return math.Inf(1)
 	}
 	var length uint64
-	if s.head.minLen > 0 && s.head.gen == gen {
+	if s.head.minLen > 0 {
 		length = s.head.minLen - 1
+		i, _ := slices.BinarySearchFunc(shrunk, s.lo, func(e shrink, num uint32) int { return cmpNum(e.num, num) })
+		for ; i < len(shrunk) && shrunk[i].num <= hi && length > 0; i++ {
+			if shrunk[i].gen <= s.head.gen {
+				continue
+			}
+			l, err := lengths.length(shrunk[i].num)
+			if err != nil {
+				l = 0 // no such session now: nothing to know, bound with length 0
+			}
+			length = min(length, l)
+		}
 	}
 	return termScore(idf, float64(s.head.maxTF), bm25Norm(length, avgdl))
 }
@@ -242,11 +255,21 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	slices.Sort(bounds)
 	bounds = slices.Compact(bounds)
 	ivs := make([]interval, len(bounds))
+	shrunk, err := readShrunk(ev.r)
+	if err != nil {
+		return nil, err
+	}
+	lengths := &lengthReader{r: ev.r}
+	defer lengths.close()
 	segBounds := make([][]float64, len(wts))
 	for i, wt := range wts {
 		segBounds[i] = make([]float64, len(wt.segs))
 		for j := range wt.segs {
-			segBounds[i][j] = wt.segs[j].bound(idf[i], avgdl, g.lengthGen)
+			hi := uint32(math.MaxUint32)
+			if j+1 < len(wt.segs) {
+				hi = wt.segs[j+1].lo - 1
+			}
+			segBounds[i][j] = wt.segs[j].bound(idf[i], avgdl, hi, shrunk, lengths)
 		}
 	}
 	cur := make([]int, len(wts))
@@ -272,8 +295,6 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ivs[b].bound, ivs[a].bound) })
 
-	lengths := &lengthReader{r: ev.r}
-	defer lengths.close()
 	top := &minHeap{k: limit}
 	type scored struct {
 		num   uint32
@@ -364,6 +385,18 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	slices.Sort(kept)
 	// What the winners' scores and snippets need: the postings decoded so
 	// far, which hold every posting of every evaluated session.
+	if wandTrace != nil {
+		decoded, total := 0, 0
+		for _, wt := range wts {
+			for j := range wt.segs {
+				total++
+				if wt.segs[j].loaded {
+					decoded++
+				}
+			}
+		}
+		wandTrace(decoded, total)
+	}
 	postings := make([]*termPostings, len(wts))
 	for i, wt := range wts {
 		tp := &termPostings{}
@@ -384,6 +417,10 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	}
 	return ev.rankTail(kept, postings, idf, avgdl, limit)
 }
+
+// wandTrace, when set (by tests), receives how many segments (blocks) of
+// the query's terms a block-max top-k decoded, out of how many.
+var wandTrace func(decoded, total int)
 
 // minHeap keeps the k greatest scores pushed; min is the k-th greatest once full.
 type minHeap struct {
