@@ -289,74 +289,69 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 			iv.bound += segBounds[i][cur[i]]
 		}
 	}
-	order := make([]int, len(ivs))
-	for j := range order {
-		order[j] = j
+	// Best first: the intervals of the greatest bounds hold the best
+	// sessions, so the threshold (the limit-th best score so far) rises at
+	// once, and the first interval whose bound is below it ends the search.
+	best := make([]int, len(ivs))
+	for j := range best {
+		best[j] = j
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ivs[b].bound, ivs[a].bound) })
+	slices.SortStableFunc(best, func(a, b int) int { return cmp.Compare(ivs[b].bound, ivs[a].bound) })
 
-	top := &minHeap{k: limit}
+	top := &minHeap{k: limit, h: make([]float64, 0, limit)}
 	type scored struct {
 		num   uint32
 		score float64
 	}
-	var seen []scored
-	type sessTF struct {
-		num uint32
-		tf  uint64
-	}
-	lists := make([][]sessTF, len(wts))
-	pos := make([]int, len(wts))
+	var cands []scored                    // every session that scored at least the threshold of its time
+	candPs := make([][]posting, len(wts)) // and its postings, per term
+	decs := make([]segDecoder, len(wts))
+	sub := make([][]posting, len(wts))
+	p := make([]int, len(wts))
+	q := make([]int, len(wts))
 	tfs := make([]uint64, len(wts))
-	for _, j := range order {
+	evaluate := func(j int) error {
 		iv := &ivs[j]
-		if top.full() && iv.bound < top.min() {
-			break // every interval left has a bound at most this one's
-		}
 		for i, wt := range wts {
-			s := &wt.segs[iv.segs[i]]
-			if err := s.load(); err != nil {
-				return nil, err
+			ps, err := decs[i].postings(wt, iv.segs[i])
+			if err != nil {
+				return err
 			}
-			a, _ := slices.BinarySearchFunc(s.ps, iv.lo, func(p posting, num uint32) int { return cmpNum(p.num, num) })
-			lists[i] = lists[i][:0]
-			for _, p := range s.ps[a:] {
-				if p.num > iv.hi {
-					break
-				}
-				if l := len(lists[i]); l > 0 && lists[i][l-1].num == p.num {
-					lists[i][l-1].tf += p.tf
-				} else {
-					lists[i] = append(lists[i], sessTF{p.num, p.tf})
-				}
+			a, _ := slices.BinarySearchFunc(ps, iv.lo, func(p posting, num uint32) int { return cmpNum(p.num, num) })
+			b := a
+			for b < len(ps) && ps[b].num <= iv.hi {
+				b++
 			}
-			pos[i] = 0
+			sub[i], p[i] = ps[a:b], 0
 		}
 		for {
 			num, found := uint32(math.MaxUint32), false
-			for i := range lists {
-				if pos[i] < len(lists[i]) && (!found || lists[i][pos[i]].num < num) {
-					num, found = lists[i][pos[i]].num, true
+			for i := range sub {
+				if p[i] < len(sub[i]) && (!found || sub[i][p[i]].num < num) {
+					num, found = sub[i][p[i]].num, true
 				}
 			}
 			if !found {
-				break
+				return nil
 			}
 			present := 0
-			for i := range lists {
-				tfs[i] = 0
-				if pos[i] < len(lists[i]) && lists[i][pos[i]].num == num {
-					tfs[i] = lists[i][pos[i]].tf
-					pos[i]++
+			for i := range sub {
+				tfs[i], q[i] = 0, p[i]
+				for q[i] < len(sub[i]) && sub[i][q[i]].num == num {
+					tfs[i] += sub[i][q[i]].tf
+					q[i]++
+				}
+				if q[i] > p[i] {
 					present++
 				}
 			}
-			if and && present != len(lists) {
+			if and && present != len(sub) {
+				copy(p, q)
 				continue
 			}
 			length, err := lengths.length(num)
 			if err != nil {
-				return nil, fmt.Errorf("index: session %d has postings but no length: %w", num, err)
+				return fmt.Errorf("index: session %d has postings but no length: %w", num, err)
 			}
 			norm := bm25Norm(length, avgdl)
 			score := 0.0
@@ -365,8 +360,22 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 					score += termScore(idf[i], float64(tf), norm)
 				}
 			}
+			if !top.full() || score >= top.min() {
+				cands = append(cands, scored{num, score})
+				for i := range sub {
+					candPs[i] = append(candPs[i], sub[i][p[i]:q[i]]...)
+				}
+			}
 			top.push(score)
-			seen = append(seen, scored{num, score})
+			copy(p, q)
+		}
+	}
+	for _, j := range best {
+		if top.full() && ivs[j].bound < top.min() {
+			break // every interval left has a bound at most this one's
+		}
+		if err := evaluate(j); err != nil {
+			return nil, err
 		}
 	}
 
@@ -377,35 +386,35 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 		kth = top.min()
 	}
 	var kept []uint32
-	for _, s := range seen {
-		if s.score >= kth {
-			kept = append(kept, s.num)
+	for _, c := range cands {
+		if c.score >= kth {
+			kept = append(kept, c.num)
 		}
 	}
 	slices.Sort(kept)
-	// What the winners' scores and snippets need: the postings decoded so
-	// far, which hold every posting of every evaluated session.
 	if wandTrace != nil {
 		decoded, total := 0, 0
-		for _, wt := range wts {
-			for j := range wt.segs {
-				total++
-				if wt.segs[j].loaded {
-					decoded++
-				}
-			}
+		for i, wt := range wts {
+			total += len(wt.segs)
+			decoded += decs[i].decoded
 		}
 		wandTrace(decoded, total)
 	}
+	// What the winners' scores and snippets need: their postings.
 	postings := make([]*termPostings, len(wts))
-	for i, wt := range wts {
-		tp := &termPostings{}
-		for j := range wt.segs {
-			if s := &wt.segs[j]; s.loaded {
-				tp.raw = append(tp.raw, s.ps...)
+	for i, ps := range candPs {
+		slices.SortFunc(ps, func(a, b posting) int {
+			if c := cmpNum(a.num, b.num); c != 0 {
+				return c
 			}
-		}
-		for _, p := range tp.raw {
+			return cmp.Compare(a.fid, b.fid)
+		})
+		tp := &termPostings{}
+		for _, p := range ps {
+			if _, ok := slices.BinarySearch(kept, p.num); !ok {
+				continue
+			}
+			tp.raw = append(tp.raw, p)
 			if l := len(tp.ids); l == 0 || tp.ids[l-1] != p.num {
 				tp.ids = append(tp.ids, p.num)
 				tp.tf = append(tp.tf, 0)
@@ -416,6 +425,33 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 		ev.terms[terms[i]] = tp
 	}
 	return ev.rankTail(kept, postings, idf, avgdl, limit)
+}
+
+// segDecoder decodes the segments of one term, keeping the last one.
+type segDecoder struct {
+	seg     int // the segment in buf, +1 (0: none)
+	buf     []posting
+	decoded int // segments decoded or loaded for the query
+}
+
+func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
+	s := &wt.segs[j]
+	if s.loaded { // decoded when the document frequency was counted
+		if d.seg != j+1 {
+			d.seg = j + 1
+			d.decoded++
+		}
+		return s.ps, nil
+	}
+	if d.seg != j+1 {
+		var err error
+		if d.buf, err = decodePayload(d.buf[:0], s.first, s.payload); err != nil {
+			return nil, err
+		}
+		d.seg = j + 1
+		d.decoded++
+	}
+	return d.buf, nil
 }
 
 // wandTrace, when set (by tests), receives how many segments (blocks) of
