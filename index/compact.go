@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble"
@@ -226,7 +225,7 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 	var val, key []byte
 	for ok := it.First(); ok; {
 		h, payload, err := parseBlockHead(it.Value())
-		if err == nil && h.has && h.gen >= lastShrink && (h.minLen != 0 || !bw.lengths) {
+		if err == nil && h.has && h.gen >= lastShrink && (h.lengthsKnown() || !bw.lengths) {
 			ok = it.Next()
 			continue
 		}
@@ -246,7 +245,7 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 			return b, err
 		}
 		key = append(key[:0], k...)
-		val = encodeBlock(val[:0], ps, bw.minLen(ps), g.lengthGen)
+		val = encodeBlock(val[:0], ps, bw.length, g.lengthGen)
 		if err := b.Set(key, val, nil); err != nil {
 			_ = it.Close()
 			bw.close()
@@ -278,8 +277,8 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 	return b, b.DeleteRange(tableKey(tblShrunk), prefixEnd(tableKey(tblShrunk)), nil)
 }
 
-// blockWriter gives the blocks a compaction writes their minimum session
-// length, from the length column as the batch sees it (so the writes of the
+// blockWriter gives the blocks a compaction writes their sessions'
+// lengths, from the length column as the batch sees it (so the writes of the
 // commit itself count).
 type blockWriter struct {
 	lengths bool // the length column is complete
@@ -291,24 +290,13 @@ func newBlockWriter(b *pebble.Batch, g globalStats) *blockWriter {
 	return &blockWriter{lengths: g.flags&flagLengths != 0, lr: &lengthReader{r: b}, gen: g.lengthGen}
 }
 
-// minLen returns the least length of the sessions of ps plus one, or 0 when
-// a length is unknown (a bound then takes length 0).
-func (w *blockWriter) minLen(ps []posting) uint64 {
+// length returns the length of session num (ok=false: unknown).
+func (w *blockWriter) length(num uint32) (uint64, bool) {
 	if !w.lengths {
-		return 0
+		return 0, false
 	}
-	least := uint64(math.MaxUint64)
-	for i, p := range ps {
-		if i > 0 && p.num == ps[i-1].num {
-			continue
-		}
-		n, err := w.lr.length(p.num)
-		if err != nil {
-			return 0
-		}
-		least = min(least, n)
-	}
-	return least + 1
+	n, err := w.lr.length(num)
+	return n, err == nil
 }
 
 func (w *blockWriter) close() { w.lr.close() }
@@ -403,7 +391,7 @@ func writeBlocks(b *pebble.Batch, bw *blockWriter, prefix []byte, ps []posting) 
 		if len(ps)-n < blockPostings/2 {
 			n = len(ps)
 		}
-		val = encodeBlock(val[:0], ps[:n], bw.minLen(ps[:n]), bw.gen)
+		val = encodeBlock(val[:0], ps[:n], bw.length, bw.gen)
 		if err := b.Set(appendNum(key[:len(prefix)], ps[0].num), val, nil); err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func BenchmarkDecodeBlock(b *testing.B) {
 		fid += uint64(1 + i%3)
 		ps[i] = posting{num: uint32(100 + 2*i), fid: fid, tf: uint64(1 + i%4)}
 	}
-	v := encodeBlock(nil, ps, 1, 0)
+	v := encodeBlock(nil, ps, func(uint32) (uint64, bool) { return 100, true }, 0)
 	b.ReportMetric(float64(len(v))/float64(len(ps)), "bytes/posting")
 	b.ResetTimer()
 	var dst []posting

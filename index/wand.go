@@ -11,11 +11,12 @@ import (
 //
 // A query of words only (one word, words ANDed, or single words ORed: the
 // shapes whose matching set is a set operation over the words' postings)
-// ranks its hits without reading every posting. Each packed block's header
-// (blocks.go) holds the greatest term frequency and the least session
-// length in the block; with the query's IDF and average length, which are
-// computed at query time (so nothing stored goes stale when they change),
-// they bound the BM25 contribution of the term to any session of the block.
+// ranks its hits without scoring every posting. Each packed block's header
+// (blocks.go) holds up to four (tf, least session length) points that
+// dominate every session of the block; with the query's IDF and average
+// length, which are computed at query time (so nothing stored goes stale
+// when they change), they bound the BM25 contribution of the term to any
+// session of the block.
 //
 // The session numbers are cut into intervals at every block boundary of
 // every query term; an interval's bound is the sum, in scoring order, of
@@ -31,9 +32,9 @@ import (
 // matters.
 //
 // Exactness: floating-point addition, multiplication and division are
-// monotone, so the bound computed from (maxTF, minLen) with the same
-// expression as the score is at least the score of every session of the
-// block; a session is skipped only when its bound is strictly below the k-th
+// monotone, so the bound computed from a dominating (tf, length) point with
+// the same expression as the score is at least the score of every session
+// it dominates; a session is skipped only when its bound is strictly below the k-th
 // best score seen, so every session scoring at least the final k-th score
 // (ties included) is evaluated, and the winners, their scores and the
 // tie-break by session id are those of the exhaustive path.
@@ -193,29 +194,35 @@ func loadWandTerm(r reader, t string) (*wandTerm, error) {
 }
 
 // bound is the greatest BM25 contribution of the term to a session of
-// segment s, which covers sessions up to hi (+Inf: unbounded). The sessions
-// in its range that got shorter since the block was written (shrunk) lower
-// its minimum length to their current length.
+// segment s, which covers sessions up to hi (+Inf: unbounded): the best
+// score of the header's points. The sessions in its range that got shorter
+// since the block was written (shrunk) lower every point's length to
+// theirs.
 func (s *wandSeg) bound(idf, avgdl float64, hi uint32, shrunk []shrink, lengths *lengthReader) float64 {
 	if !s.bounded() {
 		return math.Inf(1)
 	}
-	var length uint64
-	if s.head.minLen > 0 {
-		length = s.head.minLen - 1
-		i, _ := slices.BinarySearchFunc(shrunk, s.lo, func(e shrink, num uint32) int { return cmpNum(e.num, num) })
-		for ; i < len(shrunk) && shrunk[i].num <= hi && length > 0; i++ {
-			if shrunk[i].gen <= s.head.gen {
-				continue
-			}
-			l, err := lengths.length(shrunk[i].num)
-			if err != nil {
-				l = 0 // no such session now: nothing to know, bound with length 0
-			}
-			length = min(length, l)
+	ceiling := uint64(math.MaxUint64) // the least current length of a shrunk session
+	i, _ := slices.BinarySearchFunc(shrunk, s.lo, func(e shrink, num uint32) int { return cmpNum(e.num, num) })
+	for ; i < len(shrunk) && shrunk[i].num <= hi && ceiling > 0; i++ {
+		if shrunk[i].gen <= s.head.gen {
+			continue
 		}
+		l, err := lengths.length(shrunk[i].num)
+		if err != nil {
+			l = 0 // no such session now: nothing to know, bound with length 0
+		}
+		ceiling = min(ceiling, l)
 	}
-	return termScore(idf, float64(s.head.maxTF), bm25Norm(length, avgdl))
+	best := 0.0
+	for _, pt := range s.head.points[:s.head.n] {
+		var length uint64
+		if pt.minLen > 0 {
+			length = min(pt.minLen-1, ceiling)
+		}
+		best = max(best, termScore(idf, float64(pt.tf), bm25Norm(length, avgdl)))
+	}
+	return best
 }
 
 // interval is a range of session numbers inside one segment of every term.

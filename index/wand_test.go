@@ -136,7 +136,7 @@ func blockHeads(t *testing.T, f *fixture) (current, all int) {
 			t.Fatal(err)
 		}
 		all++
-		if h.has && h.gen >= last && h.minLen > 0 {
+		if h.has && h.gen >= last && h.lengthsKnown() {
 			current++
 		}
 	}
@@ -279,23 +279,39 @@ func checkBlockHeads(t *testing.T, f *fixture) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sessions, maxTF, tf uint64
-		minLen := ^uint64(0)
+		type sess struct{ tf, length uint64 }
+		var ss []sess
 		for i, p := range ps {
 			if i == 0 || p.num != ps[i-1].num {
-				sessions++
-				tf = 0
 				l, err := lr.length(p.num)
 				if err != nil {
 					t.Fatal(err)
 				}
-				minLen = min(minLen, l)
+				ss = append(ss, sess{length: l})
 			}
-			tf += p.tf
-			maxTF = max(maxTF, tf)
+			ss[len(ss)-1].tf += p.tf
 		}
-		if h.sessions != sessions || h.maxTF != maxTF || h.gen > g.lengthGen || h.minLen != minLen+1 {
-			t.Fatalf("block %q: header %+v, block holds %d sessions, max tf %d, min length %d (gen %d)", k, h, sessions, maxTF, minLen, g.lengthGen)
+		if h.sessions != uint64(len(ss)) || h.gen > g.lengthGen || h.n < 1 || h.n > maxPoints {
+			t.Fatalf("block %q: header %+v, block holds %d sessions (gen %d)", k, h, len(ss), g.lengthGen)
+		}
+		for _, se := range ss { // every session has a point that dominates it
+			ok := false
+			for _, pt := range h.points[:h.n] {
+				ok = ok || pt.tf >= se.tf && pt.minLen > 0 && pt.minLen-1 <= se.length
+			}
+			if !ok {
+				t.Fatalf("block %q: header %+v does not bound a session of tf %d, length %d", k, h, se.tf, se.length)
+			}
+		}
+		for _, pt := range h.points[:h.n] { // and every point is a session's tf and a session's length
+			tfOK, lenOK := false, false
+			for _, se := range ss {
+				tfOK = tfOK || se.tf == pt.tf
+				lenOK = lenOK || se.length+1 == pt.minLen
+			}
+			if !tfOK || !lenOK {
+				t.Fatalf("block %q: point %+v is not tight", k, pt)
+			}
 		}
 	}
 }
