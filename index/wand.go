@@ -313,6 +313,9 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	var cands []scored                    // every session that scored at least the threshold of its time
 	candPs := make([][]posting, len(wts)) // and its postings, per term
 	decs := make([]segDecoder, len(wts))
+	for i := range decs {
+		decs[i].keep = len(wts) > 1
+	}
 	sub := make([][]posting, len(wts))
 	p := make([]int, len(wts))
 	q := make([]int, len(wts))
@@ -434,11 +437,16 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	return ev.rankTail(kept, postings, idf, avgdl, limit)
 }
 
-// segDecoder decodes the segments of one term, keeping the last one.
+// segDecoder decodes the segments of one term. With one term, each segment
+// is one interval and is decoded once, into a reused buffer; with more, the
+// intervals of one segment are not visited in a row, so every decoded
+// segment is kept (in one arena, by offsets).
 type segDecoder struct {
+	keep    bool
 	seg     int // the segment in buf, +1 (0: none)
 	buf     []posting
-	decoded int // segments decoded or loaded for the query
+	spans   map[int][2]int // keep: segment -> its postings in buf
+	decoded int            // segments decoded or loaded for the query
 }
 
 func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
@@ -450,15 +458,32 @@ func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
 		}
 		return s.ps, nil
 	}
-	if d.seg != j+1 {
+	if !d.keep {
+		if d.seg != j+1 {
+			var err error
+			if d.buf, err = decodePayload(d.buf[:0], s.first, s.payload); err != nil {
+				return nil, err
+			}
+			d.seg = j + 1
+			d.decoded++
+		}
+		return d.buf, nil
+	}
+	sp, ok := d.spans[j]
+	if !ok {
+		start := len(d.buf)
 		var err error
-		if d.buf, err = decodePayload(d.buf[:0], s.first, s.payload); err != nil {
+		if d.buf, err = decodePayload(d.buf, s.first, s.payload); err != nil {
 			return nil, err
 		}
-		d.seg = j + 1
+		if d.spans == nil {
+			d.spans = map[int][2]int{}
+		}
+		sp = [2]int{start, len(d.buf)}
+		d.spans[j] = sp
 		d.decoded++
 	}
-	return d.buf, nil
+	return d.buf[sp[0]:sp[1]:sp[1]], nil
 }
 
 // wandTrace, when set (by tests), receives how many segments (blocks) of
