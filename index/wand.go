@@ -334,11 +334,29 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 			}
 			sub[i], p[i] = ps[a:b], 0
 		}
+		driver := 0 // AND: the sessions of the shortest list, looked up in the others
+		for i := range sub {
+			if len(sub[i]) < len(sub[driver]) {
+				driver = i
+			}
+		}
 		for {
 			num, found := uint32(math.MaxUint32), false
-			for i := range sub {
-				if p[i] < len(sub[i]) && (!found || sub[i][p[i]].num < num) {
-					num, found = sub[i][p[i]].num, true
+			if and {
+				if p[driver] == len(sub[driver]) {
+					return nil
+				}
+				num, found = sub[driver][p[driver]].num, true
+				for i := range sub {
+					for p[i] < len(sub[i]) && sub[i][p[i]].num < num {
+						p[i]++
+					}
+				}
+			} else {
+				for i := range sub {
+					if p[i] < len(sub[i]) && (!found || sub[i][p[i]].num < num) {
+						num, found = sub[i][p[i]].num, true
+					}
 				}
 			}
 			if !found {
