@@ -64,12 +64,14 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	}
 	var ranked []ranked
 	var scoring []string
+	done := false
 	if terms, and, ok := wandShape(q.root); ok && opt.Limit > 0 && g.flags&flagLengths != 0 && !x.exhaustive {
 		scoring = terms
-		if ranked, err = ev.blockMaxTopK(terms, and, g, opt.Limit); err != nil {
+		if ranked, done, err = ev.blockMaxTopK(terms, and, g, opt.Limit); err != nil {
 			return nil, err
 		}
-	} else {
+	}
+	if !done {
 		set, err := ev.eval(q.root)
 		if err != nil {
 			return nil, err

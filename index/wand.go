@@ -235,7 +235,7 @@ type interval struct {
 // blockMaxTopK ranks the best limit sessions of the query whose scoring
 // terms are terms, ANDed or ORed, as rank would (same sessions, order and
 // scores), evaluating only the blocks that can hold one of them.
-func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit int) ([]ranked, error) {
+func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit int) ([]ranked, bool, error) {
 	n := float64(g.sessions)
 	avgdl := 1.0
 	if g.sessions > 0 && g.length > 0 {
@@ -246,10 +246,34 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	for i, t := range terms {
 		wt, err := loadWandTerm(ev.r, t)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		wts[i] = wt
 		idf[i] = bm25IDF(n, float64(wt.df))
+	}
+	// Skipping needs many more hits than winners: a block of 128 postings
+	// is skipped only if none of its sessions is among the best, which for
+	// sessions of similar scores happens with probability about
+	// (1-limit/hits)^128. With fewer hits than wandMinHits*limit, the
+	// exhaustive path is cheaper: it gets the lists read here.
+	est := 0
+	for _, wt := range wts {
+		switch {
+		case !and:
+			est += wt.df
+		case est == 0 || wt.df < est:
+			est = wt.df
+		}
+	}
+	if est < wandMinHits*limit {
+		for i, wt := range wts {
+			tp, err := wt.fullPostings()
+			if err != nil {
+				return nil, false, err
+			}
+			ev.terms[terms[i]] = tp
+		}
+		return nil, false, nil
 	}
 
 	// Cut the session numbers at every segment boundary of every term.
@@ -264,7 +288,7 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	ivs := make([]interval, len(bounds))
 	shrunk, err := readShrunk(ev.r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	lengths := &lengthReader{r: ev.r}
 	defer lengths.close()
@@ -403,7 +427,7 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 			break // every interval left has a bound at most this one's
 		}
 		if err := evaluate(j); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 
@@ -452,7 +476,8 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 		postings[i] = tp
 		ev.terms[terms[i]] = tp
 	}
-	return ev.rankTail(kept, postings, idf, avgdl, limit)
+	out, err := ev.rankTail(kept, postings, idf, avgdl, limit)
+	return out, err == nil, err
 }
 
 // segDecoder decodes the segments of one term. With one term, each segment
@@ -502,6 +527,31 @@ func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
 		d.decoded++
 	}
 	return d.buf[sp[0]:sp[1]:sp[1]], nil
+}
+
+// wandMinHits is how many times more hits than winners a query needs for
+// block-max top-k; below, it is ranked exhaustively.
+var wandMinHits = 64
+
+// fullPostings returns every posting of the term, both layers merged, as
+// readPostings and evaluator.term would.
+func (wt *wandTerm) fullPostings() (*termPostings, error) {
+	tp := &termPostings{}
+	for j := range wt.segs {
+		s := &wt.segs[j]
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+		tp.raw = append(tp.raw, s.ps...)
+	}
+	for _, p := range tp.raw {
+		if n := len(tp.ids); n == 0 || tp.ids[n-1] != p.num {
+			tp.ids = append(tp.ids, p.num)
+			tp.tf = append(tp.tf, 0)
+		}
+		tp.tf[len(tp.tf)-1] += p.tf
+	}
+	return tp, nil
 }
 
 // wandTrace, when set (by tests), receives how many segments (blocks) of

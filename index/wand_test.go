@@ -63,8 +63,9 @@ func wandData(t *testing.T, n int, correlated bool) *fixture {
 
 // wandSearch runs query with block-max top-k and exhaustively, and fails
 // unless both give the same hits (sessions, order, scores, snippets). It
-// returns the share of blocks the block-max path decoded.
-func wandSearch(t *testing.T, f *fixture, query string, limit int) float64 {
+// returns the share of blocks the block-max path decoded (1 if the query
+// was ranked exhaustively, too few hits: see wandMinHits) and whether it ran.
+func wandSearch(t *testing.T, f *fixture, query string, limit int) (float64, bool) {
 	t.Helper()
 	var decoded, total int
 	wandTrace = func(d, n int) { decoded, total = d, n }
@@ -87,9 +88,9 @@ func wandSearch(t *testing.T, f *fixture, query string, limit int) float64 {
 		t.Fatalf("%q limit %d: %d hits", query, limit, len(want))
 	}
 	if total == 0 {
-		return 1
+		return 1, false
 	}
-	return float64(decoded) / float64(total)
+	return float64(decoded) / float64(total), true
 }
 
 // stripHeaders rewrites every base block in the format before block bounds.
@@ -144,6 +145,8 @@ func blockHeads(t *testing.T, f *fixture) (current, all int) {
 }
 
 func TestBlockMaxTopK(t *testing.T) {
+	defer func(v int) { wandMinHits = v }(wandMinHits)
+	wandMinHits = 0 // block-max for every query (see TestBlockMaxFallback)
 	const n = 3000
 	queries := []string{"common", "rare", "other", "common other", "common f1 f2", "rare OR other OR f3",
 		"common OR nosuchword", "nosuchword", `"common other"`, "filler"}
@@ -207,7 +210,7 @@ func TestBlockMaxTopK(t *testing.T) {
 			c.layout(t, f)
 			for _, q := range queries {
 				for _, limit := range limits {
-					share := wandSearch(t, f, q, limit)
+					share, _ := wandSearch(t, f, q, limit)
 					if q == "common" && limit == 7 && share > c.maxDecoded {
 						t.Errorf("%q top %d decoded %.0f%% of the blocks, want at most %.0f%%", q, limit, 100*share, 100*c.maxDecoded)
 					}
@@ -312,6 +315,29 @@ func checkBlockHeads(t *testing.T, f *fixture) {
 			if !tfOK || !lenOK {
 				t.Fatalf("block %q: point %+v is not tight", k, pt)
 			}
+		}
+	}
+}
+
+// TestBlockMaxFallback: a query with too few hits for skipping is ranked
+// exhaustively from the lists block-max read, with the same results.
+func TestBlockMaxFallback(t *testing.T) {
+	f := wandData(t, 3000, false)
+	compact(t, f)
+	for _, c := range []struct {
+		q        string
+		limit    int
+		blockMax bool // ranked by block-max (else exhaustively)
+	}{
+		{"common", 7, true},
+		{"common", 100, false}, // about 2400 hits, fewer than 64*100
+		{"rare", 7, false},
+		{"common other", 7, true},
+		{"rare OR other", 7, true},
+		{"rare OR rare", 1, false},
+	} {
+		if _, ran := wandSearch(t, f, c.q, c.limit); ran != c.blockMax {
+			t.Errorf("%q top %d: block-max %v, want %v", c.q, c.limit, !c.blockMax, c.blockMax)
 		}
 	}
 }
