@@ -34,18 +34,21 @@ import (
 // Exactness: floating-point addition, multiplication and division are
 // monotone, so the bound computed from a dominating (tf, length) point with
 // the same expression as the score is at least the score of every session
-// it dominates; a session is skipped only when its bound is strictly below the k-th
-// best score seen, so every session scoring at least the final k-th score
-// (ties included) is evaluated, and the winners, their scores and the
+// it dominates; a session is skipped only when its bound is strictly below
+// the k-th best score seen, so every session scoring at least the final k-th
+// score (ties included) is evaluated, and the winners, their scores and the
 // tie-break by session id are those of the exhaustive path.
 //
 // Blocks without a bound: a block written before headers existed, a block
 // whose session range holds delta keys (not yet compacted; their count is
 // bounded by compaction) and delta keys before a term's first block: these
-// are always evaluated. A block older than a shrink of a session in its range
-// (blocks.go) takes that session's current length into its minimum. The document
-// frequency is the sum of the headers' session counts over the bounded
-// blocks plus the sessions counted in the decoded ones.
+// are always evaluated. A block older than a shrink of a session in its
+// range (blocks.go) takes that session's current length into its minimum.
+// The document frequency is the sum of the headers' session counts over the
+// bounded blocks plus the sessions counted in the decoded ones.
+//
+// A query with fewer than wandMinHits times more hits (at most) than
+// winners is ranked exhaustively: few blocks could be skipped.
 
 // bm25Norm is BM25's length normalisation for a session of length length.
 func bm25Norm(length uint64, avgdl float64) float64 {
@@ -256,12 +259,12 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	// sessions of similar scores happens with probability about
 	// (1-limit/hits)^128. With fewer hits than wandMinHits*limit, the
 	// exhaustive path is cheaper: it gets the lists read here.
-	est := 0
-	for _, wt := range wts {
+	est := 0 // the hits at most: the least df (AND) or their sum (OR)
+	for i, wt := range wts {
 		switch {
 		case !and:
 			est += wt.df
-		case est == 0 || wt.df < est:
+		case i == 0 || wt.df < est:
 			est = wt.df
 		}
 	}
