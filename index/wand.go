@@ -47,8 +47,9 @@ import (
 // The document frequency is the sum of the headers' session counts over the
 // bounded blocks plus the sessions counted in the decoded ones.
 //
-// A query with fewer than wandMinHits times more hits (at most) than
-// winners is ranked exhaustively: few blocks could be skipped.
+// A query with fewer than wandMinHits times more hits (estimated from its
+// block count) than winners is ranked exhaustively: few blocks could be
+// skipped.
 
 // bm25Norm is BM25's length normalisation for a session of length length.
 func bm25Norm(length uint64, avgdl float64) float64 {
@@ -244,6 +245,29 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	if g.sessions > 0 && g.length > 0 {
 		avgdl = float64(g.length) / n
 	}
+	// Skipping needs many more hits than winners: a block of 128 postings
+	// is skipped only if none of its sessions is among the best, which for
+	// sessions of similar scores happens with probability about
+	// (1-limit/hits)^128. With fewer hits than wandMinHits*limit, the
+	// exhaustive path is cheaper. The estimate counts block keys (about
+	// blockPostings postings each; the delta keys are few): the least count
+	// for an AND, their sum for an OR.
+	est := 0
+	for i, t := range terms {
+		blocks, err := countBlocks(ev.r, t)
+		if err != nil {
+			return nil, false, err
+		}
+		switch {
+		case !and:
+			est += blocks * blockPostings
+		case i == 0 || blocks*blockPostings < est:
+			est = blocks * blockPostings
+		}
+	}
+	if est < wandMinHits*limit {
+		return nil, false, nil
+	}
 	wts := make([]*wandTerm, len(terms))
 	idf := make([]float64, len(terms))
 	for i, t := range terms {
@@ -253,30 +277,6 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 		}
 		wts[i] = wt
 		idf[i] = bm25IDF(n, float64(wt.df))
-	}
-	// Skipping needs many more hits than winners: a block of 128 postings
-	// is skipped only if none of its sessions is among the best, which for
-	// sessions of similar scores happens with probability about
-	// (1-limit/hits)^128. With fewer hits than wandMinHits*limit, the
-	// exhaustive path is cheaper: it gets the lists read here.
-	est := 0 // the hits at most: the least df (AND) or their sum (OR)
-	for i, wt := range wts {
-		switch {
-		case !and:
-			est += wt.df
-		case i == 0 || wt.df < est:
-			est = wt.df
-		}
-	}
-	if est < wandMinHits*limit {
-		for i, wt := range wts {
-			tp, err := wt.fullPostings()
-			if err != nil {
-				return nil, false, err
-			}
-			ev.terms[terms[i]] = tp
-		}
-		return nil, false, nil
 	}
 
 	// Cut the session numbers at every segment boundary of every term.
@@ -536,25 +536,17 @@ func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
 // block-max top-k; below, it is ranked exhaustively.
 var wandMinHits = 64
 
-// fullPostings returns every posting of the term, both layers merged, as
-// readPostings and evaluator.term would.
-func (wt *wandTerm) fullPostings() (*termPostings, error) {
-	tp := &termPostings{}
-	for j := range wt.segs {
-		s := &wt.segs[j]
-		if err := s.load(); err != nil {
-			return nil, err
-		}
-		tp.raw = append(tp.raw, s.ps...)
+// countBlocks counts the base blocks of term t, from their keys alone.
+func countBlocks(r reader, t string) (int, error) {
+	it, err := prefixIter(r, blockPrefix(t))
+	if err != nil {
+		return 0, err
 	}
-	for _, p := range tp.raw {
-		if n := len(tp.ids); n == 0 || tp.ids[n-1] != p.num {
-			tp.ids = append(tp.ids, p.num)
-			tp.tf = append(tp.tf, 0)
-		}
-		tp.tf[len(tp.tf)-1] += p.tf
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
 	}
-	return tp, nil
+	return n, it.Close()
 }
 
 // wandTrace, when set (by tests), receives how many segments (blocks) of

@@ -334,7 +334,7 @@ func TestBlockMaxFallback(t *testing.T) {
 		{"rare", 7, false},
 		{"common other", 7, true},
 		{"rare OR other", 7, true},
-		{"rare OR rare", 1, false},
+		{"rare OR rare", 7, false},
 	} {
 		if _, ran := wandSearch(t, f, c.q, c.limit); ran != c.blockMax {
 			t.Errorf("%q top %d: block-max %v, want %v", c.q, c.limit, !c.blockMax, c.blockMax)
