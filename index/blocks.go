@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -33,8 +34,36 @@ import (
 // posting costs about 3 bytes instead of a 13-byte key tail.
 const (
 	tblBlock      = 'P'
+	tblShrunk     = 'L'
 	blockPostings = 128
 )
+
+func shrunkKey(num uint32) []byte { return appendNum(tableKey(tblShrunk), num) }
+
+// shrink is an entry of the shrunk table.
+type shrink struct {
+	num uint32
+	gen uint64
+}
+
+// readShrunk lists the shrunk table, by session number.
+func readShrunk(r reader) ([]shrink, error) {
+	prefix := tableKey(tblShrunk)
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []shrink
+	for ok := it.First(); ok; ok = it.Next() {
+		gen, n := binary.Uvarint(it.Value())
+		if len(it.Key()) != len(prefix)+4 || n <= 0 {
+			_ = it.Close()
+			return nil, errCorrupt
+		}
+		out = append(out, shrink{num: binary.BigEndian.Uint32(it.Key()[len(prefix):]), gen: gen})
+	}
+	return out, it.Close()
+}
 
 // posting is one file's entry in a term's list.
 type posting struct {
@@ -45,7 +74,97 @@ type posting struct {
 
 func blockPrefix(term string) []byte { return appendEsc(tableKey(tblBlock), term) }
 
-func encodeBlock(dst []byte, ps []posting) []byte {
+// A block written since block bounds exist starts with a header (an old
+// block's first byte, its uvarint count, is never 0):
+//
+//	0x00, uvarint sessions, uvarint lengthGen, uvarint n (1..maxPoints),
+//	n times: uvarint tf, uvarint minLen+1 (0: unknown), then the payload above
+//
+// sessions is the number of distinct sessions in the block (a term's document
+// frequency is the sum over its blocks without delta keys). The n points
+// bound the block's (tf, length) pairs, tf being a session's frequency summed
+// over its files: the sessions are cut into groups by tf, and a point holds a
+// group's greatest tf and least length, so every session of the block has a
+// point with a tf at least its own and a length at most its own (BM25 grows
+// with tf and falls with length, so the best of the points' scores bounds the
+// block's). Points rather than one (max tf, min length) pair: a block's
+// greatest tf is often that of one long session (a word that one file of a
+// session repeats) and its least length that of another. The groups are the
+// distinct tfs while there are at most maxPoints of them, else the greatest
+// maxPoints-1 tfs alone and the rest together.
+//
+// Lengths are the sessions' lengths when the block was written, as of
+// lengthGen in the global stats, which counts the times a session's length
+// went down. A session that gets shorter is listed in the shrunk table (X L
+// num -> the lengthGen of its last shrink): a block of an older generation
+// may hold it, and its bound takes the least of its lengths and the current
+// lengths of the sessions in its range that shrank since (wand.go). Compact
+// rewrites the blocks older than the last shrink and empties the table.
+// Nothing in the header depends on the document frequency or the collection
+// size: the bound's IDF and average length are the query's.
+const maxPoints = 4
+
+type blockHead struct {
+	has      bool // the block has a header (else it is unbounded)
+	sessions uint64
+	gen      uint64
+	n        int
+	points   [maxPoints]tfLen
+}
+
+// tfLen is a bound point: a tf and a length+1 (0: unknown, bound with 0).
+type tfLen struct{ tf, minLen uint64 }
+
+// lengthsKnown says whether every point has a length.
+func (h *blockHead) lengthsKnown() bool {
+	for _, p := range h.points[:h.n] {
+		if p.minLen == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeBlock packs ps (sorted by (num, fid), all tf > 0) with a header;
+// length gives a session's length (ok=false: unknown).
+func encodeBlock(dst []byte, ps []posting, length func(num uint32) (uint64, bool), gen uint64) []byte {
+	type sess struct{ tf, length uint64 }
+	var ss []sess
+	known := true
+	for i, p := range ps {
+		if i == 0 || p.num != ps[i-1].num {
+			l, ok := length(p.num)
+			known = known && ok
+			ss = append(ss, sess{length: l})
+		}
+		ss[len(ss)-1].tf += p.tf
+	}
+	slices.SortFunc(ss, func(a, b sess) int { return cmp.Compare(b.tf, a.tf) }) // greatest tf first
+	var h blockHead
+	for i, se := range ss {
+		if h.n == 0 || h.n < maxPoints && se.tf != ss[i-1].tf {
+			h.points[h.n] = tfLen{tf: se.tf, minLen: math.MaxUint64}
+			h.n++
+		}
+		pt := &h.points[h.n-1]
+		pt.minLen = min(pt.minLen, se.length+1)
+	}
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	dst = binary.AppendUvarint(dst, gen)
+	dst = binary.AppendUvarint(dst, uint64(h.n))
+	for _, pt := range h.points[:h.n] {
+		if !known {
+			pt.minLen = 0
+		}
+		dst = binary.AppendUvarint(dst, pt.tf)
+		dst = binary.AppendUvarint(dst, pt.minLen)
+	}
+	return encodeBlockPayload(dst, ps)
+}
+
+// encodeBlockPayload packs ps without a header (the format before block bounds).
+func encodeBlockPayload(dst []byte, ps []posting) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ps)))
 	prevNum, prevFid := ps[0].num, uint64(0)
 	for _, p := range ps {
@@ -58,8 +177,48 @@ func encodeBlock(dst []byte, ps []posting) []byte {
 	return dst
 }
 
+// parseBlockHead reads a block's header, if any, and returns the payload.
+func parseBlockHead(v []byte) (blockHead, []byte, error) {
+	if len(v) == 0 || v[0] != 0 {
+		return blockHead{}, v, nil
+	}
+	h := blockHead{has: true}
+	v = v[1:]
+	next := func() uint64 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			v = nil
+			return 0
+		}
+		v = v[k:]
+		return n
+	}
+	h.sessions = next()
+	h.gen = next()
+	n := next()
+	if v == nil || n == 0 || n > maxPoints {
+		return blockHead{}, nil, errCorrupt
+	}
+	h.n = int(n)
+	for i := range h.n {
+		h.points[i] = tfLen{tf: next(), minLen: next()}
+	}
+	if v == nil {
+		return blockHead{}, nil, errCorrupt
+	}
+	return h, v, nil
+}
+
 // decodeBlock appends the postings of the block that starts at session first.
 func decodeBlock(dst []posting, first uint32, v []byte) ([]posting, error) {
+	_, v, err := parseBlockHead(v)
+	if err != nil {
+		return dst, err
+	}
+	return decodePayload(dst, first, v)
+}
+
+func decodePayload(dst []posting, first uint32, v []byte) ([]posting, error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n > uint64(len(v)) {
 		return dst, errCorrupt

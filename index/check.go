@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // maxProblems bounds the report of Check.
@@ -189,15 +190,94 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 	return nil
 }
 
-// countTermPostings counts the term postings, both layers merged.
+// countTermPostings counts the term postings, both layers merged, and
+// checks the bounds of the base blocks.
 func (c *checker) countTermPostings() (int, error) {
+	g, err := loadGlobal(c.r)
+	if err != nil {
+		return 0, err
+	}
+	shrunk, err := readShrunk(c.r)
+	if err != nil {
+		return 0, err
+	}
+	lengths := &lengthReader{r: c.r}
+	defer lengths.close()
 	n := 0
-	err := eachTerm(c.r, func(t string) error {
+	err = eachTerm(c.r, func(t string) error {
 		ps, err := readPostings(c.r, t)
 		n += len(ps)
+		if err == nil && g.flags&flagLengths != 0 {
+			err = c.checkBounds(t, shrunk, lengths)
+		}
 		return err
 	})
 	return n, err
+}
+
+// checkBounds checks that the header of every base block of term t counts
+// its sessions and bounds each of them (blocks.go): a point with a tf at
+// least the session's and a length at most its current one, unless the
+// session got shorter since the block was written.
+func (c *checker) checkBounds(t string, shrunk []shrink, lengths *lengthReader) error {
+	prefix := blockPrefix(t)
+	it, err := prefixIter(c.r, prefix)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ps []posting
+	for ok := it.First(); ok; ok = it.Next() {
+		first, err := blockFirst(it.Key(), prefix)
+		if err != nil {
+			return err
+		}
+		h, payload, err := parseBlockHead(it.Value())
+		if err == nil {
+			ps, err = decodePayload(ps[:0], first, payload)
+		}
+		if err != nil {
+			return err
+		}
+		if !h.has {
+			continue
+		}
+		sessions := uint64(0)
+		for i := 0; i < len(ps); {
+			num, tf := ps[i].num, uint64(0)
+			for ; i < len(ps) && ps[i].num == num; i++ {
+				tf += ps[i].tf
+			}
+			sessions++
+			length, err := lengths.length(num)
+			if err != nil {
+				continue // reported with the session
+			}
+			k, _ := slices.BinarySearchFunc(shrunk, num, func(e shrink, num uint32) int { return cmpNum(e.num, num) })
+			if k < len(shrunk) && shrunk[k].num == num && shrunk[k].gen > h.gen {
+				length = 0 // shorter since: its length is not the block's to bound
+			}
+			bounded := false
+			for _, pt := range h.points[:h.n] {
+				bounded = bounded || pt.tf >= tf && (pt.minLen == 0 || pt.minLen-1 <= length)
+			}
+			if !bounded && length > 0 {
+				c.add("term %q: block %d does not bound session %d (tf %d, length %d): %+v", t, first, num, tf, length, h.points[:h.n])
+			}
+			if !bounded && length == 0 {
+				for _, pt := range h.points[:h.n] {
+					bounded = bounded || pt.tf >= tf
+				}
+				if !bounded {
+					c.add("term %q: block %d does not bound session %d (tf %d)", t, first, num, tf)
+				}
+			}
+		}
+		if sessions != h.sessions {
+			c.add("term %q: block %d counts %d sessions, holds %d", t, first, h.sessions, sessions)
+		}
+	}
+	return nil
 }
 
 // scan calls fn (if set) for every key under prefix and counts them.
@@ -350,7 +430,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		}
 	}
 	want.lastNum = g.lastNum
-	want.flags, want.pending, want.cursor = g.flags, g.pending, g.cursor
+	want.flags, want.pending, want.cursor, want.lengthGen = g.flags, g.pending, g.cursor, g.lengthGen
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
 	}

@@ -57,6 +57,8 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 		return err
 	}
 	defer d.close()
+	bw := newBlockWriter(b, *g)
+	defer bw.close()
 	for budget > 0 {
 		t, delta, ok, err := d.next()
 		if err != nil {
@@ -67,7 +69,7 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 			g.cursor, g.pending = "", 0
 			return nil
 		}
-		if err := compactTerm(b, t, delta); err != nil {
+		if err := compactTerm(b, bw, t, delta); err != nil {
 			return err
 		}
 		budget -= len(delta)
@@ -147,37 +149,50 @@ func (x *Index) Compact() error {
 // batch whenever it has grown past compactBatchBytes; it returns the last
 // batch, not yet committed, and ends any sweep under way.
 func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
+	g, err := loadGlobal(b)
+	if err != nil {
+		return b, err
+	}
 	d, err := newDeltaReader(b, "")
 	if err != nil {
 		return b, err
 	}
+	bw := newBlockWriter(b, g)
 	for {
 		t, delta, ok, err := d.next()
 		if err != nil || !ok {
 			d.close()
 			if err != nil {
+				bw.close()
 				return b, err
 			}
 			break
 		}
-		if err := compactTerm(b, t, delta); err != nil {
+		if err := compactTerm(b, bw, t, delta); err != nil {
 			d.close()
+			bw.close()
 			return b, err
 		}
 		if b.Len() > compactBatchBytes {
 			d.close()
+			bw.close()
 			if err := b.Commit(pebble.NoSync); err != nil {
 				return b, err
 			}
 			_ = b.Close()
 			b = db.NewIndexedBatch()
+			bw = newBlockWriter(b, g)
 			if d, err = newDeltaReader(b, t); err != nil {
+				bw.close()
 				return b, err
 			}
 		}
 	}
-	g, err := loadGlobal(b)
-	if err != nil || g.files == 0 {
+	bw.close()
+	if b, err = refreshBounds(db, b, g); err != nil {
+		return b, err
+	}
+	if g, err = loadGlobal(b); err != nil || g.files == 0 {
 		return b, err
 	}
 	g.flags &^= flagSweeping
@@ -185,9 +200,110 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 	return b, b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
 
+// refreshBounds rewrites every base block whose bounds are missing (written
+// before block bounds existed), older than a shrink in the shrunk table, or without
+// a minimum length that the length column can now give: after it, every
+// block's bound is as tight as its header allows. It commits b as it goes,
+// like compactAll, and returns the last batch.
+func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch, error) {
+	prefix := tableKey(tblBlock)
+	it, err := prefixIter(b, prefix)
+	if err != nil {
+		return b, err
+	}
+	shrunk, err := readShrunk(b)
+	if err != nil {
+		_ = it.Close()
+		return b, err
+	}
+	var lastShrink uint64
+	for _, s := range shrunk {
+		lastShrink = max(lastShrink, s.gen)
+	}
+	bw := newBlockWriter(b, g)
+	var ps []posting
+	var val, key []byte
+	for ok := it.First(); ok; {
+		h, payload, err := parseBlockHead(it.Value())
+		if err == nil && h.has && h.gen >= lastShrink && (h.lengthsKnown() || !bw.lengths) {
+			ok = it.Next()
+			continue
+		}
+		k := it.Key()
+		if err != nil || len(k) < len(prefix)+4 {
+			err = errCorrupt
+		}
+		if err == nil {
+			ps, err = decodePayload(ps[:0], binary.BigEndian.Uint32(k[len(k)-4:]), payload)
+		}
+		if err == nil && len(ps) == 0 {
+			err = errCorrupt
+		}
+		if err != nil {
+			_ = it.Close()
+			bw.close()
+			return b, err
+		}
+		key = append(key[:0], k...)
+		val = encodeBlock(val[:0], ps, bw.length, g.lengthGen)
+		if err := b.Set(key, val, nil); err != nil {
+			_ = it.Close()
+			bw.close()
+			return b, err
+		}
+		if b.Len() > compactBatchBytes {
+			_ = it.Close()
+			bw.close()
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return b, err
+			}
+			_ = b.Close()
+			b = db.NewIndexedBatch()
+			bw = newBlockWriter(b, g)
+			if it, err = b.NewIter(&pebble.IterOptions{LowerBound: prefixEnd(key), UpperBound: prefixEnd(prefix)}); err != nil {
+				bw.close()
+				return b, err
+			}
+			ok = it.First()
+			continue
+		}
+		ok = it.Next()
+	}
+	bw.close()
+	if err := it.Close(); err != nil {
+		return b, err
+	}
+	// Every block is now at least as new as every shrink.
+	return b, b.DeleteRange(tableKey(tblShrunk), prefixEnd(tableKey(tblShrunk)), nil)
+}
+
+// blockWriter gives the blocks a compaction writes their sessions'
+// lengths, from the length column as the batch sees it (so the writes of the
+// commit itself count).
+type blockWriter struct {
+	lengths bool // the length column is complete
+	lr      *lengthReader
+	gen     uint64
+}
+
+func newBlockWriter(b *pebble.Batch, g globalStats) *blockWriter {
+	return &blockWriter{lengths: g.flags&flagLengths != 0, lr: &lengthReader{r: b}, gen: g.lengthGen}
+}
+
+// length returns the length of session num (ok=false: unknown).
+func (w *blockWriter) length(num uint32) (uint64, bool) {
+	if !w.lengths {
+		return 0, false
+	}
+	n, err := w.lr.length(num)
+	return n, err == nil
+}
+
+func (w *blockWriter) close() { w.lr.close() }
+
 // compactTerm folds delta, the delta postings of term t (sorted), into the
 // term's base blocks and deletes their keys.
-func compactTerm(b *pebble.Batch, t string, delta []posting) error {
+func compactTerm(b *pebble.Batch, bw *blockWriter, t string, delta []posting) error {
 	prefix := blockPrefix(t)
 	var firsts []uint32
 	it, err := prefixIter(b, prefix)
@@ -239,7 +355,7 @@ func compactTerm(b *pebble.Batch, t string, delta []posting) error {
 			}
 		}
 		merged = mergePostings(merged[:0], base, group)
-		if err := writeBlocks(b, prefix, merged); err != nil {
+		if err := writeBlocks(b, bw, prefix, merged); err != nil {
 			return err
 		}
 	}
@@ -264,7 +380,7 @@ func cmpNum(a, b uint32) int {
 
 // writeBlocks cuts ps into blocks of about blockPostings postings, never
 // splitting a session and folding a short remainder into the block before.
-func writeBlocks(b *pebble.Batch, prefix []byte, ps []posting) error {
+func writeBlocks(b *pebble.Batch, bw *blockWriter, prefix []byte, ps []posting) error {
 	var val []byte
 	key := slices.Clone(prefix)
 	for len(ps) > 0 {
@@ -275,7 +391,7 @@ func writeBlocks(b *pebble.Batch, prefix []byte, ps []posting) error {
 		if len(ps)-n < blockPostings/2 {
 			n = len(ps)
 		}
-		val = encodeBlock(val[:0], ps[:n])
+		val = encodeBlock(val[:0], ps[:n], bw.length, bw.gen)
 		if err := b.Set(appendNum(key[:len(prefix)], ps[0].num), val, nil); err != nil {
 			return err
 		}
@@ -309,17 +425,20 @@ func decodeLengths(v []byte, out *[lengthsBlock]uint64) error {
 	return nil
 }
 
-// setLength sets the column entry of session num to v (length+1, or 0).
-func setLength(b *pebble.Batch, num uint32, v uint64) error {
+// setLength sets the column entry of session num to v (length+1, or 0);
+// shrunk says that the session existed and is now shorter.
+func setLength(b *pebble.Batch, num uint32, v uint64) (shrunk bool, err error) {
 	key := lengthKey(num >> lengthsShift)
 	old, _, err := get(b, key)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var vals [lengthsBlock]uint64
 	if err := decodeLengths(old, &vals); err != nil {
-		return err
+		return false, err
 	}
+	prev := vals[num&(lengthsBlock-1)]
+	shrunk = v != 0 && prev != 0 && v < prev
 	vals[num&(lengthsBlock-1)] = v
 	last := -1
 	for i, n := range vals {
@@ -328,13 +447,13 @@ func setLength(b *pebble.Batch, num uint32, v uint64) error {
 		}
 	}
 	if last < 0 {
-		return b.Delete(key, nil)
+		return shrunk, b.Delete(key, nil)
 	}
 	var enc []byte
 	for _, n := range vals[:last+1] {
 		enc = binary.AppendUvarint(enc, n)
 	}
-	return b.Set(key, enc, nil)
+	return shrunk, b.Set(key, enc, nil)
 }
 
 // lengthReader reads session lengths from the column, for ascending

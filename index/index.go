@@ -30,6 +30,8 @@ type Index struct {
 	db       *pebble.DB
 	sweepMin uint64        // delta postings written before a compaction sweep starts (compact.go)
 	content  ContentSource // nil: snippet text is stored in the index
+	// exhaustive turns block-max top-k (wand.go) off: every hit is scored.
+	exhaustive bool
 }
 
 // ContentSource returns the committed content of file fid, for snippets.
@@ -217,7 +219,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string,
 	}
 	if g.files == 0 {
 		// Nothing indexed: leave no key behind (the tombstones neither).
-		for _, tbl := range []byte{tblTerm, tblBlock} {
+		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
 				return err
 			}
@@ -418,15 +420,26 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 		if err := b.Delete(numKey(num), nil); err != nil {
 			return err
 		}
-		if err := setLength(b, num, 0); err != nil {
+		if _, err := setLength(b, num, 0); err != nil {
+			return err
+		}
+		if err := b.Delete(shrunkKey(num), nil); err != nil {
 			return err
 		}
 		return b.Delete(sessionKey(sid), nil)
 	}
 	g.sessions++
 	g.length += after.length
-	if err := setLength(b, num, after.length+1); err != nil {
+	shrunk, err := setLength(b, num, after.length+1)
+	if err != nil {
 		return err
+	}
+	if shrunk {
+		// Block bounds written before may be too low (blocks.go).
+		g.lengthGen++
+		if err := b.Set(shrunkKey(num), binary.AppendUvarint(nil, g.lengthGen), nil); err != nil {
+			return err
+		}
 	}
 	return b.Set(numKey(num), after.encode(), nil)
 }

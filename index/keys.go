@@ -22,6 +22,7 @@ import (
 //	X t esc(term) num fid                delta posting: term frequency (uvarint; 0 = removed)
 //	X P esc(term) firstNum               base postings: a packed block (blocks.go, compact.go)
 //	X l num>>8                           length column: 256 session lengths (compact.go)
+//	X L num                              the session got shorter: uvarint lengthGen then (blocks.go)
 //	X v field esc(value) num fid         facet posting (field byte below)
 //	X v u esc(category) esc(sub) num fid subCategory within its category
 //	X d YYYY-MM-DD num fid               day of startTime (months and after:/before: are ranges)

@@ -93,8 +93,15 @@ func (d *differential) apply(puts map[string]genFile, removes []uint64) {
 
 func (d *differential) compare(queries []string) {
 	d.t.Helper()
+	defer func(v int) { wandMinHits = v }(wandMinHits)
 	for _, q := range queries {
-		for _, opt := range []SearchOptions{{}, {Limit: 7}, {NoSnippets: true}} {
+		for _, opt := range []SearchOptions{{}, {Limit: 7}, {NoSnippets: true}, {Limit: 7, NoSnippets: true}} {
+			// Block-max top-k for every limited query (wandMinHits 0), and as
+			// it runs (most of these have too few hits: exhaustive).
+			wandMinHits = 0
+			if opt.NoSnippets {
+				wandMinHits = 64
+			}
 			got, err := d.f.x.SearchWith(q, opt)
 			if err != nil {
 				d.t.Fatalf("%q: %v", q, err)

@@ -3,7 +3,9 @@ package index
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +25,7 @@ func BenchmarkDecodeBlock(b *testing.B) {
 		fid += uint64(1 + i%3)
 		ps[i] = posting{num: uint32(100 + 2*i), fid: fid, tf: uint64(1 + i%4)}
 	}
-	v := encodeBlock(nil, ps)
+	v := encodeBlock(nil, ps, func(uint32) (uint64, bool) { return 100, true }, 0)
 	b.ReportMetric(float64(len(v))/float64(len(ps)), "bytes/posting")
 	b.ResetTimer()
 	var dst []posting
@@ -176,4 +178,54 @@ func (c *cpuClock) report(b *testing.B) {
 	d := threadCPU() - c.start
 	runtime.UnlockOSThread()
 	b.ReportMetric(float64(d.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkBlockMaxHot is the top 100 of BenchmarkQueryHotPaths' queries
+// with block-max skipping and exhaustively, interleaved, on an index of
+// BLOCKMAX_SESSIONS (default 20000) small sessions, compacted: how the
+// ranked top-k grows with the collection (decoded% is the share of the
+// query terms' blocks the block-max path decoded).
+func BenchmarkBlockMaxHot(b *testing.B) {
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("BLOCKMAX_SESSIONS")); err == nil && v > 0 {
+		n = v
+	}
+	x := hotIndex(b, n, true)
+	if err := x.Compact(); err != nil {
+		b.Fatal(err)
+	}
+	for range 3 {
+		for _, c := range []struct {
+			name, q string
+			opt     SearchOptions
+		}{
+			{"top100-nosnippets/common", "common", SearchOptions{Limit: 100, NoSnippets: true}},
+			{"top100/common", "common", SearchOptions{Limit: 100}},
+			{"top100-nosnippets/AND", "common filler", SearchOptions{Limit: 100, NoSnippets: true}},
+			{"top100-nosnippets/OR3", "rare OR w1 OR w2", SearchOptions{Limit: 100, NoSnippets: true}},
+		} {
+			for _, exhaustive := range []bool{false, true} {
+				name := c.name + "/blockmax"
+				if exhaustive {
+					name = c.name + "/exhaustive"
+				}
+				b.Run(name, func(b *testing.B) {
+					x.exhaustive = exhaustive
+					var decoded, total int
+					wandTrace = func(d, n int) { decoded, total = d, n }
+					defer func() { wandTrace = nil }()
+					cpu := startCPU()
+					for range b.N {
+						if _, err := x.SearchWith(c.q, c.opt); err != nil {
+							b.Fatal(err)
+						}
+					}
+					cpu.report(b)
+					if total > 0 {
+						b.ReportMetric(100*float64(decoded)/float64(total), "decoded%")
+					}
+				})
+			}
+		}
+	}
 }

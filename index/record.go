@@ -428,6 +428,7 @@ type globalStats struct {
 	flags                   uint64
 	pending                 uint64 // delta postings written since the last sweep
 	cursor                  string // the last term a sweep under way compacted
+	lengthGen               uint64 // how many times a session's length went down (blocks.go)
 }
 
 func (g globalStats) encode() []byte {
@@ -439,6 +440,9 @@ func (g globalStats) encode() []byte {
 	w.uint(g.flags)
 	w.uint(g.pending)
 	w.str(g.cursor)
+	if g.lengthGen != 0 {
+		w.uint(g.lengthGen)
+	}
 	return w.bytes()
 }
 
@@ -447,6 +451,9 @@ func decodeGlobal(b []byte) (globalStats, error) {
 	g := globalStats{sessions: r.uint(), files: r.uint(), length: r.uint(), lastNum: uint32(r.uint())}
 	if r.err == nil && len(r.b) > 0 {
 		g.flags, g.pending, g.cursor = r.uint(), r.uint(), r.str()
+	}
+	if r.err == nil && len(r.b) > 0 {
+		g.lengthGen = r.uint()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return globalStats{}, errCorrupt

@@ -115,3 +115,69 @@ func BenchmarkIndexingAgainstOracle(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBlockMaxTopK times the ranked top 100 of bench/scale's queries
+// with block-max skipping and exhaustively (every hit scored), interleaved,
+// on a DB that bench/scale built (TASKERFS_SCALE_DB, opened read-only).
+// With TASKERFS_SCALE_MIGRATE set, the DB is opened for writing once and
+// compacted first, which gives blocks written before block bounds existed
+// their bounds. cpu-ms/op is the querying thread's CPU; decoded% the share
+// of the query terms' blocks the block-max path decoded.
+func BenchmarkBlockMaxTopK(b *testing.B) {
+	dir := os.Getenv("TASKERFS_SCALE_DB")
+	if dir == "" {
+		b.Skip("TASKERFS_SCALE_DB not set")
+	}
+	if os.Getenv("TASKERFS_SCALE_MIGRATE") != "" {
+		db, err := pebble.Open(dir, &pebble.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = New(db).Compact()
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Cache: pebble.NewCache(64 << 20)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	x := New(db)
+	for range 3 {
+		for _, q := range []string{"obsidian", "vermilion", "obsidian vermilion", "zanzibar OR quokka OR vermilion"} {
+			for _, snippets := range []bool{false, true} {
+				for _, exhaustive := range []bool{false, true} {
+					name := q + " top100"
+					if snippets {
+						name += " snippets"
+					}
+					if exhaustive {
+						name += " exhaustive"
+					} else {
+						name += " blockmax"
+					}
+					b.Run(name, func(b *testing.B) {
+						x.exhaustive = exhaustive
+						var decoded, total int
+						wandTrace = func(d, n int) { decoded, total = d, n }
+						defer func() { wandTrace = nil }()
+						cpu := startCPU()
+						for range b.N {
+							if _, err := x.SearchWith(q, SearchOptions{Limit: 100, NoSnippets: !snippets}); err != nil {
+								b.Fatal(err)
+							}
+						}
+						cpu.report(b)
+						if total > 0 {
+							b.ReportMetric(100*float64(decoded)/float64(total), "decoded%")
+						}
+					})
+				}
+			}
+		}
+	}
+}

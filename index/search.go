@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -59,26 +58,36 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	ev := &evaluator{r: snap, terms: map[string]*termPostings{}, content: x.content}
-	set, err := ev.eval(q.root)
-	if err != nil {
-		return nil, err
-	}
 	g, err := loadGlobal(snap)
 	if err != nil {
 		return nil, err
 	}
-	ids := set.ids
-	if set.neg {
-		all, err := allSessions(snap, g)
+	var ranked []ranked
+	var scoring []string
+	done := false
+	if terms, and, ok := wandShape(q.root); ok && opt.Limit > 0 && g.flags&flagLengths != 0 && !x.exhaustive {
+		scoring = terms
+		if ranked, done, err = ev.blockMaxTopK(terms, and, g, opt.Limit); err != nil {
+			return nil, err
+		}
+	}
+	if !done {
+		set, err := ev.eval(q.root)
 		if err != nil {
 			return nil, err
 		}
-		ids = minus(all, set.ids)
-	}
-	scoring := scoringTerms(q.root, false, nil)
-	ranked, err := ev.rank(ids, scoring, g, opt.Limit)
-	if err != nil {
-		return nil, err
+		ids := set.ids
+		if set.neg {
+			all, err := allSessions(snap, g)
+			if err != nil {
+				return nil, err
+			}
+			ids = minus(all, set.ids)
+		}
+		scoring = scoringTerms(q.root, false, nil)
+		if ranked, err = ev.rank(ids, scoring, g, opt.Limit); err != nil {
+			return nil, err
+		}
 	}
 	hits := make([]Hit, len(ranked))
 	for i, r := range ranked {
@@ -332,27 +341,9 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 			return nil, err
 		}
 		postings[i] = tp
-		df := float64(len(tp.ids))
-		idf[i] = math.Log(1 + (n-df+0.5)/(df+0.5))
+		idf[i] = bm25IDF(n, float64(len(tp.ids)))
 	}
-	cursors := make([]tfCursor, len(postings))
-	reset := func() {
-		for i, tp := range postings {
-			cursors[i] = tfCursor{tp: tp}
-		}
-	}
-	// score must see ascending session numbers between resets.
-	score := func(num uint32, length uint64) float64 {
-		score := 0.0
-		norm := bm25K1 * (1 - bm25B + bm25B*float64(length)/avgdl)
-		for i := range cursors {
-			if tf := float64(cursors[i].tf(num)); tf > 0 {
-				score += idf[i] * tf * (bm25K1 + 1) / (tf + norm)
-			}
-		}
-		return score
-	}
-
+	reset, score := scorer(postings, idf, avgdl)
 	aggs, err := newAggReader(ev.r)
 	if err != nil {
 		return nil, err
@@ -394,6 +385,41 @@ func (ev *evaluator) rank(ids []uint32, scoring []string, g globalStats, limit i
 		}
 		ids = kept
 	}
+	return ev.rankTail(ids, postings, idf, avgdl, limit)
+}
+
+// scorer returns BM25 over the terms' postings for ascending session
+// numbers between calls of reset.
+func scorer(postings []*termPostings, idf []float64, avgdl float64) (reset func(), score func(num uint32, length uint64) float64) {
+	cursors := make([]tfCursor, len(postings))
+	reset = func() {
+		for i, tp := range postings {
+			cursors[i] = tfCursor{tp: tp}
+		}
+	}
+	score = func(num uint32, length uint64) float64 {
+		score := 0.0
+		norm := bm25Norm(length, avgdl)
+		for i := range cursors {
+			if tf := float64(cursors[i].tf(num)); tf > 0 {
+				score += termScore(idf[i], tf, norm)
+			}
+		}
+		return score
+	}
+	return reset, score
+}
+
+// rankTail decodes the aggregates of the sessions ids (ascending), scores
+// them from their aggregates' lengths and sorts them (score descending, then
+// session id), keeping the best limit (0: all).
+func (ev *evaluator) rankTail(ids []uint32, postings []*termPostings, idf []float64, avgdl float64, limit int) ([]ranked, error) {
+	reset, score := scorer(postings, idf, avgdl)
+	aggs, err := newAggReader(ev.r)
+	if err != nil {
+		return nil, err
+	}
+	defer aggs.close()
 	out := make([]ranked, 0, len(ids))
 	reset()
 	for _, num := range ids {
