@@ -449,41 +449,11 @@ func (ev *evaluator) rankTail(ids []uint32, postings []*termPostings, idf []floa
 // kthLargest returns the k-th largest of scores (1 <= k <= len(scores)),
 // keeping a min-heap of the k best.
 func kthLargest(scores []float64, k int) float64 {
-	h := make([]float64, 0, k)
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
-			}
-			if r := l + 1; r < len(h) && h[r] < h[l] {
-				l = r
-			}
-			if h[i] <= h[l] {
-				return
-			}
-			h[i], h[l] = h[l], h[i]
-			i = l
-		}
-	}
+	top := &minHeap{k: k, h: make([]float64, 0, k)}
 	for _, s := range scores {
-		switch {
-		case len(h) < k:
-			h = append(h, s)
-			for i := len(h) - 1; i > 0; {
-				p := (i - 1) / 2
-				if h[p] <= h[i] {
-					break
-				}
-				h[p], h[i] = h[i], h[p]
-				i = p
-			}
-		case s > h[0]:
-			h[0] = s
-			down(0)
-		}
+		top.push(s)
 	}
-	return h[0]
+	return top.min()
 }
 
 // aggReader reads session aggregates in ascending session order.
