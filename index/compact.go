@@ -176,11 +176,9 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 		if b.Len() > compactBatchBytes {
 			d.close()
 			bw.close()
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if b, err = nextBatch(db, b); err != nil {
 				return b, err
 			}
-			_ = b.Close()
-			b = db.NewIndexedBatch()
 			bw = newBlockWriter(b, g)
 			if d, err = newDeltaReader(b, t); err != nil {
 				bw.close()
@@ -198,6 +196,16 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 	g.flags &^= flagSweeping
 	g.cursor, g.pending = "", 0
 	return b, b.Set(tableKey(tblGlobal), g.encode(), nil)
+}
+
+// nextBatch commits b (a full compaction batch) and returns a fresh one;
+// on failure it returns b itself, for the caller to close.
+func nextBatch(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return b, err
+	}
+	_ = b.Close()
+	return db.NewIndexedBatch(), nil
 }
 
 // refreshBounds rewrites every base block whose bounds are missing (written
@@ -254,11 +262,9 @@ func refreshBounds(db *pebble.DB, b *pebble.Batch, g globalStats) (*pebble.Batch
 		if b.Len() > compactBatchBytes {
 			_ = it.Close()
 			bw.close()
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if b, err = nextBatch(db, b); err != nil {
 				return b, err
 			}
-			_ = b.Close()
-			b = db.NewIndexedBatch()
 			bw = newBlockWriter(b, g)
 			if it, err = b.NewIter(&pebble.IterOptions{LowerBound: prefixEnd(key), UpperBound: prefixEnd(prefix)}); err != nil {
 				bw.close()

@@ -553,11 +553,11 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 			return nil
 		}
 		pending = 0
-		if err := b.Commit(pebble.NoSync); err != nil {
+		nb, err := nextBatch(x.db, b)
+		if err != nil {
 			return err
 		}
-		_ = b.Close()
-		b = x.db.NewIndexedBatch()
+		b = nb
 		return nil
 	})
 	if err == nil {

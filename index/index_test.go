@@ -495,7 +495,7 @@ func TestPostingLayers(t *testing.T) {
 	if err := f.x.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := keyCount(f.db, tableKey(tblTerm)); err != nil || n != 0 {
+	if n, err := countKeys(f.db, tableKey(tblTerm)); err != nil || n != 0 {
 		t.Fatalf("%d delta keys left after Compact (%v)", n, err)
 	}
 	same("compacted", search(), deltaOnly)
@@ -552,18 +552,6 @@ func TestPostingLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("compacted again", search(), want)
-}
-
-func keyCount(db *pebble.DB, prefix []byte) (int, error) {
-	it, err := prefixIter(db, prefix)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		n++
-	}
-	return n, it.Close()
 }
 
 // TestSearchWhileWriting runs searches and facet listings while one writer

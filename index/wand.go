@@ -537,8 +537,11 @@ func (d *segDecoder) postings(wt *wandTerm, j int) ([]posting, error) {
 var wandMinHits = 64
 
 // countBlocks counts the base blocks of term t, from their keys alone.
-func countBlocks(r reader, t string) (int, error) {
-	it, err := prefixIter(r, blockPrefix(t))
+func countBlocks(r reader, t string) (int, error) { return countKeys(r, blockPrefix(t)) }
+
+// countKeys counts the keys under prefix.
+func countKeys(r reader, prefix []byte) (int, error) {
+	it, err := prefixIter(r, prefix)
 	if err != nil {
 		return 0, err
 	}
