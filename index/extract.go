@@ -103,6 +103,21 @@ func cutUTF8(s string, n int) string {
 
 // extract reads the fields that kind contributes from content. It never fails:
 // content that is not JSON, or of the wrong shape, contributes what it can.
+//
+// The JSON is walked in place, without reflection: unwrap has validated it,
+// so envelope.EachMember and EachElement only need to find where each value
+// ends. The rules are encoding/json's, which the index was built with (the
+// differential test against the oracle's encoding/json extraction checks
+// them on every input FuzzExtract finds):
+//   - a field matches a key case-insensitively (strings.EqualFold, which is
+//     encoding/json's folding);
+//   - members apply in document order, so of duplicate keys the last wins,
+//     and a repeated object fills in the fields the earlier one left;
+//   - a text field whose value is not a string is "", an object field whose
+//     value is not an object keeps what it had, and a record that is not an
+//     object contributes nothing;
+//   - the record lists under an object's key match that key exactly (the
+//     old code read the object as a map).
 func extract(kind Kind, content []byte) *extraction {
 	e := &extraction{}
 	payload, ok := unwrap(content)
@@ -113,33 +128,41 @@ func extract(kind Kind, content []byte) *extraction {
 	case KindMetadata:
 		extractMetadata(e, payload)
 	case KindSummary:
-		var d struct {
-			Narrative    jsonText    `json:"narrative"`
-			Summary      jsonText    `json:"summary"` // legacy plain-text summary
-			Achievements jsonTexts   `json:"achievements"`
-			Blockers     jsonTexts   `json:"blockers"`
-			KeyInsights  insightList `json:"keyInsights"`
-		}
-		_ = json.Unmarshal(payload, &d) // type errors leave the other fields filled
-		e.addText(string(d.Narrative))
-		e.addText(string(d.Summary))
-		e.addTexts(d.Achievements)
-		e.addTexts(d.Blockers)
-		e.addTexts(d.KeyInsights)
+		var narrative, summary string
+		var achievements, blockers, insights []string
+		members(payload, func(k string, v []byte) {
+			switch {
+			case is(k, "narrative"):
+				narrative = text(v)
+			case is(k, "summary"): // legacy plain-text summary
+				summary = text(v)
+			case is(k, "achievements"):
+				achievements = decodeList(v, "")
+			case is(k, "blockers"):
+				blockers = decodeList(v, "")
+			case is(k, "keyInsights"):
+				insights = decodeList(v, "insight")
+			}
+		})
+		e.addText(narrative)
+		e.addText(summary)
+		e.addTexts(achievements)
+		e.addTexts(blockers)
+		e.addTexts(insights)
 	case KindAudioInsights:
-		var d struct {
-			Narrative jsonText `json:"narrative"`
-		}
-		_ = json.Unmarshal(payload, &d)
-		e.addText(string(d.Narrative))
+		e.addText(memberText(payload, "narrative"))
 	case KindCanvasSpec:
-		var d struct {
-			Theme struct {
-				Explanation jsonText `json:"explanation"`
-			} `json:"theme"`
-		}
-		_ = json.Unmarshal(payload, &d)
-		e.addText(string(d.Theme.Explanation))
+		var explanation string
+		members(payload, func(k string, v []byte) {
+			if is(k, "theme") {
+				members(v, func(k string, v []byte) {
+					if is(k, "explanation") {
+						explanation = text(v)
+					}
+				})
+			}
+		})
+		e.addText(explanation)
 	case KindTranscription:
 		extractTranscription(e, payload)
 	case KindContextItems:
@@ -148,94 +171,120 @@ func extract(kind Kind, content []byte) *extraction {
 				e.addText(s)
 				return
 			}
-			var d struct {
-				Content jsonText `json:"content"`
-			}
-			_ = json.Unmarshal(rec, &d)
-			e.addText(string(d.Content))
+			e.addText(memberText(rec, "content"))
 		}, e.full)
 	case KindScreenshots:
 		forRecords(payload, []string{"screenshots"}, func(rec []byte) {
-			var d struct {
-				AIAnalysis struct {
-					Summary          jsonText `json:"summary"`
-					DetectedActivity jsonText `json:"detectedActivity"`
-					ExtractedText    jsonText `json:"extractedText"`
-					DetectedEntities struct {
-						Topics namedList `json:"topics"`
-					} `json:"detectedEntities"`
-				} `json:"aiAnalysis"`
-				Activity jsonText  `json:"activity"` // seed layout
-				Topics   jsonTexts `json:"topics"`   // seed layout
-			}
-			_ = json.Unmarshal(rec, &d)
-			a := d.AIAnalysis
-			e.addText(string(a.Summary))
-			e.addText(string(a.DetectedActivity))
-			e.addText(string(a.ExtractedText))
-			e.addText(string(d.Activity))
-			for _, t := range a.DetectedEntities.Topics {
+			var summary, activity, extracted, seedActivity string
+			var topics, seedTopics []string
+			members(rec, func(k string, v []byte) {
+				switch {
+				case is(k, "aiAnalysis"):
+					members(v, func(k string, v []byte) {
+						switch {
+						case is(k, "summary"):
+							summary = text(v)
+						case is(k, "detectedActivity"):
+							activity = text(v)
+						case is(k, "extractedText"):
+							extracted = text(v)
+						case is(k, "detectedEntities"):
+							members(v, func(k string, v []byte) {
+								if is(k, "topics") {
+									topics = decodeList(v, "name")
+								}
+							})
+						}
+					})
+				case is(k, "activity"): // seed layout
+					seedActivity = text(v)
+				case is(k, "topics"): // seed layout
+					seedTopics = decodeList(v, "")
+				}
+			})
+			e.addText(summary)
+			e.addText(activity)
+			e.addText(extracted)
+			e.addText(seedActivity)
+			for _, t := range topics {
 				e.topics = addFacet(e.topics, t)
 			}
-			for _, t := range d.Topics {
+			for _, t := range seedTopics {
 				e.topics = addFacet(e.topics, t)
 			}
 		}, e.full)
 	case KindAudioSegments:
 		forRecords(payload, []string{"segments", "audioSegments"}, func(rec []byte) {
-			var d struct {
-				Transcription jsonText  `json:"transcription"`
-				KeyPhrases    jsonTexts `json:"keyPhrases"`
-			}
-			_ = json.Unmarshal(rec, &d)
-			e.addText(string(d.Transcription))
-			e.addTexts(d.KeyPhrases)
+			var transcription string
+			var phrases []string
+			members(rec, func(k string, v []byte) {
+				switch {
+				case is(k, "transcription"):
+					transcription = text(v)
+				case is(k, "keyPhrases"):
+					phrases = decodeList(v, "")
+				}
+			})
+			e.addText(transcription)
+			e.addTexts(phrases)
 		}, e.full)
 	case KindVideoChunks:
 		forRecords(payload, []string{"chunks", "videoChunks"}, func(rec []byte) {
-			var d struct {
-				Topic             jsonText `json:"topic"`
-				Description       jsonText `json:"description"`
-				TranscriptExcerpt jsonText `json:"transcriptExcerpt"`
-			}
-			_ = json.Unmarshal(rec, &d)
-			e.addText(string(d.Topic))
-			e.addText(string(d.Description))
-			e.addText(string(d.TranscriptExcerpt))
+			var topic, description, excerpt string
+			members(rec, func(k string, v []byte) {
+				switch {
+				case is(k, "topic"):
+					topic = text(v)
+				case is(k, "description"):
+					description = text(v)
+				case is(k, "transcriptExcerpt"):
+					excerpt = text(v)
+				}
+			})
+			e.addText(topic)
+			e.addText(description)
+			e.addText(excerpt)
 		}, e.full)
 	}
 	return e
 }
 
 func extractMetadata(e *extraction, payload []byte) {
-	var d struct {
-		Name        jsonText        `json:"name"`
-		Description jsonText        `json:"description"`
-		Status      jsonText        `json:"status"`
-		Category    jsonText        `json:"category"`
-		SubCategory jsonText        `json:"subCategory"`
-		Tags        tagList         `json:"tags"`
-		StartTime   json.RawMessage `json:"startTime"`
-	}
-	_ = json.Unmarshal(payload, &d)
-	e.name = textUTF8(string(d.Name))
-	e.addText(string(d.Name))
-	e.addText(string(d.Description))
-	for _, t := range d.Tags {
+	var name, description, status, category, sub string
+	var tags []string
+	var start []byte
+	members(payload, func(k string, v []byte) {
+		switch {
+		case is(k, "name"):
+			name = text(v)
+		case is(k, "description"):
+			description = text(v)
+		case is(k, "status"):
+			status = text(v)
+		case is(k, "category"):
+			category = text(v)
+		case is(k, "subCategory"):
+			sub = text(v)
+		case is(k, "tags"):
+			if s, ok := jsonString(v); ok {
+				tags = strings.Split(s, ",")
+			} else {
+				tags = decodeList(v, "")
+			}
+		case is(k, "startTime"):
+			start = v
+		}
+	})
+	e.name = textUTF8(name)
+	e.addText(name)
+	e.addText(description)
+	for _, t := range tags {
 		e.tags = addFacet(e.tags, t)
 	}
-	e.status, _ = normFacet(string(d.Status))
-	e.category, _ = normFacet(string(d.Category))
-	e.sub, _ = normFacet(string(d.SubCategory))
-	e.start, e.date = parseStartTime(d.StartTime)
-}
-
-// transcriptionFields are the text fields of a transcription stored as an object.
-type transcriptionFields struct {
-	Text              jsonText `json:"text"`
-	Transcription     jsonText `json:"transcription"`
-	FullTranscription jsonText `json:"fullTranscription"`
-	Transcript        jsonText `json:"transcript"`
+	e.status, _ = normFacet(status)
+	e.category, _ = normFacet(category)
+	e.sub, _ = normFacet(sub)
+	e.start, e.date = parseStartTime(start)
 }
 
 // extractTranscription accepts a bare JSON string (the real app), an object
@@ -246,12 +295,17 @@ func extractTranscription(e *extraction, payload []byte) {
 			e.addText(s)
 			return
 		}
-		var d transcriptionFields
-		_ = json.Unmarshal(v, &d)
-		e.addText(string(d.Text))
-		e.addText(string(d.Transcription))
-		e.addText(string(d.FullTranscription))
-		e.addText(string(d.Transcript))
+		var fields [4]string // text, transcription, fullTranscription, transcript
+		members(v, func(k string, v []byte) {
+			for i, name := range [...]string{"text", "transcription", "fullTranscription", "transcript"} {
+				if is(k, name) {
+					fields[i] = text(v)
+				}
+			}
+		})
+		for _, s := range fields {
+			e.addText(s)
+		}
 	}
 	if appenvelope.FirstByte(payload) == '[' {
 		eachElement(payload, func(el []byte) bool { one(el); return !e.full() })
@@ -260,19 +314,48 @@ func extractTranscription(e *extraction, payload []byte) {
 	one(payload)
 }
 
+// members calls fn for each member of obj (validated JSON) in document
+// order; nothing when obj is not an object.
+func members(obj []byte, fn func(key string, val []byte)) { appenvelope.EachMember(obj, fn) }
+
+// is reports whether a JSON key selects the field name, as encoding/json
+// matches struct fields.
+func is(key, name string) bool { return strings.EqualFold(key, name) }
+
+// text is a text field's value: the string, or "" for any other JSON value.
+func text(v []byte) string {
+	s, _ := jsonString(v)
+	return s
+}
+
+// memberText is the text of obj's (last) member name.
+func memberText(obj []byte, name string) (s string) {
+	members(obj, func(k string, v []byte) {
+		if is(k, name) {
+			s = text(v)
+		}
+	})
+	return s
+}
+
 // forRecords calls fn for each record of a chunk: the payload is either a bare
 // array (seed layout) or an object holding the array under one of keys (the
-// real app's {sessionId, chunkIndex, screenshots|segments|chunks}).
+// real app's {sessionId, chunkIndex, screenshots|segments|chunks}); the first
+// of keys present wins, and of duplicates of it the last.
 func forRecords(payload []byte, keys []string, fn func(rec []byte), stop func() bool) {
 	arr := payload
 	if appenvelope.FirstByte(payload) == '{' {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(payload, &obj) != nil {
-			return
-		}
+		found := make([][]byte, len(keys))
+		members(payload, func(k string, v []byte) {
+			for i, want := range keys {
+				if k == want {
+					found[i] = v
+				}
+			}
+		})
 		arr = nil
-		for _, k := range keys {
-			if v, ok := obj[k]; ok {
+		for _, v := range found {
+			if v != nil {
 				arr = v
 				break
 			}
@@ -284,29 +367,31 @@ func forRecords(payload []byte, keys []string, fn func(rec []byte), stop func() 
 	})
 }
 
-// eachElement streams the elements of a JSON array (one at a time, at most
-// maxListItems) to fn until fn returns false. Anything else is ignored.
+// eachElement calls fn with the elements of a validated JSON array (at most
+// maxListItems) until fn returns false. Anything else is ignored.
 func eachElement(arr []byte, fn func(elem []byte) bool) {
-	if appenvelope.FirstByte(arr) != '[' {
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(arr))
-	if _, err := dec.Token(); err != nil {
-		return
-	}
-	for n := 0; n < maxListItems && dec.More(); n++ {
-		var el json.RawMessage
-		if dec.Decode(&el) != nil || !fn(el) {
+	n, done := 0, false
+	appenvelope.EachElement(arr, func(el []byte) {
+		if done {
 			return
 		}
-	}
+		if n >= maxListItems || !fn(el) {
+			done = true
+			return
+		}
+		n++
+	})
 }
 
+// jsonString decodes a JSON string value; false for any other value.
 func jsonString(b []byte) (string, bool) {
 	if appenvelope.FirstByte(b) != '"' {
 		return "", false
 	}
 	b = bytes.TrimSpace(b)
+	if len(b) >= 2 && b[len(b)-1] == '"' && plainString(b[1:len(b)-1]) {
+		return string(b[1 : len(b)-1]), true // nothing to unescape
+	}
 	if utf8.Valid(b) {
 		var s string
 		if json.Unmarshal(b, &s) != nil {
@@ -347,6 +432,21 @@ func jsonString(b []byte) (string, bool) {
 	return out.String(), true
 }
 
+// plainString reports whether the inside of a JSON string literal is its
+// own value: valid UTF-8 with no escape, quote or control byte.
+func plainString(in []byte) bool {
+	ascii := true
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+	}
+	return ascii || utf8.Valid(in)
+}
+
 // unwrap removes the real app's envelope (see package envelope); plain
 // JSON passes through. ok=false if the content is not valid JSON or a
 // GZIP_V1 payload does not decode within the cap.
@@ -366,7 +466,7 @@ var startLayouts = []string{
 
 // parseStartTime returns startTime for display and its UTC day. A string is
 // ISO 8601; a number is milliseconds since the epoch (the seed's format).
-func parseStartTime(raw json.RawMessage) (display, day string) {
+func parseStartTime(raw []byte) (display, day string) {
 	if s, ok := jsonString(raw); ok {
 		display = s
 		for _, layout := range startLayouts {
@@ -397,68 +497,9 @@ func formatDay(t time.Time) string {
 	return t.Format("2006-01-02")
 }
 
-// jsonText is a JSON string; any other JSON type decodes to "".
-type jsonText string
-
-func (t *jsonText) UnmarshalJSON(b []byte) error {
-	*t = ""
-	if s, ok := jsonString(b); ok {
-		*t = jsonText(s)
-	}
-	return nil
-}
-
-// jsonTexts is a string or an array whose string elements are kept.
-type jsonTexts []string
-
-func (t *jsonTexts) UnmarshalJSON(b []byte) error {
-	*t = decodeList(b, nil)
-	return nil
-}
-
-// tagList is like jsonTexts, but a single string is a comma-separated list.
-type tagList []string
-
-func (t *tagList) UnmarshalJSON(b []byte) error {
-	if s, ok := jsonString(b); ok {
-		*t = strings.Split(s, ",")
-		return nil
-	}
-	*t = decodeList(b, nil)
-	return nil
-}
-
-// namedList is a list of {name} objects (detected topics); bare strings count too.
-type namedList []string
-
-func (t *namedList) UnmarshalJSON(b []byte) error {
-	*t = decodeList(b, func(el []byte) string {
-		var d struct {
-			Name jsonText `json:"name"`
-		}
-		_ = json.Unmarshal(el, &d)
-		return string(d.Name)
-	})
-	return nil
-}
-
-// insightList is a list of {insight} objects (summary keyInsights); bare strings count too.
-type insightList []string
-
-func (t *insightList) UnmarshalJSON(b []byte) error {
-	*t = decodeList(b, func(el []byte) string {
-		var d struct {
-			Insight jsonText `json:"insight"`
-		}
-		_ = json.Unmarshal(el, &d)
-		return string(d.Insight)
-	})
-	return nil
-}
-
-// decodeList reads a string or an array of strings; object elements go
-// through fromObject when it is set.
-func decodeList(b []byte, fromObject func([]byte) string) []string {
+// decodeList reads a string or an array of strings; object elements
+// contribute their member field when field is set.
+func decodeList(b []byte, field string) []string {
 	if s, ok := jsonString(b); ok {
 		return []string{s}
 	}
@@ -466,8 +507,8 @@ func decodeList(b []byte, fromObject func([]byte) string) []string {
 	eachElement(b, func(el []byte) bool {
 		if s, ok := jsonString(el); ok {
 			out = append(out, s)
-		} else if fromObject != nil && appenvelope.FirstByte(el) == '{' {
-			if s := fromObject(el); s != "" {
+		} else if field != "" && appenvelope.FirstByte(el) == '{' {
+			if s := memberText(el, field); s != "" {
 				out = append(out, s)
 			}
 		}
