@@ -125,7 +125,7 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 		return errors.New("index: empty session id")
 	}
 	rec, text := buildRecord(sessionID, kind, content)
-	return x.apply(b, fileID, rec, text, true)
+	return x.apply(b, fileID, rec, encodeText(text), true)
 }
 
 // MoveFile re-keys the postings of file fid under session sessionID without
@@ -152,9 +152,8 @@ func (x *Index) MoveFile(b *pebble.Batch, fileID uint64, sessionID string, kind 
 	if err != nil {
 		return false, err
 	}
-	text = decodeText(text)
 	rec.sid, rec.num = sessionID, 0
-	return true, x.apply(b, fileID, rec, string(text), true)
+	return true, x.apply(b, fileID, rec, text, true) // the text as stored
 }
 
 // RemoveFile deletes everything file fid contributed; a no-op for a file the
@@ -163,13 +162,14 @@ func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	return x.apply(b, fileID, nil, "", true)
+	return x.apply(b, fileID, nil, nil, true)
 }
 
 // apply moves file fid from its stored record to rec (nil: removed), writing
-// only the keys that differ. With sweep, it then runs a step of the
+// only the keys that differ; text is the snippet text in its stored form
+// (encodeText, which Prepare runs outside the commit). With sweep, it then runs a step of the
 // compaction sweep when one is due (compact.go).
-func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string, sweep bool) error {
+func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte, sweep bool) error {
 	old, err := loadRecord(b, fid)
 	if err != nil {
 		return err
@@ -202,10 +202,10 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text string,
 		}
 	} else {
 		err = b.Set(fileKey(fid), rec.encode(), nil)
-		if err == nil && (text == "" || x.content != nil) {
+		if err == nil && (len(text) == 0 || x.content != nil) {
 			err = b.Delete(textKey(fid), nil)
 		} else if err == nil {
-			err = b.Set(textKey(fid), encodeText(text), nil)
+			err = b.Set(textKey(fid), text, nil)
 		}
 	}
 	if err != nil {
@@ -540,7 +540,7 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 		if e.sid == "" {
 			return errors.New("index: empty session id")
 		}
-		if err := x.apply(b, e.fid, e.rec, e.text, false); err != nil {
+		if err := x.apply(b, e.fid, e.rec, encodeText(e.text), false); err != nil {
 			return err
 		}
 		p.Files++

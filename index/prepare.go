@@ -18,14 +18,14 @@ type Prepared struct {
 	sid  string
 	kind Kind
 	rec  *fileRecord
-	text string
+	text []byte // the snippet text as stored (encodeText)
 }
 
 // Prepare extracts what content contributes as file kind of session
 // sessionID. It reads no index state and is safe to call concurrently.
 func Prepare(sessionID string, kind Kind, content []byte) *Prepared {
 	rec, text := buildRecord(sessionID, kind, content)
-	return &Prepared{sid: sessionID, kind: kind, rec: rec, text: text}
+	return &Prepared{sid: sessionID, kind: kind, rec: rec, text: encodeText(text)}
 }
 
 // Matches reports whether p was prepared for sessionID and kind.

@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -167,7 +168,9 @@ const (
 )
 
 var (
-	textEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	// Prepare encodes on every CPU at once (the write-back's prepare
+	// workers, reindex's extractors): one encoder state each.
+	textEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxRecordBytes), zstd.WithDecoderConcurrency(0))
 )
 
