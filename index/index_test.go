@@ -435,16 +435,57 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 }
 
-func TestCheckFindsMissingPosting(t *testing.T) {
-	f := newFixture(t)
-	content := meta("alpha", "beta")
-	f.put(1, "sessions/s1/metadata.json", content)
-	f.batch(func(b *pebble.Batch) { _ = b.Delete(withNumFid(termPrefix("beta"), f.num("s1"), 1), nil) })
-	problems, err := f.x.Check(func(fn func(uint64, string, Kind, []byte) error) error {
-		return fn(1, "s1", KindMetadata, content)
-	})
-	if err != nil || len(problems) == 0 || !strings.Contains(strings.Join(problems, "\n"), "posting") {
-		t.Fatalf("problems %v %v", problems, err)
+// TestCheckTermPostings: Check compares the term postings as a whole (sums
+// of hashes) and, when they differ, names each posting a record lists that
+// is missing or wrong, in either layer, and each posting no record lists.
+func TestCheckTermPostings(t *testing.T) {
+	content := meta("alpha beta beta", "gamma")
+	cases := []struct {
+		name    string
+		compact bool // fold the deltas into packed blocks first
+		damage  func(f *fixture, b *pebble.Batch)
+		want    string
+	}{
+		{"delta deleted", false, func(f *fixture, b *pebble.Batch) {
+			_ = b.Delete(withNumFid(termPrefix("beta"), f.num("s1"), 1), nil)
+		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
+		{"delta tf wrong (same count)", false, func(f *fixture, b *pebble.Batch) {
+			_ = b.Set(withNumFid(termPrefix("beta"), f.num("s1"), 1), []byte{5}, nil)
+		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
+		{"block posting removed by a delta", true, func(f *fixture, b *pebble.Batch) {
+			_ = b.Set(withNumFid(termPrefix("gamma"), f.num("s1"), 1), tombstone, nil)
+		}, `file 1 (session "s1"): posting of "gamma" missing or wrong`},
+		{"block tf overridden", true, func(f *fixture, b *pebble.Batch) {
+			_ = b.Set(withNumFid(termPrefix("alpha"), f.num("s1"), 1), []byte{3}, nil)
+		}, `file 1 (session "s1"): posting of "alpha" missing or wrong`},
+		{"stray posting", false, func(f *fixture, b *pebble.Batch) {
+			_ = b.Set(withNumFid(termPrefix("stray"), f.num("s1"), 1), []byte{1}, nil)
+		}, `stray posting of "stray"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.put(1, "sessions/s1/metadata.json", content)
+			all := func(fn func(uint64, string, Kind, []byte) error) error {
+				return fn(1, "s1", KindMetadata, content)
+			}
+			if c.compact {
+				if err := f.x.Compact(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if problems, err := f.x.Check(all); err != nil || len(problems) != 0 {
+				t.Fatalf("before the damage: %v %v", problems, err)
+			}
+			f.batch(func(b *pebble.Batch) { c.damage(f, b) })
+			problems, err := f.x.Check(all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report := strings.Join(problems, "\n"); !strings.Contains(report, c.want) {
+				t.Fatalf("report lacks %q:\n%s", c.want, report)
+			}
+		})
 	}
 }
 

@@ -292,6 +292,15 @@ func (r *fileRecord) postings(fid uint64) []kv {
 	return out
 }
 
+// postingCount is len(r.postings(fid)) without building the keys' copies.
+func (r *fileRecord) postingCount(fid uint64) int {
+	n := 0
+	if r != nil {
+		r.eachPosting(fid, func(_, _ []byte) error { n++; return nil })
+	}
+	return n
+}
+
 // keyBuilder builds the posting keys of one file into a reused buffer; the
 // key passed on is only valid until the next call.
 type keyBuilder struct {

@@ -56,6 +56,7 @@ func main() {
 	flag.BoolVar(&contentSnippets, "content-snippets", false, "store no snippet text: cut snippets from the files (index.SetContentSource)")
 	flag.BoolVar(&zstdBlocks, "zstd-blocks", false, "pebble sstable blocks compressed with zstd instead of snappy (a meta.Open option)")
 	flag.BoolVar(&rebuild, "rebuild", false, "index through Index.RebuildWith (taskerfs reindex's path, parallel extraction)")
+	flag.BoolVar(&checkIndex, "check", false, "with -reuse: time index.Check (fsck's index pass: every file extracted again and compared) before the queries")
 	flag.BoolVar(&compactAfter, "compact", true, "after measuring, fold all delta postings into blocks (index.Compact) and measure again")
 	flag.Parse()
 	if cpuProfile != "" {
@@ -84,6 +85,7 @@ var (
 	contentSnippets bool
 	zstdBlocks      bool
 	rebuild         bool
+	checkIndex      bool
 	compactAfter    bool
 )
 
@@ -163,26 +165,41 @@ func run(n int, work string, reps, batchFiles int) error {
 		})
 	}
 
+	source := func(fn func(uint64, string, index.Kind, []byte) error) error {
+		for _, f := range files {
+			content, err := os.ReadFile(filepath.Join(data, f.path))
+			if err != nil {
+				return err
+			}
+			sid, kind, _ := index.Classify(f.path)
+			if err := fn(f.fid, sid, kind, content); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if reused {
 		fmt.Printf("reusing the index in %s\n", dbDir)
+		if checkIndex {
+			t := time.Now()
+			problems, err := x.Check(source)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("index.Check (fsck's index pass) of %d sessions, %d files: %.1fs, %d problems\n", n, len(files), time.Since(t).Seconds(), len(problems))
+			for i, p := range problems {
+				if i == 10 {
+					break
+				}
+				fmt.Println("  ", p)
+			}
+		}
 		return measure(db, x, n, jsonBytes, 0, reps)
 	}
 	start := time.Now()
 	if rebuild {
 		// The reindex path: extraction on every CPU, records applied in order.
-		err := x.RebuildWith(func(fn func(uint64, string, index.Kind, []byte) error) error {
-			for _, f := range files {
-				content, err := os.ReadFile(filepath.Join(data, f.path))
-				if err != nil {
-					return err
-				}
-				sid, kind, _ := index.Classify(f.path)
-				if err := fn(f.fid, sid, kind, content); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, func(p index.RebuildProgress) {
+		err := x.RebuildWith(source, func(p index.RebuildProgress) {
 			if p.Files%20000 == 0 {
 				fmt.Fprintf(os.Stderr, "%s: %d files\n", time.Now().Format("15:04:05"), p.Files)
 			}
