@@ -144,6 +144,21 @@ func TestLocalDetectsDamage(t *testing.T) {
 		{"raw size off by one", random, setSize(uint64(len(random)) - 1)},
 		{"zstd size off by one", json, setSize(uint64(len(json)) + 1)},
 		{"absurd size", json, setSize(1 << 61)},
+		{"raw size off by one, CRC kept", random, func(b []byte) []byte { b[8]--; return b }},
+		{"zstd size off by one, CRC kept", json, func(b []byte) []byte { b[8]++; return b }},
+		{"CRC byte flipped", json, func(b []byte) []byte { b[13] ^= 0x10; return b }},
+		{"other blob's version 2 file", random, func([]byte) []byte {
+			// A valid file, CRC and all, of another blob of the same
+			// size: the CRC covers the hash, so it fails here.
+			o := openLocal(t)
+			defer o.Close()
+			oh, _ := putLocal(t, o, storetest.Random(20<<10, 4))
+			b, err := os.ReadFile(blobPath(o.Dir(), oh))
+			if err != nil || b[4] != 2 {
+				t.Fatalf("other blob: version %d, %v", b[4], err)
+			}
+			return b
+		}},
 		{"other blob's file", json, func([]byte) []byte {
 			other := storetest.JSON(20<<10, 99)
 			_, payload := blobstore.Encode(other)
@@ -168,6 +183,33 @@ func TestLocalDetectsDamage(t *testing.T) {
 				t.Errorf("Get: %v, want ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+// TestLocalReadsVersion1 reads blob files written before the CRC (format
+// version 1: a 64-bit size, no CRC), verified with SHA-256 as then.
+func TestLocalReadsVersion1(t *testing.T) {
+	for _, data := range [][]byte{storetest.JSON(20<<10, 5), storetest.Random(20<<10, 6)} {
+		l := openLocal(t)
+		h, _ := putLocal(t, l, data)
+		codec, payload := blobstore.Encode(data)
+		v1 := append([]byte{'T', 'F', 'S', 'B', 1, byte(codec), 0, 0}, binary.LittleEndian.AppendUint64(nil, uint64(len(data)))...)
+		v1 = append(v1, payload...)
+		p := blobPath(l.Dir(), h)
+		if err := os.WriteFile(p, v1, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.Get(h); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("version 1 %v blob: %v", codec, err)
+		}
+		v1[len(v1)-3] ^= 1
+		if err := os.WriteFile(p, v1, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Get(h); !errors.Is(err, blobstore.ErrCorrupt) {
+			t.Fatalf("damaged version 1 %v blob: %v, want ErrCorrupt", codec, err)
+		}
+		l.Close()
 	}
 }
 

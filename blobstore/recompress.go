@@ -101,8 +101,8 @@ func (l *Local) replaceFile(h Hash, codec Codec, logical int, payload []byte, le
 	if err != nil {
 		return err
 	}
-	hdr := encodeHeader(codec, logical)
-	hdr[levelByte] = byte(level)
+	hdr := encodeHeader(h, codec, logical, payload)
+	hdr[levelByte] = byte(level) // outside the CRC
 	_, err = f.Write(hdr[:])
 	if err == nil {
 		_, err = f.Write(payload)

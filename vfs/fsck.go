@@ -229,8 +229,15 @@ func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, e
 		_, err = v.meta.Blob(h)
 	} else {
 		var data []byte
-		if data, err = v.blobs.Get(h); err == nil && len(data) != int(info.Size) {
+		data, err = v.blobs.Get(h)
+		switch {
+		case err != nil:
+		case len(data) != int(info.Size):
 			err = fmt.Errorf("%w: %d bytes, recorded %d", blobstore.ErrCorrupt, len(data), info.Size)
+		case blobstore.Sum(data) != h:
+			// A read checks a blob file's CRC; fsck hashes it whole
+			// again, as the blob's name promises.
+			err = fmt.Errorf("%w: content hashes to %v", blobstore.ErrCorrupt, blobstore.Sum(data))
 		}
 	}
 	if err == nil {
