@@ -128,14 +128,9 @@ func extract(kind Kind, content []byte) *extraction {
 	case KindMetadata:
 		extractMetadata(e, payload)
 	case KindSummary:
-		var narrative, summary string
 		var achievements, blockers, insights []string
-		members(payload, func(k string, v []byte) {
+		t := fields(payload, []string{"narrative", "summary"}, func(k string, v []byte) {
 			switch {
-			case is(k, "narrative"):
-				narrative = text(v)
-			case is(k, "summary"): // legacy plain-text summary
-				summary = text(v)
 			case is(k, "achievements"):
 				achievements = decodeList(v, "")
 			case is(k, "blockers"):
@@ -144,8 +139,7 @@ func extract(kind Kind, content []byte) *extraction {
 				insights = decodeList(v, "insight")
 			}
 		})
-		e.addText(narrative)
-		e.addText(summary)
+		e.addTexts(t) // narrative, then the legacy plain-text summary
 		e.addTexts(achievements)
 		e.addTexts(blockers)
 		e.addTexts(insights)
@@ -175,20 +169,13 @@ func extract(kind Kind, content []byte) *extraction {
 		}, e.full)
 	case KindScreenshots:
 		forRecords(payload, []string{"screenshots"}, func(rec []byte) {
-			var summary, activity, extracted, seedActivity string
+			analysis := make([]string, 3) // summary, detectedActivity, extractedText
 			var topics, seedTopics []string
-			members(rec, func(k string, v []byte) {
+			seed := fields(rec, []string{"activity"}, func(k string, v []byte) {
 				switch {
-				case is(k, "aiAnalysis"):
-					members(v, func(k string, v []byte) {
-						switch {
-						case is(k, "summary"):
-							summary = text(v)
-						case is(k, "detectedActivity"):
-							activity = text(v)
-						case is(k, "extractedText"):
-							extracted = text(v)
-						case is(k, "detectedEntities"):
+				case is(k, "aiAnalysis"): // a repeated one merges into the earlier
+					mergeFields(v, analysis, []string{"summary", "detectedActivity", "extractedText"}, func(k string, v []byte) {
+						if is(k, "detectedEntities") {
 							members(v, func(k string, v []byte) {
 								if is(k, "topics") {
 									topics = decodeList(v, "name")
@@ -196,16 +183,12 @@ func extract(kind Kind, content []byte) *extraction {
 							})
 						}
 					})
-				case is(k, "activity"): // seed layout
-					seedActivity = text(v)
 				case is(k, "topics"): // seed layout
 					seedTopics = decodeList(v, "")
 				}
 			})
-			e.addText(summary)
-			e.addText(activity)
-			e.addText(extracted)
-			e.addText(seedActivity)
+			e.addTexts(analysis)
+			e.addTexts(seed) // the seed layout's activity
 			for _, t := range topics {
 				e.topics = addFacet(e.topics, t)
 			}
@@ -215,56 +198,28 @@ func extract(kind Kind, content []byte) *extraction {
 		}, e.full)
 	case KindAudioSegments:
 		forRecords(payload, []string{"segments", "audioSegments"}, func(rec []byte) {
-			var transcription string
 			var phrases []string
-			members(rec, func(k string, v []byte) {
-				switch {
-				case is(k, "transcription"):
-					transcription = text(v)
-				case is(k, "keyPhrases"):
+			t := fields(rec, []string{"transcription"}, func(k string, v []byte) {
+				if is(k, "keyPhrases") {
 					phrases = decodeList(v, "")
 				}
 			})
-			e.addText(transcription)
+			e.addTexts(t)
 			e.addTexts(phrases)
 		}, e.full)
 	case KindVideoChunks:
 		forRecords(payload, []string{"chunks", "videoChunks"}, func(rec []byte) {
-			var topic, description, excerpt string
-			members(rec, func(k string, v []byte) {
-				switch {
-				case is(k, "topic"):
-					topic = text(v)
-				case is(k, "description"):
-					description = text(v)
-				case is(k, "transcriptExcerpt"):
-					excerpt = text(v)
-				}
-			})
-			e.addText(topic)
-			e.addText(description)
-			e.addText(excerpt)
+			e.addTexts(fields(rec, []string{"topic", "description", "transcriptExcerpt"}, nil))
 		}, e.full)
 	}
 	return e
 }
 
 func extractMetadata(e *extraction, payload []byte) {
-	var name, description, status, category, sub string
 	var tags []string
 	var start []byte
-	members(payload, func(k string, v []byte) {
+	t := fields(payload, []string{"name", "description", "status", "category", "subCategory"}, func(k string, v []byte) {
 		switch {
-		case is(k, "name"):
-			name = text(v)
-		case is(k, "description"):
-			description = text(v)
-		case is(k, "status"):
-			status = text(v)
-		case is(k, "category"):
-			category = text(v)
-		case is(k, "subCategory"):
-			sub = text(v)
 		case is(k, "tags"):
 			if s, ok := jsonString(v); ok {
 				tags = strings.Split(s, ",")
@@ -275,15 +230,15 @@ func extractMetadata(e *extraction, payload []byte) {
 			start = v
 		}
 	})
-	e.name = textUTF8(name)
-	e.addText(name)
-	e.addText(description)
-	for _, t := range tags {
-		e.tags = addFacet(e.tags, t)
+	e.name = textUTF8(t[0])
+	e.addText(t[0])
+	e.addText(t[1])
+	for _, tag := range tags {
+		e.tags = addFacet(e.tags, tag)
 	}
-	e.status, _ = normFacet(status)
-	e.category, _ = normFacet(category)
-	e.sub, _ = normFacet(sub)
+	e.status, _ = normFacet(t[2])
+	e.category, _ = normFacet(t[3])
+	e.sub, _ = normFacet(t[4])
 	e.start, e.date = parseStartTime(start)
 }
 
@@ -295,23 +250,38 @@ func extractTranscription(e *extraction, payload []byte) {
 			e.addText(s)
 			return
 		}
-		var fields [4]string // text, transcription, fullTranscription, transcript
-		members(v, func(k string, v []byte) {
-			for i, name := range [...]string{"text", "transcription", "fullTranscription", "transcript"} {
-				if is(k, name) {
-					fields[i] = text(v)
-				}
-			}
-		})
-		for _, s := range fields {
-			e.addText(s)
-		}
+		e.addTexts(fields(v, []string{"text", "transcription", "fullTranscription", "transcript"}, nil))
 	}
 	if appenvelope.FirstByte(payload) == '[' {
 		eachElement(payload, func(el []byte) bool { one(el); return !e.full() })
 		return
 	}
 	one(payload)
+}
+
+// fields reads the text fields names of obj: for each, the value of its
+// last member ("" when absent or not a string). Every other member goes to
+// other, when set, in document order.
+func fields(obj []byte, names []string, other func(key string, val []byte)) []string {
+	out := make([]string, len(names))
+	mergeFields(obj, out, names, other)
+	return out
+}
+
+// mergeFields is fields into out, which keeps what obj does not set (a
+// repeated object merges into the earlier one, as encoding/json decodes it).
+func mergeFields(obj []byte, out []string, names []string, other func(key string, val []byte)) {
+	members(obj, func(k string, v []byte) {
+		for i, name := range names {
+			if is(k, name) {
+				out[i] = text(v)
+				return
+			}
+		}
+		if other != nil {
+			other(k, v)
+		}
+	})
 }
 
 // members calls fn for each member of obj (validated JSON) in document
@@ -329,14 +299,7 @@ func text(v []byte) string {
 }
 
 // memberText is the text of obj's (last) member name.
-func memberText(obj []byte, name string) (s string) {
-	members(obj, func(k string, v []byte) {
-		if is(k, name) {
-			s = text(v)
-		}
-	})
-	return s
-}
+func memberText(obj []byte, name string) string { return fields(obj, []string{name}, nil)[0] }
 
 // forRecords calls fn for each record of a chunk: the payload is either a bare
 // array (seed layout) or an object holding the array under one of keys (the
