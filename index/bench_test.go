@@ -2,8 +2,10 @@ package index
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,31 @@ import (
 // benchSession returns the files of a session i of about 1,700 words: metadata,
 // a summary, a transcription, a screenshot chunk of 10 records with OCR text and
 // an audio chunk of 30 segments, in the real app's layout (compressed envelopes).
+// sessionFile is one file of a generated session (benchSession), classified.
+type sessionFile struct {
+	fid     uint64 // its place in the list, from 1
+	sid     string
+	kind    Kind
+	content []byte
+}
+
+// benchFiles generates n sessions with benchSession and lists their files,
+// each session's in path order.
+func benchFiles(t testing.TB, r *rand.Rand, n int) []sessionFile {
+	var files []sessionFile
+	for i := range n {
+		s := benchSession(t, r, i)
+		for _, p := range slices.Sorted(maps.Keys(s)) {
+			sid, kind, ok := Classify(p)
+			if !ok {
+				t.Fatalf("%s does not classify", p)
+			}
+			files = append(files, sessionFile{fid: uint64(len(files) + 1), sid: sid, kind: kind, content: s[p]})
+		}
+	}
+	return files
+}
+
 func benchSession(t testing.TB, r *rand.Rand, i int) map[string][]byte {
 	words := func(n int) string {
 		w := make([]string, n)
@@ -61,19 +88,8 @@ func benchWord(r *rand.Rand) string {
 // rewritten with one more record, as the real app does on every capture.
 func BenchmarkUpdateFile(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	type file struct {
-		sid     string
-		kind    Kind
-		content []byte
-	}
-	var files []file
-	for i := range 50 {
-		for p, c := range benchSession(b, r, i) {
-			sid, kind, _ := Classify(p)
-			files = append(files, file{sid, kind, c})
-		}
-	}
-	update := func(b *testing.B, f *fixture, fid uint64, fl file) {
+	files := benchFiles(b, r, 50)
+	update := func(b *testing.B, f *fixture, fid uint64, fl sessionFile) {
 		batch := f.db.NewIndexedBatch()
 		defer batch.Close()
 		if err := f.x.UpdateFile(batch, fid, fl.sid, fl.kind, fl.content); err != nil {
@@ -112,7 +128,7 @@ func BenchmarkUpdateFile(b *testing.B) {
 		}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			update(b, f, uint64(i/20+1), file{"s", KindScreenshots, chunks[i%20+1]})
+			update(b, f, uint64(i/20+1), sessionFile{sid: "s", kind: KindScreenshots, content: chunks[i%20+1]})
 		}
 	})
 }

@@ -70,15 +70,8 @@ func TestExtractMatchesOracle(t *testing.T) {
 	for _, c := range extractionCases {
 		checkAgainstOracle(t, c.kind, []byte(c.content))
 	}
-	r := rand.New(rand.NewPCG(7, 7))
-	for i := range 20 {
-		for p, content := range benchSession(t, r, i) {
-			_, kind, ok := Classify(p)
-			if !ok {
-				t.Fatalf("benchSession path %s does not classify", p)
-			}
-			checkAgainstOracle(t, kind, content)
-		}
+	for _, f := range benchFiles(t, rand.New(rand.NewPCG(7, 7)), 20) {
+		checkAgainstOracle(t, f.kind, f.content)
 	}
 }
 
@@ -96,18 +89,7 @@ func FuzzExtractOracle(f *testing.F) {
 // BenchmarkExtract times the extraction of generated session files against
 // the oracle's encoding/json extraction (the one before it), alternating.
 func BenchmarkExtract(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	type file struct {
-		kind    Kind
-		content []byte
-	}
-	var files []file
-	for i := range 50 {
-		for p, c := range benchSession(b, r, i) {
-			_, kind, _ := Classify(p)
-			files = append(files, file{kind, c})
-		}
-	}
+	files := benchFiles(b, rand.New(rand.NewPCG(1, 1)), 50)
 	for range 2 {
 		b.Run("walk", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

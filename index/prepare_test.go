@@ -29,24 +29,8 @@ func indexKeys(t testing.TB, db *pebble.DB) [][2][]byte {
 // files, rewrites, files moved between sessions, and a prepared update
 // applied again (a retried commit).
 func TestApplyPreparedSameAsUpdateFile(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 3))
-	type file struct {
-		fid     uint64
-		sid     string
-		kind    Kind
-		content []byte
-	}
-	var files []file
-	for i := range 6 {
-		for p, c := range benchSession(t, r, i) {
-			sid, kind, ok := Classify(p)
-			if !ok {
-				t.Fatalf("%s does not classify", p)
-			}
-			files = append(files, file{uint64(len(files) + 1), sid, kind, c})
-		}
-	}
-	slices.SortFunc(files, func(a, b file) int { return bytes.Compare(a.content, b.content) })
+	files := benchFiles(t, rand.New(rand.NewPCG(3, 3)), 6)
+	slices.SortFunc(files, func(a, b sessionFile) int { return bytes.Compare(a.content, b.content) })
 	// Rewrites: every third file again with the content of another file
 	// of its kind (a changed file), some under another session.
 	steps := slices.Clone(files)
@@ -104,19 +88,7 @@ func TestApplyPreparedSameAsUpdateFile(t *testing.T) {
 // part a commit now does outside its transaction (Prepare: extraction,
 // tokenizing) and the part left inside it (ApplyPrepared: key writes).
 func BenchmarkPrepareApply(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	type file struct {
-		sid     string
-		kind    Kind
-		content []byte
-	}
-	var files []file
-	for i := range 50 {
-		for p, c := range benchSession(b, r, i) {
-			sid, kind, _ := Classify(p)
-			files = append(files, file{sid, kind, c})
-		}
-	}
+	files := benchFiles(b, rand.New(rand.NewPCG(1, 1)), 50)
 	b.Run("prepare", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			f := files[i%len(files)]
