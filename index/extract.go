@@ -106,9 +106,9 @@ func cutUTF8(s string, n int) string {
 //
 // The JSON is walked in place, without reflection: unwrap has validated it,
 // so envelope.EachMember and EachElement only need to find where each value
-// ends. The rules are encoding/json's, which the index was built with (the
-// differential test against the oracle's encoding/json extraction checks
-// them on every input FuzzExtract finds):
+// ends. The rules are encoding/json's, which the index was built with
+// (TestExtractMatchesOracle and FuzzExtractOracle hold this extraction to the
+// oracle's, which decodes with encoding/json):
 //   - a field matches a key case-insensitively (strings.EqualFold, which is
 //     encoding/json's folding);
 //   - members apply in document order, so of duplicate keys the last wins,
