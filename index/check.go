@@ -28,23 +28,31 @@ type checker struct {
 	wantSum, haveSum uint64
 }
 
-// postingHash is the hash of one term posting that the sums add up.
-func (c *checker) postingHash(t string, num uint32, fid, tf uint64) uint64 {
+// postingHash is the hash of one term posting that the sums add up. h is
+// seeded with the checker's seed (each worker has its own).
+func postingHash(h *maphash.Hash, t string, num uint32, fid, tf uint64) uint64 {
 	var b [20]byte
 	binary.LittleEndian.PutUint32(b[:4], num)
 	binary.LittleEndian.PutUint64(b[4:12], fid)
 	binary.LittleEndian.PutUint64(b[12:], tf)
-	c.hash.Reset()
-	c.hash.WriteString(t)
-	c.hash.Write(b[:])
-	return c.hash.Sum64()
+	h.Reset()
+	h.WriteString(t)
+	h.Write(b[:])
+	return h.Sum64()
 }
 
-// want adds the term postings record rec of file fid lists.
-func (c *checker) want(fid uint64, rec *fileRecord) {
+func (c *checker) postingHash(t string, num uint32, fid, tf uint64) uint64 {
+	return postingHash(&c.hash, t, num, fid, tf)
+}
+
+// wantSum is the sum of the hashes of the term postings record rec of file
+// fid lists.
+func wantSum(h *maphash.Hash, fid uint64, rec *fileRecord) uint64 {
+	var sum uint64
 	for _, t := range rec.terms {
-		c.wantSum += c.postingHash(t.term, rec.num, fid, t.tf)
+		sum += postingHash(h, t.term, rec.num, fid, t.tf)
 	}
+	return sum
 }
 
 func (c *checker) add(format string, args ...any) {
@@ -55,10 +63,62 @@ func (c *checker) add(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
+// fileCheck is what a check worker found for one file.
+type fileCheck struct {
+	stored   *fileRecord // the stored record, nil if there is none
+	corrupt  bool        // the stored record does not decode
+	err      error
+	want     uint64   // wantSum of stored
+	problems []string // of the file's keys (checkFileKeys)
+}
+
+func (f *fileCheck) add(format string, args ...any) {
+	f.problems = append(f.problems, fmt.Sprintf(format, args...))
+}
+
+// examine is Check's work for one file, on a worker: it loads the stored
+// record and, when the record says it was built from this very content (its
+// sum), takes it as the file's; otherwise it extracts the file again. Then
+// it checks the file's keys against the record.
+func (c *checker) examine(e *extracted, content []byte) {
+	f := &fileCheck{}
+	e.check = f
+	stored, err := loadRecord(c.r, e.fid)
+	switch {
+	case errors.Is(err, errCorrupt):
+		f.corrupt = true
+	case err != nil:
+		f.err = err
+	}
+	if stored != nil && stored.sum != 0 && stored.sum == contentSum(content) {
+		rec := *stored
+		e.rec, e.trusted = &rec, true
+	} else {
+		e.rec, e.text = buildRecord(e.sid, e.kind, content)
+	}
+	if stored == nil {
+		return
+	}
+	f.stored = stored
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	f.want = wantSum(&h, e.fid, stored)
+	e.rec.num = stored.num // handed out when indexed; checked in checkFileKeys
+	if !e.trusted && !bytes.Equal(stored.fields(), e.rec.fields()) {
+		return // stale: reported by Check
+	}
+	f.err = c.checkFileKeys(e.fid, e.rec, e.text, e.trusted, f.add)
+}
+
 // Check compares the index with the files (fsck): all yields every indexable
 // file. It reports files not indexed (missing), indexed from other content
 // (stale), indexed files that no longer exist (orphan), posting keys missing
 // or left behind, and wrong session or global aggregates. The repair is Rebuild.
+//
+// A file whose record carries the sum of its current content is not
+// extracted again: the record was built from it, and the postings, facets,
+// session part and snippet text are checked against the record. Only files
+// whose content changed since (or records of version 1) are extracted.
 func (x *Index) Check(all FileSource) ([]string, error) {
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
@@ -69,8 +129,8 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	expSessions := map[string]*sessionAgg{}
 	var expLength uint64
 	storedPostings := 0
-	err := extractAll(all, func(e *extracted) error {
-		fid, sid, kind, rec, text := e.fid, e.sid, e.kind, e.rec, e.text
+	err := extractAllWith(all, c.examine, func(e *extracted) error {
+		fid, sid, kind, rec, f := e.fid, e.sid, e.kind, e.rec, e.check
 		if seen[fid] {
 			c.add("file %d is listed twice", fid)
 			return nil
@@ -87,26 +147,28 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 		if kind == KindMetadata && (!a.hasMeta || fid > a.metaFid) {
 			a.hasMeta, a.metaFid, a.name, a.start, a.day = true, fid, rec.name, rec.start, rec.day
 		}
-		stored, err := loadRecord(snap, fid)
-		if errors.Is(err, errCorrupt) {
+		if f.corrupt {
 			c.add("file %d (session %q, %s): corrupt record", fid, sid, kind)
 			return nil
 		}
-		if err != nil {
-			return err
+		if f.err != nil {
+			return f.err
 		}
+		stored := f.stored
 		if stored == nil {
 			c.add("missing: file %d (session %q, %s) is not indexed", fid, sid, kind)
 			return nil
 		}
 		storedPostings += stored.postingCount(fid)
-		c.want(fid, stored)
-		rec.num = stored.num // handed out when indexed; checked in checkFileKeys
-		if !bytes.Equal(stored.encodeBody(), rec.encodeBody()) {
+		c.wantSum += f.want
+		if !e.trusted && !bytes.Equal(stored.fields(), rec.fields()) {
 			c.add("stale: file %d (session %q, %s) is indexed from other content", fid, sid, kind)
 			return nil
 		}
-		return c.checkFileKeys(fid, rec, text)
+		for _, p := range f.problems {
+			c.add("%s", p)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -124,7 +186,7 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 			return nil
 		}
 		storedPostings += rec.postingCount(fid)
-		c.want(fid, rec)
+		c.wantSum += wantSum(&c.hash, fid, rec)
 		c.add("orphan: file %d (session %q, %s) is indexed but no longer exists", fid, rec.sid, rec.kind)
 		return nil
 	})
@@ -173,14 +235,16 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 }
 
 // checkFileKeys checks the session number, postings, session part and text
-// of an up-to-date file.
-func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error {
+// of an up-to-date file. With trusted, rec is the stored record of the
+// file's current content and text is not known: the stored text is checked
+// against the record's textSum.
+func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string, trusted bool, add func(string, ...any)) error {
 	v, ok, err := get(c.r, sessionKey(rec.sid))
 	if err != nil {
 		return err
 	}
 	if !ok || !bytes.Equal(v, appendNum(nil, rec.num)) {
-		c.add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
+		add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
 	}
 	for _, p := range rec.postings(fid) {
 		if p.key[1] == tblTerm {
@@ -191,7 +255,7 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 			return err
 		}
 		if !ok || !bytes.Equal(v, p.value) {
-			c.add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
+			add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
 		}
 	}
 	// (The term postings: the sums in Check, and termDiff.)
@@ -200,21 +264,32 @@ func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string) error 
 		return err
 	}
 	if !ok || !bytes.Equal(v, rec.part().encode()) {
-		c.add("file %d (session %q): session part missing or wrong", fid, rec.sid)
+		add("file %d (session %q): session part missing or wrong", fid, rec.sid)
 	}
 	v, ok, err = get(c.r, textKey(fid))
 	if err != nil {
 		return err
 	}
 	v = decodeText(v)
-	if c.x.content != nil {
+	switch {
+	case trusted && c.x.content != nil:
 		// Snippets come from the content; stored text is left over from
 		// before and is dropped when the file is next indexed.
-		if ok && string(v) != text {
-			c.add("file %d (session %q): snippet text wrong", fid, rec.sid)
+		if ok && textSumOf(v) != rec.textSum {
+			add("file %d (session %q): snippet text wrong", fid, rec.sid)
 		}
-	} else if string(v) != text || ok != (text != "") {
-		c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+	case trusted:
+		if ok != (rec.textSum != 0) || ok && textSumOf(v) != rec.textSum {
+			add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+		}
+	case c.x.content != nil:
+		if ok && string(v) != text {
+			add("file %d (session %q): snippet text wrong", fid, rec.sid)
+		}
+	default:
+		if string(v) != text || ok != (text != "") {
+			add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+		}
 	}
 	return nil
 }

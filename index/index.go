@@ -580,12 +580,24 @@ type extracted struct {
 	rec  *fileRecord
 	text string
 	done chan struct{}
+
+	// Check's (examine): the record is the stored one, not extracted again.
+	trusted bool
+	check   *fileCheck
 }
 
 // extractAll builds the records of the files all yields on every CPU and
 // calls fn with each, in the order all yields them, one at a time. It stops
 // at the first error of all or fn.
 func extractAll(all FileSource, fn func(e *extracted) error) error {
+	return extractAllWith(all, func(e *extracted, content []byte) {
+		e.rec, e.text = buildRecord(e.sid, e.kind, content)
+	}, fn)
+}
+
+// extractAllWith is extractAll with the work done on the workers for each
+// file: work sets the record (and whatever else fn needs) of e.
+func extractAllWith(all FileSource, work func(e *extracted, content []byte), fn func(e *extracted) error) error {
 	type input struct {
 		e       *extracted
 		content []byte
@@ -599,7 +611,7 @@ func extractAll(all FileSource, fn func(e *extracted) error) error {
 		go func() {
 			defer wg.Done()
 			for in := range inputs {
-				in.e.rec, in.e.text = buildRecord(in.e.sid, in.e.kind, in.content)
+				work(in.e, in.content)
 				close(in.e.done)
 			}
 		}()

@@ -239,24 +239,43 @@ func TestTokenizeMatchesOracle(t *testing.T) {
 	}
 }
 
-// TestRecordVersions: records are written plain (version 1); compressed
-// ones (version 2, written by an earlier build of this branch) still read,
-// and a damaged one is corrupt, not a panic.
+// TestRecordVersions: records are written plain with the sums of their
+// content and text (version 3); version 1 (plain, no sums) and version 2
+// (compressed, written by an earlier build) still read, with no sums, and a
+// damaged one is corrupt, not a panic.
 func TestRecordVersions(t *testing.T) {
-	rec, _ := buildRecord("s1", KindSummary, mustJSON(t, map[string]any{"narrative": strings.Repeat("alpha beta gamma delta ", 40)}))
+	content := mustJSON(t, map[string]any{"narrative": strings.Repeat("alpha beta gamma delta ", 40)})
+	rec, text := buildRecord("s1", KindSummary, content)
+	if rec.sum != contentSum(content) || rec.sum == 0 || rec.textSum != textSumOf([]byte(text)) || rec.textSum == 0 {
+		t.Fatalf("sums %x %x", rec.sum, rec.textSum)
+	}
 	plain := rec.encode()
 	if plain[0] != recordVersion {
 		t.Fatalf("record written as version %d", plain[0])
 	}
-	v2 := textEncoder.EncodeAll(plain[1:], []byte{recordVersionZstd})
+	if got, err := decodeRecord(plain); err != nil || !reflect.DeepEqual(got, rec) {
+		t.Fatalf("version 3 record: %+v, %v", got, err)
+	}
+	for _, cut := range []int{1, 8, 16, 17} {
+		if _, err := decodeRecord(plain[:len(plain)-cut]); err == nil {
+			t.Fatalf("a version 3 record %d bytes short decodes", cut)
+		}
+	}
+	noSums := *rec
+	noSums.sum, noSums.textSum = 0, 0
+	v1 := append([]byte{recordVersionV1}, rec.fields()...)
+	if got, err := decodeRecord(v1); err != nil || !reflect.DeepEqual(got, &noSums) {
+		t.Fatalf("version 1 record: %+v, %v", got, err)
+	}
+	v2 := textEncoder.EncodeAll(v1[1:], []byte{recordVersionZstd})
 	got, err := decodeRecord(v2)
-	if err != nil || !reflect.DeepEqual(got, rec) {
+	if err != nil || !reflect.DeepEqual(got, &noSums) {
 		t.Fatalf("version 2 record: %+v, %v", got, err)
 	}
 	if _, err := decodeRecord(append(v2[:len(v2)-3:len(v2)-3], 1, 2, 3)); err == nil {
 		t.Fatal("a damaged version 2 record decodes")
 	}
-	text := strings.Repeat("snippet text ", 50)
+	text = strings.Repeat("snippet text ", 50)
 	if got := string(decodeText(encodeText(text))); got != text {
 		t.Fatalf("text round trip: %q", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -40,13 +41,30 @@ type fileRecord struct {
 	day    string     // YYYY-MM-DD of startTime, metadata only
 	name   string     // metadata only
 	start  string     // metadata only
+
+	// sum is a hash of the content the record was built from and textSum
+	// one of the snippet text it gave (0: no text), so that fsck can tell
+	// that a record is the file's without extracting the file again. A
+	// version 1 record has neither (sum 0).
+	sum, textSum uint64
+}
+
+// contentSum is the sum of a record built from content; never 0.
+func contentSum(content []byte) uint64 { return max(xxhash.Sum64(content), 1) }
+
+// textSumOf is the textSum of snippet text; 0 only for no text.
+func textSumOf(text []byte) uint64 {
+	if len(text) == 0 {
+		return 0
+	}
+	return max(xxhash.Sum64(text), 1)
 }
 
 // buildRecord extracts content and returns the file's record and the text
 // stored for snippets.
 func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	e := extract(kind, content)
-	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start}
+	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start, sum: contentSum(content)}
 	tf := map[string]*uint64{} // lookups by a []byte do not allocate; only new terms do
 	for _, s := range e.texts {
 		scanTokenBytes(s, func(tok []byte, _, _ int) bool {
@@ -86,7 +104,9 @@ func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	}
 	sort.Slice(rec.facets, func(i, j int) bool { return facetLess(rec.facets[i], rec.facets[j]) })
 	rec.facets = compactFacets(rec.facets)
-	return rec, storedText(e.texts)
+	text := storedText(e.texts)
+	rec.textSum = textSumOf([]byte(text))
+	return rec, text
 }
 
 func facetLess(a, b facet) bool {
@@ -155,13 +175,16 @@ func fitted(texts []string, limit int) int {
 	return n
 }
 
-// Record versions: 1 is the plain encoding below, the one written; 2 is the
-// same body (after its version byte) compressed with zstd, which decode still
-// reads. Compressing records saved 1.6% of the indexed JSON bytes but cost
-// about a seventh of the commit path's CPU (a record is decoded and encoded
-// again on every rewrite of its file), so they are written plain.
+// Record versions: 3 is the plain encoding below, the one written: the
+// fields of version 1, then sum and textSum (8 bytes each, little endian).
+// 1 (no sums) and 2 (a version 1 body, after its version byte, compressed
+// with zstd) are still read. Compressing records saved 1.6% of the indexed
+// JSON bytes but cost about a seventh of the commit path's CPU (a record is
+// decoded and encoded again on every rewrite of its file), so they are
+// written plain.
 const (
-	recordVersion     = 1
+	recordVersion     = 3
+	recordVersionV1   = 1
 	recordVersionZstd = 2
 	maxRecordBytes    = 64 << 20 // decoded size cap of a compressed record
 	textZstdMin       = 256      // shorter snippet text is stored as is
@@ -196,13 +219,25 @@ func decodeText(v []byte) []byte {
 	return v
 }
 
-// encode returns the stored form of the record.
-func (r *fileRecord) encode() []byte { return r.encodeBody() }
-
-// encodeBody returns the record in the plain encoding (version 1).
-func (r *fileRecord) encodeBody() []byte {
+// encode returns the stored form of the record (version 3).
+func (r *fileRecord) encode() []byte {
 	w := &byteWriter{}
 	w.byte1(recordVersion)
+	r.encodeFields(w)
+	w.b = binary.LittleEndian.AppendUint64(w.b, r.sum)
+	w.b = binary.LittleEndian.AppendUint64(w.b, r.textSum)
+	return w.bytes()
+}
+
+// fields returns what the record says of its file, without the
+// sums: two records built from content that extracts the same agree here.
+func (r *fileRecord) fields() []byte {
+	w := &byteWriter{}
+	r.encodeFields(w)
+	return w.bytes()
+}
+
+func (r *fileRecord) encodeFields(w *byteWriter) {
 	w.str(r.sid)
 	w.num(r.num)
 	w.uint(uint64(r.kind))
@@ -229,19 +264,19 @@ func (r *fileRecord) encodeBody() []byte {
 		w.str(f.value)
 		w.str(f.sub)
 	}
-	return w.bytes()
 }
 
 func decodeRecord(b []byte) (*fileRecord, error) {
 	if len(b) > 0 && b[0] == recordVersionZstd {
-		body, err := zstdDecoder.DecodeAll(b[1:], []byte{recordVersion})
+		body, err := zstdDecoder.DecodeAll(b[1:], []byte{recordVersionV1})
 		if err != nil || len(body) > maxRecordBytes {
 			return nil, errCorrupt
 		}
 		b = body
 	}
 	r := newReader(b)
-	if r.byte1() != recordVersion {
+	version := r.byte1()
+	if version != recordVersion && version != recordVersionV1 {
 		return nil, errCorrupt
 	}
 	rec := &fileRecord{sid: r.str(), num: r.num(), kind: Kind(r.uint()), length: r.uint(), day: r.str(), name: r.str(), start: r.str()}
@@ -266,6 +301,14 @@ func decodeRecord(b []byte) (*fileRecord, error) {
 	}
 	for range n {
 		rec.facets = append(rec.facets, facet{field: r.byte1(), value: r.str(), sub: r.str()})
+	}
+	if version == recordVersion {
+		if r.err != nil || len(r.b) != 16 {
+			return nil, errCorrupt
+		}
+		rec.sum = binary.LittleEndian.Uint64(r.b)
+		rec.textSum = binary.LittleEndian.Uint64(r.b[8:])
+		r.b = r.b[16:]
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errCorrupt
