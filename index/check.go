@@ -63,51 +63,21 @@ func (c *checker) add(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
-// fileCheck is what a check worker found for one file.
-type fileCheck struct {
-	stored   *fileRecord // the stored record, nil if there is none
-	corrupt  bool        // the stored record does not decode
-	err      error
-	want     uint64   // wantSum of stored
-	problems []string // of the file's keys (checkFileKeys)
+// srcFile is what Check learned of a file from the source.
+type srcFile struct {
+	sid     string
+	kind    Kind
+	trusted bool // its content has the sum its stored record was built from
+	indexed bool // the record pass met its record
 }
 
-func (f *fileCheck) add(format string, args ...any) {
-	f.problems = append(f.problems, fmt.Sprintf(format, args...))
-}
-
-// examine is Check's work for one file, on a worker: it loads the stored
-// record and, when the record says it was built from this very content (its
-// sum), takes it as the file's; otherwise it extracts the file again. Then
-// it checks the file's keys against the record.
-func (c *checker) examine(e *extracted, content []byte) {
-	f := &fileCheck{}
-	e.check = f
-	stored, err := loadRecord(c.r, e.fid)
-	switch {
-	case errors.Is(err, errCorrupt):
-		f.corrupt = true
-	case err != nil:
-		f.err = err
+// storedSum is the content sum of a stored record, read from its last bytes
+// without decoding it; 0 when it has none (version 1 or 2, or too short).
+func storedSum(v []byte) uint64 {
+	if len(v) < 17 || v[0] != recordVersion {
+		return 0
 	}
-	if stored != nil && stored.sum != 0 && stored.sum == contentSum(content) {
-		rec := *stored
-		e.rec, e.trusted = &rec, true
-	} else {
-		e.rec, e.text = buildRecord(e.sid, e.kind, content)
-	}
-	if stored == nil {
-		return
-	}
-	f.stored = stored
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	f.want = wantSum(&h, e.fid, stored)
-	e.rec.num = stored.num // handed out when indexed; checked in checkFileKeys
-	if !e.trusted && !bytes.Equal(stored.fields(), e.rec.fields()) {
-		return // stale: reported by Check
-	}
-	f.err = c.checkFileKeys(e.fid, e.rec, e.text, e.trusted, f.add)
+	return binary.LittleEndian.Uint64(v[len(v)-16:])
 }
 
 // Check compares the index with the files (fsck): all yields every indexable
@@ -115,27 +85,94 @@ func (c *checker) examine(e *extracted, content []byte) {
 // (stale), indexed files that no longer exist (orphan), posting keys missing
 // or left behind, and wrong session or global aggregates. The repair is Rebuild.
 //
-// A file whose record carries the sum of its current content is not
-// extracted again: the record was built from it, and the postings, facets,
-// session part and snippet text are checked against the record. Only files
-// whose content changed since (or records of version 1) are extracted.
+// It reads the index in key order rather than file by file. A file whose
+// content has the sum its stored record was built from is not extracted
+// again: the record stands for it. Only files whose content changed since
+// (or whose records are of version 1) are extracted and compared. The keys
+// the records name are checked as a whole, as sums of hashes against sums
+// over the tables (term postings, facet and day postings, session parts),
+// and file by file only where the sums differ; snippet text against each
+// record's textSum, in one merged pass.
 func (x *Index) Check(all FileSource) ([]string, error) {
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	c := &checker{r: snap, x: x, seed: maphash.MakeSeed()}
 	c.hash.SetSeed(c.seed)
 
-	seen := map[uint64]bool{}
-	expSessions := map[string]*sessionAgg{}
-	var expLength uint64
-	storedPostings := 0
-	err := extractAllWith(all, c.examine, func(e *extracted) error {
-		fid, sid, kind, rec, f := e.fid, e.sid, e.kind, e.rec, e.check
-		if seen[fid] {
-			c.add("file %d is listed twice", fid)
+	// 1. The content sums of the stored records, then the files: each one's
+	// content hashed on the workers, and extracted when the sums differ.
+	sums := map[uint64]uint64{}
+	if _, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
+		if len(k) == 10 {
+			if s := storedSum(v); s != 0 {
+				sums[bytesToFid(k[2:])] = s
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	seen := map[uint64]srcFile{}
+	fresh := map[uint64]*extracted{} // the files extracted again
+	sids := map[string]string{}      // one copy of each session id
+	err := extractAllWith(all, func(e *extracted, content []byte) {
+		if s := sums[e.fid]; s != 0 && s == contentSum(content) {
+			e.trusted = true
+			return
+		}
+		e.rec, e.text = buildRecord(e.sid, e.kind, content)
+	}, func(e *extracted) error {
+		if _, dup := seen[e.fid]; dup {
+			c.add("file %d is listed twice", e.fid)
 			return nil
 		}
-		seen[fid] = true
+		sid, ok := sids[e.sid]
+		if !ok {
+			sid = e.sid
+			sids[sid] = sid
+		}
+		seen[e.fid] = srcFile{sid: sid, kind: e.kind, trusted: e.trusted}
+		if !e.trusted {
+			fresh[e.fid] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sums = nil
+
+	// 2. The records, in key order, with the snippet text beside them.
+	nums := map[string]uint32{}
+	if _, err := c.scan(tableKey(tblSession), func(k, v []byte) error {
+		if len(v) == 4 {
+			nums[string(k[2:])] = binary.BigEndian.Uint32(v)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	texts, err := prefixIter(c.r, tableKey(tblText))
+	if err != nil {
+		return nil, err
+	}
+	defer texts.Close()
+	textOK := texts.First()
+	// text returns file fid's stored snippet text, if any.
+	text := func(fid uint64) ([]byte, bool) {
+		key := textKey(fid)
+		for textOK && bytes.Compare(texts.Key(), key) < 0 {
+			textOK = texts.Next()
+		}
+		if !textOK || !bytes.Equal(texts.Key(), key) {
+			return nil, false
+		}
+		return decodeText(texts.Value()), true
+	}
+
+	expSessions := map[string]*sessionAgg{}
+	var expLength uint64
+	count := func(fid uint64, sid string, rec *fileRecord) {
 		a := expSessions[sid]
 		if a == nil {
 			a = &sessionAgg{}
@@ -144,57 +181,95 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 		a.files++
 		a.length += rec.length
 		expLength += rec.length
-		if kind == KindMetadata && (!a.hasMeta || fid > a.metaFid) {
+		if rec.kind == KindMetadata && (!a.hasMeta || fid > a.metaFid) {
 			a.hasMeta, a.metaFid, a.name, a.start, a.day = true, fid, rec.name, rec.start, rec.day
 		}
-		if f.corrupt {
-			c.add("file %d (session %q, %s): corrupt record", fid, sid, kind)
-			return nil
-		}
-		if f.err != nil {
-			return f.err
-		}
-		stored := f.stored
-		if stored == nil {
-			c.add("missing: file %d (session %q, %s) is not indexed", fid, sid, kind)
-			return nil
-		}
-		storedPostings += stored.postingCount(fid)
-		c.wantSum += f.want
-		if !e.trusted && !bytes.Equal(stored.fields(), rec.fields()) {
-			c.add("stale: file %d (session %q, %s) is indexed from other content", fid, sid, kind)
-			return nil
-		}
-		for _, p := range f.problems {
-			c.add("%s", p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-
-	// Records of files that are gone.
+	storedPostings := 0
+	var wantKeys uint64 // facet and day postings and session parts the records name
 	storedFiles, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
-		fid := bytesToFid(k[2:])
-		if seen[fid] {
+		if len(k) != 10 {
+			c.add("stray key %q", k)
 			return nil
 		}
+		fid := bytesToFid(k[2:])
+		f, isFile := seen[fid]
 		rec, err := decodeRecord(v)
 		if err != nil {
-			c.add("orphan: file %d has a corrupt record", fid)
+			if isFile {
+				f.indexed = true
+				seen[fid] = f
+				c.add("file %d (session %q, %s): corrupt record", fid, f.sid, f.kind)
+				if e := fresh[fid]; e != nil {
+					count(fid, f.sid, e.rec)
+				}
+			} else {
+				c.add("orphan: file %d has a corrupt record", fid)
+			}
 			return nil
 		}
 		storedPostings += rec.postingCount(fid)
 		c.wantSum += wantSum(&c.hash, fid, rec)
-		c.add("orphan: file %d (session %q, %s) is indexed but no longer exists", fid, rec.sid, rec.kind)
+		wantKeys += c.keysSum(fid, rec)
+		stored, ok := text(fid)
+		if !isFile {
+			c.add("orphan: file %d (session %q, %s) is indexed but no longer exists", fid, rec.sid, rec.kind)
+			return nil
+		}
+		f.indexed = true
+		seen[fid] = f
+		cur := rec // what the file's content gives
+		if e := fresh[fid]; e != nil {
+			cur = e.rec
+			cur.num = rec.num
+		} else if rec.sid != f.sid || rec.kind != f.kind {
+			moved := *rec
+			moved.sid, moved.kind = f.sid, f.kind
+			cur = &moved
+		}
+		count(fid, f.sid, cur)
+		if cur != rec && !bytes.Equal(rec.fields(), cur.fields()) {
+			c.add("stale: file %d (session %q, %s) is indexed from other content", fid, f.sid, f.kind)
+			return nil
+		}
+		if n, ok := nums[rec.sid]; !ok || n != rec.num {
+			c.add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
+		}
+		switch e := fresh[fid]; {
+		case e == nil && c.x.content != nil:
+			// Snippets come from the content; stored text is left over from
+			// before and is dropped when the file is next indexed.
+			if ok && textSumOf(stored) != rec.textSum {
+				c.add("file %d (session %q): snippet text wrong", fid, rec.sid)
+			}
+		case e == nil:
+			if ok != (rec.textSum != 0) || ok && textSumOf(stored) != rec.textSum {
+				c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+			}
+		case c.x.content != nil:
+			if ok && string(stored) != e.text {
+				c.add("file %d (session %q): snippet text wrong", fid, rec.sid)
+			}
+		default:
+			if string(stored) != e.text || ok != (e.text != "") {
+				c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	files := uint64(0)
+	for fid, f := range seen {
+		files++
+		if !f.indexed {
+			c.add("missing: file %d (session %q, %s) is not indexed", fid, f.sid, f.kind)
+			count(fid, f.sid, fresh[fid].rec)
+		}
+	}
 
-	// Keys that no record owns.
+	// 3. The tables against what the records name.
 	actual, err := c.countTermPostings()
 	if err != nil {
 		return nil, err
@@ -204,28 +279,40 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 			return nil, err
 		}
 	}
+	var haveKeys uint64
 	for _, tbl := range []byte{tblFacet, tblDay} {
-		n, err := c.scan(tableKey(tbl), nil)
+		n, err := c.scan(tableKey(tbl), func(k, v []byte) error {
+			haveKeys += c.keyHash(k, v)
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
 		actual += n
 	}
-	parts, err := c.scan(tableKey(tblSessFile), nil)
+	parts, err := c.scan(tableKey(tblSessFile), func(k, v []byte) error {
+		haveKeys += c.keyHash(k, v)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	texts, err := c.scan(tableKey(tblText), nil)
+	textKeys, err := c.scan(tableKey(tblText), nil)
 	if err != nil {
 		return nil, err
 	}
-	if actual != storedPostings || parts != storedFiles || texts > storedFiles {
+	if haveKeys != wantKeys {
+		if err := c.keyDiff(); err != nil {
+			return nil, err
+		}
+	}
+	if haveKeys != wantKeys || actual != storedPostings || parts != storedFiles || textKeys > storedFiles {
 		if err := c.strays(); err != nil {
 			return nil, err
 		}
 	}
 
-	if err := c.checkAggregates(expSessions, uint64(len(seen)), expLength); err != nil {
+	if err := c.checkAggregates(expSessions, files, expLength); err != nil {
 		return nil, err
 	}
 	if c.dropped > 0 {
@@ -234,64 +321,62 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	return c.problems, nil
 }
 
-// checkFileKeys checks the session number, postings, session part and text
-// of an up-to-date file. With trusted, rec is the stored record of the
-// file's current content and text is not known: the stored text is checked
-// against the record's textSum.
-func (c *checker) checkFileKeys(fid uint64, rec *fileRecord, text string, trusted bool, add func(string, ...any)) error {
-	v, ok, err := get(c.r, sessionKey(rec.sid))
-	if err != nil {
-		return err
-	}
-	if !ok || !bytes.Equal(v, appendNum(nil, rec.num)) {
-		add("file %d (session %q): indexed under session number %d, which is not the session's", fid, rec.sid, rec.num)
-	}
-	for _, p := range rec.postings(fid) {
-		if p.key[1] == tblTerm {
-			continue // through both layers, in Check's sums
+// keyHash is the hash of one key and its value that Check's key sums add up.
+func (c *checker) keyHash(k, v []byte) uint64 {
+	c.hash.Reset()
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(k)))
+	c.hash.Write(n[:])
+	c.hash.Write(k)
+	c.hash.Write(v)
+	return c.hash.Sum64()
+}
+
+// keysSum is the sum of keyHash over the facet and day postings and the
+// session part that record rec of file fid names.
+func (c *checker) keysSum(fid uint64, rec *fileRecord) uint64 {
+	var sum uint64
+	_ = rec.eachPosting(fid, func(k, v []byte) error {
+		if k[1] != tblTerm {
+			sum += c.keyHash(k, v)
 		}
-		v, ok, err := get(c.r, p.key)
+		return nil
+	})
+	return sum + c.keyHash(sessFileKey(rec.num, fid), rec.part().encode())
+}
+
+// keyDiff runs when the key sums of Check differ: it looks up, record by
+// record, the facet and day postings and the session part each names and
+// reports those missing or wrong. (Keys no record names: strays.)
+func (c *checker) keyDiff() error {
+	_, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
+		rec, err := decodeRecord(v)
+		if err != nil || len(k) != 10 {
+			return nil // reported in the record pass
+		}
+		fid := bytesToFid(k[2:])
+		for _, p := range rec.postings(fid) {
+			if p.key[1] == tblTerm {
+				continue
+			}
+			v, ok, err := get(c.r, p.key)
+			if err != nil {
+				return err
+			}
+			if !ok || !bytes.Equal(v, p.value) {
+				c.add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
+			}
+		}
+		v, ok, err := get(c.r, sessFileKey(rec.num, fid))
 		if err != nil {
 			return err
 		}
-		if !ok || !bytes.Equal(v, p.value) {
-			add("file %d (session %q): posting %q missing or wrong", fid, rec.sid, p.key)
+		if !ok || !bytes.Equal(v, rec.part().encode()) {
+			c.add("file %d (session %q): session part missing or wrong", fid, rec.sid)
 		}
-	}
-	// (The term postings: the sums in Check, and termDiff.)
-	v, ok, err = get(c.r, sessFileKey(rec.num, fid))
-	if err != nil {
-		return err
-	}
-	if !ok || !bytes.Equal(v, rec.part().encode()) {
-		add("file %d (session %q): session part missing or wrong", fid, rec.sid)
-	}
-	v, ok, err = get(c.r, textKey(fid))
-	if err != nil {
-		return err
-	}
-	v = decodeText(v)
-	switch {
-	case trusted && c.x.content != nil:
-		// Snippets come from the content; stored text is left over from
-		// before and is dropped when the file is next indexed.
-		if ok && textSumOf(v) != rec.textSum {
-			add("file %d (session %q): snippet text wrong", fid, rec.sid)
-		}
-	case trusted:
-		if ok != (rec.textSum != 0) || ok && textSumOf(v) != rec.textSum {
-			add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
-		}
-	case c.x.content != nil:
-		if ok && string(v) != text {
-			add("file %d (session %q): snippet text wrong", fid, rec.sid)
-		}
-	default:
-		if string(v) != text || ok != (text != "") {
-			add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
-		}
-	}
-	return nil
+		return nil
+	})
+	return err
 }
 
 // countTermPostings counts the term postings, both layers merged, adds them

@@ -50,6 +50,15 @@ func TestCheckTrustsSums(t *testing.T) {
 		{"session part wrong", func(f *fixture, _ map[uint64][]byte) {
 			f.batch(func(b *pebble.Batch) { _ = b.Set(sessFileKey(f.num("s1"), 1), []byte{9}, nil) })
 		}, []string{"file 1 (session \"s1\"): session part missing or wrong"}},
+		{"session number taken by another session", func(f *fixture, _ map[uint64][]byte) {
+			f.batch(func(b *pebble.Batch) { _ = b.Set(sessionKey("s1"), appendNum(nil, f.num("s2")), nil) })
+		}, []string{"file 1 (session \"s1\"): indexed under session number"}},
+		{"day posting with a value", func(f *fixture, _ map[uint64][]byte) {
+			f.batch(func(b *pebble.Batch) {
+				k := newKeyBuilder(f.num("s1"), 1)
+				_ = b.Set(k.day("2025-01-01"), []byte{1}, nil)
+			})
+		}, []string{"file 1 (session \"s1\"): posting"}},
 		{"facet posting deleted", func(f *fixture, _ map[uint64][]byte) {
 			f.batch(func(b *pebble.Batch) { _ = b.Delete(withNumFid(facetPrefix(fieldTag, "t1", ""), f.num("s1"), 1), nil) })
 		}, []string{"file 1 (session \"s1\"): posting"}},

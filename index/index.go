@@ -581,9 +581,8 @@ type extracted struct {
 	text string
 	done chan struct{}
 
-	// Check's (examine): the record is the stored one, not extracted again.
+	// Check's: the content has its stored record's sum, so rec is not built.
 	trusted bool
-	check   *fileCheck
 }
 
 // extractAll builds the records of the files all yields on every CPU and
