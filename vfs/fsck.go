@@ -302,30 +302,78 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 
 // IndexSource yields every file the index should hold: each regular file
 // whose path classifies as a session file, once, with its committed
-// content. Files whose content cannot be read (damaged blobs, which fsck
-// reports) are left out.
+// content, in the order of a walk of the namespace. Files whose content
+// cannot be read (damaged blobs, which fsck reports) are left out. The
+// contents are read on every CPU, a few files ahead of fn.
 func (v *FS) IndexSource() index.FileSource {
 	return func(fn func(fileID uint64, sessionID string, kind index.Kind, content []byte) error) error {
-		seen := map[uint64]bool{}
-		return v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
-			if seen[a.Ino] {
+		type item struct {
+			a       meta.Attr
+			sid     string
+			kind    index.Kind
+			content []byte
+			err     error
+			done    chan struct{}
+		}
+		readers := max(runtime.GOMAXPROCS(0), 2)
+		work := make(chan *item, 2*readers)
+		order := make(chan *item, 2*readers)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range readers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for it := range work {
+					it.content, it.err = v.committedContent(it.a)
+					close(it.done)
+				}
+			}()
+		}
+		errStop := errors.New("stopped")
+		walked := make(chan error, 1)
+		go func() {
+			defer close(order)
+			defer close(work)
+			seen := map[uint64]bool{}
+			walked <- v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
+				if seen[a.Ino] {
+					return nil
+				}
+				seen[a.Ino] = true
+				p, ok, err := v.meta.PathOf(a.Ino)
+				if err != nil || !ok {
+					return err
+				}
+				sid, kind, indexable := index.Classify(p)
+				if !indexable || a.Size > maxIndexedFile {
+					return nil
+				}
+				it := &item{a: a, sid: sid, kind: kind, done: make(chan struct{})}
+				select {
+				case order <- it:
+				case <-stop:
+					return errStop
+				}
+				work <- it // the readers drain work until it is closed
 				return nil
+			})
+		}()
+		var err error
+		for it := range order {
+			<-it.done
+			if err != nil || it.err != nil {
+				continue // drain; an unreadable file is left out
 			}
-			seen[a.Ino] = true
-			p, ok, err := v.meta.PathOf(a.Ino)
-			if err != nil || !ok {
-				return err
+			if err = fn(it.a.Ino, it.sid, it.kind, it.content); err != nil {
+				close(stop)
 			}
-			sid, kind, indexable := index.Classify(p)
-			if !indexable || a.Size > maxIndexedFile {
-				return nil
-			}
-			content, err := v.committedContent(a)
-			if err != nil {
-				return nil
-			}
-			return fn(a.Ino, sid, kind, content)
-		})
+		}
+		wg.Wait()
+		if werr := <-walked; err == nil && !errors.Is(werr, errStop) {
+			err = werr
+		}
+		return err
 	}
 }
 

@@ -2,9 +2,12 @@ package vfs
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -313,5 +316,55 @@ func TestReindexRestoresSearch(t *testing.T) {
 	}
 	if sessions, files, _, _ := v.index.Stats(); sessions != 1 || files != 2 {
 		t.Errorf("index holds %d sessions, %d files; want 1, 2", sessions, files)
+	}
+}
+
+// TestIndexSource: every session file once, with its committed content, in
+// the order of a walk; nothing else; an error of fn stops the walk and is
+// returned, with no reader left behind.
+func TestIndexSource(t *testing.T) {
+	f := newTFS(t)
+	want := map[uint64]string{}
+	var order []uint64
+	for i := range 40 {
+		dir := fmt.Sprintf("sessions/s%02d", i)
+		f.mkdir(dir, 0o755, 0, 0)
+		body := fmt.Sprintf(`{"name":"session %d","description":"%s"}`, i, strings.Repeat("x", i*100))
+		f.write(dir+"/metadata.json", body, 0o644, 0, 0)
+		f.write(dir+"/notes.txt", "not indexed", 0o644, 0, 0)
+		want[f.mustWalk(rootCtx(), dir+"/metadata.json").Node.Ino()] = body
+	}
+	f.write("elsewhere.json", "{}", 0o644, 0, 0)
+	// The serial walk's order, for comparison.
+	if err := f.v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
+		if _, ok := want[a.Ino]; ok {
+			order = append(order, a.Ino)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	err := f.v.IndexSource()(func(fid uint64, sid string, kind index.Kind, content []byte) error {
+		if string(content) != want[fid] || kind != index.KindMetadata || !strings.HasPrefix(sid, "s") {
+			t.Errorf("file %d (%s, %s): %q", fid, sid, kind, content)
+		}
+		got = append(got, fid)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, order) {
+		t.Fatalf("yielded %v (%v), want %v", got, err, order)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	err = f.v.IndexSource()(func(uint64, string, index.Kind, []byte) error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 3 {
+		t.Fatalf("after an error of fn: %v, %d calls", err, calls)
 	}
 }
