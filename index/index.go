@@ -125,7 +125,7 @@ func (x *Index) UpdateFile(b *pebble.Batch, fileID uint64, sessionID string, kin
 		return errors.New("index: empty session id")
 	}
 	rec, text := buildRecord(sessionID, kind, content)
-	return x.apply(b, fileID, rec, encodeText(text), true)
+	return x.apply(b, fileID, rec, encodeText(text), true, nil)
 }
 
 // MoveFile re-keys the postings of file fid under session sessionID without
@@ -153,7 +153,7 @@ func (x *Index) MoveFile(b *pebble.Batch, fileID uint64, sessionID string, kind 
 		return false, err
 	}
 	rec.sid, rec.num = sessionID, 0
-	return true, x.apply(b, fileID, rec, text, true) // the text as stored
+	return true, x.apply(b, fileID, rec, text, true, nil) // the text as stored
 }
 
 // RemoveFile deletes everything file fid contributed; a no-op for a file the
@@ -162,17 +162,21 @@ func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	return x.apply(b, fileID, nil, nil, true)
+	return x.apply(b, fileID, nil, nil, true, nil)
 }
 
 // apply moves file fid from its stored record to rec (nil: removed), writing
 // only the keys that differ; text is the snippet text in its stored form
 // (encodeText, which Prepare runs outside the commit). With sweep, it then runs a step of the
-// compaction sweep when one is due (compact.go).
-func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte, sweep bool) error {
-	old, err := loadRecord(b, fid)
-	if err != nil {
-		return err
+// compaction sweep when one is due (compact.go). A rebuild passes rb, which
+// takes the term postings of new sessions (see rebuilder).
+func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte, sweep bool, rb *rebuilder) error {
+	var old *fileRecord
+	if rb == nil || !rb.first(fid) { // (a rebuild cleared the index: a file met first has no record)
+		var err error
+		if old, err = loadRecord(b, fid); err != nil {
+			return err
+		}
 	}
 	if old == nil && rec == nil {
 		return nil
@@ -191,7 +195,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 			return err
 		}
 	}
-	wrote, err := writePostings(b, fid, old, rec)
+	wrote, err := writePostings(b, fid, old, rec, rb)
 	if err != nil {
 		return err
 	}
@@ -300,7 +304,9 @@ func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
 // rewriting a chunk with one more screenshot costs little. A term posting
 // that goes away gets a tombstone (a delta key with tf 0), which hides the
 // posting a base block may hold (blocks.go); facet and day keys are deleted.
-func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) (int, error) {
+// With rb, the term postings of a new file of a session that rb has not
+// flushed yet go to rb instead of the batch.
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuilder) (int, error) {
 	wrote := 0
 	set := func(key, value []byte) error {
 		if key[1] == tblTerm {
@@ -320,6 +326,18 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord) (int, erro
 			if err := old.eachPosting(fid, del); err != nil {
 				return wrote, err
 			}
+		}
+		if rb != nil && cur != nil && cur.num <= rb.flushed {
+			rb.late++
+		}
+		if cur != nil && rb != nil && cur.num > rb.flushed {
+			rb.add(fid, cur)
+			return wrote, cur.eachPosting(fid, func(key, value []byte) error {
+				if key[1] == tblTerm {
+					return nil
+				}
+				return set(key, value)
+			})
 		}
 		if cur != nil {
 			return wrote, cur.eachPosting(fid, set)
@@ -529,18 +547,49 @@ type RebuildProgress struct {
 // Extraction (JSON parsing, tokenizing) runs on every CPU; the records are
 // applied to the batch in the order all yields them.
 func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) error {
+	return x.rebuildWith(all, progress, newRebuilder(rebuildPostings))
+}
+
+// rebuildWith is RebuildWith with the term postings held in rb.
+func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *rebuilder) error {
 	b := x.db.NewIndexedBatch()
 	if err := x.Clear(b); err != nil {
 		_ = b.Close()
 		return err
 	}
+	// Drop the old index's tables now: else every read of the rebuild
+	// (a session's number, its aggregate, the length column) looks through
+	// them under the range deletion.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		_ = b.Close()
+		return err
+	}
+	_ = b.Close()
+	if err := x.db.Compact([]byte{keyPrefix}, []byte{keyPrefix + 1}, true); err != nil {
+		return err
+	}
+	b = x.db.NewIndexedBatch()
 	var p RebuildProgress
 	pending := 0
-	err := extractAll(all, func(e *extracted) error {
+	last := ""
+	err := extractAllWith(all, func(e *extracted, content []byte) {
+		e.rec, e.text = buildRecord(e.sid, e.kind, content)
+		e.stored = encodeText(e.text)
+	}, func(e *extracted) error {
 		if e.sid == "" {
 			return errors.New("index: empty session id")
 		}
-		if err := x.apply(b, e.fid, e.rec, encodeText(e.text), false); err != nil {
+		if rb.due(e.sid, last) {
+			g, err := loadGlobal(b)
+			if err == nil {
+				err = rb.flush(b, g, false)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		last = e.sid
+		if err := x.apply(b, e.fid, e.rec, e.stored, false, rb); err != nil {
 			return err
 		}
 		p.Files++
@@ -561,7 +610,13 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 		return nil
 	})
 	if err == nil {
-		// Every posting was written as a delta key: pack them all.
+		var g globalStats
+		if g, err = loadGlobal(b); err == nil {
+			err = rb.flush(b, g, true)
+		}
+	}
+	if err == nil {
+		// Postings of sessions met again after a flush went in as delta keys: pack them.
 		b, err = compactAll(x.db, b)
 	}
 	if err == nil {
@@ -573,13 +628,14 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 
 // extracted is one file of a FileSource with its record built.
 type extracted struct {
-	fid  uint64
-	sid  string
-	kind Kind
-	size int
-	rec  *fileRecord
-	text string
-	done chan struct{}
+	fid    uint64
+	sid    string
+	kind   Kind
+	size   int
+	rec    *fileRecord
+	text   string
+	stored []byte // text as stored (encodeText), when the work sets it
+	done   chan struct{}
 
 	// Check's: the content has its stored record's sum, so rec is not built.
 	trusted bool

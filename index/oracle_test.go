@@ -214,6 +214,35 @@ func TestDifferentialWithOracle(t *testing.T) {
 			if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
 				t.Fatalf("check after rebuild: %v %v", problems, err)
 			}
+
+			// The rebuild holds term postings in memory and writes them as
+			// blocks: flushed often, inside a session too, with rare terms
+			// held over, and with a source that meets a session again after
+			// its flush (its postings then go in as delta keys).
+			for _, tc := range []struct {
+				budget      int
+				interleaved bool
+			}{{40, false}, {2000, false}, {300, true}} {
+				src := allFiles(ds.files)
+				if tc.interleaved {
+					src = interleavedFiles(ds.files)
+				}
+				rb := newRebuilder(tc.budget)
+				if err := d.f.x.rebuildWith(src, nil, rb); err != nil {
+					t.Fatal(err)
+				}
+				if rb.flushes < 5 || tc.budget == 40 && rb.forced == 0 || tc.interleaved && rb.late == 0 {
+					t.Errorf("budget %d: %d flushes, %d forced, %d files late: the test misses a path", tc.budget, rb.flushes, rb.forced, rb.late)
+				}
+				d.compare(queries)
+				if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
+					t.Fatalf("check after rebuild (budget %d): %v %v", tc.budget, problems, err)
+				}
+				deltas, err := prefixCount(d.f.db, tableKey(tblTerm))
+				if err != nil || deltas != 0 {
+					t.Fatalf("budget %d: %d delta keys left (%v)", tc.budget, deltas, err)
+				}
+			}
 		})
 	}
 }
@@ -282,4 +311,38 @@ func TestRecordVersions(t *testing.T) {
 	if got := string(decodeText([]byte("short"))); got != "short" {
 		t.Fatalf("plain text: %q", got)
 	}
+}
+
+// interleavedFiles yields the files of the odd-numbered half of the paths
+// first, then the rest: most sessions are met twice, far apart.
+func interleavedFiles(files map[string]genFile) FileSource {
+	return func(fn func(uint64, string, Kind, []byte) error) error {
+		paths := sortedKeys(files)
+		for pass := range 2 {
+			for i, path := range paths {
+				if i%2 != pass {
+					continue
+				}
+				if sid, kind, ok := Classify(path); ok {
+					if err := fn(files[path].fid, sid, kind, files[path].content); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// prefixCount counts the keys under prefix.
+func prefixCount(r reader, prefix []byte) (int, error) {
+	it, err := prefixIter(r, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n, it.Close()
 }

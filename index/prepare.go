@@ -43,5 +43,5 @@ func (x *Index) ApplyPrepared(b *pebble.Batch, fileID uint64, p *Prepared) error
 	if p == nil || p.sid == "" {
 		return errors.New("index: empty session id")
 	}
-	return x.apply(b, fileID, p.rec, p.text, true)
+	return x.apply(b, fileID, p.rec, p.text, true, nil)
 }

@@ -1,0 +1,132 @@
+package index
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// A rebuild indexes every file at once, and writing each term posting as a
+// delta key (what a commit does) would make pebble write, flush and compact
+// some 165 keys per file only for compactAll to read them back and pack
+// them. The rebuilder keeps the term postings of new sessions in memory
+// instead and writes them as packed blocks directly.
+//
+// Blocks never split a session and cover increasing sessions (blocks.go).
+// Sessions are numbered in the order the rebuild first meets them, so the
+// postings held for a term all belong to sessions after those of the term's
+// blocks already written, as long as every posting of a session numbered no
+// later than the last flush (flushed) goes the ordinary way, as a delta key
+// that compactAll folds in at the end. A source walks a session's files one
+// after the other, so that is rare: a flush waits for a session to end
+// unless the memory bound forces it.
+//
+// A flush writes only the terms holding at least a block's worth of
+// postings; the others wait for more (else every flush would cut a short
+// block for each rare term). When what waits is still over half the budget,
+// or at the end, everything is written.
+type rebuilder struct {
+	terms   map[string][]posting
+	n       int    // postings held
+	flushed uint32 // the greatest session number at the last flush
+	budget  int    // postings held before a flush is due
+
+	flushes, forced, late int // for tests: flushes, flushes inside a session, files after their session's flush
+
+	// seen holds the file ids applied so far, as bitmap pages of 2^16 ids
+	// (inode numbers are dense: about 8 KiB per 65,536 files): a file not
+	// in it has no record to read back.
+	seen map[uint64]*[1 << 10]uint64
+}
+
+// rebuildPostings is the rebuilder's default budget: about 24 MiB of postings.
+const rebuildPostings = 1 << 20
+
+func newRebuilder(budget int) *rebuilder {
+	return &rebuilder{terms: map[string][]posting{}, budget: budget, seen: map[uint64]*[1 << 10]uint64{}}
+}
+
+// first records file fid and says whether it is the first time.
+func (rb *rebuilder) first(fid uint64) bool {
+	page := rb.seen[fid>>16]
+	if page == nil {
+		page = new([1 << 10]uint64)
+		rb.seen[fid>>16] = page
+	}
+	word, bit := &page[fid>>6&(1<<10-1)], uint64(1)<<(fid&63)
+	if *word&bit != 0 {
+		return false
+	}
+	*word |= bit
+	return true
+}
+
+// add holds the term postings of file fid (its record rec, numbered after
+// the last flush).
+func (rb *rebuilder) add(fid uint64, rec *fileRecord) {
+	for _, t := range rec.terms {
+		rb.terms[t.term] = append(rb.terms[t.term], posting{num: rec.num, fid: fid, tf: t.tf})
+	}
+	rb.n += len(rec.terms)
+}
+
+// due says whether to flush before a file of session sid, the file before
+// it being of session last.
+func (rb *rebuilder) due(sid, last string) bool {
+	if rb.n >= rb.budget && sid != last {
+		return true
+	}
+	if rb.n >= 2*rb.budget {
+		rb.forced++
+		return true
+	}
+	return false
+}
+
+// flush writes the held postings of every term with at least a block's
+// worth (all of them with all) as blocks into b, g being the global stats
+// as b holds them.
+func (rb *rebuilder) flush(b *pebble.Batch, g globalStats, all bool) error {
+	if rb.n == 0 {
+		return nil
+	}
+	bw := newBlockWriter(b, g)
+	defer bw.close()
+	write := func(minimum int) error {
+		for _, t := range slices.Sorted(maps.Keys(rb.terms)) {
+			ps := rb.terms[t]
+			if len(ps) < minimum {
+				continue
+			}
+			slices.SortFunc(ps, func(a, b posting) int {
+				if c := cmp.Compare(a.num, b.num); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.fid, b.fid)
+			})
+			if err := writeBlocks(b, bw, blockPrefix(t), ps); err != nil {
+				return err
+			}
+			rb.n -= len(ps)
+			delete(rb.terms, t)
+		}
+		return nil
+	}
+	minimum := blockPostings
+	if all {
+		minimum = 0
+	}
+	if err := write(minimum); err != nil {
+		return err
+	}
+	if rb.n > rb.budget/2 {
+		if err := write(0); err != nil {
+			return err
+		}
+	}
+	rb.flushed = g.lastNum
+	rb.flushes++
+	return nil
+}
