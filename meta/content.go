@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,6 +101,35 @@ func (s *Store) Chunk(ino, index uint64) (c ChunkRef, ok bool, err error) {
 // Chunks lists the manifest of ino in order (holes are absent).
 func (s *Store) Chunks(ino uint64, fn func(index uint64, c ChunkRef) error) error {
 	return scanChunks(s.db, ino, fn)
+}
+
+// ChunksOfSize is Chunks for a file whose committed size is size: a file
+// has entries only below its chunk count (the commit drops those past each
+// size it records; Check reports one past it), so a small file's are read
+// with point reads, which a bloom filter answers for most tables, instead
+// of an iterator that seeks every level (fsck and reindex read every file).
+func (s *Store) ChunksOfSize(ino, size uint64, fn func(index uint64, c ChunkRef) error) error {
+	n := (size + ChunkSize - 1) / ChunkSize
+	if n > 4 {
+		return scanChunkRange(s.db, ino, 0, n, fn)
+	}
+	for i := range n {
+		v, ok, err := get(s.db, chunkKey(ino, i))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // a hole
+		}
+		c, err := decodeChunkRef(v)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func scanChunks(r pebble.Reader, ino uint64, fn func(index uint64, c ChunkRef) error) error {
@@ -423,24 +453,30 @@ func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
 			return nil, err
 		}
 		if rec.Inline {
-			p, ok, err := get(s.db, inlineKey(h))
+			p, _, err := get(s.db, inlineKey(h))
 			if err != nil {
 				return nil, err
 			}
-			if !ok || len(p) == 0 {
-				return nil, fmt.Errorf("meta: inline blob %s missing: %w", h, syscall.EIO)
-			}
-			d, err := blobstore.Decode(blobstore.Codec(p[0]), p[1:], int(rec.Size))
-			if err != nil {
-				return nil, err
-			}
-			if blobstore.Sum(d) != h {
-				return nil, fmt.Errorf("meta: inline blob %s: %w", h, blobstore.ErrCorrupt)
-			}
-			return d, nil
+			return DecodeInline(h, BlobInfo(rec), p)
 		}
 	}
 	return s.blobs.Get(h)
+}
+
+// DecodeInline decodes and verifies the stored payload of inline blob h
+// (nil: the payload is missing).
+func DecodeInline(h blobstore.Hash, info BlobInfo, payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, fmt.Errorf("meta: inline blob %s missing: %w", h, syscall.EIO)
+	}
+	d, err := blobstore.Decode(blobstore.Codec(payload[0]), payload[1:], int(info.Size))
+	if err != nil {
+		return nil, err
+	}
+	if blobstore.Sum(d) != h {
+		return nil, fmt.Errorf("meta: inline blob %s: %w", h, blobstore.ErrCorrupt)
+	}
+	return d, nil
 }
 
 // BlobInfo is what the content view shows of one blob.
@@ -481,6 +517,53 @@ func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
 		if err := fn(h, BlobInfo(r)); err != nil {
 			return err
 		}
+	}
+	return it.Error()
+}
+
+// RefBlobsWithPayload is RefBlobs passing an inline blob's stored payload
+// too (for DecodeInline; nil when it is missing, or the blob is not
+// inline), read in the same pass: inline payloads sort as their refcount
+// records do, by hash, so a second iterator steps beside the first instead
+// of a point read per blob. The payload is fn's to keep.
+func (s *Store) RefBlobsWithPayload(fn func(h blobstore.Hash, info BlobInfo, payload []byte) error) error {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	ip := []byte{pfxInline}
+	in, err := snap.NewIter(&pebble.IterOptions{LowerBound: ip, UpperBound: prefixEnd(ip)})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	inOK := in.First()
+	p := []byte{pfxRef}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		var h blobstore.Hash
+		copy(h[:], it.Key()[1:])
+		r, err := decodeBlobRecord(it.Value())
+		if err != nil {
+			return err
+		}
+		var payload []byte
+		if r.Inline {
+			for inOK && bytes.Compare(in.Key()[1:], h[:]) < 0 {
+				inOK = in.Next()
+			}
+			if inOK && bytes.Equal(in.Key()[1:], h[:]) {
+				payload = bytes.Clone(in.Value())
+			}
+		}
+		if err := fn(h, BlobInfo(r), payload); err != nil {
+			return err
+		}
+	}
+	if err := in.Error(); err != nil {
+		return err
 	}
 	return it.Error()
 }

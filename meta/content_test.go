@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"syscall"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/taskerfs/taskerfs/blobstore"
 )
 
@@ -374,5 +376,86 @@ func TestDropChunks(t *testing.T) {
 				t.Fatalf("chunks left %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestChunksOfSize: the entries below a size's chunk count, with point
+// reads for a small file and a bounded scan for a large one, holes left
+// out; an entry past the size is not listed.
+func TestChunksOfSize(t *testing.T) {
+	cases := []struct {
+		name string
+		have []uint64
+		size uint64
+		want []uint64
+	}{
+		{"empty", nil, 0, nil},
+		{"one chunk", []uint64{0}, 10, []uint64{0}},
+		{"point reads, a hole", []uint64{0, 2, 3}, 4 * ChunkSize, []uint64{0, 2, 3}},
+		{"point reads, entry past the size", []uint64{0, 1, 2}, ChunkSize + 1, []uint64{0, 1}},
+		{"scan", []uint64{0, 1, 5, 9}, 10 * ChunkSize, []uint64{0, 1, 5, 9}},
+		{"scan, entry past the size", []uint64{0, 6, 9}, 9 * ChunkSize, []uint64{0, 6}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.mkfile("f").Ino
+			for _, i := range c.have {
+				e.setChunk(f, i, inlineRef([]byte("chunk "+fmtU(i))))
+			}
+			var got []uint64
+			err := e.s.ChunksOfSize(f, c.size, func(i uint64, r ChunkRef) error {
+				if r.Hash != blobstore.Sum([]byte("chunk "+fmtU(i))) {
+					t.Errorf("chunk %d: wrong ref", i)
+				}
+				got = append(got, i)
+				return nil
+			})
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("got %v (%v), want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestRefBlobsWithPayload: every referenced blob once, in hash order, an
+// inline one with the payload that decodes to it, a blob file's with none,
+// and an inline blob whose payload is gone with none (DecodeInline then
+// reports it missing).
+func TestRefBlobsWithPayload(t *testing.T) {
+	e := newEnv(t)
+	f := e.mkfile("f").Ino
+	want := map[blobstore.Hash][]byte{}
+	for i := range 40 {
+		data := []byte("inline chunk " + fmtU(uint64(i)))
+		e.setChunk(f, uint64(i), inlineRef(data))
+		want[blobstore.Sum(data)] = data
+	}
+	big := randomBytes(7, 300<<10)
+	e.setChunk(f, 40, e.fileRef(big))
+	gone := blobstore.Sum([]byte("inline chunk 3"))
+	if err := e.s.db.Delete(inlineKey(gone), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	var order []blobstore.Hash
+	err := e.s.RefBlobsWithPayload(func(h blobstore.Hash, info BlobInfo, payload []byte) error {
+		order = append(order, h)
+		data, err := DecodeInline(h, info, payload)
+		switch {
+		case h == blobstore.Sum(big):
+			if info.Inline || payload != nil {
+				t.Errorf("blob file: inline %v, payload %d bytes", info.Inline, len(payload))
+			}
+		case h == gone:
+			if payload != nil || err == nil {
+				t.Errorf("missing payload: %d bytes, %v", len(payload), err)
+			}
+		case err != nil || string(data) != string(want[h]):
+			t.Errorf("%s: %q, %v", h, data, err)
+		}
+		return nil
+	})
+	if err != nil || len(order) != 41 || !slices.IsSortedFunc(order, func(a, b blobstore.Hash) int { return bytes.Compare(a[:], b[:]) }) {
+		t.Fatalf("%d blobs (%v), sorted: %v", len(order), err, slices.IsSortedFunc(order, func(a, b blobstore.Hash) int { return bytes.Compare(a[:], b[:]) }))
 	}
 }

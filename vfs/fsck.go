@@ -155,8 +155,9 @@ func (v *FS) checkNamespace() ([]string, error) {
 // File blobs are read from the store directly, past the cache.
 func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 	type item struct {
-		h    blobstore.Hash
-		info meta.BlobInfo
+		h       blobstore.Hash
+		info    meta.BlobInfo
+		payload []byte // an inline blob's stored bytes
 	}
 	var (
 		mu       sync.Mutex // guards r and firstErr
@@ -171,7 +172,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 		go func() {
 			defer wg.Done()
 			for it := range items {
-				d, kind, err := v.checkBlob(it.h, it.info)
+				d, kind, err := v.checkBlob(it.h, it.info, it.payload)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -191,7 +192,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 			}
 		}()
 	}
-	err := v.meta.RefBlobs(func(h blobstore.Hash, info meta.BlobInfo) error {
+	err := v.meta.RefBlobsWithPayload(func(h blobstore.Hash, info meta.BlobInfo, payload []byte) error {
 		r.Blobs++
 		if info.Inline {
 			r.InlineBlobs++
@@ -202,7 +203,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 		if stop != nil {
 			return stop
 		}
-		items <- item{h, info}
+		items <- item{h, info, payload}
 		return nil
 	})
 	close(items)
@@ -222,11 +223,12 @@ const (
 	blobCorrupt
 )
 
-// checkBlob reads and verifies one referenced blob.
-func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo) (BlobDamage, int, error) {
+// checkBlob reads and verifies one referenced blob (payload: an inline
+// blob's stored bytes, read with its record).
+func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo, payload []byte) (BlobDamage, int, error) {
 	var err error
 	if info.Inline {
-		_, err = v.meta.Blob(h)
+		_, err = meta.DecodeInline(h, info, payload)
 	} else {
 		var data []byte
 		data, err = v.blobs.Get(h)

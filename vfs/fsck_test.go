@@ -335,6 +335,9 @@ func TestIndexSource(t *testing.T) {
 		want[f.mustWalk(rootCtx(), dir+"/metadata.json").Node.Ino()] = body
 	}
 	f.write("elsewhere.json", "{}", 0o644, 0, 0)
+	if err := f.v.wb.SyncAll(); err != nil { // IndexSource reads committed content
+		t.Fatal(err)
+	}
 	// The serial walk's order, for comparison.
 	if err := f.v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
 		if _, ok := want[a.Ino]; ok {

@@ -81,12 +81,12 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 
 func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 	buf := make([]byte, a.Size)
-	err := v.meta.Chunks(a.Ino, func(idx uint64, c meta.ChunkRef) error {
+	err := v.meta.ChunksOfSize(a.Ino, a.Size, func(idx uint64, c meta.ChunkRef) error {
 		start := idx * meta.ChunkSize
 		if start >= a.Size {
 			return nil
 		}
-		d, err := v.meta.Blob(c.Hash)
+		d, err := v.meta.BlobUncached(c.Hash) // read once: no use to the cache
 		if err != nil {
 			return err
 		}

@@ -60,8 +60,12 @@ func s3Options() (vfs.S3Options, error) {
 	return o, nil
 }
 
-// baseOptions are the vfs options of an operator command.
+// baseOptions are the vfs options of an operator command: the mount's
+// default cache sizes (fsck and reindex read every file once; a bigger
+// blob cache only held a copy of each, 1.1 GB of RSS for fsck of 10,000
+// sessions with vfs's own default).
 func baseOptions() (vfs.Options, error) {
 	o, err := s3Options()
-	return vfs.Options{S3: o}, err
+	return vfs.Options{S3: o, BlobCacheBytes: defaultCacheBytes,
+		MetaCacheBytes: metaCacheBytes, MetaMemTableBytes: metaMemTableBytes}, err
 }
