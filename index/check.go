@@ -99,6 +99,24 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	c := &checker{r: snap, x: x, seed: maphash.MakeSeed()}
 	c.hash.SetSeed(c.seed)
 
+	// 3 (begun now). The tables' side of the sums, on a checker of its own
+	// (its problems are reported after the records'): it reads nothing the
+	// record pass needs, so it runs beside the reading of the files.
+	tc := &checker{r: snap, x: x, seed: c.seed}
+	tc.hash.SetSeed(c.seed)
+	tablesDone := make(chan error, 1)
+	var tables tableSums
+	go func() { tablesDone <- tc.tableSums(&tables) }()
+	waitTables := func() error {
+		if tablesDone == nil {
+			return nil
+		}
+		err := <-tablesDone
+		tablesDone = nil
+		return err
+	}
+	defer waitTables() // (an early return must not leave it reading a closed snapshot)
+
 	// 1. The content sums of the stored records, then the files: each one's
 	// content hashed on the workers, and extracted when the sums differ.
 	sums := map[uint64]uint64{}
@@ -270,36 +288,19 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	}
 
 	// 3. The tables against what the records name.
-	actual, err := c.countTermPostings()
-	if err != nil {
+	if err := waitTables(); err != nil {
 		return nil, err
 	}
+	for _, p := range tc.problems {
+		c.add("%s", p)
+	}
+	c.dropped += tc.dropped
+	c.haveSum = tc.haveSum
+	actual, haveKeys, parts, textKeys := tables.postings, tables.keys, tables.parts, tables.texts
 	if c.wantSum != c.haveSum {
 		if err := c.termDiff(); err != nil {
 			return nil, err
 		}
-	}
-	var haveKeys uint64
-	for _, tbl := range []byte{tblFacet, tblDay} {
-		n, err := c.scan(tableKey(tbl), func(k, v []byte) error {
-			haveKeys += c.keyHash(k, v)
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		actual += n
-	}
-	parts, err := c.scan(tableKey(tblSessFile), func(k, v []byte) error {
-		haveKeys += c.keyHash(k, v)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	textKeys, err := c.scan(tableKey(tblText), nil)
-	if err != nil {
-		return nil, err
 	}
 	if haveKeys != wantKeys {
 		if err := c.keyDiff(); err != nil {
@@ -319,6 +320,40 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 		c.problems = append(c.problems, fmt.Sprintf("... and %d more problems", c.dropped))
 	}
 	return c.problems, nil
+}
+
+// tableSums is what Check's table pass finds: the postings of both kinds,
+// the sum of keyHash over the facet and day postings and the session
+// parts, the parts and the snippet text keys.
+type tableSums struct {
+	postings, parts, texts int
+	keys                   uint64
+}
+
+// tableSums counts and sums the tables into t (haveSum too).
+func (c *checker) tableSums(t *tableSums) error {
+	var err error
+	if t.postings, err = c.countTermPostings(); err != nil {
+		return err
+	}
+	for _, tbl := range []byte{tblFacet, tblDay} {
+		n, err := c.scan(tableKey(tbl), func(k, v []byte) error {
+			t.keys += c.keyHash(k, v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		t.postings += n
+	}
+	if t.parts, err = c.scan(tableKey(tblSessFile), func(k, v []byte) error {
+		t.keys += c.keyHash(k, v)
+		return nil
+	}); err != nil {
+		return err
+	}
+	t.texts, err = c.scan(tableKey(tblText), nil)
+	return err
 }
 
 // keyHash is the hash of one key and its value that Check's key sums add up.

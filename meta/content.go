@@ -479,6 +479,22 @@ func DecodeInline(h blobstore.Hash, info BlobInfo, payload []byte) ([]byte, erro
 	return d, nil
 }
 
+// ChunkBlob returns the content of manifest entry c, read once (the cache
+// is neither asked nor filled) for a pass over every file (fsck, reindex).
+// An inline payload is looked up first, with the entry's size as the
+// decode's bound: one point read instead of two (the refcount record, then
+// the payload). Check holds payload and record to agreeing.
+func (s *Store) ChunkBlob(c ChunkRef) ([]byte, error) {
+	p, ok, err := get(s.db, inlineKey(c.Hash))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return DecodeInline(c.Hash, BlobInfo{Inline: true, Size: c.Size}, p)
+	}
+	return s.loadBlob(c.Hash)
+}
+
 // BlobInfo is what the content view shows of one blob.
 type BlobInfo struct {
 	Refs   uint64

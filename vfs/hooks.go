@@ -86,7 +86,7 @@ func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 		if start >= a.Size {
 			return nil
 		}
-		d, err := v.meta.BlobUncached(c.Hash) // read once: no use to the cache
+		d, err := v.meta.ChunkBlob(c)
 		if err != nil {
 			return err
 		}
