@@ -594,6 +594,9 @@ func (c *checker) strays() error {
 // checkAggregates compares the session numbers and aggregates and the
 // global stats with the ones the files imply.
 func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint64) error {
+	if g, err := loadGlobal(c.r); err == nil && g.flags&flagRebuilding != 0 {
+		c.add("the index is incomplete: a rebuild (taskerfs reindex) was interrupted")
+	}
 	want := globalStats{sessions: uint64(len(exp)), files: files, length: length}
 	nums := map[string]uint32{}
 	_, err := c.scan(tableKey(tblSession), func(k, v []byte) error {

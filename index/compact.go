@@ -36,8 +36,9 @@ var tombstone = []byte{0}
 
 // Global stats flags.
 const (
-	flagLengths  = 1 << iota // the length column (X l) holds every session
-	flagSweeping             // a compaction sweep is under way; cursor is where
+	flagLengths    = 1 << iota // the length column (X l) holds every session
+	flagSweeping               // a compaction sweep is under way; cursor is where
+	flagRebuilding             // a rebuild began and has not finished: files are missing
 )
 
 // sweepStep counts wrote delta postings and runs a step of the sweep when one

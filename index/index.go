@@ -520,6 +520,13 @@ func (x *Index) FileSession(fileID uint64) (sessionID string, ok bool, err error
 	return rec.sid, true, nil
 }
 
+// Incomplete says whether a rebuild began and did not finish (the index
+// then lacks files until a rebuild runs to the end).
+func (x *Index) Incomplete() (bool, error) {
+	g, err := loadGlobal(x.db)
+	return g.flags&flagRebuilding != 0, err
+}
+
 // Clear deletes the whole index keyspace (before a reindex).
 func (x *Index) Clear(b *pebble.Batch) error {
 	return b.DeleteRange([]byte{keyPrefix}, []byte{keyPrefix + 1}, nil)
@@ -553,7 +560,13 @@ func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) erro
 // rebuildWith is RebuildWith with the term postings held in rb.
 func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *rebuilder) error {
 	b := x.db.NewIndexedBatch()
-	if err := x.Clear(b); err != nil {
+	err := x.Clear(b)
+	if err == nil {
+		// Marked until the end, so that an interrupted rebuild is not taken
+		// for a whole index (Check reports it).
+		err = b.Set(tableKey(tblGlobal), globalStats{flags: flagRebuilding}.encode(), nil)
+	}
+	if err != nil {
 		_ = b.Close()
 		return err
 	}
@@ -572,7 +585,7 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 	var p RebuildProgress
 	pending := 0
 	last := ""
-	err := extractAllWith(all, func(e *extracted, content []byte) {
+	err = extractAllWith(all, func(e *extracted, content []byte) {
 		e.rec, e.text = buildRecord(e.sid, e.kind, content)
 		e.stored = encodeText(e.text)
 	}, func(e *extracted) error {
@@ -618,6 +631,17 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 	if err == nil {
 		// Postings of sessions met again after a flush went in as delta keys: pack them.
 		b, err = compactAll(x.db, b)
+	}
+	if err == nil {
+		var g globalStats
+		if g, err = loadGlobal(b); err == nil {
+			g.flags &^= flagRebuilding
+			if g.files == 0 {
+				err = b.Delete(tableKey(tblGlobal), nil) // an empty index has no keys
+			} else {
+				err = b.Set(tableKey(tblGlobal), g.encode(), nil)
+			}
+		}
 	}
 	if err == nil {
 		err = b.Commit(pebble.Sync)

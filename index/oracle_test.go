@@ -1,9 +1,11 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -345,4 +347,52 @@ func prefixCount(r reader, prefix []byte) (int, error) {
 		n++
 	}
 	return n, it.Close()
+}
+
+// TestRebuildInterrupted: a rebuild that stops half-way (its source fails)
+// leaves an index that Check calls incomplete, not a whole one with files
+// missing from it; a rebuild to the end clears that.
+func TestRebuildInterrupted(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ds := &dataset{rng: r, files: map[string]genFile{}}
+	for i := range 30 {
+		ds.session(t, fmt.Sprintf("s%03d", i))
+	}
+	f := newFixture(t)
+	failing := errors.New("disk gone")
+	n := 0
+	half := func(fn func(uint64, string, Kind, []byte) error) error {
+		return allFiles(ds.files)(func(fid uint64, sid string, kind Kind, content []byte) error {
+			if n++; n > 40 {
+				return failing
+			}
+			return fn(fid, sid, kind, content)
+		})
+	}
+	if err := f.x.rebuildWith(half, nil, newRebuilder(500)); !errors.Is(err, failing) {
+		t.Fatalf("rebuild: %v", err)
+	}
+	if incomplete, err := f.x.Incomplete(); err != nil || !incomplete {
+		t.Fatalf("Incomplete after an interrupted rebuild: %v %v", incomplete, err)
+	}
+	problems, err := f.x.Check(allFiles(ds.files))
+	if err != nil || !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "a rebuild (taskerfs reindex) was interrupted") }) {
+		t.Fatalf("after an interrupted rebuild: %v %v", problems, err)
+	}
+	if err := f.x.Rebuild(allFiles(ds.files)); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
+		t.Fatalf("after a whole rebuild: %v %v", problems, err)
+	}
+	if incomplete, err := f.x.Incomplete(); err != nil || incomplete {
+		t.Fatalf("Incomplete after a whole rebuild: %v %v", incomplete, err)
+	}
+	// An empty source leaves no key behind.
+	if err := f.x.Rebuild(func(func(uint64, string, Kind, []byte) error) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if keys := keysUnderX(t, f.db); len(keys) != 0 {
+		t.Fatalf("empty rebuild left %v", keys)
+	}
 }

@@ -6,6 +6,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -159,6 +160,11 @@ func (v *FS) open(opts Options) error {
 		return err
 	}
 	v.index = index.New(v.meta.DB())
+	if incomplete, err := v.index.Incomplete(); err != nil {
+		return err
+	} else if incomplete {
+		slog.Warn("the search index is incomplete: a reindex was interrupted; search misses files until `taskerfs reindex` runs to the end", "data", v.Dir)
+	}
 	v.meta.SetHooks(hooks{v})
 	wbo := opts.Writeback
 	wbo.PrepareCommit = v.prepareCommit
