@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -181,7 +180,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	if err := checkFuseAccess(f.allowOther); err != nil {
 		return err
 	}
-	setMemoryLimit(f)
+	defer setMemoryLimit(f)()
 	opts := f.vfsOptions()
 	if opts.S3, err = s3Options(); err != nil {
 		return err
@@ -401,10 +400,12 @@ const (
 // what its caches and write-back backlog are allowed, so that peak RSS
 // follows the configured bounds rather than twice them. Pebble's memory is
 // allocated outside the Go heap, where the limit does not see it, so its
-// share is left out of the limit. GOMEMLIMIT wins.
-func setMemoryLimit(f *mountFlags) {
+// share is left out of the limit. The limit rises above the budgets when
+// the live heap does (memlimit.go). GOMEMLIMIT wins. The returned func
+// stops the adjustment.
+func setMemoryLimit(f *mountFlags) (stop func()) {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return
+		return func() {}
 	}
-	debug.SetMemoryLimit(f.cacheBytes + f.maxDirty + memOverhead - pebbleBytes)
+	return startMemoryLimit(f.cacheBytes + f.maxDirty + memOverhead - pebbleBytes)
 }
