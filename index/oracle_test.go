@@ -240,7 +240,7 @@ func TestDifferentialWithOracle(t *testing.T) {
 				if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
 					t.Fatalf("check after rebuild (budget %d): %v %v", tc.budget, problems, err)
 				}
-				deltas, err := prefixCount(d.f.db, tableKey(tblTerm))
+				deltas, err := countKeys(d.f.db, tableKey(tblTerm))
 				if err != nil || deltas != 0 {
 					t.Fatalf("budget %d: %d delta keys left (%v)", tc.budget, deltas, err)
 				}
@@ -334,19 +334,6 @@ func interleavedFiles(files map[string]genFile) FileSource {
 		}
 		return nil
 	}
-}
-
-// prefixCount counts the keys under prefix.
-func prefixCount(r reader, prefix []byte) (int, error) {
-	it, err := prefixIter(r, prefix)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		n++
-	}
-	return n, it.Close()
 }
 
 // TestRebuildInterrupted: a rebuild that stops half-way (its source fails)

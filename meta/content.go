@@ -517,24 +517,7 @@ func (s *Store) BlobInfo(h blobstore.Hash) (BlobInfo, bool, error) {
 
 // Blobs iterates every referenced blob in hash order, starting at prefix.
 func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
-	p := []byte{pfxRef}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		var h blobstore.Hash
-		copy(h[:], it.Key()[1:])
-		r, err := decodeBlobRecord(it.Value())
-		if err != nil {
-			return err
-		}
-		if err := fn(h, BlobInfo(r)); err != nil {
-			return err
-		}
-	}
-	return it.Error()
+	return s.refBlobs(false, func(h blobstore.Hash, info BlobInfo, _ []byte) error { return fn(h, info) })
 }
 
 // RefBlobsWithPayload is RefBlobs passing an inline blob's stored payload
@@ -543,15 +526,23 @@ func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
 // records do, by hash, so a second iterator steps beside the first instead
 // of a point read per blob. The payload is fn's to keep.
 func (s *Store) RefBlobsWithPayload(fn func(h blobstore.Hash, info BlobInfo, payload []byte) error) error {
+	return s.refBlobs(true, fn)
+}
+
+func (s *Store) refBlobs(payloads bool, fn func(h blobstore.Hash, info BlobInfo, payload []byte) error) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	ip := []byte{pfxInline}
-	in, err := snap.NewIter(&pebble.IterOptions{LowerBound: ip, UpperBound: prefixEnd(ip)})
-	if err != nil {
-		return err
+	var in *pebble.Iterator
+	inOK := false
+	if payloads {
+		ip := []byte{pfxInline}
+		var err error
+		if in, err = snap.NewIter(&pebble.IterOptions{LowerBound: ip, UpperBound: prefixEnd(ip)}); err != nil {
+			return err
+		}
+		defer in.Close()
+		inOK = in.First()
 	}
-	defer in.Close()
-	inOK := in.First()
 	p := []byte{pfxRef}
 	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -566,7 +557,7 @@ func (s *Store) RefBlobsWithPayload(fn func(h blobstore.Hash, info BlobInfo, pay
 			return err
 		}
 		var payload []byte
-		if r.Inline {
+		if r.Inline && in != nil {
 			for inOK && bytes.Compare(in.Key()[1:], h[:]) < 0 {
 				inOK = in.Next()
 			}
@@ -578,8 +569,10 @@ func (s *Store) RefBlobsWithPayload(fn func(h blobstore.Hash, info BlobInfo, pay
 			return err
 		}
 	}
-	if err := in.Error(); err != nil {
-		return err
+	if in != nil {
+		if err := in.Error(); err != nil {
+			return err
+		}
 	}
 	return it.Error()
 }
