@@ -19,6 +19,8 @@ type node struct {
 	r    *Root
 	n    vfs.Node
 	held bool // the kernel's reference is counted in vfs until OnForget
+
+	tracked, gone bool // counted by the pruner, and forgotten since (pruner.mu)
 }
 
 // caller is the request's caller and cancellation.
@@ -69,14 +71,19 @@ func (n *node) child(ctx context.Context, e vfs.Entry, out *fuse.EntryOut) *gofs
 	// an unlink finds it, as on a local fs.
 	nd.held = n.r.ops.Hold(e)
 	ch := n.NewInode(ctx, nd, gofs.StableAttr{Mode: e.Attr.Mode & syscall.S_IFMT, Ino: e.Attr.Ino})
-	if nd.held && ch.Operations() != gofs.InodeEmbedder(nd) {
-		n.r.ops.Forget(e.Node) // a known inode was reused: it holds already
+	if ch.Operations() != gofs.InodeEmbedder(nd) {
+		if nd.held {
+			n.r.ops.Forget(e.Node) // a known inode was reused: it holds already
+		}
+	} else {
+		n.r.prune.learned(nd)
 	}
 	return ch
 }
 
 // OnForget: the kernel dropped its last reference.
 func (n *node) OnForget() {
+	n.r.prune.forgotten(n)
 	if n.held {
 		n.r.ops.Forget(n.n)
 	}

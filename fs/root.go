@@ -27,18 +27,24 @@ type Options struct {
 	// ReadAheadKB, when positive, is the kernel's read-ahead window for
 	// the mount (see setReadAhead); 0 leaves the kernel's default.
 	ReadAheadKB int
+	// MaxKernelInodes bounds the inodes the kernel keeps (and go-fuse with
+	// it; prune.go); 0 leaves them to the kernel's memory pressure.
+	MaxKernelInodes int
 }
 
 // Root is what every node of a mount shares.
 type Root struct {
-	ops  *vfs.Ops
-	opts Options
+	ops   *vfs.Ops
+	opts  Options
+	prune *pruner
 }
 
 // NewRoot returns the root node for v.
 func NewRoot(v *vfs.FS, opts Options) gofs.InodeEmbedder {
 	r := &Root{ops: v.Ops(), opts: opts}
-	return &node{r: r, n: r.ops.Root()}
+	root := &node{r: r, n: r.ops.Root()}
+	r.prune = newPruner(opts.MaxKernelInodes, &root.Inode)
+	return root
 }
 
 // Mount serves v at mountpoint until the returned server is unmounted.

@@ -33,6 +33,13 @@ func (k *kernelRefs) add(ino uint64, d int) (now int) {
 	return 1
 }
 
+// count is how many inodes the kernel holds.
+func (k *kernelRefs) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.n)
+}
+
 func (k *kernelRefs) held(ino uint64) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -29,6 +29,7 @@ type Stats struct {
 	CacheHitRate     float64         `json:"cacheHitRate"`
 	AttrCacheHits    uint64          `json:"attrCacheHits"`
 	AttrCacheMisses  uint64          `json:"attrCacheMisses"`
+	KernelHeldFiles  int64           `json:"kernelHeldFiles"` // regular files the kernel holds an inode of (Hold, Forget)
 	Queue            writeback.Stats `json:"queue"`
 	// Recompression is the background recompressor's figures, when one runs.
 	Recompression   any   `json:"recompression,omitempty"`
@@ -70,6 +71,7 @@ func (v *FS) Stats() (Stats, error) {
 	if n, _, b, err := v.index.Stats(); err == nil {
 		s.IndexSessions, s.IndexBytes = n, b
 	}
+	s.KernelHeldFiles = int64(v.kernel.count())
 	cs := v.cache.Stats()
 	s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
 	if cs.Hits+cs.Misses > 0 {

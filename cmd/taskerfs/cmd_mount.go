@@ -40,6 +40,7 @@ type mountFlags struct {
 	attrTimeout   time.Duration
 	entryTimeout  time.Duration
 	readAheadKB   int
+	kernelInodes  int
 	background    bool
 	logTo         string
 	undo          undoFlags // cmd_snapshot.go
@@ -61,6 +62,7 @@ func (f *mountFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics over HTTP at this address (host:port; a bare :port binds loopback)")
 	fl.DurationVar(&f.attrTimeout, "attr-timeout", time.Second, "kernel attribute cache timeout")
 	fl.DurationVar(&f.entryTimeout, "entry-timeout", time.Second, "kernel entry cache timeout")
+	fl.IntVar(&f.kernelInodes, "max-kernel-inodes", 50000, "ask the kernel to forget the inodes it learned first past this many (Linux 6.18+; each costs the daemon about 1 KB); 0 leaves them to its memory pressure")
 	fl.IntVar(&f.readAheadKB, "read-ahead-kb", 0, "kernel read-ahead window of the mount in KiB, set when the daemon may (root); 0 keeps the kernel's 128")
 	fl.DurationVar(&f.blobPutDelay, "debug-blob-put-delay", 0, "testing: delay every blob write (simulates a slow disk)")
 	fl.MarkHidden("debug-blob-put-delay")
@@ -199,7 +201,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	defer writePidFile(f.data)()
 	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
 		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts,
-		ReadAheadKB: f.readAheadKB})
+		ReadAheadKB: f.readAheadKB, MaxKernelInodes: f.kernelInodes})
 	if err != nil {
 		v.Close()
 		return fmt.Errorf("mount %s: %w", mnt, err)

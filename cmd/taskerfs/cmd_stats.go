@@ -55,6 +55,7 @@ func printStats(s *vfs.Stats) {
 	row("blobs (inline)", fmt.Sprintf("%d (%d)", s.Blobs, s.InlineBlobs))
 	row("metadata bytes", s.MetaBytes)
 	row("index sessions / bytes", fmt.Sprintf("%d / %d", s.IndexSessions, s.IndexBytes))
+	row("files the kernel holds", s.KernelHeldFiles)
 	row("cache hit rate", fmt.Sprintf("%.1f%% (%d hits, %d misses)", 100*s.CacheHitRate, s.CacheHits, s.CacheMisses))
 	q := s.Queue
 	row("queue critical/normal/low", fmt.Sprintf("%d/%d/%d", q.QueueCritical, q.QueueNormal, q.QueueLow))

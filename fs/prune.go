@@ -1,0 +1,142 @@
+package fs
+
+import (
+	"log/slog"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+)
+
+// The kernel keeps an inode for every file it has looked up or created
+// until memory pressure evicts it, and go-fuse keeps a node for each (about
+// 800 bytes with its tree links and ours): after a copy of 100,000 sessions
+// that is most of a gigabyte of daemon heap, which the runtime must scan.
+// The pruner bounds it: past Options.MaxKernelInodes inodes, it asks
+// the kernel (FUSE_NOTIFY_PRUNE, Linux 6.18) to forget the ones it learned
+// first. The kernel forgets only those nothing uses (no open file, no cwd);
+// the FORGETs then come as they would under memory pressure, and a later
+// access looks the file up again.
+
+// pruneBatch is how many inodes one notification names.
+const pruneBatch = 512
+
+type pruner struct {
+	limit int
+	root  *gofs.Inode // the receiver of the notifications (any inode of the mount)
+
+	mu    sync.Mutex
+	queue []*node // nodes in the order the kernel learned them; forgotten ones linger until skipped
+	live  int     // of them, the ones not forgotten
+	kick  chan struct{}
+	off   bool // the kernel cannot prune: stop trying
+}
+
+// newPruner returns a pruner for limit inodes (0: none) asking the kernel
+// through root, any inode of the mount (its notifications need the mount,
+// not that inode).
+func newPruner(limit int, root *gofs.Inode) *pruner {
+	p := &pruner{limit: limit, root: root, kick: make(chan struct{}, 1)}
+	if limit > 0 {
+		go p.run()
+	}
+	return p
+}
+
+// learned counts n, a node the kernel now holds.
+func (p *pruner) learned(n *node) {
+	if p.limit <= 0 {
+		return
+	}
+	p.mu.Lock()
+	n.tracked = true
+	p.queue = append(p.queue, n)
+	p.live++
+	over := p.live > p.limit && !p.off
+	if len(p.queue) > 2*p.live+1024 {
+		p.compact()
+	}
+	p.mu.Unlock()
+	if over {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// forgotten uncounts n (OnForget).
+func (p *pruner) forgotten(n *node) {
+	p.mu.Lock()
+	if n.tracked && !n.gone {
+		n.gone = true
+		p.live--
+	}
+	p.mu.Unlock()
+}
+
+// compact drops the forgotten nodes from the queue (p.mu held).
+func (p *pruner) compact() {
+	q := p.queue[:0]
+	for _, n := range p.queue {
+		if !n.gone {
+			q = append(q, n)
+		}
+	}
+	clear(p.queue[len(q):])
+	p.queue = q
+}
+
+// due is how many inodes to prune now: down to three quarters of the limit.
+func (p *pruner) due() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return 0
+	}
+	return p.live - p.limit*3/4
+}
+
+// next takes up to max of the oldest nodes not forgotten.
+func (p *pruner) next(max int) []*gofs.Inode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var batch []*gofs.Inode
+	i, end := 0, len(p.queue)
+	for ; i < end && len(batch) < max; i++ {
+		if n := p.queue[i]; !n.gone {
+			batch = append(batch, &n.Inode)
+			// Back to the end: if the kernel keeps it (in use), it is
+			// asked again later rather than forgotten here.
+			p.queue = append(p.queue, n)
+		}
+	}
+	clear(p.queue[:i])
+	p.queue = p.queue[i:]
+	return batch
+}
+
+func (p *pruner) run() {
+	for range p.kick {
+		// One pass: the FORGETs arrive afterwards, and the next file the
+		// kernel learns past the limit kicks again.
+		for left := p.due(); left > 0; {
+			batch := p.next(min(left, pruneBatch))
+			if len(batch) == 0 {
+				break
+			}
+			left -= len(batch)
+			if errno := p.root.NotifyPrune(batch); errno != 0 {
+				p.mu.Lock()
+				p.off = true
+				p.mu.Unlock()
+				if errno == syscall.ENOSYS {
+					slog.Info("the kernel cannot be asked to forget inodes (FUSE_NOTIFY_PRUNE needs Linux 6.18); the daemon keeps one per file the kernel holds")
+				} else {
+					slog.Warn("pruning the kernel's inodes failed; left to the kernel", "err", errno)
+				}
+				break
+			}
+		}
+	}
+}
