@@ -53,9 +53,7 @@ func (p *pruner) learned(n *node) {
 	p.queue = append(p.queue, n)
 	p.live++
 	over := p.live > p.limit && !p.off
-	if len(p.queue) > 2*p.live+1024 {
-		p.compact()
-	}
+	p.maybeCompact()
 	p.mu.Unlock()
 	if over {
 		select {
@@ -73,6 +71,14 @@ func (p *pruner) forgotten(n *node) {
 		p.live--
 	}
 	p.mu.Unlock()
+}
+
+// maybeCompact compacts the queue once a fifth of it is forgotten nodes,
+// which it would otherwise keep alive (p.mu held).
+func (p *pruner) maybeCompact() {
+	if len(p.queue) > p.live+p.live/4+256 {
+		p.compact()
+	}
 }
 
 // compact drops the forgotten nodes from the queue (p.mu held).
@@ -101,6 +107,7 @@ func (p *pruner) due() int {
 func (p *pruner) next(max int) []*gofs.Inode {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.maybeCompact()
 	var batch []*gofs.Inode
 	i, end := 0, len(p.queue)
 	for ; i < end && len(batch) < max; i++ {
