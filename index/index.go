@@ -327,17 +327,17 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 				return wrote, err
 			}
 		}
-		if rb != nil && cur != nil && cur.num <= rb.flushed {
-			rb.late++
-		}
-		if cur != nil && rb != nil && cur.num > rb.flushed {
-			rb.add(fid, cur)
-			return wrote, cur.eachPosting(fid, func(key, value []byte) error {
-				if key[1] == tblTerm {
-					return nil
-				}
-				return set(key, value)
-			})
+		if cur != nil && rb != nil {
+			if cur.num > rb.flushed {
+				rb.add(fid, cur)
+				return wrote, cur.eachPosting(fid, func(key, value []byte) error {
+					if key[1] == tblTerm {
+						return nil
+					}
+					return set(key, value)
+				})
+			}
+			rb.late++ // its session's postings are written already: delta keys
 		}
 		if cur != nil {
 			return wrote, cur.eachPosting(fid, set)
@@ -585,6 +585,14 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 	var p RebuildProgress
 	pending := 0
 	last := ""
+	// flush writes what rb holds into the batch of the moment.
+	flush := func(all bool) error {
+		g, err := loadGlobal(b)
+		if err == nil {
+			err = rb.flush(b, g, all)
+		}
+		return err
+	}
 	err = extractAllWith(all, func(e *extracted, content []byte) {
 		e.rec, e.text = buildRecord(e.sid, e.kind, content)
 		e.stored = encodeText(e.text)
@@ -593,11 +601,7 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 			return errors.New("index: empty session id")
 		}
 		if rb.due(e.sid, last) {
-			g, err := loadGlobal(b)
-			if err == nil {
-				err = rb.flush(b, g, false)
-			}
-			if err != nil {
+			if err := flush(false); err != nil {
 				return err
 			}
 		}
@@ -623,10 +627,7 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 		return nil
 	})
 	if err == nil {
-		var g globalStats
-		if g, err = loadGlobal(b); err == nil {
-			err = rb.flush(b, g, true)
-		}
+		err = flush(true)
 	}
 	if err == nil {
 		// Postings of sessions met again after a flush went in as delta keys: pack them.
