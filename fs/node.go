@@ -132,6 +132,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 		ns := t.UnixNano()
 		req.Mtime = &ns
 	}
+	req.KillSetID = in.Valid&fuse.FATTR_KILL_SUIDGID != 0
 	a, err := n.r.ops.Setattr(caller(ctx), n.n, req)
 	return n.attrOut(a, err, out)
 }

@@ -60,27 +60,33 @@ func Mount(v *vfs.FS, mountpoint string, opts Options) (*fuse.Server, error) {
 	}
 	zero := time.Duration(0)
 	mo := fuse.MountOptions{
-		FsName:        opts.FsName,
-		Name:          "taskerfs",
-		AllowOther:    opts.AllowOther,
-		DirectMount:   true,
-		MaxWrite:      1 << 20,
-		MaxReadAhead:  1 << 20,
-		EnableLocks:   false,
-		Debug:         opts.Debug,
-		DisableXAttrs: false,
+		FsName:            opts.FsName,
+		Name:              "taskerfs",
+		AllowOther:        opts.AllowOther,
+		DirectMount:       true,
+		MaxWrite:          1 << 20,
+		MaxReadAhead:      1 << 20,
+		EnableLocks:       false,
+		Debug:             opts.Debug,
+		DisableXAttrs:     false,
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
 		// The kernel checks every access against the stored modes.
 		Options: append([]string{"default_permissions"}, opts.MountOptions...),
 	}
 	// No mount-wide Attr/EntryTimeout: go-fuse would then replace every
 	// zero timeout (view nodes) with it. Stored nodes set their own.
 	// NullPermissions: a mode of 0000 is 0000, not go-fuse's 0644/0755.
-	srv, err := gofs.Mount(mountpoint, NewRoot(v, opts), &gofs.Options{
+	raw := gofs.NewNodeFS(NewRoot(v, opts), &gofs.Options{
 		MountOptions:    mo,
 		NegativeTimeout: &zero,
 		NullPermissions: true,
 	})
+	srv, err := fuse.NewServer(killPrivFS{raw}, mountpoint, &mo)
 	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
 		return nil, err
 	}
 	if opts.ReadAheadKB > 0 {

@@ -1,5 +1,7 @@
 package meta
 
+import "syscall"
+
 // One-call wrappers: each is one transaction.
 
 func (s *Store) Create(parent uint64, name string, n NewNode) (a Attr, err error) {
@@ -48,13 +50,37 @@ type SetAttrIn struct {
 	Gid   *uint32
 	Atime *int64
 	Mtime *int64
+	// KillSetID clears a non-directory's set-user-ID bit, and its
+	// set-group-ID bit when it is group-executable (a Mode given in the
+	// same request wins; the kernel never sends both): what a
+	// write, truncate or chown does to a set-ID file (the kernel leaves it
+	// to the filesystem under FUSE_HANDLE_KILLPRIV_V2).
+	KillSetID bool
 }
+
+// killSetID is mode without the bits a write, truncate or chown clears.
+func killSetID(mode uint32) uint32 {
+	if mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return mode
+	}
+	mode &^= syscall.S_ISUID
+	if mode&(syscall.S_ISGID|syscall.S_IXGRP) == syscall.S_ISGID|syscall.S_IXGRP {
+		mode &^= syscall.S_ISGID
+	}
+	return mode
+}
+
+// HasKillableSetID reports whether in.KillSetID would change a.
+func HasKillableSetID(a *Attr) bool { return killSetID(a.Mode) != a.Mode }
 
 // SetAttr applies in to ino.
 func (tx *Tx) SetAttr(ino uint64, in SetAttrIn) (Attr, error) {
 	a, err := tx.GetAttr(ino)
 	if err != nil {
 		return a, err
+	}
+	if in.KillSetID {
+		a.Mode = killSetID(a.Mode)
 	}
 	if in.Mode != nil {
 		a.Mode = a.Mode&^0o7777 | *in.Mode&0o7777

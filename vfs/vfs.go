@@ -265,6 +265,9 @@ func (v *FS) Lookup(parent uint64, name string) (meta.Attr, error) {
 }
 
 // SetAttrIn is a setattr request.
+// KillSetID (in meta.SetAttrIn) is also set by the kernel's
+// FATTR_KILL_SUIDGID and WRITE_KILL_SUIDGID: a truncate or write by a caller
+// without CAP_FSETID. A chown sets it here.
 type SetAttrIn struct {
 	meta.SetAttrIn
 	Size *uint64
@@ -291,10 +294,26 @@ func (v *FS) SetAttr(ino uint64, in SetAttrIn) (meta.Attr, error) {
 			return a, err
 		}
 	}
-	if in.Mtime != nil {
-		v.wb.ClearMtime(ino)
+	if in.Uid != nil || in.Gid != nil {
+		in.KillSetID = true // chown clears set-ID bits, even root's
 	}
-	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil {
+	explicit := in.Mode != nil || in.Uid != nil || in.Gid != nil
+	times := in.Atime != nil || in.Mtime != nil
+	if times && in.Size == nil && !explicit && !in.KillSetID && v.wb.SetTimes(ino, in.Atime, in.Mtime) {
+		return v.GetAttr(ino) // the times go with the file's content commit
+	}
+	if times {
+		v.wb.ClearTimes(ino, in.Atime != nil, in.Mtime != nil)
+	}
+	change := explicit || times
+	if !change && in.KillSetID {
+		// A flagged write or truncate: a commit only if there is a bit
+		// to clear (the transaction decides again).
+		if a, err := v.meta.GetAttr(ino); err == nil && meta.HasKillableSetID(&a) {
+			change = true
+		}
+	}
+	if change {
 		// The record as the change wrote it: no second read of it.
 		a, err := v.meta.SetAttr(ino, in.SetAttrIn)
 		if err != nil {

@@ -410,10 +410,8 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 		}
 	}
 	a.Size = s.size
-	s.f.mu.Lock() // ClearMtime may withdraw the write time concurrently
-	if s.mtimeSet {
-		a.Mtime, a.Ctime = s.mtime, max(a.Ctime, s.mtime)
-	}
+	s.f.mu.Lock() // ClearTimes may withdraw a time concurrently
+	s.applyTimes(&a)
 	s.f.mu.Unlock()
 	if err := tx.PutAttr(&a); err != nil {
 		return err
@@ -494,13 +492,14 @@ func (m *Manager) finish(batch []*snapshot, err error, durable bool) {
 			f.trunc = min(f.trunc, f.pending.sincePrev)
 		}
 		if f.gen == s.gen {
-			f.mtimeSet = false
+			f.clearTimes()
 		}
 		if s.gone {
 			for idx, c := range f.chunks {
 				m.dropChunkLocked(f, idx, c)
 			}
-			f.trunc, f.truncNew, f.mtimeSet = noTrunc, noTrunc, false
+			f.trunc, f.truncNew = noTrunc, noTrunc
+			f.clearTimes()
 		}
 		m.retire(s, nil, durable)
 		if f.idle() {

@@ -43,10 +43,9 @@ type file struct {
 	chunks   map[uint64]*chunk
 	gen      uint64 // bumped by every change
 	snapGen  uint64 // gen at the newest snapshot
-	mtime    int64  // set by writes; committed only when mtimeSet
-	mtimeSet bool
-	dirtyMem int64 // bytes held in buf of this file's chunks
-	err      error // sticky persist error, reported at write/fsync/flush
+	times           // uncommitted times: a write's mtime, SetTimes
+	dirtyMem int64  // bytes held in buf of this file's chunks
+	err      error  // sticky persist error, reported at write/fsync/flush
 
 	pending  *snapshot // queued, superseded by a newer snapshot (coalescing)
 	inflight *snapshot // being committed
@@ -61,6 +60,34 @@ func (f *file) idle() bool {
 		f.trunc == noTrunc && !f.changedSinceSnapshot()
 }
 
+// times are timestamps not yet committed: the mtime of a write or
+// truncate, or a setattr of times taken while the content was dirty
+// (Manager.SetTimes). ctime is when the newest of them was made. Each is
+// committed only when its flag is set.
+type times struct {
+	mtime, atime, ctime int64
+	mtimeSet, atimeSet  bool
+}
+
+// modified records a change of the content at now.
+func (t *times) modified(now int64) { t.mtime, t.mtimeSet, t.ctime = now, true, now }
+
+// clearTimes drops the uncommitted times.
+func (t *times) clearTimes() { t.mtimeSet, t.atimeSet = false, false }
+
+// applyTimes overlays the uncommitted times on a.
+func (t *times) applyTimes(a *meta.Attr) {
+	if t.mtimeSet {
+		a.Mtime = t.mtime
+	}
+	if t.atimeSet {
+		a.Atime = t.atime
+	}
+	if t.mtimeSet || t.atimeSet {
+		a.Ctime = max(a.Ctime, t.ctime)
+	}
+}
+
 // snapshot is one version of a file on its way to the disk.
 type snapshot struct {
 	f         *file
@@ -68,13 +95,12 @@ type snapshot struct {
 	size      uint64
 	trunc     uint64 // committed chunks at or past this byte are dropped
 	sincePrev uint64 // lowest truncation between the previous snapshot and this one
-	mtime     int64
-	mtimeSet  bool
-	chunks    map[uint64]*chunk
-	prio      Priority
-	queuedAt  time.Time
-	waiters   []*waiter
-	held      []blobstore.Hash // spilled blobs pinned for the snapshot's life
+	times
+	chunks   map[uint64]*chunk
+	prio     Priority
+	queuedAt time.Time
+	waiters  []*waiter
+	held     []blobstore.Hash // spilled blobs pinned for the snapshot's life
 
 	// per commit attempt
 	refs     map[uint64]*meta.BlobRef // prepared; nil value = hole

@@ -244,7 +244,8 @@ func (m *Manager) Discard(ino uint64) {
 		delete(m.queue, ino)
 		m.retire(p, nil, true)
 	}
-	f.trunc, f.truncNew, f.mtimeSet, f.snapGen = noTrunc, noTrunc, false, f.gen
+	f.trunc, f.truncNew, f.snapGen = noTrunc, noTrunc, f.gen
+	f.clearTimes()
 	if f.idle() {
 		delete(m.files, ino)
 	}
@@ -255,7 +256,7 @@ func (m *Manager) Discard(ino uint64) {
 // m.mu and f.mu held.
 func (m *Manager) snapshotLocked(f *file, prio Priority) *snapshot {
 	s := &snapshot{f: f, gen: f.gen, size: f.size, trunc: f.trunc, sincePrev: f.truncNew,
-		mtime: f.mtime, mtimeSet: f.mtimeSet, chunks: make(map[uint64]*chunk, len(f.chunks)),
+		times: f.times, chunks: make(map[uint64]*chunk, len(f.chunks)),
 		prio: prio, queuedAt: time.Now()}
 	for idx, c := range f.chunks {
 		c.frozen = true
@@ -438,7 +439,7 @@ func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
 		f.size = pos
 	}
 	f.gen++
-	f.mtime, f.mtimeSet = time.Now().UnixNano(), true
+	f.modified(time.Now().UnixNano())
 	return len(data), nil
 }
 
@@ -589,7 +590,7 @@ func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) 
 	return n, nil
 }
 
-// Attr overlays the in-memory size and mtime on a committed attr.
+// Attr overlays the in-memory size and times on a committed attr.
 func (m *Manager) Attr(a *meta.Attr) {
 	m.mu.Lock()
 	f := m.files[a.Ino]
@@ -599,28 +600,62 @@ func (m *Manager) Attr(a *meta.Attr) {
 	}
 	f.mu.Lock()
 	a.Size = f.size
-	if f.mtimeSet {
-		a.Mtime, a.Ctime = f.mtime, max(a.Ctime, f.mtime)
+	f.applyTimes(a)
+	f.mu.Unlock()
+}
+
+// ClearTimes drops the uncommitted mtime and/or atime because a setattr
+// commits one explicitly (touch -d after a write must win).
+func (m *Manager) ClearTimes(ino uint64, atime, mtime bool) {
+	m.mu.Lock()
+	f := m.files[ino]
+	m.mu.Unlock()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	for _, t := range []*times{&f.times, snapTimes(f.pending), snapTimes(f.inflight)} {
+		if t != nil {
+			t.mtimeSet = t.mtimeSet && !mtime
+			t.atimeSet = t.atimeSet && !atime
+		}
 	}
 	f.mu.Unlock()
 }
 
-// ClearMtime drops a pending write mtime because setattr set one
-// explicitly (touch -d after a write must win).
-func (m *Manager) ClearMtime(ino uint64) {
+func snapTimes(s *snapshot) *times {
+	if s == nil {
+		return nil
+	}
+	return &s.times
+}
+
+// SetTimes takes a setattr of times alone (utimensat, as tar and cp -p
+// send before closing) for a file that is open with content no snapshot
+// holds yet: the times then go to disk with that content's commit, as a
+// write's own mtime does, instead of in a metadata commit of their own,
+// and Attr shows them meanwhile. It reports false, leaving the change to
+// the caller, for any other file.
+func (m *Manager) SetTimes(ino uint64, atime, mtime *int64) bool {
 	m.mu.Lock()
 	f := m.files[ino]
 	m.mu.Unlock()
-	if f != nil {
-		f.mu.Lock()
-		f.mtimeSet = false
-		for _, s := range []*snapshot{f.pending, f.inflight} {
-			if s != nil {
-				s.mtimeSet = false
-			}
-		}
-		f.mu.Unlock()
+	if f == nil {
+		return false
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.opens <= 0 || !f.changedSinceSnapshot() {
+		return false
+	}
+	if mtime != nil {
+		f.mtime, f.mtimeSet = *mtime, true
+	}
+	if atime != nil {
+		f.atime, f.atimeSet = *atime, true
+	}
+	f.ctime = time.Now().UnixNano()
+	return true
 }
 
 // Truncate sets ino's size. It is queued like a write.
@@ -662,7 +697,7 @@ func (m *Manager) Truncate(ino uint64, size uint64) error {
 	}
 	f.size = size
 	f.gen++
-	f.mtime, f.mtimeSet = time.Now().UnixNano(), true
+	f.modified(time.Now().UnixNano())
 	if f.opens <= 0 {
 		m.snapshotLocked(f, Normal)
 	}
