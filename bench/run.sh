@@ -428,7 +428,10 @@ ph_gc() {
 # directories, from a tarball made once per work dir.
 ph_untar() {
 	local fs=$1 m=${MNT[$1]}
-	timed as "$fs" tar -xf "$TARBALL" -C "$m" || return 1
+	# Root's tar (taskerfs and passthrough loopback run as root) would
+	# also chown and chmod every file, which nobody's tar (the peer) does
+	# not: 13.4 requests per file against 7.7. Every one does the same work.
+	timed as "$fs" tar --no-same-owner --no-same-permissions -xf "$TARBALL" -C "$m" || return 1
 	local t1=$T
 	timed durable "$fs"
 	rec untar "$fs" "$(calc "($t1 + $T) / 1e6")"

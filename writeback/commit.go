@@ -494,6 +494,7 @@ func (m *Manager) finish(batch []*snapshot, err error, durable bool) {
 		if f.gen == s.gen {
 			f.clearTimes()
 		}
+		f.fresh = false // the store holds chunks of it now
 		if s.gone {
 			for idx, c := range f.chunks {
 				m.dropChunkLocked(f, idx, c)

@@ -44,8 +44,11 @@ type file struct {
 	gen      uint64 // bumped by every change
 	snapGen  uint64 // gen at the newest snapshot
 	times           // uncommitted times: a write's mtime, SetTimes
-	dirtyMem int64  // bytes held in buf of this file's chunks
-	err      error  // sticky persist error, reported at write/fsync/flush
+	// fresh: created by this mount and no commit of it has landed, so the
+	// store holds no chunk of it to read before a write.
+	fresh    bool
+	dirtyMem int64 // bytes held in buf of this file's chunks
+	err      error // sticky persist error, reported at write/fsync/flush
 
 	pending  *snapshot // queued, superseded by a newer snapshot (coalescing)
 	inflight *snapshot // being committed

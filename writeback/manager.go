@@ -173,7 +173,7 @@ func (m *Manager) OpenNew(ino uint64) {
 	defer m.mu.Unlock()
 	f := m.files[ino]
 	if f == nil {
-		f = &file{ino: ino, trunc: noTrunc, truncNew: noTrunc, chunks: map[uint64]*chunk{}}
+		f = &file{ino: ino, trunc: noTrunc, truncNew: noTrunc, chunks: map[uint64]*chunk{}, fresh: true}
 		m.files[ino] = f
 	}
 	f.mu.Lock()
@@ -515,7 +515,7 @@ func (m *Manager) dropChunkLocked(f *file, idx uint64, c *chunk) {
 // sees them now (zeros past a pending truncation). Read-only.
 func (m *Manager) committedChunk(f *file, idx uint64, cache *ReadCache) ([]byte, error) {
 	start := idx * meta.ChunkSize
-	if start >= f.trunc {
+	if start >= f.trunc || f.fresh {
 		return nil, nil
 	}
 	ref, ok, err := m.store.Chunk(f.ino, idx)
