@@ -52,6 +52,9 @@ func fillAttr(a *vfs.Attr, out *fuse.Attr) {
 	out.Size = a.Size
 	out.Blocks = (a.Size + 511) / 512
 	out.Blksize = 4096
+	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
+		out.Blksize = vfs.IOSize
+	}
 	setTime := func(ns int64) (uint64, uint32) { return uint64(ns / 1e9), uint32(ns % 1e9) }
 	out.Atime, out.Atimensec = setTime(a.Atime)
 	out.Mtime, out.Mtimensec = setTime(a.Mtime)

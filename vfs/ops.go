@@ -28,6 +28,12 @@ type BlobInfo = meta.BlobInfo
 // MaxNameLen is the longest name a directory entry may have.
 const MaxNameLen = meta.MaxNameLen
 
+// IOSize is a regular file's preferred I/O size (st_blksize): one chunk,
+// the unit the store hashes, compresses and commits. Tools that size their
+// buffers by it (cp, cat, dd without bs) then send 1 MiB WRITEs, one round
+// trip where 4 KiB would take 256 and 128 KiB 8.
+const IOSize = meta.ChunkSize
+
 // Node names an inode of the mount: a stored one or a view node.
 type Node struct {
 	ino     uint64
