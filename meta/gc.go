@@ -18,8 +18,17 @@ type freedCounters struct {
 // compactAfterInodes is how many deleted inodes make a compaction worth
 // it: after rm -rf of a tree, pebble keeps the deleted keys (and their
 // tombstones) in its WAL, memtable and tables until compaction reaches
-// them, which on an idle store is never.
+// them, which on an idle store is never. A compaction rewrites the whole
+// store, so it also waits for the inodes deleted since the last one to
+// reach half of those still there (compactWorthIt): its cost then stays in
+// proportion to the deletions, at any size of store.
 const compactAfterInodes = 256
+
+// compactWorthIt reports whether deleted inodes since the last compaction
+// justify rewriting a store that still holds live ones.
+func compactWorthIt(deleted uint64, live int64) bool {
+	return deleted >= compactAfterInodes && int64(deleted) >= live/2
+}
 
 // Collector is gc run by the daemon itself. A blob is deleted only once it
 // has been unreferenced and unpinned for a grace period: found so by one
@@ -86,7 +95,8 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 		c.seen = unref // forgets blobs referenced again or deleted
 		res.Waiting = len(unref)
 	}
-	if inodes := c.s.freed.inodes.Load(); inodes-c.inodes >= compactAfterInodes {
+	live := c.s.Counters()
+	if inodes := c.s.freed.inodes.Load(); compactWorthIt(inodes-c.inodes, live.Files+live.Dirs) {
 		c.inodes = inodes
 		if err := c.s.Compact(); err != nil {
 			return res, err

@@ -81,7 +81,7 @@ func TestCollector(t *testing.T) {
 		t.Fatalf("stray not collected: %+v", res)
 	}
 
-	// Many deleted inodes: the pass compacts.
+	// Many deleted inodes, against few left: the pass compacts.
 	for i := range compactAfterInodes {
 		name := "x" + fmtU(uint64(i))
 		e.mkfile(name)
@@ -91,4 +91,26 @@ func TestCollector(t *testing.T) {
 		t.Fatalf("after %d unlinks: %+v, %v; want a compaction", compactAfterInodes, res, err)
 	}
 	e.fsck()
+}
+
+func TestCompactWorthIt(t *testing.T) {
+	for _, tc := range []struct {
+		deleted uint64
+		live    int64
+		want    bool
+	}{
+		{0, 0, false},
+		{compactAfterInodes - 1, 0, false},
+		{compactAfterInodes, 0, true},
+		{compactAfterInodes, 2 * compactAfterInodes, true},
+		{compactAfterInodes, 2*compactAfterInodes + 2, false},
+		{10_000, 36_000, false}, // rm -rf of a small tree beside a big one
+		{26_000, 10_000, true},  // rm -rf of most of it
+		{400_000, 800_000, true},
+		{1_000, 800_000, false}, // a few deletions never rewrite a large store
+	} {
+		if got := compactWorthIt(tc.deleted, tc.live); got != tc.want {
+			t.Errorf("compactWorthIt(%d, %d) = %v, want %v", tc.deleted, tc.live, got, tc.want)
+		}
+	}
 }
