@@ -29,6 +29,7 @@ import (
 type Index struct {
 	db       *pebble.DB
 	sweepMin uint64        // delta postings written before a compaction sweep starts (compact.go)
+	stepMin  int           // the least a sweep step folds (compact.go; tests make it small)
 	content  ContentSource // nil: snippet text is stored in the index
 	// exhaustive turns block-max top-k (wand.go) off: every hit is scored.
 	exhaustive bool
@@ -50,7 +51,7 @@ func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
-	return &Index{db: db, sweepMin: defaultSweepMin}
+	return &Index{db: db, sweepMin: defaultSweepMin, stepMin: sweepStepMin}
 }
 
 // reader is what both a snapshot, the DB and an indexed batch provide.

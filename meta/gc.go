@@ -111,3 +111,7 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 func (s *Store) Compact() error {
 	return s.db.Compact([]byte{0}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true)
 }
+
+// EngineMetrics is pebble's own account of the store (levels, write
+// amplification, compactions, caches), for the daemon's debug endpoint.
+func (s *Store) EngineMetrics() string { return s.db.Metrics().String() }

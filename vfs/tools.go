@@ -82,3 +82,7 @@ type Internals struct {
 func (v *FS) InternalsForTests() Internals {
 	return Internals{Meta: v.meta, Index: v.index, Blobs: v.blobs}
 }
+
+// EngineMetrics is the metadata store's engine report (pebble's levels,
+// compactions and caches) for the daemon's /debug/pebble endpoint.
+func (v *FS) EngineMetrics() string { return v.meta.EngineMetrics() }

@@ -42,6 +42,9 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	new(cpuProfiler).register(mux)
+	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, v.EngineMetrics())
+	})
 	srv := &http.Server{Handler: mux}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
