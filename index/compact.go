@@ -42,17 +42,76 @@ const (
 )
 
 // sweepStep counts wrote delta postings and runs a step of the sweep when one
-// is due.
+// is due. With background sweeps (SetBackgroundSweep) it only counts, until
+// the backlog passes sweepBacklog thresholds: then the writers fold again
+// themselves, so that the delta stays bounded if the sweeper falls behind.
 func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 	g.pending += uint64(wrote)
+	if x.background.Load() && g.pending < sweepBacklog*x.sweepThreshold(g) {
+		return nil
+	}
 	if g.flags&flagSweeping == 0 {
-		if g.pending < max(x.sweepMin, g.files*sweepPerFile) {
+		if g.pending < x.sweepThreshold(g) {
 			return nil
 		}
 		g.flags |= flagSweeping
 		g.cursor = ""
 	}
-	budget := max(sweepFactor*wrote, x.stepMin)
+	return x.fold(b, g, max(sweepFactor*wrote, x.stepMin))
+}
+
+// sweepThreshold is how many delta postings start a sweep.
+func (x *Index) sweepThreshold(g *globalStats) uint64 {
+	return max(x.sweepMin, g.files*sweepPerFile)
+}
+
+// sweepBacklog is how many sweep thresholds of delta postings the writers
+// leave to a background sweeper before they fold again themselves.
+const sweepBacklog = 4
+
+// SetBackgroundSweep leaves the compaction sweep to a background caller of
+// Sweep: a namespace change (an unlink, a rename) then writes its own keys
+// and no more, instead of folding four times as many delta postings as it
+// wrote while the FUSE request waits. Call it before any other use.
+func (x *Index) SetBackgroundSweep(on bool) { x.background.Store(on) }
+
+// Sweep runs one step of the compaction sweep in b, folding at least budget
+// delta postings, when one is due; more says that the sweep is not over.
+// Like every index writer it runs under the caller's commit lock.
+func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
+	if err := checkBatch(b); err != nil {
+		return false, err
+	}
+	g, err := loadGlobal(b)
+	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
+		return false, err
+	}
+	if g.flags&flagSweeping == 0 {
+		if g.pending < x.sweepThreshold(&g) {
+			return false, nil
+		}
+		g.flags |= flagSweeping
+		g.cursor = ""
+	}
+	if err := x.fold(b, &g, budget); err != nil {
+		return false, err
+	}
+	return g.flags&flagSweeping != 0, b.Set(tableKey(tblGlobal), g.encode(), nil)
+}
+
+// SweepDue says whether a sweep is under way or should start (a read of the
+// committed global stats: no lock needed).
+func (x *Index) SweepDue() (bool, error) {
+	g, err := loadGlobal(x.db)
+	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
+		return false, err
+	}
+	return g.flags&flagSweeping != 0 || g.pending >= x.sweepThreshold(&g), nil
+}
+
+// fold compacts the next terms of the sweep under way, at least budget
+// delta postings, and ends the sweep when it passes the last term.
+func (x *Index) fold(b *pebble.Batch, g *globalStats, budget int) error {
 	d, err := newDeltaReader(b, g.cursor)
 	if err != nil {
 		return err
@@ -347,9 +406,17 @@ func compactTerm(b *pebble.Batch, bw *blockWriter, t string, delta []posting) er
 		}
 		firsts = append(firsts, first)
 	}
-	if err := it.Close(); err != nil {
+	if err := it.Error(); err != nil {
+		_ = it.Close()
 		return err
 	}
+	// The blocks to rewrite are read back through the same iterator (a seek
+	// from where it is), not with a point read each: pebble's Get on an
+	// indexed batch builds a merging iterator over every level per call. A
+	// block this writes has a key below the next block read (it holds only
+	// sessions before that block's first), so a seek finds the old value
+	// whether or not the iterator sees the batch's new writes.
+	defer it.Close()
 
 	// Block i covers sessions [firsts[i], firsts[i+1]); the first block also
 	// takes the deltas before it. Rewrite the blocks that deltas fall in.
@@ -369,13 +436,13 @@ func compactTerm(b *pebble.Batch, bw *blockWriter, t string, delta []posting) er
 		base = base[:0]
 		if i < len(firsts) {
 			key = appendNum(key[:len(prefix)], firsts[i])
-			v, ok, err := get(b, key)
-			if err != nil {
-				return err
-			}
-			if !ok {
+			if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+				if err := it.Error(); err != nil {
+					return err
+				}
 				return errCorrupt
 			}
+			v := it.Value()
 			if base, err = decodeBlock(base, firsts[i], v); err != nil {
 				return err
 			}

@@ -20,6 +20,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -28,9 +29,11 @@ import (
 // own besides the DB, so it is safe for concurrent readers.
 type Index struct {
 	db       *pebble.DB
-	sweepMin uint64        // delta postings written before a compaction sweep starts (compact.go)
-	stepMin  int           // the least a sweep step folds (compact.go; tests make it small)
-	content  ContentSource // nil: snippet text is stored in the index
+	sweepMin uint64 // delta postings written before a compaction sweep starts (compact.go)
+	stepMin  int    // the least a sweep step folds (compact.go; tests make it small)
+	// background: a caller runs the sweep (Sweep); writers only count (compact.go).
+	background atomic.Bool
+	content    ContentSource // nil: snippet text is stored in the index
 	// exhaustive turns block-max top-k (wand.go) off: every hit is scored.
 	exhaustive bool
 }

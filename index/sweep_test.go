@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // TestPartialSweepSteps folds the delta keys a few terms at a time (each
@@ -86,6 +88,90 @@ func TestPartialSweepSteps(t *testing.T) {
 	}
 	it.Close()
 	for _, q := range []string{"w01", "w02 w05", "w10 OR w33", "w07 -w08"} {
+		if got, want := f.ids(q), g.ids(q); !slices.Equal(got, want) {
+			t.Errorf("%q: %v, want %v", q, got, want)
+		}
+	}
+}
+
+// TestBackgroundSweep: with background sweeps, writers only count their
+// delta postings (no block is written) until Sweep folds them; the
+// postings then equal those of an index that never sweeps; and when nobody
+// calls Sweep, the writers fold again once the backlog passes sweepBacklog
+// thresholds.
+func TestBackgroundSweep(t *testing.T) {
+	blocks := func(fx *fixture) int {
+		n := 0
+		it, err := prefixIter(fx.db, tableKey(tblBlock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			n++
+		}
+		it.Close()
+		return n
+	}
+	f, g := newFixture(t), newFixture(t)
+	f.x.sweepMin, f.x.stepMin = 2000, 8
+	f.x.SetBackgroundSweep(true)
+	g.x.sweepMin = 1 << 40
+	put := func(i int) {
+		words := fmt.Sprintf("word%d common other%d", i, i%7)
+		for k := range 100 { // more postings per file than the backlog bound grows by (4 x 16)
+			words += fmt.Sprintf(" k%dx%d", k, i%13)
+		}
+		content := meta(words, "")
+		path := fmt.Sprintf("sessions/s%03d/metadata.json", i)
+		f.put(uint64(i+1), path, content)
+		g.put(uint64(i+1), path, content)
+	}
+	for i := range 60 {
+		put(i)
+	}
+	if n := blocks(f); n != 0 {
+		t.Fatalf("writers wrote %d blocks with background sweeps", n)
+	}
+	if due, err := f.x.SweepDue(); err != nil || !due {
+		t.Fatalf("SweepDue = %v, %v after 60 files over a threshold of 2000 postings", due, err)
+	}
+	steps := 0
+	for more := true; more; steps++ {
+		f.batch(func(b *pebble.Batch) {
+			var err error
+			if more, err = f.x.Sweep(b, 8); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if steps < 2 || blocks(f) == 0 {
+		t.Fatalf("%d sweep steps, %d blocks: the sweep did not fold in steps", steps, blocks(f))
+	}
+	if due, err := f.x.SweepDue(); err != nil || due {
+		t.Fatalf("SweepDue = %v, %v after the sweep", due, err)
+	}
+	it, err := prefixIter(f.db, tableKey(tblTerm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		t.Fatalf("delta key %q left after the sweep", it.Key())
+	}
+	it.Close()
+	for _, q := range []string{"common", "word7", "other3 common", "common -other2"} {
+		if got, want := f.ids(q), g.ids(q); !slices.Equal(got, want) {
+			t.Errorf("%q: %v, want %v", q, got, want)
+		}
+	}
+	// Nobody sweeps now: the writers take over past the backlog.
+	before := blocks(f)
+	for i := 60; i < 400 && blocks(f) == before; i++ {
+		put(i)
+	}
+	if blocks(f) == before {
+		t.Fatal("the writers never folded with the backlog past its bound")
+	}
+	for _, q := range []string{"common", "word77", "other3 common"} {
 		if got, want := f.ids(q), g.ids(q); !slices.Equal(got, want) {
 			t.Errorf("%q: %v, want %v", q, got, want)
 		}

@@ -242,6 +242,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		}
 	}
 	stopExpiry := v.StartTrashExpiry() // stopped before v.Close below
+	stopSweep := v.StartIndexSweeper()
 	stopGC := startAutoGC(v, f.gcInterval, f.gcGrace)
 	log.Printf("taskerfs: %s mounted on %s (pid %d)", f.data, mnt, os.Getpid())
 	ready(sink.stderr)
@@ -258,6 +259,7 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	}()
 	srv.Wait()
 	sdNotify("STOPPING=1\nSTATUS=flushing")
+	stopSweep()
 	stopExpiry()
 	stopBackground()
 	stopGC()
