@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/taskerfs/taskerfs/meta"
@@ -22,7 +23,8 @@ const (
 )
 
 // StartIndexSweeper runs the index's compaction sweep in the background
-// until stop is called (before Close).
+// until stop is called or the FS is closed (stop may be called more than
+// once). Call it once, before serving requests.
 func (v *FS) StartIndexSweeper() (stop func()) {
 	v.index.SetBackgroundSweep(true)
 	done := make(chan struct{})
@@ -57,11 +59,15 @@ func (v *FS) StartIndexSweeper() (stop func()) {
 			}
 		}
 	}()
-	return func() {
-		close(done)
-		<-finished
-		v.index.SetBackgroundSweep(false)
+	var once sync.Once
+	v.stopSweeper = func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+			v.index.SetBackgroundSweep(false)
+		})
 	}
+	return v.stopSweeper
 }
 
 // sweepStep runs one step of the sweep when one is due.

@@ -40,8 +40,7 @@ func TestIndexSweeper(t *testing.T) {
 	if due, err := f.v.index.SweepDue(); err != nil || !due {
 		t.Fatalf("no sweep due after %d postings: %v", sessions*words, err)
 	}
-	stop := f.v.StartIndexSweeper()
-	defer stop()
+	f.v.StartIndexSweeper() // Close (the test's cleanup) stops it
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		due, err := f.v.index.SweepDue()

@@ -54,6 +54,7 @@ type FS struct {
 	blobs blobstore.Store
 	cache *cache.Cache[string, []byte]
 
+	stopSweeper     func()    // set by StartIndexSweeper; Close calls it
 	owner, ownerGid uint32    // the daemon's user: sees every view whole
 	born            time.Time // the views' timestamps
 	permc           permCache
@@ -214,6 +215,9 @@ func (v *FS) Close() error {
 		return nil
 	}
 	v.closed = true
+	if v.stopSweeper != nil {
+		v.stopSweeper() // its steps are transactions: before the stores close
+	}
 	close(v.obs.log.stop)
 	v.reap.wait() // what is left is freed at the next mount
 	var err error
