@@ -53,7 +53,8 @@ func TestIndexSweeper(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the sweeper did not finish the sweep in 30 s")
 		}
-		time.Sleep(10 * time.Millisecond)
+		check("sweeping") // searches read beside the sweeper's steps
+		time.Sleep(time.Millisecond)
 	}
 	check("swept")
 	r, err := f.v.Fsck(FsckOptions{})
