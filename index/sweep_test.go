@@ -62,16 +62,7 @@ func TestPartialSweepSteps(t *testing.T) {
 				t.Fatalf("step %d: term %q: postings %v, want %v", step, term, got[term], ps)
 			}
 		}
-		var blocks int
-		it, err := prefixIter(f.db, tableKey(tblBlock))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			blocks++
-		}
-		it.Close()
-		folded = max(folded, blocks)
+		folded = max(folded, mustCountKeys(t, f.db, tableKey(tblBlock)))
 	}
 	if folded == 0 {
 		t.Fatal("no sweep step folded anything: the test tests nothing")
@@ -79,14 +70,9 @@ func TestPartialSweepSteps(t *testing.T) {
 	if err := f.x.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	it, err := prefixIter(f.db, tableKey(tblTerm))
-	if err != nil {
-		t.Fatal(err)
+	if n := mustCountKeys(t, f.db, tableKey(tblTerm)); n > 0 {
+		t.Fatalf("%d delta keys left after a full compaction", n)
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		t.Fatalf("delta key %q left after a full compaction", it.Key())
-	}
-	it.Close()
 	for _, q := range []string{"w01", "w02 w05", "w10 OR w33", "w07 -w08"} {
 		if got, want := f.ids(q), g.ids(q); !slices.Equal(got, want) {
 			t.Errorf("%q: %v, want %v", q, got, want)
@@ -100,18 +86,7 @@ func TestPartialSweepSteps(t *testing.T) {
 // calls Sweep, the writers fold again once the backlog passes sweepBacklog
 // thresholds.
 func TestBackgroundSweep(t *testing.T) {
-	blocks := func(fx *fixture) int {
-		n := 0
-		it, err := prefixIter(fx.db, tableKey(tblBlock))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			n++
-		}
-		it.Close()
-		return n
-	}
+	blocks := func(fx *fixture) int { return mustCountKeys(t, fx.db, tableKey(tblBlock)) }
 	f, g := newFixture(t), newFixture(t)
 	f.x.sweepMin, f.x.stepMin = 2000, 8
 	f.x.SetBackgroundSweep(true)
@@ -150,14 +125,9 @@ func TestBackgroundSweep(t *testing.T) {
 	if due, err := f.x.SweepDue(); err != nil || due {
 		t.Fatalf("SweepDue = %v, %v after the sweep", due, err)
 	}
-	it, err := prefixIter(f.db, tableKey(tblTerm))
-	if err != nil {
-		t.Fatal(err)
+	if n := mustCountKeys(t, f.db, tableKey(tblTerm)); n > 0 {
+		t.Fatalf("%d delta keys left after the sweep", n)
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		t.Fatalf("delta key %q left after the sweep", it.Key())
-	}
-	it.Close()
 	for _, q := range []string{"common", "word7", "other3 common", "common -other2"} {
 		if got, want := f.ids(q), g.ids(q); !slices.Equal(got, want) {
 			t.Errorf("%q: %v, want %v", q, got, want)
@@ -176,4 +146,14 @@ func TestBackgroundSweep(t *testing.T) {
 			t.Errorf("%q: %v, want %v", q, got, want)
 		}
 	}
+}
+
+// mustCountKeys is countKeys (wand.go) failing the test on an error.
+func mustCountKeys(t *testing.T, r reader, prefix []byte) int {
+	t.Helper()
+	n, err := countKeys(r, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/taskerfs/taskerfs/meta"
@@ -27,45 +26,29 @@ const (
 // once). Call it once, before serving requests.
 func (v *FS) StartIndexSweeper() (stop func()) {
 	v.index.SetBackgroundSweep(true)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(sweepEvery)
-		defer t.Stop()
-		for {
+	stopTicks := everyTick(sweepEvery, func(done <-chan struct{}) {
+		if due, err := v.index.SweepDue(); err != nil || !due {
+			return
+		}
+		for range sweepBurst {
+			more, err := v.sweepStep()
+			if err != nil {
+				slog.Warn("index sweep", "err", err)
+				return
+			}
+			if !more {
+				return
+			}
 			select {
 			case <-done:
 				return
-			case <-t.C:
-			}
-			if due, err := v.index.SweepDue(); err != nil || !due {
-				continue
-			}
-			for range sweepBurst {
-				more, err := v.sweepStep()
-				if err != nil {
-					slog.Warn("index sweep", "err", err)
-					break
-				}
-				if !more {
-					break
-				}
-				select {
-				case <-done:
-					return
-				default:
-				}
+			default:
 			}
 		}
-	}()
-	var once sync.Once
+	})
 	v.stopSweeper = func() {
-		once.Do(func() {
-			close(done)
-			<-finished
-			v.index.SetBackgroundSweep(false)
-		})
+		stopTicks()
+		v.index.SetBackgroundSweep(false)
 	}
 	return v.stopSweeper
 }

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/taskerfs/taskerfs/meta"
@@ -83,6 +84,28 @@ func (v *FS) StartTrashExpiry() (stop func()) {
 	if v.meta.Trash().Retention <= 0 {
 		every = time.Minute // the trash is off: clear what an earlier mount left
 	}
+	return everyTick(every, func(<-chan struct{}) {
+		freed, err := v.meta.ExpireTrash(time.Now(), false)
+		if err != nil {
+			slog.Warn("trash expiry", "err", err)
+			return
+		}
+		if freed.Files == 0 {
+			return
+		}
+		res, err := v.meta.GC()
+		if err != nil {
+			slog.Warn("gc after trash expiry", "err", err)
+			return
+		}
+		slog.Info("trash expired", "files", freed.Files, "bytes", freed.Bytes, "blobsFreed", res.Removed, "bytesFreed", res.BytesFreed)
+	})
+}
+
+// everyTick calls tick every interval on a goroutine of its own until stop
+// is called; stop waits for a tick under way (tick may watch done to end
+// early) and may be called more than once.
+func everyTick(every time.Duration, tick func(done <-chan struct{})) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -95,24 +118,14 @@ func (v *FS) StartTrashExpiry() (stop func()) {
 				return
 			case <-t.C:
 			}
-			freed, err := v.meta.ExpireTrash(time.Now(), false)
-			if err != nil {
-				slog.Warn("trash expiry", "err", err)
-				continue
-			}
-			if freed.Files == 0 {
-				continue
-			}
-			res, err := v.meta.GC()
-			if err != nil {
-				slog.Warn("gc after trash expiry", "err", err)
-				continue
-			}
-			slog.Info("trash expired", "files", freed.Files, "bytes", freed.Bytes, "blobsFreed", res.Removed, "bytesFreed", res.BytesFreed)
+			tick(done)
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(done)
-		<-finished
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
 	}
 }
