@@ -50,14 +50,23 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 	if x.background.Load() && g.pending < sweepBacklog*x.sweepThreshold(g) {
 		return nil
 	}
+	if !x.sweeping(g) {
+		return nil
+	}
+	return fold(b, g, max(sweepFactor*wrote, x.stepMin))
+}
+
+// sweeping starts a sweep in g when one is due and reports whether one is
+// under way.
+func (x *Index) sweeping(g *globalStats) bool {
 	if g.flags&flagSweeping == 0 {
 		if g.pending < x.sweepThreshold(g) {
-			return nil
+			return false
 		}
 		g.flags |= flagSweeping
 		g.cursor = ""
 	}
-	return x.fold(b, g, max(sweepFactor*wrote, x.stepMin))
+	return true
 }
 
 // sweepThreshold is how many delta postings start a sweep.
@@ -86,14 +95,10 @@ func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
 	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
 		return false, err
 	}
-	if g.flags&flagSweeping == 0 {
-		if g.pending < x.sweepThreshold(&g) {
-			return false, nil
-		}
-		g.flags |= flagSweeping
-		g.cursor = ""
+	if !x.sweeping(&g) {
+		return false, nil
 	}
-	if err := x.fold(b, &g, budget); err != nil {
+	if err := fold(b, &g, budget); err != nil {
 		return false, err
 	}
 	return g.flags&flagSweeping != 0, b.Set(tableKey(tblGlobal), g.encode(), nil)
@@ -106,12 +111,12 @@ func (x *Index) SweepDue() (bool, error) {
 	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
 		return false, err
 	}
-	return g.flags&flagSweeping != 0 || g.pending >= x.sweepThreshold(&g), nil
+	return x.sweeping(&g), nil // (g is a copy: nothing is started)
 }
 
 // fold compacts the next terms of the sweep under way, at least budget
 // delta postings, and ends the sweep when it passes the last term.
-func (x *Index) fold(b *pebble.Batch, g *globalStats, budget int) error {
+func fold(b *pebble.Batch, g *globalStats, budget int) error {
 	d, err := newDeltaReader(b, g.cursor)
 	if err != nil {
 		return err
@@ -197,8 +202,12 @@ func (d *deltaReader) next() (t string, delta []posting, ok bool, err error) {
 
 func (d *deltaReader) close() { _ = d.it.Close() }
 
-// compactBatchBytes is how much a full compaction writes before it commits.
-const compactBatchBytes = 16 << 20
+// compactBatchBytes is how much a full compaction writes before it commits,
+// checked every compactStep delta postings.
+const (
+	compactBatchBytes = 16 << 20
+	compactStep       = 1 << 16
+)
 
 // Compact folds every delta posting into the base blocks, committing as it
 // goes. Like every index writer it must not run concurrently with another
@@ -220,55 +229,22 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 	if err != nil {
 		return b, err
 	}
-	d, err := newDeltaReader(b, "")
-	if err != nil {
-		return b, err
-	}
-	bw := newBlockWriter(b, g)
-	first, last, folded := "", "", false // the terms folded into b
-	for {
-		t, delta, ok, err := d.next()
-		if err != nil || !ok {
-			d.close()
-			if err != nil {
-				bw.close()
-				return b, err
-			}
-			break
-		}
-		if err := compactTerm(b, bw, t, delta); err != nil {
-			d.close()
-			bw.close()
+	// One sweep from the first term, in steps of compactStep postings and
+	// batches of about compactBatchBytes. sw, its cursor, is never stored:
+	// the stored stats are reset below.
+	sw := g
+	sw.flags |= flagSweeping
+	sw.cursor = ""
+	for sw.flags&flagSweeping != 0 {
+		if err := fold(b, &sw, compactStep); err != nil {
 			return b, err
 		}
-		if !folded {
-			first, folded = t, true
-		}
-		last = t
 		if b.Len() > compactBatchBytes {
-			d.close()
-			bw.close()
-			if err := dropDeltas(b, first, last); err != nil {
-				return b, err
-			}
-			folded = false
 			if b, err = nextBatch(db, b); err != nil {
 				return b, err
 			}
-			bw = newBlockWriter(b, g)
-			if d, err = newDeltaReader(b, t); err != nil {
-				bw.close()
-				return b, err
-			}
 		}
 	}
-	if folded {
-		if err := dropDeltas(b, first, last); err != nil {
-			bw.close()
-			return b, err
-		}
-	}
-	bw.close()
 	if b, err = refreshBounds(db, b, g); err != nil {
 		return b, err
 	}
