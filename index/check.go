@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // maxProblems bounds the report of Check.
@@ -67,8 +69,69 @@ func (c *checker) add(format string, args ...any) {
 type srcFile struct {
 	sid     string
 	kind    Kind
-	trusted bool // its content has the sum its stored record was built from
 	indexed bool // the record pass met its record
+}
+
+// sources reads the files all yields: seen holds each one, fresh the
+// records extracted again, for the files whose content does not have (or
+// is not known to have) the sum of their stored records. Contents are read
+// and hashed on every CPU; a file whose content cannot be read is left out.
+func (c *checker) sources(all SumSource, sums map[uint64]uint64) (map[uint64]srcFile, map[uint64]*extracted, error) {
+	seen := map[uint64]srcFile{}
+	fresh := map[uint64]*extracted{}
+	sids := map[string]string{} // one copy of each session id
+	var (
+		mu         sync.Mutex // guards fresh and unreadable
+		unreadable []uint64
+		wg         sync.WaitGroup
+		jobs       = make(chan SourceFile, 64)
+	)
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range jobs {
+				content, err := f.Content()
+				if err != nil {
+					mu.Lock()
+					unreadable = append(unreadable, f.ID)
+					mu.Unlock()
+					continue
+				}
+				if s := sums[f.ID]; s != 0 && s == contentSum(content) {
+					continue
+				}
+				e := &extracted{fid: f.ID, sid: f.Session, kind: f.Kind}
+				e.rec, e.text = buildRecord(f.Session, f.Kind, content)
+				mu.Lock()
+				fresh[f.ID] = e
+				mu.Unlock()
+			}
+		}()
+	}
+	err := all(func(f SourceFile) error {
+		if _, dup := seen[f.ID]; dup {
+			c.add("file %d is listed twice", f.ID)
+			return nil
+		}
+		sid, ok := sids[f.Session]
+		if !ok {
+			sid = f.Session
+			sids[sid] = sid
+		}
+		seen[f.ID] = srcFile{sid: sid, kind: f.Kind}
+		if s := sums[f.ID]; s == 0 || f.Sum != s {
+			f.Session = sid
+			jobs <- f
+		}
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	for _, fid := range unreadable {
+		delete(seen, fid)
+	}
+	return seen, fresh, err
 }
 
 // storedSum is the content sum of a stored record, read from its last bytes
@@ -94,6 +157,38 @@ func storedSum(v []byte) uint64 {
 // and file by file only where the sums differ; snippet text against each
 // record's textSum, in one merged pass.
 func (x *Index) Check(all FileSource) ([]string, error) {
+	return x.CheckFiles(func(fn func(SourceFile) error) error {
+		return all(func(fid uint64, sid string, kind Kind, content []byte) error {
+			return fn(SourceFile{ID: fid, Session: sid, Kind: kind, Content: func() ([]byte, error) { return content, nil }})
+		})
+	})
+}
+
+// SourceFile is one file as CheckFiles meets it.
+type SourceFile struct {
+	ID      uint64
+	Session string
+	Kind    Kind
+	// Sum is ContentSum of the file's content when the source knows it
+	// without reading the file (fsck has it from its blob pass), else 0.
+	Sum uint64
+	// Content reads the file's content, on Check's workers, when Sum is 0
+	// or differs from its stored record's. A file whose content cannot be
+	// read (a damaged blob, which the blob check reports) is taken as its
+	// record says.
+	Content func() ([]byte, error)
+}
+
+// A SumSource yields every file the index should hold, once each.
+type SumSource func(fn func(SourceFile) error) error
+
+// ContentSum is the sum a file's record keeps of the content it was built
+// from (xxhash64, never 0).
+func ContentSum(content []byte) uint64 { return contentSum(content) }
+
+// CheckFiles is Check over a source that may know the files' content sums:
+// a file whose sum is its stored record's is neither read nor extracted.
+func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	c := &checker{r: snap, x: x, seed: maphash.MakeSeed()}
@@ -117,8 +212,10 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	}
 	defer waitTables() // (an early return must not leave it reading a closed snapshot)
 
-	// 1. The content sums of the stored records, then the files: each one's
-	// content hashed on the workers, and extracted when the sums differ.
+	// 1. The content sums of the stored records, then the files: a file
+	// whose known sum is its record's is taken as the record says; the
+	// others are read and hashed on the workers, and extracted when the
+	// sums differ.
 	sums := map[uint64]uint64{}
 	if _, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
 		if len(k) == 10 {
@@ -130,31 +227,7 @@ func (x *Index) Check(all FileSource) ([]string, error) {
 	}); err != nil {
 		return nil, err
 	}
-	seen := map[uint64]srcFile{}
-	fresh := map[uint64]*extracted{} // the files extracted again
-	sids := map[string]string{}      // one copy of each session id
-	err := extractAllWith(all, func(e *extracted, content []byte) {
-		if s := sums[e.fid]; s != 0 && s == contentSum(content) {
-			e.trusted = true
-			return
-		}
-		e.rec, e.text = buildRecord(e.sid, e.kind, content)
-	}, func(e *extracted) error {
-		if _, dup := seen[e.fid]; dup {
-			c.add("file %d is listed twice", e.fid)
-			return nil
-		}
-		sid, ok := sids[e.sid]
-		if !ok {
-			sid = e.sid
-			sids[sid] = sid
-		}
-		seen[e.fid] = srcFile{sid: sid, kind: e.kind, trusted: e.trusted}
-		if !e.trusted {
-			fresh[e.fid] = e
-		}
-		return nil
-	})
+	seen, fresh, err := c.sources(all, sums)
 	if err != nil {
 		return nil, err
 	}

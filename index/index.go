@@ -665,9 +665,6 @@ type extracted struct {
 	text   string
 	stored []byte // text as stored (encodeText), when the work sets it
 	done   chan struct{}
-
-	// Check's: the content has its stored record's sum, so rec is not built.
-	trusted bool
 }
 
 // extractAll builds the records of the files all yields on every CPU and

@@ -77,38 +77,34 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	if err := v.wb.SyncAll(); err != nil {
 		return r, err
 	}
-	var err error
-	if r.Namespace, err = v.checkNamespace(); err != nil {
-		return r, err
+	// Without Repair nothing writes: the namespace check runs beside the
+	// blob and index checks. Repair fixes the namespace first.
+	type nsResult struct {
+		left int // problems left after any repair
+		err  error
 	}
-	if opts.Repair && len(r.Namespace) > 0 {
-		fixed, err := v.meta.RepairRefcounts()
-		if err != nil {
-			return r, fmt.Errorf("repair refcounts: %w", err)
-		}
-		r.Repaired = append(r.Repaired, fmt.Sprintf("refcounts: %d rewritten, %d dropped, %d recreated, %d reverse entries fixed",
-			fixed.Refcounts, fixed.Dropped, fixed.Created, fixed.UsersFixed))
-		// The stats counters last: recounted after the refcounts changed.
-		if slices.ContainsFunc(r.Namespace, func(p string) bool {
-			return strings.HasPrefix(p, string(meta.ProblemCounters)+":")
-		}) {
-			c, err := v.meta.RepairCounters()
-			if err != nil {
-				return r, fmt.Errorf("repair counters: %w", err)
-			}
-			r.Repaired = append(r.Repaired, fmt.Sprintf("stats counters recounted: %d files, %d dirs, %d blobs",
-				c.Files, c.Dirs, c.Blobs))
-		}
-		left, err := v.checkNamespace()
-		if err != nil {
-			return r, err
-		}
-		r.Unrepaired += len(left)
+	nsDone := make(chan nsResult, 1)
+	if opts.Repair {
+		left, err := v.fsckNamespace(&r, true)
+		nsDone <- nsResult{left, err}
 	} else {
-		r.Unrepaired += len(r.Namespace)
+		go func() {
+			left, err := v.fsckNamespace(&r, false)
+			nsDone <- nsResult{left, err}
+		}()
 	}
+	nsWait := func() nsResult {
+		if nsDone == nil {
+			return nsResult{}
+		}
+		res := <-nsDone
+		nsDone = nil
+		return res
+	}
+	defer nsWait() // an early return does not leave it running on the FS
 
-	if err := v.checkBlobs(&r, opts.Progress); err != nil {
+	sums := &blobSums{}
+	if err := v.checkBlobs(&r, sums, opts.Progress); err != nil {
 		return r, err
 	}
 	if opts.Repair && len(opts.From) > 0 {
@@ -116,15 +112,21 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 			return r, err
 		}
 	}
-	r.Unrepaired += len(r.Corrupt) + len(r.Missing)
+	unrepaired := len(r.Corrupt) + len(r.Missing)
 
 	if err := v.checkOrphanBlobs(&r, opts.Repair); err != nil {
 		return r, err
 	}
 
-	if r.Index, err = v.index.Check(v.IndexSource()); err != nil {
+	var err error
+	if r.Index, err = v.index.CheckFiles(v.fsckSource(sums)); err != nil {
 		return r, fmt.Errorf("index check: %w", err)
 	}
+	ns := nsWait()
+	if ns.err != nil {
+		return r, ns.err
+	}
+	r.Unrepaired += ns.left + unrepaired
 	switch {
 	case opts.Repair && len(r.Index) > 0:
 		if err := v.index.Rebuild(v.IndexSource()); err != nil {
@@ -142,6 +144,37 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	return r, nil
 }
 
+// fsckNamespace checks the namespace into r.Namespace and, with repair,
+// fixes refcounts and counters (r.Repaired), returning how many problems
+// are left. Without repair it touches nothing of r but r.Namespace, so
+// that it can run beside the other checks.
+func (v *FS) fsckNamespace(r *FsckReport, repair bool) (int, error) {
+	problems, err := v.checkNamespace()
+	r.Namespace = problems
+	if err != nil || !repair || len(problems) == 0 {
+		return len(problems), err
+	}
+	fixed, err := v.meta.RepairRefcounts()
+	if err != nil {
+		return 0, fmt.Errorf("repair refcounts: %w", err)
+	}
+	r.Repaired = append(r.Repaired, fmt.Sprintf("refcounts: %d rewritten, %d dropped, %d recreated, %d reverse entries fixed",
+		fixed.Refcounts, fixed.Dropped, fixed.Created, fixed.UsersFixed))
+	// The stats counters last: recounted after the refcounts changed.
+	if slices.ContainsFunc(problems, func(p string) bool {
+		return strings.HasPrefix(p, string(meta.ProblemCounters)+":")
+	}) {
+		c, err := v.meta.RepairCounters()
+		if err != nil {
+			return 0, fmt.Errorf("repair counters: %w", err)
+		}
+		r.Repaired = append(r.Repaired, fmt.Sprintf("stats counters recounted: %d files, %d dirs, %d blobs",
+			c.Files, c.Dirs, c.Blobs))
+	}
+	left, err := v.checkNamespace()
+	return len(left), err
+}
+
 func (v *FS) checkNamespace() ([]string, error) {
 	var out []string
 	err := v.meta.Check(func(p meta.Problem) { out = append(out, p.String()) })
@@ -153,11 +186,12 @@ func (v *FS) checkNamespace() ([]string, error) {
 
 // checkBlobs reads every referenced blob and verifies it against its hash.
 // File blobs are read from the store directly, past the cache.
-func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
+func (v *FS) checkBlobs(r *FsckReport, sums *blobSums, progress func(FsckProgress)) error {
 	type item struct {
 		h       blobstore.Hash
 		info    meta.BlobInfo
-		payload []byte // an inline blob's stored bytes
+		payload []byte   // an inline blob's stored bytes
+		sum     *blobSum // where its content sum goes
 	}
 	var (
 		mu       sync.Mutex // guards r and firstErr
@@ -172,7 +206,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 		go func() {
 			defer wg.Done()
 			for it := range items {
-				d, kind, err := v.checkBlob(it.h, it.info, it.payload)
+				d, kind, err := v.checkBlob(it.h, it.info, it.payload, it.sum)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -203,7 +237,7 @@ func (v *FS) checkBlobs(r *FsckReport, progress func(FsckProgress)) error {
 		if stop != nil {
 			return stop
 		}
-		items <- item{h, info, payload}
+		items <- item{h, info, payload, sums.add(h)}
 		return nil
 	})
 	close(items)
@@ -224,13 +258,16 @@ const (
 )
 
 // checkBlob reads and verifies one referenced blob (payload: an inline
-// blob's stored bytes, read with its record).
-func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo, payload []byte) (BlobDamage, int, error) {
-	var err error
+// blob's stored bytes, read with its record) and sets sum's content sum
+// when it is whole.
+func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo, payload []byte, sum *blobSum) (BlobDamage, int, error) {
+	var (
+		err  error
+		data []byte
+	)
 	if info.Inline {
-		_, err = meta.DecodeInline(h, info, payload)
+		data, err = meta.DecodeInline(h, info, payload)
 	} else {
-		var data []byte
 		data, err = v.blobs.Get(h)
 		switch {
 		case err != nil:
@@ -243,6 +280,7 @@ func (v *FS) checkBlob(h blobstore.Hash, info meta.BlobInfo, payload []byte) (Bl
 		}
 	}
 	if err == nil {
+		sum.sum = index.ContentSum(data)
 		return BlobDamage{}, blobOK, nil
 	}
 	d := BlobDamage{Hash: h.String(), Err: err.Error()}

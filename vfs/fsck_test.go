@@ -371,3 +371,116 @@ func TestIndexSource(t *testing.T) {
 		t.Fatalf("after an error of fn: %v, %d calls", err, calls)
 	}
 }
+
+// TestFsckSource: fsck's index check gets the files IndexSource yields,
+// with the content sum of every empty or one-chunk file whose blob the
+// blob check verified, and none for a file whose blob is damaged; a
+// file's content still reads when asked.
+func TestFsckSource(t *testing.T) {
+	f := newTFS(t)
+	want := map[uint64]string{}
+	for i := range 30 {
+		dir := fmt.Sprintf("sessions/s%02d", i)
+		f.mkdir(dir, 0o755, 0, 0)
+		body := fmt.Sprintf(`{"name":"session %d","description":"%s"}`, i, strings.Repeat("x", i*100))
+		if i == 7 {
+			body = "" // empty: its sum is known without a blob
+		}
+		f.write(dir+"/metadata.json", body, 0o644, 0, 0)
+		f.write(dir+"/notes.txt", "not indexed", 0o644, 0, 0)
+		want[f.mustWalk(rootCtx(), dir+"/metadata.json").Node.Ino()] = body
+	}
+	big := strings.Repeat(`{"summary":"a chunk file of two chunks"},`, meta.ChunkSize/40) // two chunks: read
+	f.mkdir("sessions/s00/screenshots", 0o755, 0, 0)
+	f.write("sessions/s00/screenshots/chunk-000.json", "["+big+"{}]", 0o644, 0, 0)
+	bigIno := f.mustWalk(rootCtx(), "sessions/s00/screenshots/chunk-000.json").Node.Ino()
+	want[bigIno] = "[" + big + "{}]"
+	if err := f.v.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	// Damage one inline blob: its file gets no sum.
+	damaged := f.mustWalk(rootCtx(), "sessions/s03/metadata.json").Node.Ino()
+	var dh blobstore.Hash
+	if err := f.v.meta.ChunksOfSize(damaged, uint64(len(want[damaged])), func(_ uint64, c meta.ChunkRef) error {
+		dh = c.Hash
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.v.meta.Update(true, func(tx *meta.Tx) error {
+		return tx.Batch().Set(append([]byte{'B'}, dh[:]...), []byte{0, 'x'}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var r FsckReport
+	sums := &blobSums{}
+	if err := f.v.checkBlobs(&r, sums, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Corrupt) != 1 {
+		t.Fatalf("corrupt blobs: %+v", r.Corrupt)
+	}
+	got := map[uint64]bool{}
+	err := f.v.fsckSource(sums)(func(sf index.SourceFile) error {
+		body, ok := want[sf.ID]
+		if !ok || got[sf.ID] {
+			t.Errorf("yielded file %d (%s) again or unasked", sf.ID, sf.Session)
+		}
+		got[sf.ID] = true
+		wantSum := index.ContentSum([]byte(body))
+		if sf.ID == damaged || sf.ID == bigIno {
+			wantSum = 0
+		}
+		if sf.Sum != wantSum {
+			t.Errorf("file %d (%s): sum %x, want %x", sf.ID, sf.Session, sf.Sum, wantSum)
+		}
+		if sf.ID != damaged {
+			if content, err := sf.Content(); err != nil || string(content) != body {
+				t.Errorf("file %d reads %d bytes, %v", sf.ID, len(content), err)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("yielded %d files of %d: %v", len(got), len(want), err)
+	}
+}
+
+// TestBlobSums: lookups by hash over entries appended in hash order, past
+// a page; a blob not verified, one not added and two that share the first
+// 8 bytes of their hashes have no sum.
+func TestBlobSums(t *testing.T) {
+	var hs []blobstore.Hash
+	for i := range 3*blobSumPage + 5 {
+		hs = append(hs, blobstore.Sum(fmt.Appendf(nil, "blob %d", i)))
+	}
+	twin := hs[100]
+	twin[31] ^= 1 // same first 8 bytes as hs[100]
+	hs = append(hs, twin)
+	slices.SortFunc(hs, func(a, b blobstore.Hash) int { return slices.Compare(a[:], b[:]) })
+	var s blobSums
+	unverified := hs[7]
+	for i, h := range hs {
+		e := s.add(h)
+		if h != unverified {
+			e.sum = uint64(i + 1)
+		}
+	}
+	for i, h := range hs {
+		want := uint64(i + 1)
+		if h == unverified || h == twin || [8]byte(h[:8]) == [8]byte(twin[:8]) {
+			want = 0
+		}
+		if got := s.lookup(h); got != want {
+			t.Fatalf("lookup(hs[%d]) = %d, want %d", i, got, want)
+		}
+	}
+	if got := s.lookup(blobstore.Sum([]byte("never added"))); got != 0 {
+		t.Fatalf("a hash never added: %d", got)
+	}
+	var none *blobSums
+	if none.lookup(hs[0]) != 0 || none.add(hs[0]) == nil {
+		t.Fatal("a nil blobSums knows nothing")
+	}
+}
