@@ -1,8 +1,10 @@
 package meta
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"syscall"
 
 	"github.com/cockroachdb/pebble"
@@ -62,11 +64,12 @@ func (s *Store) Check(report func(Problem)) error {
 	if err := checkRecordOwners(snap, report); err != nil {
 		return err
 	}
-	refs, err := countReferences(snap, report)
+	users := &userSums{seed: maphash.MakeSeed()}
+	refs, err := countReferences(snap, users, report)
 	if err != nil {
 		return err
 	}
-	if err := checkRefcounts(snap, refs, cs, report); err != nil {
+	if err := checkRefcounts(snap, refs, users, cs, report); err != nil {
 		return err
 	}
 	return checkCounters(snap, cs.c, report)
@@ -127,14 +130,16 @@ func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
 			return err
 		}
 	}
+	orphans, err := newSeeker(r, pfxOrphan)
+	if err != nil {
+		return err
+	}
+	defer orphans.close()
 	return allInodes(r, func(a Attr) error {
 		if err := cs.inode(&a); err != nil {
 			return err
 		}
-		_, orphan, err := get(r, orphanKey(a.Ino))
-		if err != nil {
-			return err
-		}
+		_, orphan := orphans.find(orphanKey(a.Ino))
 		want := names[a.Ino]
 		if a.IsDir() && (want > 0 || a.Ino == RootIno || a.Ino == troot) {
 			want = 2 + subdirs[a.Ino]
@@ -211,66 +216,125 @@ func allInodes(r pebble.Reader, fn func(a Attr) error) error {
 }
 
 // countReferences counts the manifest entries per blob and checks that
-// each has its reverse entry.
-func countReferences(r pebble.Reader, report func(Problem)) (map[blobstore.Hash]uint64, error) {
+// each belongs to an inode whose size covers it. The manifest and the
+// inode tables are both in inode order: one pass over each. users gets the
+// count and the sum of the reverse entries the manifests call for.
+func countReferences(r pebble.Reader, users *userSums, report func(Problem)) (map[blobstore.Hash]uint64, error) {
 	refs := map[blobstore.Hash]uint64{}
-	p := []byte{pfxChunk}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	inodes, err := newSeeker(r, pfxInode)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
+	defer inodes.close()
+	err = scanKeys(r, []byte{pfxChunk}, func(k, v []byte) error {
 		if len(k) != 17 {
 			report(Problem{Kind: ProblemManifest, Msg: fmt.Sprintf("manifest key %x is malformed", k)})
-			continue
+			return nil
 		}
 		ino, index := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
-		c, err := decodeChunkRef(it.Value())
+		c, err := decodeChunkRef(v)
 		if err != nil {
 			report(Problem{Kind: ProblemManifest, Ino: ino, Msg: fmt.Sprintf("manifest entry %d of inode %d: %v", index, ino, err)})
-			continue
+			return nil
 		}
-		if v, found, err := get(r, inodeKey(ino)); err != nil {
-			return nil, err
-		} else if !found {
+		if v, found := inodes.find(inodeKey(ino)); !found {
 			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of missing inode %d", index, ino)})
 		} else if a, err := decodeAttr(ino, v); err == nil && index >= (a.Size+ChunkSize-1)/ChunkSize {
 			// Freeing an inode drops the entries its size covers; one past
 			// it would keep its blob referenced for ever.
 			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of inode %d lies past its size %d", index, ino, a.Size)})
 		}
+		users.add(c.Hash, ino, index)
+		refs[c.Hash]++
+		return nil
+	})
+	if err == nil {
+		err = inodes.err()
+	}
+	return refs, err
+}
+
+// userSums is a count and a sum of hashes of reverse entries (blob, inode,
+// index): the manifests' side and the reverse table's side are summed in
+// their own key orders and compared; only when they differ are the two
+// tables matched entry by entry (diffUsers).
+type userSums struct {
+	seed maphash.Seed
+	n    int
+	sum  uint64
+}
+
+func (u *userSums) add(h blobstore.Hash, ino, index uint64) {
+	var b [48]byte
+	copy(b[:], h[:])
+	binary.BigEndian.PutUint64(b[32:], ino)
+	binary.BigEndian.PutUint64(b[40:], index)
+	u.n++
+	u.sum += maphash.Bytes(u.seed, b[:])
+}
+
+// diffUsers finds the manifest entries without their reverse entry and the
+// reverse entries without their manifest entry, with a point read each.
+func diffUsers(r pebble.Reader, report func(Problem)) error {
+	err := scanKeys(r, []byte{pfxChunk}, func(k, v []byte) error {
+		c, err := decodeChunkRef(v)
+		if len(k) != 17 || err != nil {
+			return nil // reported by countReferences
+		}
+		ino, index := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
 		if _, found, err := get(r, userKey(c.Hash, ino, index)); err != nil {
-			return nil, err
+			return err
 		} else if !found {
 			report(Problem{Kind: ProblemUser, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("blob %s used by inode %d chunk %d has no reverse entry", c.Hash, ino, index)})
 		}
-		refs[c.Hash]++
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return refs, it.Error()
+	return scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
+		if len(k) != 1+32+16 {
+			return nil // reported by checkRefcounts
+		}
+		var h blobstore.Hash
+		copy(h[:], k[1:33])
+		ino, index := binary.BigEndian.Uint64(k[33:]), binary.BigEndian.Uint64(k[41:])
+		c, found, err := get(r, chunkKey(ino, index))
+		if err != nil {
+			return err
+		}
+		if cr, derr := decodeChunkRef(c); !found || derr != nil || cr.Hash != h {
+			report(Problem{Kind: ProblemUser, Ino: ino, Hash: h, Msg: fmt.Sprintf("reverse entry says inode %d chunk %d uses blob %s; its manifest does not", ino, index, h)})
+		}
+		return nil
+	})
 }
 
 // checkRefcounts compares the refcount table with refs and checks inline
-// payloads and reverse entries against it; cs counts every refcount
-// record.
-func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, cs *counterScan, report func(Problem)) error {
+// payloads against it (both tables in hash order: one pass over each) and
+// the reverse table against the manifests' sum in want; cs counts every
+// refcount record.
+func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userSums, cs *counterScan, report func(Problem)) error {
 	recorded := map[blobstore.Hash]bool{}
-	err := scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
+	inline, err := newSeeker(r, pfxInline)
+	if err != nil {
+		return err
+	}
+	defer inline.close()
+	err = scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
 		cs.ref(&rec)
 		recorded[h] = true
 		if rec.Refs != refs[h] {
 			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})
 		}
-		_, hasInline, err := get(r, inlineKey(h))
-		if err != nil {
-			return err
-		}
-		if hasInline != rec.Inline {
+		if _, hasInline := inline.find(inlineKey(h)); hasInline != rec.Inline {
 			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("blob %s is recorded inline=%v, payload present=%v", h, rec.Inline, hasInline)})
 		}
 		return nil
 	})
+	if err == nil {
+		err = inline.err()
+	}
 	if err != nil {
 		return err
 	}
@@ -289,24 +353,51 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, cs *counter
 	}); err != nil {
 		return err
 	}
-	return scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
+	have := userSums{seed: want.seed}
+	if err := scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
 		if len(k) != 1+32+16 {
 			report(Problem{Kind: ProblemUser, Msg: fmt.Sprintf("reverse entry %x is malformed", k)})
 			return nil
 		}
 		var h blobstore.Hash
 		copy(h[:], k[1:33])
-		ino, index := binary.BigEndian.Uint64(k[33:]), binary.BigEndian.Uint64(k[41:])
-		c, found, err := get(r, chunkKey(ino, index))
-		if err != nil {
-			return err
-		}
-		if cr, derr := decodeChunkRef(c); !found || derr != nil || cr.Hash != h {
-			report(Problem{Kind: ProblemUser, Ino: ino, Hash: h, Msg: fmt.Sprintf("reverse entry says inode %d chunk %d uses blob %s; its manifest does not", ino, index, h)})
-		}
+		have.add(h, binary.BigEndian.Uint64(k[33:]), binary.BigEndian.Uint64(k[41:]))
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if have != *want {
+		return diffUsers(r, report)
+	}
+	return nil
 }
+
+// seeker finds keys of one table in ascending order with one iterator:
+// successive forward seeks step instead of searching anew.
+type seeker struct{ it *pebble.Iterator }
+
+func newSeeker(r pebble.Reader, pfx byte) (*seeker, error) {
+	p := []byte{pfx}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	return &seeker{it}, nil
+}
+
+// find returns key's value (valid until the next find) and whether it is there.
+func (s *seeker) find(key []byte) ([]byte, bool) {
+	if s.it.Valid() && bytes.Equal(s.it.Key(), key) { // found last time
+		return s.it.Value(), true
+	}
+	if s.it.SeekGE(key) && bytes.Equal(s.it.Key(), key) {
+		return s.it.Value(), true
+	}
+	return nil, false
+}
+
+func (s *seeker) err() error { return s.it.Error() }
+func (s *seeker) close()     { s.it.Close() }
 
 func scanRefs(r pebble.Reader, fn func(h blobstore.Hash, rec blobRecord) error) error {
 	return scanKeys(r, []byte{pfxRef}, func(k, v []byte) error {
