@@ -53,7 +53,7 @@ func Unwrap(content []byte) ([]byte, error) {
 // result is valid JSON or an error: ErrInvalidJSON when content is not
 // JSON, ErrCorrupt or ErrTooLarge (wrapped) when its payload is bad.
 func UnwrapLimit(content []byte, limit int64) ([]byte, error) {
-	if !json.Valid(content) {
+	if !Valid(content) {
 		return nil, ErrInvalidJSON
 	}
 	for range MaxDepth {
@@ -126,12 +126,12 @@ func open(data []byte, limit int64) (out []byte, more bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if !json.Valid(out) {
+		if !Valid(out) {
 			return nil, false, fmt.Errorf("%w: payload is not JSON", ErrCorrupt)
 		}
 		return out, true, nil
 	}
-	if json.Valid([]byte(s)) {
+	if Valid([]byte(s)) {
 		return []byte(s), true, nil
 	}
 	// Not JSON text: the string is the value (e.g. a transcription).

@@ -64,7 +64,7 @@ func parseArray(data []byte) ([]json.RawMessage, error) {
 
 // validJSON checks data, with the decoder's message when it is invalid.
 func validJSON(data []byte) error {
-	if json.Valid(data) {
+	if appenvelope.Valid(data) {
 		return nil
 	}
 	var v any

@@ -342,13 +342,14 @@ func (v *FS) checkOrphanBlobs(r *FsckReport, repair bool) error {
 
 // IndexSource yields every file the index should hold: each regular file
 // whose path classifies as a session file, once, with its committed
-// content, in the order of a walk of the namespace. Files whose content
-// cannot be read (damaged blobs, which fsck reports) are left out. The
-// contents are read on every CPU, a few files ahead of fn.
+// content, in inode order (meta.ScanFiles: sequential scans of the inode
+// and manifest tables; a tree copied in comes session by session). Files
+// whose content cannot be read (damaged blobs, which fsck reports) are
+// left out. The contents are read on every CPU, a few files ahead of fn.
 func (v *FS) IndexSource() index.FileSource {
 	return func(fn func(fileID uint64, sessionID string, kind index.Kind, content []byte) error) error {
 		type item struct {
-			a       meta.Attr
+			f       meta.ScannedFile
 			sid     string
 			kind    index.Kind
 			content []byte
@@ -365,7 +366,7 @@ func (v *FS) IndexSource() index.FileSource {
 			go func() {
 				defer wg.Done()
 				for it := range work {
-					it.content, it.err = v.committedContent(it.a)
+					it.content, it.err = v.scannedContent(&it.f)
 					close(it.done)
 				}
 			}()
@@ -375,21 +376,12 @@ func (v *FS) IndexSource() index.FileSource {
 		go func() {
 			defer close(order)
 			defer close(work)
-			seen := map[uint64]bool{}
-			walked <- v.meta.WalkFiles(meta.RootIno, func(a meta.Attr) error {
-				if seen[a.Ino] {
+			walked <- v.meta.ScanFiles(func(f *meta.ScannedFile) error {
+				sid, kind, indexable := index.Classify(f.Path)
+				if !indexable || f.Size > maxIndexedFile {
 					return nil
 				}
-				seen[a.Ino] = true
-				p, ok, err := v.meta.PathOf(a.Ino)
-				if err != nil || !ok {
-					return err
-				}
-				sid, kind, indexable := index.Classify(p)
-				if !indexable || a.Size > maxIndexedFile {
-					return nil
-				}
-				it := &item{a: a, sid: sid, kind: kind, done: make(chan struct{})}
+				it := &item{f: *f, sid: sid, kind: kind, done: make(chan struct{})}
 				select {
 				case order <- it:
 				case <-stop:
@@ -405,7 +397,7 @@ func (v *FS) IndexSource() index.FileSource {
 			if err != nil || it.err != nil {
 				continue // drain; an unreadable file is left out
 			}
-			if err = fn(it.a.Ino, it.sid, it.kind, it.content); err != nil {
+			if err = fn(it.f.Ino, it.sid, it.kind, it.content); err != nil {
 				close(stop)
 			}
 		}
@@ -415,6 +407,15 @@ func (v *FS) IndexSource() index.FileSource {
 		}
 		return err
 	}
+}
+
+// scannedContent reads a scanned file's committed content: a file of one
+// chunk from the entry the scan found, without reading its manifest again.
+func (v *FS) scannedContent(f *meta.ScannedFile) ([]byte, error) {
+	if f.HasFirst && f.Size > 0 && uint64(f.First.Size) == f.Size {
+		return v.meta.ChunkBlob(f.First)
+	}
+	return v.committedContent(f.Attr)
 }
 
 // Reindex rebuilds the search index from the files. Run it while nothing

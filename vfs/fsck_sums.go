@@ -75,9 +75,9 @@ func (v *FS) fsckSource(sums *blobSums) index.SumSource {
 			if !indexable || sf.Size > maxIndexedFile {
 				return nil
 			}
-			a := sf.Attr
+			a, scanned := sf.Attr, *sf
 			f := index.SourceFile{ID: a.Ino, Session: sid, Kind: kind,
-				Content: func() ([]byte, error) { return v.committedContent(a) }}
+				Content: func() ([]byte, error) { return v.scannedContent(&scanned) }}
 			switch {
 			case a.Size == 0:
 				f.Sum = emptySum
