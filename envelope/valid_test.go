@@ -21,7 +21,7 @@ func TestValid(t *testing.T) {
 		deep(maxNesting, "[", "]"), deep(maxNesting+1, "[", "]"),
 		deep(maxNesting, `{"a":`, "}"), deep(maxNesting+1, `{"a":`, "}"),
 		append(deep(maxNesting, "[", "]"), ']'),
-		deep(4<<20, "[", "]"), // gjson alone overflows its stack here
+		deep(4<<20, "[", "]"),                                 // gjson alone overflows its stack here
 		append([]byte(`["`), deep(maxNesting+5, "[", "]")...), // brackets in an unterminated string
 	}
 	for _, b := range tests {
