@@ -103,25 +103,46 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	}
 	defer nsWait() // an early return does not leave it running on the FS
 
+	// The index check begins now: what it reads of the index alone (the
+	// tables' sums, the records' content sums) goes beside the blob check,
+	// and its files wait for the blob check's sums (and any healing).
 	sums := &blobSums{}
-	if err := v.checkBlobs(&r, sums, opts.Progress); err != nil {
-		return r, err
+	var blobsErr error // set before blobsDone closes
+	blobsDone := make(chan struct{})
+	type indexResult struct {
+		problems []string
+		err      error
 	}
-	if opts.Repair && len(opts.From) > 0 {
-		if err := v.heal(&r, opts.From); err != nil {
-			return r, err
-		}
+	indexDone := make(chan indexResult, 1)
+	go func() {
+		problems, err := v.index.CheckFiles(func(fn func(index.SourceFile) error) error {
+			<-blobsDone
+			if blobsErr != nil {
+				return blobsErr
+			}
+			return v.fsckSource(sums)(fn)
+		})
+		indexDone <- indexResult{problems, err}
+	}()
+	blobsErr = v.checkBlobs(&r, sums, opts.Progress)
+	if blobsErr == nil && opts.Repair && len(opts.From) > 0 {
+		blobsErr = v.heal(&r, opts.From)
+	}
+	close(blobsDone)
+	err := blobsErr
+	if err == nil {
+		// Beside the index check: it reads only referenced blobs.
+		err = v.checkOrphanBlobs(&r, opts.Repair)
+	}
+	ix := <-indexDone
+	if err != nil {
+		return r, err
 	}
 	unrepaired := len(r.Corrupt) + len(r.Missing)
-
-	if err := v.checkOrphanBlobs(&r, opts.Repair); err != nil {
-		return r, err
+	if ix.err != nil {
+		return r, fmt.Errorf("index check: %w", ix.err)
 	}
-
-	var err error
-	if r.Index, err = v.index.CheckFiles(v.fsckSource(sums)); err != nil {
-		return r, fmt.Errorf("index check: %w", err)
-	}
+	r.Index = ix.problems
 	ns := nsWait()
 	if ns.err != nil {
 		return r, ns.err
