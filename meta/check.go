@@ -76,9 +76,32 @@ func (s *Store) Check(report func(Problem)) error {
 }
 
 // checkTree walks the namespace from the root and compares link counts
-// and orphan records with the names found; cs counts every inode.
+// and orphan records with the names found; cs counts every inode. The
+// directories' inodes are read first, in one scan: the walk reads only
+// the directory entries, and every entry is compared with its inode in the
+// final scan of the inode table (no point read per entry).
 func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
-	names := map[uint64]uint32{}
+	type dirLink struct {
+		parent uint64
+		name   string
+	}
+	dirs := map[uint64]dirLink{}
+	if err := allInodes(r, func(a Attr) error {
+		if a.IsDir() {
+			dirs[a.Ino] = dirLink{a.Parent, a.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// named is what the entries in reachable directories say of an inode.
+	type named struct {
+		n     uint32
+		typ   uint32 // the type the first entry gives
+		mixed bool   // entries give different types
+		met   bool   // the inode exists
+	}
+	names := map[uint64]named{}
 	subdirs := map[uint64]uint32{}
 	seen := map[uint64]bool{RootIno: true}
 	stack := []uint64{RootIno}
@@ -103,21 +126,20 @@ func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
 				continue
 			}
 			ino, typ := binary.BigEndian.Uint64(v), uint32(v[8])<<12
-			names[ino]++
-			a, err := getAttr(r, ino)
-			if err != nil {
-				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("entry %q in dir %d points at inode %d: %v", name, dir, ino, err)})
-				continue
+			if e, ok := names[ino]; !ok {
+				names[ino] = named{n: 1, typ: typ}
+			} else {
+				e.n++
+				e.mixed = e.mixed || e.typ != typ
+				names[ino] = e
 			}
-			if a.Mode&syscall.S_IFMT != typ {
-				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("entry %q in dir %d has type %o, inode %d has %o", name, dir, typ, ino, a.Mode&syscall.S_IFMT)})
-			}
-			if !a.IsDir() {
+			d, isDir := dirs[ino]
+			if !isDir {
 				continue
 			}
 			subdirs[dir]++
-			if a.Parent != dir || a.Name != name {
-				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("dir %d found as %d/%q records %d/%q", ino, dir, name, a.Parent, a.Name)})
+			if d.parent != dir || d.name != name {
+				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("dir %d found as %d/%q records %d/%q", ino, dir, name, d.parent, d.name)})
 			}
 			if seen[ino] {
 				report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("dir %d is reached twice", ino)})
@@ -135,12 +157,20 @@ func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
 		return err
 	}
 	defer orphans.close()
-	return allInodes(r, func(a Attr) error {
+	err = allInodes(r, func(a Attr) error {
 		if err := cs.inode(&a); err != nil {
 			return err
 		}
 		_, orphan := orphans.find(orphanKey(a.Ino))
-		want := names[a.Ino]
+		var want uint32
+		if e, ok := names[a.Ino]; ok {
+			e.met = true
+			names[a.Ino] = e
+			want = e.n
+			if e.mixed || e.typ != a.Mode&syscall.S_IFMT {
+				report(Problem{Kind: ProblemEntry, Ino: a.Ino, Msg: fmt.Sprintf("inode %d (%q) has type %o, an entry naming it gives %o", a.Ino, a.Name, a.Mode&syscall.S_IFMT, e.typ)})
+			}
+		}
 		if a.IsDir() && (want > 0 || a.Ino == RootIno || a.Ino == troot) {
 			want = 2 + subdirs[a.Ino]
 		}
@@ -152,6 +182,15 @@ func checkTree(r pebble.Reader, cs *counterScan, report func(Problem)) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for ino, e := range names {
+		if !e.met {
+			report(Problem{Kind: ProblemEntry, Ino: ino, Msg: fmt.Sprintf("%d entries point at inode %d, which is missing", e.n, ino)})
+		}
+	}
+	return nil
 }
 
 // checkRecordOwners checks that every per-inode record belongs to a live
