@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // Index is the session index over one pebble DB. It holds no state of its
@@ -36,6 +37,9 @@ type Index struct {
 	content    ContentSource // nil: snippet text is stored in the index
 	// exhaustive turns block-max top-k (wand.go) off: every hit is scored.
 	exhaustive bool
+	// Where rebuilds write tables to ingest (ingest.go); "": no tables.
+	ingestFS  vfs.FS
+	ingestDir string
 }
 
 // ContentSource returns the committed content of file fid, for snippets.
@@ -176,7 +180,17 @@ func (x *Index) RemoveFile(b *pebble.Batch, fileID uint64) error {
 // takes the term postings of new sessions (see rebuilder).
 func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte, sweep bool, rb *rebuilder) error {
 	var old *fileRecord
-	if rb == nil || !rb.first(fid) { // (a rebuild cleared the index: a file met first has no record)
+	fresh := false // (a rebuild cleared the index: a file met first has no record)
+	if rb != nil {
+		if t := rb.tables; t != nil && !t.takes(fid) {
+			// The file may be in the tables: let its record be read.
+			if err := t.ingest(); err != nil {
+				return err
+			}
+		}
+		fresh = rb.first(fid)
+	}
+	if !fresh {
 		var err error
 		if old, err = loadRecord(b, fid); err != nil {
 			return err
@@ -208,6 +222,12 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 		if err == nil {
 			err = b.Delete(textKey(fid), nil)
 		}
+	} else if rb != nil && rb.tables != nil {
+		var t []byte
+		if len(text) > 0 && x.content == nil {
+			t = text
+		}
+		err = rb.tables.add(fid, rec.encode(), t, !fresh)
 	} else {
 		err = b.Set(fileKey(fid), rec.encode(), nil)
 		if err == nil && (len(text) == 0 || x.content != nil) {
@@ -585,6 +605,17 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 	if err := x.db.Compact([]byte{keyPrefix}, []byte{keyPrefix + 1}, true); err != nil {
 		return err
 	}
+	if x.ingestDir != "" && rb.tables == nil {
+		t, err := newTables(x.db, x.ingestFS, x.ingestDir)
+		if err != nil {
+			return err
+		}
+		rb.tables = t
+		defer func() {
+			t.abort() // what an error leaves unwritten
+			_ = x.ingestFS.RemoveAll(x.ingestDir)
+		}()
+	}
 	b = x.db.NewIndexedBatch()
 	var p RebuildProgress
 	pending := 0
@@ -632,6 +663,9 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 	})
 	if err == nil {
 		err = flush(true)
+	}
+	if err == nil && rb.tables != nil {
+		err = rb.tables.ingest()
 	}
 	if err == nil {
 		// Postings of sessions met again after a flush went in as delta keys: pack them.

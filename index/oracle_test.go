@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/taskerfs/taskerfs/index/internal/oracle"
 )
@@ -221,13 +224,21 @@ func TestDifferentialWithOracle(t *testing.T) {
 			// blocks: flushed often, inside a session too, with rare terms
 			// held over, and with a source that meets a session again after
 			// its flush (its postings then go in as delta keys).
+			// Records and texts go through ingested tables or through
+			// batches; a source out of file order ingests again and again.
+			ingestDir := filepath.Join(t.TempDir(), "ingest")
 			for _, tc := range []struct {
 				budget      int
 				interleaved bool
-			}{{40, false}, {2000, false}, {300, true}} {
+				ingest      bool
+			}{{40, false, true}, {2000, false, false}, {300, true, true}, {300, false, true}} {
 				src := allFiles(ds.files)
 				if tc.interleaved {
 					src = interleavedFiles(ds.files)
+				}
+				d.f.x.SetIngest(nil, "")
+				if tc.ingest {
+					d.f.x.SetIngest(vfs.Default, ingestDir)
 				}
 				rb := newRebuilder(tc.budget)
 				if err := d.f.x.rebuildWith(src, nil, rb); err != nil {
@@ -235,6 +246,9 @@ func TestDifferentialWithOracle(t *testing.T) {
 				}
 				if rb.flushes < 5 || tc.budget == 40 && rb.forced == 0 || tc.interleaved && rb.late == 0 {
 					t.Errorf("budget %d: %d flushes, %d forced, %d files late: the test misses a path", tc.budget, rb.flushes, rb.forced, rb.late)
+				}
+				if tc.ingest && (rb.tables == nil || rb.tables.ingests == 0 || tc.interleaved && rb.tables.ingests < 3) {
+					t.Errorf("budget %d, interleaved %v: tables ingested %+v", tc.budget, tc.interleaved, rb.tables)
 				}
 				d.compare(queries)
 				if problems, err := d.f.x.Check(allFiles(ds.files)); err != nil || len(problems) != 0 {
@@ -346,6 +360,8 @@ func TestRebuildInterrupted(t *testing.T) {
 		ds.session(t, fmt.Sprintf("s%03d", i))
 	}
 	f := newFixture(t)
+	ingestDir := filepath.Join(t.TempDir(), "ingest")
+	f.x.SetIngest(vfs.Default, ingestDir) // the tables half-written are dropped
 	failing := errors.New("disk gone")
 	n := 0
 	half := func(fn func(uint64, string, Kind, []byte) error) error {
@@ -361,6 +377,9 @@ func TestRebuildInterrupted(t *testing.T) {
 	}
 	if incomplete, err := f.x.Incomplete(); err != nil || !incomplete {
 		t.Fatalf("Incomplete after an interrupted rebuild: %v %v", incomplete, err)
+	}
+	if _, err := os.Stat(ingestDir); !os.IsNotExist(err) {
+		t.Fatalf("tables left after an interrupted rebuild: %v", err)
 	}
 	problems, err := f.x.Check(allFiles(ds.files))
 	if err != nil || !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "a rebuild (taskerfs reindex) was interrupted") }) {

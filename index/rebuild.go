@@ -39,6 +39,10 @@ type rebuilder struct {
 	// (inode numbers are dense: about 8 KiB per 65,536 files): a file not
 	// in it has no record to read back.
 	seen map[uint64]*[1 << 10]uint64
+
+	// tables, when the index has an ingest dir, take the records and texts
+	// (ingest.go).
+	tables *tables
 }
 
 // rebuildPostings is the rebuilder's default budget: about 24 MiB of postings.

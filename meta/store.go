@@ -65,6 +65,7 @@ var errUnsettled = errors.New("meta: content not settled")
 // to pebble.
 type Store struct {
 	db    *pebble.DB
+	fs    vfs.FS // what pebble's files go through
 	blobs blobstore.Store
 
 	mu      sync.Mutex // serializes mutations
@@ -158,7 +159,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
+	s := &Store{db: db, fs: fs, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
 		isOpen: func(uint64) bool { return false }, dir: dir}
 	entries := opts.AttrCacheEntries
 	if entries <= 0 {
@@ -237,6 +238,10 @@ func (s *Store) init() error {
 // DB exposes the pebble handle to packages that keep their own keyspace
 // in it (the index).
 func (s *Store) DB() *pebble.DB { return s.db }
+
+// FS is the file system pebble's files go through (tables to ingest are
+// written with it).
+func (s *Store) FS() vfs.FS { return s.fs }
 
 // Blobs is the content store behind the manifests.
 func (s *Store) Blobs() blobstore.Store { return s.blobs }

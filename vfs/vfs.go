@@ -161,6 +161,8 @@ func (v *FS) open(opts Options) error {
 		return err
 	}
 	v.index = index.New(v.meta.DB())
+	// A reindex writes its records as tables beside the store and ingests them.
+	v.index.SetIngest(v.meta.FS(), filepath.Join(v.Dir, "reindex.tmp"))
 	if incomplete, err := v.index.Incomplete(); err != nil {
 		return err
 	} else if incomplete {
