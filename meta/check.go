@@ -354,43 +354,49 @@ func diffUsers(r pebble.Reader, report func(Problem)) error {
 // the reverse table against the manifests' sum in want; cs counts every
 // refcount record.
 func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userSums, cs *counterScan, report func(Problem)) error {
-	recorded := map[blobstore.Hash]bool{}
-	inline, err := newSeeker(r, pfxInline)
+	ip := []byte{pfxInline}
+	inline, err := r.NewIter(&pebble.IterOptions{LowerBound: ip, UpperBound: prefixEnd(ip)})
 	if err != nil {
 		return err
 	}
-	defer inline.close()
+	defer inline.Close()
+	inOK := inline.First()
+	// unrecorded reports the inline payloads before h (all of them: nil)
+	// that no refcount record names.
+	unrecorded := func(h *blobstore.Hash) {
+		for ; inOK && (h == nil || bytes.Compare(inline.Key()[1:], h[:]) < 0); inOK = inline.Next() {
+			var k blobstore.Hash
+			copy(k[:], inline.Key()[1:])
+			if refs[k] == 0 {
+				report(Problem{Kind: ProblemInline, Hash: k, Msg: fmt.Sprintf("inline payload of unreferenced blob %s", k)})
+			}
+		}
+	}
 	err = scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
 		cs.ref(&rec)
-		recorded[h] = true
 		if rec.Refs != refs[h] {
 			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})
 		}
-		if _, hasInline := inline.find(inlineKey(h)); hasInline != rec.Inline {
+		delete(refs, h) // what stays is referenced without a record
+		unrecorded(&h)
+		hasInline := inOK && bytes.Equal(inline.Key()[1:], h[:])
+		if hasInline {
+			inOK = inline.Next()
+		}
+		if hasInline != rec.Inline {
 			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("blob %s is recorded inline=%v, payload present=%v", h, rec.Inline, hasInline)})
 		}
 		return nil
 	})
-	if err == nil {
-		err = inline.err()
-	}
 	if err != nil {
 		return err
 	}
-	for h, n := range refs {
-		if !recorded[h] {
-			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, n)})
-		}
-	}
-	if err := scanKeys(r, []byte{pfxInline}, func(k, _ []byte) error {
-		var h blobstore.Hash
-		copy(h[:], k[1:])
-		if !recorded[h] && refs[h] == 0 {
-			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("inline payload of unreferenced blob %s", h)})
-		}
-		return nil
-	}); err != nil {
+	unrecorded(nil)
+	if err := inline.Error(); err != nil {
 		return err
+	}
+	for h, n := range refs {
+		report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, n)})
 	}
 	have := userSums{seed: want.seed}
 	if err := scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
