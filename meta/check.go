@@ -235,24 +235,7 @@ func checkRecordOwners(r pebble.Reader, report func(Problem)) error {
 	return nil
 }
 
-func allInodes(r pebble.Reader, fn func(a Attr) error) error {
-	p := []byte{pfxInode}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		a, err := decodeAttr(binary.BigEndian.Uint64(it.Key()[1:]), it.Value())
-		if err != nil {
-			return err
-		}
-		if err := fn(a); err != nil {
-			return err
-		}
-	}
-	return it.Error()
-}
+func allInodes(r pebble.Reader, fn func(a Attr) error) error { return eachInode(r, false, fn) }
 
 // countReferences counts the manifest entries per blob and checks that
 // each belongs to an inode whose size covers it. The manifest and the

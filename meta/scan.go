@@ -32,7 +32,7 @@ func (s *Store) ScanFiles(fn func(f *ScannedFile) error) error {
 		name   string
 	}
 	dirs := map[uint64]link{}
-	if err := scanInodes(snap, func(a Attr) error {
+	if err := eachInode(snap, true, func(a Attr) error {
 		if a.IsDir() && a.Nlink > 0 && a.Parent != 0 {
 			dirs[a.Ino] = link{a.Parent, a.Name}
 		}
@@ -68,7 +68,7 @@ func (s *Store) ScanFiles(fn func(f *ScannedFile) error) error {
 	}
 	defer chunks.Close()
 	var f ScannedFile
-	err = scanInodes(snap, func(a Attr) error {
+	err = eachInode(snap, true, func(a Attr) error {
 		if !a.IsRegular() || a.Nlink == 0 || a.Parent == 0 {
 			return nil
 		}
@@ -99,8 +99,10 @@ func joinPath(dir, name string) string {
 	return dir + "/" + name
 }
 
-// scanInodes calls fn with every inode that decodes, in inode order.
-func scanInodes(r pebble.Reader, fn func(a Attr) error) error {
+// eachInode calls fn with every inode, in inode order. One that does not
+// decode fails the scan, or with skipBad is passed over (for a pass that
+// leaves reporting it to fsck's namespace check).
+func eachInode(r pebble.Reader, skipBad bool, fn func(a Attr) error) error {
 	p := []byte{pfxInode}
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -109,12 +111,16 @@ func scanInodes(r pebble.Reader, fn func(a Attr) error) error {
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
-		if len(k) != 9 {
+		var a Attr
+		err := errBadRecord
+		if len(k) == 9 {
+			a, err = decodeAttr(binary.BigEndian.Uint64(k[1:]), it.Value())
+		}
+		if err != nil && skipBad {
 			continue
 		}
-		a, err := decodeAttr(binary.BigEndian.Uint64(k[1:]), it.Value())
 		if err != nil {
-			continue
+			return err
 		}
 		if err := fn(a); err != nil {
 			return err
