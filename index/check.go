@@ -30,29 +30,33 @@ type checker struct {
 	wantSum, haveSum uint64
 }
 
-// postingHash is the hash of one term posting that the sums add up. h is
-// seeded with the checker's seed (each worker has its own).
-func postingHash(h *maphash.Hash, t string, num uint32, fid, tf uint64) uint64 {
-	var b [20]byte
-	binary.LittleEndian.PutUint32(b[:4], num)
-	binary.LittleEndian.PutUint64(b[4:12], fid)
-	binary.LittleEndian.PutUint64(b[12:], tf)
-	h.Reset()
-	h.WriteString(t)
-	h.Write(b[:])
-	return h.Sum64()
+// The hash of one term posting that the sums add up is the term's hash
+// (maphash, seeded with the checker's seed) mixed with the posting's
+// numbers: the table side hashes each term once for all its postings.
+func termHash(seed maphash.Seed, t string) uint64 { return maphash.String(seed, t) }
+
+// postingHash mixes a posting's session number, file and tf into its
+// term's hash th (splitmix64's finalizer after each word).
+func postingHash(th uint64, num uint32, fid, tf uint64) uint64 {
+	x := mix64(th ^ uint64(num)*0x9e3779b97f4a7c15)
+	x = mix64(x ^ fid*0xc2b2ae3d27d4eb4f)
+	return mix64(x ^ tf*0x165667b19e3779f9)
 }
 
-func (c *checker) postingHash(t string, num uint32, fid, tf uint64) uint64 {
-	return postingHash(&c.hash, t, num, fid, tf)
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // wantSum is the sum of the hashes of the term postings record rec of file
 // fid lists.
-func wantSum(h *maphash.Hash, fid uint64, rec *fileRecord) uint64 {
+func wantSum(seed maphash.Seed, fid uint64, rec *fileRecord) uint64 {
 	var sum uint64
 	for _, t := range rec.terms {
-		sum += postingHash(h, t.term, rec.num, fid, t.tf)
+		sum += postingHash(termHash(seed, t.term), rec.num, fid, t.tf)
 	}
 	return sum
 }
@@ -300,7 +304,7 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 			return nil
 		}
 		storedPostings += rec.postingCount(fid)
-		c.wantSum += wantSum(&c.hash, fid, rec)
+		c.wantSum += wantSum(c.seed, fid, rec)
 		wantKeys += c.keysSum(fid, rec)
 		stored, ok := text(fid)
 		if !isFile {
@@ -504,8 +508,9 @@ func (c *checker) countTermPostings() (int, error) {
 	err = eachTerm(c.r, func(t string) error {
 		ps, err := readPostings(c.r, t)
 		n += len(ps)
+		th := termHash(c.seed, t)
 		for _, p := range ps {
-			c.haveSum += c.postingHash(t, p.num, p.fid, p.tf)
+			c.haveSum += postingHash(th, p.num, p.fid, p.tf)
 		}
 		if err == nil && g.flags&flagLengths != 0 {
 			err = c.checkBounds(t, shrunk, lengths)
@@ -785,7 +790,7 @@ func (c *checker) termDiff() error {
 		}
 		fid := bytesToFid(k[2:])
 		for _, t := range rec.terms {
-			want[t.term] += c.postingHash(t.term, rec.num, fid, t.tf)
+			want[t.term] += postingHash(termHash(c.seed, t.term), rec.num, fid, t.tf)
 		}
 		return nil
 	})
@@ -799,8 +804,9 @@ func (c *checker) termDiff() error {
 			return err
 		}
 		var have uint64
+		th := termHash(c.seed, t)
 		for _, p := range ps {
-			have += c.postingHash(t, p.num, p.fid, p.tf)
+			have += postingHash(th, p.num, p.fid, p.tf)
 		}
 		if have != want[t] && len(bad) < maxDiffTerms {
 			bad[t] = true
