@@ -247,24 +247,6 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 	}); err != nil {
 		return nil, err
 	}
-	texts, err := prefixIter(c.r, tableKey(tblText))
-	if err != nil {
-		return nil, err
-	}
-	defer texts.Close()
-	textOK := texts.First()
-	// text returns file fid's stored snippet text, if any.
-	text := func(fid uint64) ([]byte, bool) {
-		key := textKey(fid)
-		for textOK && bytes.Compare(texts.Key(), key) < 0 {
-			textOK = texts.Next()
-		}
-		if !textOK || !bytes.Equal(texts.Key(), key) {
-			return nil, false
-		}
-		return decodeText(texts.Value()), true
-	}
-
 	expSessions := map[string]*sessionAgg{}
 	var expLength uint64
 	count := func(fid uint64, sid string, rec *fileRecord) {
@@ -282,15 +264,14 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 	}
 	storedPostings := 0
 	var wantKeys uint64 // facet and day postings and session parts the records name
-	storedFiles, err := c.scan(tableKey(tblFile), func(k, v []byte) error {
-		if len(k) != 10 {
-			c.add("stray key %q", k)
+	storedFiles, err := c.records(func(r *storedRecord) error {
+		if r.stray {
+			c.add("stray key %q", r.key)
 			return nil
 		}
-		fid := bytesToFid(k[2:])
+		fid, rec := r.fid, r.rec
 		f, isFile := seen[fid]
-		rec, err := decodeRecord(v)
-		if err != nil {
+		if r.err != nil {
 			if isFile {
 				f.indexed = true
 				seen[fid] = f
@@ -303,10 +284,10 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 			}
 			return nil
 		}
-		storedPostings += rec.postingCount(fid)
-		c.wantSum += wantSum(c.seed, fid, rec)
-		wantKeys += c.keysSum(fid, rec)
-		stored, ok := text(fid)
+		storedPostings += r.postings
+		c.wantSum += r.want
+		wantKeys += r.keys
+		stored, ok := r.text, r.hasText
 		if !isFile {
 			c.add("orphan: file %d (session %q, %s) is indexed but no longer exists", fid, rec.sid, rec.kind)
 			return nil
@@ -334,11 +315,11 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 		case e == nil && c.x.content != nil:
 			// Snippets come from the content; stored text is left over from
 			// before and is dropped when the file is next indexed.
-			if ok && textSumOf(stored) != rec.textSum {
+			if ok && r.textSum != rec.textSum {
 				c.add("file %d (session %q): snippet text wrong", fid, rec.sid)
 			}
 		case e == nil:
-			if ok != (rec.textSum != 0) || ok && textSumOf(stored) != rec.textSum {
+			if ok != (rec.textSum != 0) || ok && r.textSum != rec.textSum {
 				c.add("file %d (session %q): snippet text missing or wrong", fid, rec.sid)
 			}
 		case c.x.content != nil:
@@ -399,6 +380,119 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 	return c.problems, nil
 }
 
+// storedRecord is one file record as Check's record pass meets it, with
+// what can be worked out of it alone (on the workers of records).
+type storedRecord struct {
+	key   []byte
+	val   []byte // the stored record
+	stray bool   // a key that is not a file's record
+	fid   uint64
+	rec   *fileRecord
+	err   error // the record does not decode
+
+	text    []byte // the stored snippet text, decoded
+	hasText bool
+	textSum uint64 // textSumOf(text)
+
+	postings   int    // term postings the record lists
+	want, keys uint64 // wantSum and keysSum of the record
+	done       chan struct{}
+}
+
+// records calls fn with every file record, in key order, one at a time.
+// The records and the snippet texts beside them are read in one pass, then
+// decoded, their texts decompressed and their sums taken on every CPU.
+// It returns how many keys the record table holds.
+func (c *checker) records(fn func(r *storedRecord) error) (int, error) {
+	recs, err := prefixIter(c.r, tableKey(tblFile))
+	if err != nil {
+		return 0, err
+	}
+	defer recs.Close()
+	texts, err := prefixIter(c.r, tableKey(tblText))
+	if err != nil {
+		return 0, err
+	}
+	defer texts.Close()
+
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	jobs := make(chan *storedRecord, 64*workers)
+	order := make(chan *storedRecord, 64*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var h maphash.Hash
+			h.SetSeed(c.seed)
+			for r := range jobs {
+				if r.hasText {
+					r.text = decodeText(r.text)
+					r.textSum = textSumOf(r.text)
+				}
+				if r.rec, r.err = decodeRecord(r.val); r.err == nil {
+					r.postings = r.rec.postingCount(r.fid)
+					r.want = wantSum(c.seed, r.fid, r.rec)
+					r.keys = keysSum(&h, r.fid, r.rec)
+				}
+				close(r.done)
+			}
+		}()
+	}
+	// The reader: keys, values and texts copied out of the iterators.
+	stop := make(chan struct{})
+	read := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		textOK := texts.First()
+		for ok := recs.First(); ok; ok = recs.Next() {
+			k, v := recs.Key(), recs.Value()
+			kv := append(append(make([]byte, 0, len(k)+len(v)), k...), v...)
+			r := &storedRecord{key: kv[:len(k):len(k)], val: kv[len(k):], done: make(chan struct{})}
+			if len(k) != 10 {
+				r.stray = true
+				close(r.done)
+			} else {
+				r.fid = bytesToFid(k[2:])
+				tk := textKey(r.fid)
+				for textOK && bytes.Compare(texts.Key(), tk) < 0 {
+					textOK = texts.Next()
+				}
+				if textOK && bytes.Equal(texts.Key(), tk) {
+					r.text, r.hasText = append([]byte(nil), texts.Value()...), true
+				}
+			}
+			select {
+			case order <- r:
+			case <-stop:
+				read <- nil
+				return
+			}
+			if !r.stray {
+				jobs <- r
+			}
+		}
+		read <- recs.Error()
+	}()
+	n, ferr := 0, error(nil)
+	for r := range order {
+		<-r.done
+		n++
+		if ferr == nil {
+			if ferr = fn(r); ferr != nil {
+				close(stop)
+			}
+		}
+	}
+	wg.Wait()
+	rerr := <-read
+	if ferr != nil {
+		return n, ferr
+	}
+	return n, rerr
+}
+
 // tableSums is what Check's table pass finds: the postings of both kinds,
 // the sum of keyHash over the facet and day postings and the session
 // parts, the parts and the snippet text keys.
@@ -434,27 +528,32 @@ func (c *checker) tableSums(t *tableSums) error {
 }
 
 // keyHash is the hash of one key and its value that Check's key sums add up.
-func (c *checker) keyHash(k, v []byte) uint64 {
-	c.hash.Reset()
+func (c *checker) keyHash(k, v []byte) uint64 { return keyHash(&c.hash, k, v) }
+
+// keyHash is checker.keyHash with h (seeded with the checker's seed).
+func keyHash(h *maphash.Hash, k, v []byte) uint64 {
+	h.Reset()
 	var n [4]byte
 	binary.LittleEndian.PutUint32(n[:], uint32(len(k)))
-	c.hash.Write(n[:])
-	c.hash.Write(k)
-	c.hash.Write(v)
-	return c.hash.Sum64()
+	h.Write(n[:])
+	h.Write(k)
+	h.Write(v)
+	return h.Sum64()
 }
 
 // keysSum is the sum of keyHash over the facet and day postings and the
 // session part that record rec of file fid names.
-func (c *checker) keysSum(fid uint64, rec *fileRecord) uint64 {
+func (c *checker) keysSum(fid uint64, rec *fileRecord) uint64 { return keysSum(&c.hash, fid, rec) }
+
+func keysSum(h *maphash.Hash, fid uint64, rec *fileRecord) uint64 {
 	var sum uint64
 	_ = rec.eachPosting(fid, func(k, v []byte) error {
 		if k[1] != tblTerm {
-			sum += c.keyHash(k, v)
+			sum += keyHash(h, k, v)
 		}
 		return nil
 	})
-	return sum + c.keyHash(sessFileKey(rec.num, fid), rec.part().encode())
+	return sum + keyHash(h, sessFileKey(rec.num, fid), rec.part().encode())
 }
 
 // keyDiff runs when the key sums of Check differ: it looks up, record by
