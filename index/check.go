@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/taskerfs/taskerfs/internal/ordered"
 )
 
 // maxProblems bounds the report of Check.
@@ -396,7 +398,6 @@ type storedRecord struct {
 
 	postings   int    // term postings the record lists
 	want, keys uint64 // wantSum and keysSum of the record
-	done       chan struct{}
 }
 
 // records calls fn with every file record, in key order, one at a time.
@@ -416,44 +417,20 @@ func (c *checker) records(fn func(r *storedRecord) error) (int, error) {
 	defer texts.Close()
 
 	workers := max(runtime.GOMAXPROCS(0), 1)
-	jobs := make(chan *storedRecord, 64*workers)
-	order := make(chan *storedRecord, 64*workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var h maphash.Hash
-			h.SetSeed(c.seed)
-			for r := range jobs {
-				if r.hasText {
-					r.text = decodeText(r.text)
-					r.textSum = textSumOf(r.text)
-				}
-				if r.rec, r.err = decodeRecord(r.val); r.err == nil {
-					r.postings = r.rec.postingCount(r.fid)
-					r.want = wantSum(c.seed, r.fid, r.rec)
-					r.keys = keysSum(&h, r.fid, r.rec)
-				}
-				close(r.done)
-			}
-		}()
-	}
-	// The reader: keys, values and texts copied out of the iterators.
-	stop := make(chan struct{})
-	read := make(chan error, 1)
-	go func() {
-		defer close(order)
-		defer close(jobs)
+	hashes := sync.Pool{New: func() any {
+		h := new(maphash.Hash)
+		h.SetSeed(c.seed)
+		return h
+	}}
+	n := 0
+	err = ordered.Run(workers, 64*workers, func(emit func(*storedRecord) bool) error {
+		// Keys, values and texts are copied out of the iterators here.
 		textOK := texts.First()
 		for ok := recs.First(); ok; ok = recs.Next() {
 			k, v := recs.Key(), recs.Value()
 			kv := append(append(make([]byte, 0, len(k)+len(v)), k...), v...)
-			r := &storedRecord{key: kv[:len(k):len(k)], val: kv[len(k):], done: make(chan struct{})}
-			if len(k) != 10 {
-				r.stray = true
-				close(r.done)
-			} else {
+			r := &storedRecord{key: kv[:len(k):len(k)], val: kv[len(k):], stray: len(k) != 10}
+			if !r.stray {
 				r.fid = bytesToFid(k[2:])
 				tk := textKey(r.fid)
 				for textOK && bytes.Compare(texts.Key(), tk) < 0 {
@@ -463,34 +440,31 @@ func (c *checker) records(fn func(r *storedRecord) error) (int, error) {
 					r.text, r.hasText = append([]byte(nil), texts.Value()...), true
 				}
 			}
-			select {
-			case order <- r:
-			case <-stop:
-				read <- nil
-				return
-			}
-			if !r.stray {
-				jobs <- r
+			if !emit(r) {
+				return nil
 			}
 		}
-		read <- recs.Error()
-	}()
-	n, ferr := 0, error(nil)
-	for r := range order {
-		<-r.done
+		return recs.Error()
+	}, func(r *storedRecord) {
+		if r.stray {
+			return
+		}
+		if r.hasText {
+			r.text = decodeText(r.text)
+			r.textSum = textSumOf(r.text)
+		}
+		if r.rec, r.err = decodeRecord(r.val); r.err == nil {
+			h := hashes.Get().(*maphash.Hash)
+			r.postings = r.rec.postingCount(r.fid)
+			r.want = wantSum(c.seed, r.fid, r.rec)
+			r.keys = keysSum(h, r.fid, r.rec)
+			hashes.Put(h)
+		}
+	}, func(r *storedRecord) error {
 		n++
-		if ferr == nil {
-			if ferr = fn(r); ferr != nil {
-				close(stop)
-			}
-		}
-	}
-	wg.Wait()
-	rerr := <-read
-	if ferr != nil {
-		return n, ferr
-	}
-	return n, rerr
+		return fn(r)
+	})
+	return n, err
 }
 
 // tableSums is what Check's table pass finds: the postings of both kinds,

@@ -19,11 +19,12 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/taskerfs/taskerfs/internal/ordered"
 )
 
 // Index is the session index over one pebble DB. It holds no state of its
@@ -698,7 +699,6 @@ type extracted struct {
 	rec    *fileRecord
 	text   string
 	stored []byte // text as stored (encodeText), when the work sets it
-	done   chan struct{}
 }
 
 // extractAll builds the records of the files all yields on every CPU and
@@ -718,60 +718,16 @@ func extractAllWith(all FileSource, work func(e *extracted, content []byte), fn 
 		content []byte
 	}
 	workers := max(runtime.GOMAXPROCS(0), 1)
-	inputs := make(chan input, 4*workers)
-	order := make(chan *extracted, 4*workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for in := range inputs {
-				work(in.e, in.content)
-				close(in.e.done)
+	errStop := errors.New("index: stopped")
+	return ordered.Run(workers, 4*workers, func(emit func(input) bool) error {
+		return all(func(fid uint64, sid string, kind Kind, content []byte) error {
+			e := &extracted{fid: fid, sid: sid, kind: kind, size: len(content)}
+			if !emit(input{e, content}) {
+				return errStop
 			}
-		}()
-	}
-	var (
-		mu     sync.Mutex
-		fnErr  error // fn's first error; the source stops at it
-		called = make(chan struct{})
-	)
-	failed := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return fnErr
-	}
-	go func() {
-		defer close(called)
-		for e := range order {
-			<-e.done
-			if failed() != nil {
-				continue // drain
-			}
-			if err := fn(e); err != nil {
-				mu.Lock()
-				fnErr = err
-				mu.Unlock()
-			}
-		}
-	}()
-	err := all(func(fid uint64, sid string, kind Kind, content []byte) error {
-		if err := failed(); err != nil {
-			return err
-		}
-		e := &extracted{fid: fid, sid: sid, kind: kind, size: len(content), done: make(chan struct{})}
-		order <- e
-		inputs <- input{e, content}
-		return nil
-	})
-	close(inputs)
-	close(order)
-	wg.Wait()
-	<-called
-	if ferr := failed(); err == nil || errors.Is(err, ferr) {
-		err = ferr
-	}
-	return err
+			return nil
+		})
+	}, func(in input) { work(in.e, in.content) }, func(in input) error { return fn(in.e) })
 }
 
 // Stats returns the number of indexed sessions and files and the approximate

@@ -10,6 +10,7 @@ import (
 
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/internal/ordered"
 	"github.com/taskerfs/taskerfs/meta"
 )
 
@@ -375,58 +376,27 @@ func (v *FS) IndexSource() index.FileSource {
 			kind    index.Kind
 			content []byte
 			err     error
-			done    chan struct{}
 		}
 		readers := max(runtime.GOMAXPROCS(0), 2)
-		work := make(chan *item, 2*readers)
-		order := make(chan *item, 2*readers)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range readers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for it := range work {
-					it.content, it.err = v.scannedContent(&it.f)
-					close(it.done)
-				}
-			}()
-		}
 		errStop := errors.New("stopped")
-		walked := make(chan error, 1)
-		go func() {
-			defer close(order)
-			defer close(work)
-			walked <- v.meta.ScanFiles(func(f *meta.ScannedFile) error {
+		return ordered.Run(readers, 2*readers, func(emit func(*item) bool) error {
+			return v.meta.ScanFiles(func(f *meta.ScannedFile) error {
 				sid, kind, indexable := index.Classify(f.Path)
 				if !indexable || f.Size > maxIndexedFile {
 					return nil
 				}
-				it := &item{f: *f, sid: sid, kind: kind, done: make(chan struct{})}
-				select {
-				case order <- it:
-				case <-stop:
+				if !emit(&item{f: *f, sid: sid, kind: kind}) {
 					return errStop
 				}
-				work <- it // the readers drain work until it is closed
 				return nil
 			})
-		}()
-		var err error
-		for it := range order {
-			<-it.done
-			if err != nil || it.err != nil {
-				continue // drain; an unreadable file is left out
-			}
-			if err = fn(it.f.Ino, it.sid, it.kind, it.content); err != nil {
-				close(stop)
-			}
-		}
-		wg.Wait()
-		if werr := <-walked; err == nil && !errors.Is(werr, errStop) {
-			err = werr
-		}
-		return err
+		}, func(it *item) { it.content, it.err = v.scannedContent(&it.f) },
+			func(it *item) error {
+				if it.err != nil {
+					return nil // an unreadable file is left out
+				}
+				return fn(it.f.Ino, it.sid, it.kind, it.content)
+			})
 	}
 }
 
