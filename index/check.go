@@ -515,10 +515,8 @@ func keyHash(h *maphash.Hash, k, v []byte) uint64 {
 	return h.Sum64()
 }
 
-// keysSum is the sum of keyHash over the facet and day postings and the
-// session part that record rec of file fid names.
-func (c *checker) keysSum(fid uint64, rec *fileRecord) uint64 { return keysSum(&c.hash, fid, rec) }
-
+// keysSum is the sum of keyHash (with h) over the facet and day postings
+// and the session part that record rec of file fid names.
 func keysSum(h *maphash.Hash, fid uint64, rec *fileRecord) uint64 {
 	var sum uint64
 	_ = rec.eachPosting(fid, func(k, v []byte) error {

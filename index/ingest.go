@@ -131,7 +131,7 @@ func (t *tables) ingest() error {
 			_ = t.fs.Remove(t.paths[i])
 		}
 	}
-	t.rec, t.text, t.last = nil, nil, 0
+	t.rec, t.text, t.last, t.paths = nil, nil, 0, [2]string{}
 	if err == nil && len(paths) > 0 {
 		t.ingests++
 		err = t.db.Ingest(paths) // removes them once linked
@@ -154,5 +154,5 @@ func (t *tables) abort() {
 			_ = t.fs.Remove(t.paths[i])
 		}
 	}
-	t.rec, t.text, t.last = nil, nil, 0
+	t.rec, t.text, t.last, t.paths = nil, nil, 0, [2]string{}
 }

@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/cockroachdb/pebble"
@@ -61,12 +60,11 @@ func (s *Store) ScanFiles(fn func(f *ScannedFile) error) error {
 		return p, true
 	}
 
-	cp := []byte{pfxChunk}
-	chunks, err := snap.NewIter(&pebble.IterOptions{LowerBound: cp, UpperBound: prefixEnd(cp)})
+	chunks, err := newSeeker(snap, pfxChunk) // forward seeks: pebble steps
 	if err != nil {
 		return err
 	}
-	defer chunks.Close()
+	defer chunks.close()
 	var f ScannedFile
 	err = eachInode(snap, true, func(a Attr) error {
 		if !a.IsRegular() || a.Nlink == 0 || a.Parent == 0 {
@@ -77,10 +75,8 @@ func (s *Store) ScanFiles(fn func(f *ScannedFile) error) error {
 			return nil
 		}
 		f = ScannedFile{Attr: a, Path: joinPath(dp, a.Name)}
-		key := chunkKey(a.Ino, 0)
-		// Successive seeks go forward: pebble steps instead of seeking anew.
-		if chunks.SeekGE(key) && bytes.Equal(chunks.Key(), key) {
-			if c, err := decodeChunkRef(chunks.Value()); err == nil {
+		if v, ok := chunks.find(chunkKey(a.Ino, 0)); ok {
+			if c, err := decodeChunkRef(v); err == nil {
 				f.First, f.HasFirst = c, true
 			}
 		}
@@ -89,7 +85,7 @@ func (s *Store) ScanFiles(fn func(f *ScannedFile) error) error {
 	if err != nil {
 		return err
 	}
-	return chunks.Error()
+	return chunks.err()
 }
 
 func joinPath(dir, name string) string {

@@ -80,29 +80,21 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 	}
 	// Without Repair nothing writes: the namespace check runs beside the
 	// blob and index checks. Repair fixes the namespace first.
-	type nsResult struct {
+	var ns struct {
 		left int // problems left after any repair
 		err  error
 	}
-	nsDone := make(chan nsResult, 1)
+	nsDone := make(chan struct{})
+	checkNS := func() {
+		ns.left, ns.err = v.fsckNamespace(&r, opts.Repair)
+		close(nsDone)
+	}
 	if opts.Repair {
-		left, err := v.fsckNamespace(&r, true)
-		nsDone <- nsResult{left, err}
+		checkNS()
 	} else {
-		go func() {
-			left, err := v.fsckNamespace(&r, false)
-			nsDone <- nsResult{left, err}
-		}()
+		go checkNS()
 	}
-	nsWait := func() nsResult {
-		if nsDone == nil {
-			return nsResult{}
-		}
-		res := <-nsDone
-		nsDone = nil
-		return res
-	}
-	defer nsWait() // an early return does not leave it running on the FS
+	defer func() { <-nsDone }() // an early return does not leave it running on the FS
 
 	// The index check begins now: what it reads of the index alone (the
 	// tables' sums, the records' content sums) goes beside the blob check,
@@ -144,7 +136,7 @@ func (v *FS) Fsck(opts FsckOptions) (FsckReport, error) {
 		return r, fmt.Errorf("index check: %w", ix.err)
 	}
 	r.Index = ix.problems
-	ns := nsWait()
+	<-nsDone
 	if ns.err != nil {
 		return r, ns.err
 	}
@@ -380,11 +372,7 @@ func (v *FS) IndexSource() index.FileSource {
 		readers := max(runtime.GOMAXPROCS(0), 2)
 		errStop := errors.New("stopped")
 		return ordered.Run(readers, 2*readers, func(emit func(*item) bool) error {
-			return v.meta.ScanFiles(func(f *meta.ScannedFile) error {
-				sid, kind, indexable := index.Classify(f.Path)
-				if !indexable || f.Size > maxIndexedFile {
-					return nil
-				}
+			return v.eachIndexable(func(f *meta.ScannedFile, sid string, kind index.Kind) error {
 				if !emit(&item{f: *f, sid: sid, kind: kind}) {
 					return errStop
 				}
@@ -398,6 +386,19 @@ func (v *FS) IndexSource() index.FileSource {
 				return fn(it.f.Ino, it.sid, it.kind, it.content)
 			})
 	}
+}
+
+// eachIndexable calls fn with every file the index should hold (a regular
+// file whose path classifies as a session file, of at most
+// maxIndexedFile bytes), in inode order, with its session and kind.
+func (v *FS) eachIndexable(fn func(f *meta.ScannedFile, sid string, kind index.Kind) error) error {
+	return v.meta.ScanFiles(func(f *meta.ScannedFile) error {
+		sid, kind, indexable := index.Classify(f.Path)
+		if !indexable || f.Size > maxIndexedFile {
+			return nil
+		}
+		return fn(f, sid, kind)
+	})
 }
 
 // scannedContent reads a scanned file's committed content: a file of one

@@ -70,11 +70,7 @@ func (s *blobSums) lookup(h blobstore.Hash) uint64 {
 func (v *FS) fsckSource(sums *blobSums) index.SumSource {
 	return func(fn func(index.SourceFile) error) error {
 		emptySum := index.ContentSum(nil)
-		return v.meta.ScanFiles(func(sf *meta.ScannedFile) error {
-			sid, kind, indexable := index.Classify(sf.Path)
-			if !indexable || sf.Size > maxIndexedFile {
-				return nil
-			}
+		return v.eachIndexable(func(sf *meta.ScannedFile, sid string, kind index.Kind) error {
 			a, scanned := sf.Attr, *sf
 			f := index.SourceFile{ID: a.Ino, Session: sid, Kind: kind,
 				Content: func() ([]byte, error) { return v.scannedContent(&scanned) }}
