@@ -23,9 +23,9 @@ type Prepared struct {
 
 // Prepare extracts what content contributes as file kind of session
 // sessionID. It reads no index state and is safe to call concurrently.
-func Prepare(sessionID string, kind Kind, content []byte) *Prepared {
+func (x *Index) Prepare(sessionID string, kind Kind, content []byte) *Prepared {
 	rec, text := buildRecord(sessionID, kind, content)
-	return &Prepared{sid: sessionID, kind: kind, rec: rec, text: encodeText(text)}
+	return &Prepared{sid: sessionID, kind: kind, rec: rec, text: x.storedForm(text)}
 }
 
 // Matches reports whether p was prepared for sessionID and kind.

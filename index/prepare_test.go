@@ -54,7 +54,7 @@ func TestApplyPreparedSameAsUpdateFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		p := Prepare(s.sid, s.kind, s.content)
+		p := got.x.Prepare(s.sid, s.kind, s.content)
 		if !p.Matches(s.sid, s.kind) || p.Matches(s.sid+"x", s.kind) {
 			t.Fatal("Matches does not check the session id")
 		}
@@ -89,16 +89,17 @@ func TestApplyPreparedSameAsUpdateFile(t *testing.T) {
 // tokenizing) and the part left inside it (ApplyPrepared: key writes).
 func BenchmarkPrepareApply(b *testing.B) {
 	files := benchFiles(b, rand.New(rand.NewPCG(1, 1)), 50)
+	x := New(nil) // Prepare reads no index state
 	b.Run("prepare", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			f := files[i%len(files)]
-			Prepare(f.sid, f.kind, f.content)
+			x.Prepare(f.sid, f.kind, f.content)
 		}
 	})
 	b.Run("apply", func(b *testing.B) {
 		prepared := make([]*Prepared, len(files))
 		for i, f := range files {
-			prepared[i] = Prepare(f.sid, f.kind, f.content)
+			prepared[i] = x.Prepare(f.sid, f.kind, f.content)
 		}
 		fx := newFixture(b)
 		b.ResetTimer()

@@ -210,6 +210,16 @@ func encodeText(text string) []byte {
 	return textEncoder.EncodeAll([]byte(text), []byte{0})
 }
 
+// storedForm is text as the index stores it: encodeText, or nothing when
+// snippets come from the files (SetContentSource; the record's textSum
+// still names the text, for fsck).
+func (x *Index) storedForm(text string) []byte {
+	if x.content != nil {
+		return nil
+	}
+	return encodeText(text)
+}
+
 func decodeText(v []byte) []byte {
 	if len(v) > 4 && v[0] == 0 {
 		if text, err := zstdDecoder.DecodeAll(v[1:], nil); err == nil && len(text) <= storedTextCap {

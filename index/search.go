@@ -3,10 +3,14 @@ package index
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -92,13 +96,45 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 	hits := make([]Hit, len(ranked))
 	for i, r := range ranked {
 		hits[i] = r.hit
-		if !opt.NoSnippets {
-			if hits[i].Snippet, err = ev.snippet(r.num, r.agg, scoring); err != nil {
-				return nil, err
-			}
+	}
+	if !opt.NoSnippets {
+		if err := ev.snippets(hits, ranked, scoring); err != nil {
+			return nil, err
 		}
 	}
 	return hits, nil
+}
+
+// snippets fills in the hits' snippets on every CPU: a snippet is cut from
+// its file's content (SetContentSource), which parses a JSON file, and a
+// top 100 would otherwise parse a hundred one after the other. The
+// evaluator's postings are only read here.
+func (ev *evaluator) snippets(hits []Hit, ranked []ranked, scoring []string) error {
+	workers := min(len(hits), runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(hits) {
+					return
+				}
+				s, err := ev.snippet(ranked[i].num, ranked[i].agg, scoring)
+				if err != nil {
+					errs[w] = err
+					next.Store(int64(len(hits))) // the others stop too
+					return
+				}
+				hits[i].Snippet = s
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // idSet is a sorted set of session numbers, or (neg) every session but those.

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"strings"
+	"syscall"
 
 	"github.com/taskerfs/taskerfs/index"
 	"github.com/taskerfs/taskerfs/meta"
@@ -79,6 +80,19 @@ func (v *FS) reindexCommitted(tx *meta.Tx, a meta.Attr) error {
 	return v.index.UpdateFile(tx.Batch(), a.Ino, sid, kind, content)
 }
 
+// snippetContent is file ino's committed content, which the index cuts
+// snippets from (index.SetContentSource).
+func (v *FS) snippetContent(ino uint64) ([]byte, error) {
+	a, err := v.meta.GetAttr(ino)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsRegular() || a.Size > maxIndexedFile {
+		return nil, syscall.EINVAL // not a file the index reads
+	}
+	return v.committedContent(a)
+}
+
 func (v *FS) committedContent(a meta.Attr) ([]byte, error) {
 	buf := make([]byte, a.Size)
 	err := v.meta.ChunksOfSize(a.Ino, a.Size, func(idx uint64, c meta.ChunkRef) error {
@@ -117,7 +131,7 @@ func (v *FS) prepareCommit(ino, size uint64, content func() ([]byte, error)) (an
 	if err != nil {
 		return nil, nil
 	}
-	return index.Prepare(sid, kind, data), nil
+	return v.index.Prepare(sid, kind, data), nil
 }
 
 // onCommit indexes a session file in the batch that commits its content:

@@ -161,6 +161,9 @@ func (v *FS) open(opts Options) error {
 		return err
 	}
 	v.index = index.New(v.meta.DB())
+	// Snippets are cut from the files, not kept in the index (about 45% of
+	// its bytes): the content is in the store anyway.
+	v.index.SetContentSource(v.snippetContent)
 	// A reindex writes its records as tables beside the store and ingests them.
 	v.index.SetIngest(v.meta.FS(), filepath.Join(v.Dir, "reindex.tmp"))
 	if incomplete, err := v.index.Incomplete(); err != nil {
