@@ -64,10 +64,13 @@ func newTables(db *pebble.DB, fs vfs.FS, dir string) (*tables, error) {
 func (t *tables) open() error {
 	opts := sstable.WriterOptions{
 		TableFormat: t.db.FormatMajorVersion().MaxTableFormat(),
-		// As the store's own tables: a bloom filter answers point reads
-		// of absent keys.
+		// As the store's own tables in its last level, where these land
+		// (meta.LevelOptions): a bloom filter answers point reads of
+		// absent keys, and 32 KiB blocks let snappy find what neighbouring
+		// records repeat (4 KiB blocks: half as many bytes again).
 		FilterPolicy: bloom.FilterPolicy(10),
 		FilterType:   pebble.TableFilter,
+		BlockSize:    32 << 10,
 	}
 	for i, w := range []**sstable.Writer{&t.rec, &t.text} {
 		t.paths[i] = t.fs.PathJoin(t.dir, fmt.Sprintf("rebuild-%d.sst", ingestSeq.Add(1)))

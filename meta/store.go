@@ -127,6 +127,24 @@ const (
 	bottomBlockSize = 32 << 10
 )
 
+// LevelOptions are the store's pebble levels (exported for bench/scale,
+// which measures the index in a pebble of its own): a bloom filter on
+// every level, and big blocks on the last. The last level holds most of
+// the data at rest, the search index's file records among it: a record is
+// about a kilobyte of front-coded terms that its neighbours largely
+// repeat, and snappy finds that only within a block. 32 KiB blocks there
+// keep the records in two thirds of the bytes 4 KiB blocks take (issue
+// 14); the upper levels, which recent writes pass through, keep small
+// blocks.
+func LevelOptions() []pebble.LevelOptions {
+	levels := make([]pebble.LevelOptions, numLevels)
+	for i := range levels {
+		levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	levels[numLevels-1].BlockSize = bottomBlockSize
+	return levels
+}
+
 // Open opens (creating if needed) the namespace in dir and frees inodes
 // that were unlinked while open when the last daemon stopped.
 func Open(dir string, opts Options) (*Store, error) {
@@ -155,17 +173,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	// entry or index record of a new file): a bloom filter per table
 	// answers those without reading a block of every level, which matters
 	// cold.
-	popts.Levels = make([]pebble.LevelOptions, numLevels)
-	for i := range popts.Levels {
-		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	// The last level holds most of the data at rest, the search index's
-	// file records among it: a record is about a kilobyte of front-coded
-	// terms that its neighbours largely repeat, and snappy finds that only
-	// within a block. 32 KiB blocks there keep the records in two thirds
-	// of the bytes 4 KiB blocks take (issue 14); the upper levels, which
-	// recent writes pass through, keep small blocks.
-	popts.Levels[numLevels-1].BlockSize = bottomBlockSize
+	popts.Levels = LevelOptions()
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/taskerfs/taskerfs/gen"
 	"github.com/taskerfs/taskerfs/index"
+	"github.com/taskerfs/taskerfs/meta"
 )
 
 type query struct{ kind, q string }
@@ -53,7 +54,7 @@ func main() {
 	batchFiles := flag.Int("batch", 256, "files per commit batch (a group-commit window)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.BoolVar(&reuse, "reuse", false, "reuse the index a previous run built for the same size (queries only)")
-	flag.BoolVar(&contentSnippets, "content-snippets", false, "store no snippet text: cut snippets from the files (index.SetContentSource)")
+	flag.BoolVar(&contentSnippets, "content-snippets", true, "store no snippet text: cut snippets from the files (index.SetContentSource, as the mount does); false: store zstd text")
 	flag.BoolVar(&zstdBlocks, "zstd-blocks", false, "pebble sstable blocks compressed with zstd instead of snappy (a meta.Open option)")
 	flag.BoolVar(&rebuild, "rebuild", false, "index through Index.RebuildWith (taskerfs reindex's path, parallel extraction)")
 	flag.BoolVar(&checkIndex, "check", false, "with -reuse: time index.Check (fsck's index pass: every file extracted again and compared) before the queries")
@@ -143,9 +144,8 @@ func run(n int, work string, reps, batchFiles int) error {
 	if !reused {
 		_ = os.RemoveAll(dbDir)
 	}
-	popts := &pebble.Options{Cache: pebble.NewCache(64 << 20), MemTableSize: 32 << 20}
+	popts := &pebble.Options{Cache: pebble.NewCache(64 << 20), MemTableSize: 32 << 20, Levels: meta.LevelOptions()}
 	if zstdBlocks {
-		popts.Levels = make([]pebble.LevelOptions, 7)
 		for i := range popts.Levels {
 			popts.Levels[i].Compression = pebble.ZstdCompression
 		}
