@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,7 +83,7 @@ func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	for t, n := range tf {
 		rec.terms = append(rec.terms, termFreq{t, *n})
 	}
-	sort.Slice(rec.terms, func(i, j int) bool { return rec.terms[i].term < rec.terms[j].term })
+	slices.SortFunc(rec.terms, func(a, b termFreq) int { return strings.Compare(a.term, b.term) })
 
 	for _, t := range e.tags {
 		rec.facets = append(rec.facets, facet{field: fieldTag, value: t})

@@ -9,11 +9,36 @@ import (
 // (the same cut applies to query words, so they still match).
 const maxTermBytes = 64
 
-// stopWords are dropped by the tokenizer, as in the seed.
-var stopWords = map[string]bool{
-	"the": true, "a": true, "an": true, "and": true, "or": true, "but": true,
-	"in": true, "on": true, "at": true, "to": true, "for": true,
+// stopWords are dropped by the tokenizer, as in the seed: the, a, an, and,
+// or, but, in, on, at, to, for (isStopWord; "a" is shorter than a token).
+func isStopWord(b []byte) bool {
+	switch len(b) {
+	case 2:
+		switch string(b) {
+		case "an", "or", "in", "on", "at", "to":
+			return true
+		}
+	case 3:
+		switch string(b) {
+		case "the", "and", "but", "for":
+			return true
+		}
+	}
+	return false
 }
+
+// asciiWord maps an ASCII byte to itself lowercased when it belongs to a
+// word (a letter or digit), else to 0.
+var asciiWord = func() (t [utf8.RuneSelf]byte) {
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c
+	}
+	for c := byte('a'); c <= 'z'; c++ {
+		t[c] = c
+		t[c-'a'+'A'] = c
+	}
+	return t
+}()
 
 // isWordRune reports whether r belongs to a word: letters, digits and combining
 // marks (so that decomposed accents and Indic vowel signs do not split words).
@@ -37,11 +62,12 @@ func scanTokenBytes(s string, fn func(tok []byte, start, end int) bool) {
 	var buf [maxTermBytes]byte
 	i := 0
 	for i < len(s) {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
-		}
-		if !isWordRune(r) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if asciiWord[c] == 0 {
+				i++
+				continue
+			}
+		} else if r, size := utf8.DecodeRuneInString(s[i:]); !isWordRune(r) {
 			i += size
 			continue
 		}
@@ -49,27 +75,30 @@ func scanTokenBytes(s string, fn func(tok []byte, start, end int) bool) {
 		b := buf[:0]
 		runes, full := 0, false
 		for i < len(s) {
-			r, size = rune(s[i]), 1
-			if r >= utf8.RuneSelf {
-				r, size = utf8.DecodeRuneInString(s[i:])
+			if c := s[i]; c < utf8.RuneSelf {
+				l := asciiWord[c]
+				if l == 0 {
+					break
+				}
+				i++
+				runes++
+				if full {
+					continue
+				}
+				if len(b) < maxTermBytes {
+					b = append(b, l)
+				} else {
+					full = true
+				}
+				continue
 			}
+			r, size := utf8.DecodeRuneInString(s[i:])
 			if !isWordRune(r) {
 				break
 			}
 			i += size
 			runes++
 			if full {
-				continue
-			}
-			if r < utf8.RuneSelf {
-				if 'A' <= r && r <= 'Z' {
-					r += 'a' - 'A'
-				}
-				if len(b) < maxTermBytes {
-					b = append(b, byte(r))
-				} else {
-					full = true
-				}
 				continue
 			}
 			l := unicode.ToLower(r)
@@ -79,7 +108,7 @@ func scanTokenBytes(s string, fn func(tok []byte, start, end int) bool) {
 				full = true
 			}
 		}
-		if runes < 2 || stopWords[string(b)] {
+		if runes < 2 || isStopWord(b) {
 			continue
 		}
 		if !fn(b, start, i) {

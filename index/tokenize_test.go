@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/taskerfs/taskerfs/index/internal/oracle"
 )
 
 func TestTokenize(t *testing.T) {
@@ -57,4 +59,21 @@ func TestScanTokensOffsets(t *testing.T) {
 			t.Errorf("offsets of %q point at %q", w.tok, text[w.start:w.end])
 		}
 	}
+}
+
+// FuzzTokenizeOracle holds the tokenizer (its ASCII table and stop-word
+// switch) to the frozen one of the oracle: the index and every query
+// depend on both cutting the same terms.
+func FuzzTokenizeOracle(f *testing.F) {
+	for _, s := range []string{"", "Fix the OAuth login bug", "a an and or but in on at to for the AND",
+		"Größe über Straße", "cafe\u0301 crème", "bad\xffutf8", strings.Repeat("é", 40) + "abc",
+		strings.Repeat("x", 63) + "éabc def", "ÉCOLE 日本語 emoji🙂split v2 2025-10-01T10:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, want := Tokenize(s), oracle.Tokenize(s)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Tokenize(%q) = %q, oracle %q", s, got, want)
+		}
+	})
 }
