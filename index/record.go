@@ -66,22 +66,24 @@ func textSumOf(text []byte) uint64 {
 func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	e := extract(kind, content)
 	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start, sum: contentSum(content)}
-	tf := map[string]*uint64{} // lookups by a []byte do not allocate; only new terms do
+	// A term's place in rec.terms; lookups by a []byte do not allocate, and
+	// a new term allocates its string alone. Sized for about a distinct
+	// term per 16 bytes of text, so that the map rarely grows.
+	hint := min(e.textBytes/16+16, 1<<12)
+	at := make(map[string]int32, hint)
+	rec.terms = make([]termFreq, 0, hint)
 	for _, s := range e.texts {
 		scanTokenBytes(s, func(tok []byte, _, _ int) bool {
 			rec.length++
-			if n := tf[string(tok)]; n != nil {
-				*n++
-			} else if len(tf) < maxTermsPerFile {
-				one := uint64(1)
-				tf[string(tok)] = &one
+			if i, ok := at[string(tok)]; ok {
+				rec.terms[i].tf++
+			} else if len(rec.terms) < maxTermsPerFile {
+				t := string(tok)
+				at[t] = int32(len(rec.terms))
+				rec.terms = append(rec.terms, termFreq{t, 1})
 			}
 			return true
 		})
-	}
-	rec.terms = make([]termFreq, 0, len(tf))
-	for t, n := range tf {
-		rec.terms = append(rec.terms, termFreq{t, *n})
 	}
 	slices.SortFunc(rec.terms, func(a, b termFreq) int { return strings.Compare(a.term, b.term) })
 
