@@ -110,7 +110,8 @@ func (x *Index) SearchQuery(q Query, opt SearchOptions) ([]Hit, error) {
 // top 100 would otherwise parse a hundred one after the other. The
 // evaluator's postings are only read here.
 func (ev *evaluator) snippets(hits []Hit, ranked []ranked, scoring []string) error {
-	workers := min(len(hits), runtime.GOMAXPROCS(0))
+	// More workers than CPUs: a blob held in S3 is a request away.
+	workers := min(len(hits), max(runtime.GOMAXPROCS(0), snippetWorkers))
 	var next atomic.Int64
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -595,6 +596,9 @@ func (ev *evaluator) fileText(fid uint64) ([]byte, error) {
 	}
 	return []byte(storedText(extract(rec.kind, content).texts)), nil
 }
+
+// snippetWorkers is the least number of snippets cut at once.
+const snippetWorkers = 8
 
 // maxSnippetFiles bounds the files tried for one snippet.
 const maxSnippetFiles = 4
