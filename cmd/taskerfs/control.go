@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -41,6 +42,13 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 	// Profiles of a live daemon, for whoever can reach its 0600 socket.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	// TASKERFS_CONTENTION_PROFILE=1 fills /debug/pprof/mutex and
+	// /debug/pprof/block (who waits on whom: every mutex wait, every block
+	// over a microsecond); off by default, it costs every lock.
+	if os.Getenv("TASKERFS_CONTENTION_PROFILE") == "1" {
+		runtime.SetMutexProfileFraction(1)
+		runtime.SetBlockProfileRate(1000)
+	}
 	new(cpuProfiler).register(mux)
 	mux.HandleFunc("/debug/pebble", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, v.EngineMetrics())
