@@ -42,6 +42,7 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 	// Profiles of a live daemon, for whoever can reach its 0600 socket.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// TASKERFS_CONTENTION_PROFILE=1 fills /debug/pprof/mutex and
 	// /debug/pprof/block (who waits on whom: every mutex wait, every block
 	// over a microsecond); off by default, it costs every lock.
