@@ -21,6 +21,9 @@ type blobFS interface {
 	// createTemp makes a new file for writing in dir (private to the owner).
 	createTemp(dir, pattern string) (tempFile, error)
 	rename(from, to string) error
+	// place renames from to to unless to exists; then it fails with an
+	// error matching fs.ErrExist and leaves both alone.
+	place(from, to string) error
 	readFile(path string) ([]byte, error)
 	// readHeader reads up to len(buf) bytes from the start of path and
 	// returns how many it read and the file's size.
@@ -60,8 +63,24 @@ func newOSFS(dir string) (*osFS, error) {
 
 func (*osFS) createTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
 func (*osFS) rename(from, to string) error                     { return os.Rename(from, to) }
-func (*osFS) readFile(path string) ([]byte, error)             { return os.ReadFile(path) }
-func (*osFS) remove(path string) error                         { return os.Remove(path) }
+
+// place is renameat2(RENAME_NOREPLACE), or on a filesystem without it a
+// hard link and the removal of from.
+func (*osFS) place(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS {
+		if err = os.Link(from, to); err == nil {
+			os.Remove(from)
+		}
+		return err
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}
+func (*osFS) readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+func (*osFS) remove(path string) error             { return os.Remove(path) }
 
 func (*osFS) allocated(path string) (int64, error) {
 	var st unix.Stat_t
@@ -189,6 +208,22 @@ func (v *vfsFS) rename(from, to string) error {
 	}
 	v.touch(to, false)
 	v.touch(filepath.Dir(to), true)
+	v.touch(filepath.Dir(from), true)
+	return nil
+}
+
+func (v *vfsFS) place(from, to string) error {
+	if err := v.fs.Link(from, to); err != nil {
+		if _, serr := v.fs.Stat(to); serr == nil {
+			return &os.LinkError{Op: "link", Old: from, New: to, Err: fs.ErrExist}
+		}
+		return err
+	}
+	v.touch(to, false)
+	v.touch(filepath.Dir(to), true)
+	if err := v.fs.Remove(from); err != nil {
+		return err
+	}
 	v.touch(filepath.Dir(from), true)
 	return nil
 }

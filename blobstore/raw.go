@@ -34,7 +34,7 @@ func (l *Local) PutRaw(h Hash, raw []byte) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	if err := l.writeFile(h, info.Codec, int(info.Size), raw[headerSize:]); err != nil {
+	if err := l.writeFile(h, info.Codec, int(info.Size), raw[headerSize:], true); err != nil {
 		return Info{}, fmt.Errorf("blobstore: put %v: %w", h, err)
 	}
 	return info, nil
