@@ -21,8 +21,8 @@ type blobFS interface {
 	// createTemp makes a new file for writing in dir (private to the owner).
 	createTemp(dir, pattern string) (tempFile, error)
 	rename(from, to string) error
-	// place renames from to to unless to exists; then it fails with an
-	// error matching fs.ErrExist and leaves both alone.
+	// place moves the file from to the name to, unless to exists: then it
+	// fails with an error matching fs.ErrExist and leaves both alone.
 	place(from, to string) error
 	readFile(path string) ([]byte, error)
 	// readHeader reads up to len(buf) bytes from the start of path and
@@ -79,6 +79,7 @@ func (*osFS) place(from, to string) error {
 	}
 	return nil
 }
+
 func (*osFS) readFile(path string) ([]byte, error) { return os.ReadFile(path) }
 func (*osFS) remove(path string) error             { return os.Remove(path) }
 
@@ -221,10 +222,9 @@ func (v *vfsFS) place(from, to string) error {
 	}
 	v.touch(to, false)
 	v.touch(filepath.Dir(to), true)
-	if err := v.fs.Remove(from); err != nil {
-		return err
+	if v.fs.Remove(from) == nil { // as on disk: a temp file left is cleared at open
+		v.touch(filepath.Dir(from), true)
 	}
-	v.touch(filepath.Dir(from), true)
 	return nil
 }
 
