@@ -2,7 +2,6 @@ package blobstore
 
 import (
 	"fmt"
-	"os"
 )
 
 // Raw access to a Local store's blob files, for backends that keep Local
@@ -17,7 +16,7 @@ func (l *Local) ReadRaw(h Hash) ([]byte, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	buf, err := os.ReadFile(l.path(h))
+	buf, err := l.fs.readFile(l.path(h))
 	if err != nil {
 		return nil, notFound(h, err)
 	}
