@@ -43,9 +43,17 @@ var (
 	decoderErr  error
 )
 
+// encoderWindow is the zstd window of blob encoders: one chunk.
+const encoderWindow = 1 << 20
+
 func encoderFor(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	encoderOnce[level].Do(func() {
-		encoders[level], encoderErrs[level] = zstd.NewWriter(nil, zstd.WithEncoderLevel(level))
+		// A blob is at most a chunk (1 MiB), so no match is ever further
+		// back than that: a 1 MiB window compresses exactly as the default
+		// 8 MiB one, and each of the GOMAXPROCS encoder states keeps a
+		// history buffer of the window's size (8 MiB each at the default:
+		// the daemon's largest single allocation after a commit).
+		encoders[level], encoderErrs[level] = zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithWindowSize(encoderWindow))
 	})
 	return encoders[level], encoderErrs[level]
 }
