@@ -2,6 +2,7 @@ package meta
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -983,4 +984,48 @@ func TestReleaseOrphans(t *testing.T) {
 	// Again: nothing left to free, nothing changes.
 	checkErr(t, "release again", e.s.ReleaseOrphans(orphans), 0)
 	e.fsck()
+}
+
+// PeekAttrs reads what PeekAttr reads, for inodes in ascending order,
+// skipping the ones without a record, and refuses any other order.
+func TestPeekAttrs(t *testing.T) {
+	e := newEnv(t)
+	var inos []uint64
+	for i := range 50 {
+		a, err := e.s.Create(RootIno, fmt.Sprintf("f%02d", i), NewNode{Mode: syscall.S_IFREG | 0o644, Uid: uint32(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inos = append(inos, a.Ino)
+	}
+	if err := e.s.Unlink(RootIno, "f10"); err != nil {
+		t.Fatal(err)
+	}
+	e.s.GetAttr(inos[20]) // one through the cache
+	ask := append([]uint64{}, inos...)
+	ask = append(ask, inos[len(inos)-1]+1000) // never existed
+	got := map[uint64]Attr{}
+	if err := e.s.PeekAttrs(ask, func(a Attr) { got[a.Ino] = a }); err != nil {
+		t.Fatal(err)
+	}
+	for i, ino := range inos {
+		want, err := e.s.PeekAttr(ino)
+		a, ok := got[ino]
+		switch {
+		case i == 10:
+			if ok || err == nil {
+				t.Errorf("unlinked inode %d: PeekAttrs found it (%v), PeekAttr err %v", ino, ok, err)
+			}
+		case !ok || err != nil:
+			t.Errorf("inode %d: PeekAttrs found %v, PeekAttr err %v", ino, ok, err)
+		case a != want:
+			t.Errorf("inode %d: PeekAttrs %+v, PeekAttr %+v", ino, a, want)
+		}
+	}
+	if len(got) != 49 {
+		t.Errorf("PeekAttrs gave %d inodes, want 49", len(got))
+	}
+	if err := e.s.PeekAttrs([]uint64{inos[3], inos[2]}, func(Attr) {}); err == nil {
+		t.Error("PeekAttrs took inodes in descending order")
+	}
 }
