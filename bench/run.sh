@@ -308,6 +308,17 @@ prof_stop() {
 		rm -f "$out"
 }
 
+# note_rss FS NAME: after a phase, the daemon's high-water mark so far
+# (VmHWM, reset by every remount) to $RES/rss_phases.FS, so that the phase
+# that set a repetition's peak RSS can be named.
+note_rss() {
+	local fs=$1 pid=${PID[$1]:-} hwm
+	is_taskerfs "$fs" && [[ -n $pid ]] || return 0
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	[[ -n $hwm ]] && echo "rep $rep $2 $((hwm / 1024)) MB" >>"$RES/rss_phases.$fs"
+	return 0
+}
+
 # cold PHASE FS ARGS...: PHASE on a freshly remounted FS with empty kernel
 # caches.
 cold() {
@@ -317,6 +328,7 @@ cold() {
 	prof_start "$fs"
 	"$phase" "$fs" "$@" || log "${phase#ph_} $* ${KIND[$fs]}: failed, its figure is n/a"
 	prof_stop "$fs" "${phase#ph_}${*:+-${*// /-}}-cold"
+	note_rss "$fs" "${phase#ph_}${*:+-${*// /-}}-cold"
 }
 
 # ---------------------------------------------------------------- phases
@@ -508,6 +520,7 @@ each() {
 		prof_start "$fs"
 		"$phase" "$fs" "${args[@]}" || log "$phase ${args[*]} ${KIND[$fs]}: failed, its figure is n/a"
 		prof_stop "$fs" "${phase#ph_}${args[*]:+-${args[*]// /-}}"
+		note_rss "$fs" "${phase#ph_}${args[*]:+-${args[*]// /-}}"
 	done
 }
 
