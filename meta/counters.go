@@ -263,6 +263,9 @@ func (tx *Tx) oldAttr(ino uint64) (*Attr, error) {
 		}
 		return &m.a, nil
 	}
+	if a, ok := tx.s.attrs.peek(ino); ok {
+		return &a, nil
+	}
 	v, ok, err := get(tx.b, inodeKey(ino))
 	if err != nil || !ok {
 		return nil, err

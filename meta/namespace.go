@@ -63,13 +63,13 @@ func direntValue(ino uint64, mode uint32) []byte {
 
 // GetAttr reads an inode, through the attribute cache.
 func (s *Store) GetAttr(ino uint64) (Attr, error) {
-	if a, ok := s.attrs.Get(ino); ok {
+	if a, ok := s.attrs.get(ino); ok {
 		return a, nil
 	}
 	v0 := s.version.Load()
 	a, err := getAttr(s.db, ino)
-	if err == nil && v0%2 == 0 && s.version.Load() == v0 {
-		s.attrs.Set(ino, a, 1)
+	if err == nil {
+		s.attrs.fill(a, v0, &s.version)
 	}
 	return a, err
 }
@@ -79,7 +79,7 @@ func (s *Store) GetAttr(ino uint64) (Attr, error) {
 // forget) that would otherwise wait for the cache to apply each Set, on
 // inodes a change just evicted and the kernel is not asking about.
 func (s *Store) PeekAttr(ino uint64) (Attr, error) {
-	if a, ok := s.attrs.Get(ino); ok {
+	if a, ok := s.attrs.get(ino); ok {
 		return a, nil
 	}
 	return getAttr(s.db, ino)
@@ -92,11 +92,13 @@ func (s *Store) PeekAttr(ino uint64) (Attr, error) {
 // reads each build and tear down an iterator over every level. fn gets
 // each inode found; an inode without a record is skipped. The reads are
 // one state of the store when the Version before and after is the same
-// even number.
+// even number. What it reads fills the attribute cache (a listing is
+// followed by a stat, open or unlink of its entries).
 func (s *Store) PeekAttrs(inos []uint64, fn func(a Attr)) error {
 	if len(inos) == 0 {
 		return nil
 	}
+	v0 := s.version.Load() // before the iterator's view of the store
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: inodeKey(inos[0]),
 		UpperBound: inodeKey(inos[len(inos)-1] + 1),
@@ -109,7 +111,7 @@ func (s *Store) PeekAttrs(inos []uint64, fn func(a Attr)) error {
 			it.Close()
 			return fmt.Errorf("meta: PeekAttrs: inodes not ascending (%d after %d)", ino, inos[i-1])
 		}
-		if a, ok := s.attrs.Get(ino); ok {
+		if a, ok := s.attrs.get(ino); ok {
 			fn(a)
 			continue
 		}
@@ -122,6 +124,7 @@ func (s *Store) PeekAttrs(inos []uint64, fn func(a Attr)) error {
 			it.Close()
 			return err
 		}
+		s.attrs.fill(a, v0, &s.version)
 		fn(a)
 	}
 	return it.Close()

@@ -18,7 +18,6 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/record"
 	"github.com/taskerfs/taskerfs/blobstore"
-	"github.com/taskerfs/taskerfs/cache"
 )
 
 // Snapshots are pebble checkpoints of the whole namespace (inodes,
@@ -416,15 +415,11 @@ func (s *Store) openSnapshot(dir string) (*Store, error) {
 	}
 	st := &Store{db: db, blobs: s.blobs, pinned: map[blobstore.Hash]int{}, blobCache: s.blobCache,
 		isOpen: func(uint64) bool { return false }, dir: dir}
-	if st.attrs, err = cache.New[uint64, Attr](16 << 10); err != nil {
-		db.Close()
-		return nil, err
-	}
+	st.attrs = newAttrCache(16 << 10)
 	return st, nil
 }
 
 func (s *Store) closeSnapshot() {
-	s.attrs.Close()
 	s.db.Close()
 }
 

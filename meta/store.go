@@ -79,7 +79,7 @@ type Store struct {
 
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
-	attrs     *cache.Cache[uint64, Attr]
+	attrs     *attrCache    // meta/attrcache.go
 	freed     freedCounters // what the background collector looks at (gc.go)
 
 	dir   string       // pebble's directory
@@ -195,10 +195,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// had seen 30,000 files, with nothing in any budget for them.
 		entries = 64 << 10
 	}
-	if s.attrs, err = cache.New[uint64, Attr](entries); err != nil {
-		db.Close()
-		return nil, err
-	}
+	s.attrs = newAttrCache(int(entries))
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -325,7 +322,6 @@ func (s *Store) updateSettled(fn func(tx *Tx) error) error {
 
 // Close closes pebble after a final WAL sync.
 func (s *Store) Close() error {
-	defer s.attrs.Close()
 	s.CloseSnapshots()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
@@ -369,6 +365,10 @@ type txAttr struct {
 func (tx *Tx) memoAttr(ino uint64) (a Attr, found bool, err error) {
 	if m, ok := tx.attrs[ino]; ok {
 		return m.a, !m.absent, nil
+	}
+	if a, ok := tx.s.attrs.peek(ino); ok {
+		tx.remember(ino, &a)
+		return a, true, nil
 	}
 	v, ok, err := get(tx.b, inodeKey(ino))
 	if err != nil {
@@ -464,12 +464,13 @@ func (s *Store) update(fn func(tx *Tx) error, sync bool) (wait func() error, ok 
 		}
 	}
 	if tx.b.Empty() {
+		s.attrs.keep(tx)
 		return nil, true, nil // nothing to apply; the caller's sync still runs
 	}
-	// A seqlock: the version is odd while a commit lands and its cached
-	// attrs are dropped, so a reader that saw the same even version before
-	// and after its reads saw one state, and only such a reader caches.
-	s.version.Add(1)
+	// A seqlock: the version is odd while a commit lands, so a reader
+	// that saw the same even version before and after its reads saw one
+	// state; the attribute cache takes what the commit wrote (attrcache.go).
+	s.attrs.begin(&s.version)
 	if sync {
 		// The batch must stay open until its sync is waited for.
 		if err = s.db.ApplyNoSyncWait(tx.b, pebble.Sync); err == nil {
@@ -492,10 +493,7 @@ func (s *Store) update(fn func(tx *Tx) error, sync bool) (wait func() error, ok 
 		s.counters = counters
 		s.cmu.Unlock()
 	}
-	for _, ino := range tx.touched {
-		s.attrs.Del(ino)
-	}
-	s.version.Add(1)
+	s.attrs.end(&s.version, tx, err == nil)
 	return wait, err == nil, err
 }
 
@@ -522,4 +520,4 @@ func get(r pebble.Reader, key []byte) (val []byte, found bool, err error) {
 }
 
 // AttrCacheStats reports the attribute cache's hits and misses.
-func (s *Store) AttrCacheStats() cache.Stats { return s.attrs.Stats() }
+func (s *Store) AttrCacheStats() cache.Stats { return s.attrs.stats() }

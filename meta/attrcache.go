@@ -1,0 +1,130 @@
+package meta
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/taskerfs/taskerfs/cache"
+)
+
+// attrCache holds inode records exactly as they stand in the committed
+// store, so that a namespace change can read them from it as well as
+// GetAttr: every commit writes the records it changed into it (not just
+// drops them), and a reader fills it only with a record that no commit
+// can have changed since it was read.
+//
+// The protocol, with s.version odd while a commit lands:
+//   - a commit bumps the version (begin) under mu before it applies, and
+//     after it applies stores what it wrote and bumps it again (end);
+//   - a reader notes the version (even) before its pebble read and fills
+//     the cache only if, under mu, the version is still that one: no
+//     commit began after its read, so none can have changed the record,
+//     and any later commit's end overwrites the entry.
+//
+// So while a writer holds the namespace lock (no commit in flight), every
+// entry is the committed record, and Tx reads through it.
+//
+// It is synchronous (an LRU under a mutex), not ristretto: ristretto
+// buffers its Sets, and a Set that must be visible to the next Get waits
+// for its goroutine, which on a busy machine put up to hundreds of
+// microseconds on every GETATTR that missed. hashicorp/golang-lru's
+// simplelru is the well-kept LRU underneath; the lock is ours because the
+// version check and the fill must be one step.
+type attrCache struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[uint64, Attr]
+	max int
+
+	hits, misses, evictions atomic.Uint64
+}
+
+func newAttrCache(entries int) *attrCache {
+	c := &attrCache{max: max(entries, 1)}
+	// NewLRU fails only for a size below 1.
+	c.lru, _ = simplelru.NewLRU[uint64, Attr](c.max, func(uint64, Attr) { c.evictions.Add(1) })
+	return c
+}
+
+// get returns the cached record of ino.
+func (c *attrCache) get(ino uint64) (Attr, bool) {
+	c.mu.Lock()
+	a, ok := c.lru.Get(ino)
+	c.mu.Unlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return a, ok
+}
+
+// fill caches a, read from the store when version was v0, unless a commit
+// has begun since.
+func (c *attrCache) fill(a Attr, v0 uint64, version *atomic.Uint64) {
+	if v0%2 != 0 {
+		return
+	}
+	c.mu.Lock()
+	if version.Load() == v0 {
+		c.lru.Add(a.Ino, a)
+	}
+	c.mu.Unlock()
+}
+
+// begin marks a commit in flight: fills of earlier reads stop.
+func (c *attrCache) begin(version *atomic.Uint64) {
+	c.mu.Lock()
+	version.Add(1)
+	c.mu.Unlock()
+}
+
+// end stores what the commit left (ok) or forgets what it touched (not
+// ok: whether it landed is unknown), then ends the commit.
+func (c *attrCache) end(version *atomic.Uint64, tx *Tx, ok bool) {
+	c.mu.Lock()
+	if ok {
+		c.storeLocked(tx)
+	} else {
+		for _, ino := range tx.touched {
+			c.lru.Remove(ino)
+		}
+	}
+	version.Add(1)
+	c.mu.Unlock()
+}
+
+// keep caches the records a transaction that wrote nothing read: they
+// are the committed ones, and no commit is in flight while the caller
+// holds the namespace lock.
+func (c *attrCache) keep(tx *Tx) {
+	c.mu.Lock()
+	c.storeLocked(tx)
+	c.mu.Unlock()
+}
+
+func (c *attrCache) storeLocked(tx *Tx) {
+	for ino, m := range tx.attrs {
+		if m.absent {
+			c.lru.Remove(ino)
+		} else {
+			c.lru.Add(ino, m.a)
+		}
+	}
+}
+
+// peek is get without the counters (for a transaction's own reads).
+func (c *attrCache) peek(ino uint64) (Attr, bool) {
+	c.mu.Lock()
+	a, ok := c.lru.Get(ino)
+	c.mu.Unlock()
+	return a, ok
+}
+
+func (c *attrCache) stats() cache.Stats {
+	c.mu.Lock()
+	n := c.lru.Len()
+	c.mu.Unlock()
+	return cache.Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(),
+		Cost: int64(n), MaxCost: int64(c.max)}
+}
