@@ -81,11 +81,8 @@ type reaper struct {
 	wg      sync.WaitGroup
 }
 
-// maxReap bounds one transaction of the reaper. It holds the namespace
-// lock while it frees (a few point reads per inode), and an unlink or a
-// create waits for it: at 256 inodes a transaction held it for
-// milliseconds, which was the tail of every unlink in an rm -rf.
-const maxReap = 16
+// maxReap bounds one transaction of the reaper.
+const maxReap = 256
 
 func (r *reaper) add(v *FS, ino uint64) {
 	r.mu.Lock()
