@@ -165,10 +165,29 @@ func scanChunkRange(r pebble.Reader, ino, from, to uint64, fn func(index uint64,
 // SetChunk points entry index of ino at ref (nil makes it a hole),
 // moving refcounts in the same batch.
 func (tx *Tx) SetChunk(ino, index uint64, ref *BlobRef) error {
+	return tx.setChunk(ino, index, ref, false)
+}
+
+// SetChunkPastEnd is SetChunk for an index at or past the chunk count of
+// ino's committed size, where no entry can be (every commit drops the
+// entries past the size it records): it skips the point read of the old
+// entry, which for a new file misses in every level of pebble while the
+// committer holds the namespace lock.
+func (tx *Tx) SetChunkPastEnd(ino, index uint64, ref *BlobRef) error {
+	return tx.setChunk(ino, index, ref, true)
+}
+
+func (tx *Tx) setChunk(ino, index uint64, ref *BlobRef, none bool) error {
 	key := chunkKey(ino, index)
-	old, had, err := get(tx.b, key)
-	if err != nil {
-		return err
+	var (
+		old []byte
+		had bool
+		err error
+	)
+	if !none {
+		if old, had, err = get(tx.b, key); err != nil {
+			return err
+		}
 	}
 	if had {
 		oc, err := decodeChunkRef(old)

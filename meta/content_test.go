@@ -459,3 +459,59 @@ func TestRefBlobsWithPayload(t *testing.T) {
 		t.Fatalf("%d blobs (%v), sorted: %v", len(order), err, slices.IsSortedFunc(order, func(a, b blobstore.Hash) int { return bytes.Compare(a[:], b[:]) }))
 	}
 }
+
+// TestSetChunkPastEnd: setting entries past a file's committed size
+// without reading the old entry leaves the same keys and refcounts as
+// SetChunk, and e.fsck (refcounts = entries) holds.
+func TestSetChunkPastEnd(t *testing.T) {
+	shared := inlineRef([]byte("shared chunk"))
+	cases := []struct {
+		name string
+		refs []*BlobRef // entry i of a new file
+	}{
+		{"one chunk", []*BlobRef{inlineRef([]byte("a"))}},
+		{"a blob twice", []*BlobRef{shared, shared}},
+		{"with a hole", []*BlobRef{inlineRef([]byte("b")), nil, inlineRef([]byte("c"))}},
+	}
+	dump := func(e *env) []string {
+		var kv []string
+		e.scan(nil, func(k, v []byte) {
+			if k[0] != pfxInode { // inode records carry the time of the test
+				kv = append(kv, string(k)+"="+string(v))
+			}
+		})
+		return kv
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got [2][]string
+			for i, past := range []bool{false, true} {
+				e := newEnv(t)
+				e.s.nextIno = 100 // the same inode numbers in both stores
+				f := e.mkfile("f").Ino
+				other := e.mkfile("g").Ino
+				e.setChunk(other, 0, shared) // a blob already referenced
+				err := e.s.Update(false, func(tx *Tx) error {
+					for idx, ref := range c.refs {
+						set := tx.SetChunk
+						if past {
+							set = tx.SetChunkPastEnd
+						}
+						if err := set(f, uint64(idx), ref); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.fsck()
+				got[i] = dump(e)
+			}
+			if !slices.Equal(got[0], got[1]) {
+				t.Fatalf("stores differ:\nSetChunk        %q\nSetChunkPastEnd %q", got[0], got[1])
+			}
+		})
+	}
+}

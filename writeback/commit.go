@@ -404,8 +404,15 @@ func (m *Manager) apply(tx *meta.Tx, s *snapshot) error {
 	if err := tx.DropChunks(s.f.ino, keep, (a.Size+meta.ChunkSize-1)/meta.ChunkSize); err != nil {
 		return err
 	}
+	// Entries at or past the committed size's chunk count do not exist
+	// (dropped above when it shrank): no read of the old entry for those.
+	end := (a.Size + meta.ChunkSize - 1) / meta.ChunkSize
 	for idx, ref := range s.refs {
-		if err := tx.SetChunk(s.f.ino, idx, ref); err != nil {
+		set := tx.SetChunk
+		if idx >= end {
+			set = tx.SetChunkPastEnd
+		}
+		if err := set(s.f.ino, idx, ref); err != nil {
 			return err
 		}
 	}
