@@ -330,17 +330,21 @@ func mergePostings(dst, base, delta []posting) []posting {
 	return dst
 }
 
-// readPostings returns every posting of term t, both layers merged, sorted by (num, fid).
-func readPostings(r reader, t string) ([]posting, error) {
+// readPostings returns every posting of term t, both layers merged and
+// without the dead files', sorted by (num, fid).
+func readPostings(r reader, dead *deadSet, t string) ([]posting, error) {
 	delta, err := readDelta(r, t, nil)
 	if err != nil {
 		return nil, err
 	}
 	base, err := readBase(r, t, nil)
-	if err != nil || len(delta) == 0 {
-		return base, err
+	if err != nil {
+		return nil, err
 	}
-	return mergePostings(make([]posting, 0, len(base)+len(delta)), base, delta), nil
+	if len(delta) > 0 {
+		base = mergePostings(make([]posting, 0, len(base)+len(delta)), base, delta)
+	}
+	return dead.filter(base), nil
 }
 
 // eachTerm calls fn with every term that has base blocks or delta keys, in

@@ -30,6 +30,61 @@ type checker struct {
 	seed             maphash.Seed
 	hash             maphash.Hash
 	wantSum, haveSum uint64
+
+	dead        *deadSet // the dead marks (dead.go), once read
+	deadPosting uint64   // the term postings they hide
+}
+
+// postings reads term t's postings as a search does (without the dead files').
+func (c *checker) postings(t string) ([]posting, error) {
+	if c.dead == nil {
+		d, err := loadDead(c.r)
+		if err != nil {
+			return nil, err
+		}
+		c.dead = d
+	}
+	return readPostings(c.r, c.dead, t)
+}
+
+// checkDead checks the dead marks: each has its record and each record its
+// mark, the records decode, and no mark names the (session, file) of a live
+// file's postings, which it would hide.
+func (c *checker) checkDead() error {
+	d, err := loadDead(c.r)
+	if err != nil {
+		if !errors.Is(err, errCorrupt) {
+			return err
+		}
+		c.add("%v", err)
+		d = &deadSet{}
+	}
+	c.dead = d
+	recs := 0
+	_, err = c.scan(tableKey(tblDeadRec), func(k, v []byte) error {
+		f, err := decodeDeadRec(k, v)
+		if err != nil {
+			c.add("%v", err)
+			return nil
+		}
+		recs++
+		c.deadPosting += uint64(len(f.terms))
+		if !d.has(f.num, f.fid) {
+			c.add("file %d: a dead record without its mark (session %d)", f.fid, f.num)
+		}
+		rec, err := loadRecord(c.r, f.fid)
+		if err != nil {
+			return nil // reported in the record pass
+		}
+		if rec != nil && rec.num == f.num {
+			c.add("file %d (session %q): a dead mark hides its postings", f.fid, rec.sid)
+		}
+		return nil
+	})
+	if err == nil && recs != len(d.marks) {
+		c.add("%d dead marks, %d dead records", len(d.marks), recs)
+	}
+	return err
 }
 
 // The hash of one term posting that the sums add up is the term's hash
@@ -217,6 +272,11 @@ func (x *Index) CheckFiles(all SumSource) ([]string, error) {
 		return err
 	}
 	defer waitTables() // (an early return must not leave it reading a closed snapshot)
+
+	// 0. The dead marks, before the postings are read.
+	if err := c.checkDead(); err != nil {
+		return nil, err
+	}
 
 	// 1. The content sums of the stored records, then the files: a file
 	// whose known sum is its record's is taken as the record says; the
@@ -577,7 +637,7 @@ func (c *checker) countTermPostings() (int, error) {
 	defer lengths.close()
 	n := 0
 	err = eachTerm(c.r, func(t string) error {
-		ps, err := readPostings(c.r, t)
+		ps, err := c.postings(t)
 		n += len(ps)
 		th := termHash(c.seed, t)
 		for _, p := range ps {
@@ -701,7 +761,7 @@ func (c *checker) strays() error {
 		return keys[string(key)], nil
 	}
 	err := eachTerm(c.r, func(t string) error {
-		ps, err := readPostings(c.r, t)
+		ps, err := c.postings(t)
 		if err != nil {
 			return err
 		}
@@ -810,6 +870,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 	}
 	want.lastNum = g.lastNum
 	want.flags, want.pending, want.cursor, want.lengthGen = g.flags, g.pending, g.cursor, g.lengthGen
+	want.dead, want.deadPostings = uint64(len(c.dead.marks)), c.deadPosting
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)
 	}
@@ -870,7 +931,7 @@ func (c *checker) termDiff() error {
 	}
 	bad := map[string]bool{}
 	err = eachTerm(c.r, func(t string) error {
-		ps, err := readPostings(c.r, t)
+		ps, err := c.postings(t)
 		if err != nil {
 			return err
 		}
@@ -895,7 +956,7 @@ func (c *checker) termDiff() error {
 	}
 	held := map[string][]posting{}
 	for t := range bad {
-		ps, err := readPostings(c.r, t)
+		ps, err := c.postings(t)
 		if err != nil {
 			return err
 		}

@@ -47,14 +47,62 @@ const (
 // themselves, so that the delta stays bounded if the sweeper falls behind.
 func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 	g.pending += uint64(wrote)
-	if x.background.Load() && g.pending < sweepBacklog*x.sweepThreshold(g) {
-		return nil
+	budget := max(sweepFactor*wrote, x.stepMin)
+	if x.background.Load() {
+		if g.deadPostings >= x.purgeCap(g) {
+			if err := purge(b, g, budget); err != nil {
+				return err
+			}
+		}
+		if g.pending < sweepBacklog*x.sweepThreshold(g) {
+			return nil
+		}
+	} else if x.purgeDue(g) {
+		if err := purge(b, g, budget); err != nil {
+			return err
+		}
 	}
 	if !x.sweeping(g) {
 		return nil
 	}
-	return fold(b, g, max(sweepFactor*wrote, x.stepMin))
+	return fold(b, g, budget)
 }
+
+// defaultPurgeMin is how many postings of dead files (dead.go) make a purge
+// due before a sweep is: about twenty session files. Below it the marks
+// wait for the next sweep, so that a purge rewrites each block once for
+// many files, and a search reads at most that many marks.
+const defaultPurgeMin = 4096
+
+// purgeDue says whether dead files should be purged now: enough of them,
+// or a sweep due or under way (it purges them first). With a background
+// sweeper, enough of them means that removals paused (the count did not
+// change since the sweeper last looked) or passed purgeCap: a purge step
+// rewrites every block that its files' terms post in, so the files of an
+// rm -rf in progress are purged together once it ends instead of a few at
+// a time beside it (when it removed every file, the last removal drops the
+// whole index and nothing is left to purge).
+func (x *Index) purgeDue(g *globalStats) bool {
+	if g.dead == 0 {
+		return false
+	}
+	if g.flags&flagSweeping != 0 || g.pending >= x.sweepThreshold(g) {
+		return true
+	}
+	if x.background.Load() {
+		return g.deadPostings >= x.purgeCap(g) || g.dead == x.seenDead.Load()
+	}
+	return g.deadPostings >= x.purgeMin
+}
+
+// purgeCap is how many dead postings make a purge due even while removals
+// go on: about 20,000 session files, whose marks a search reads (14 bytes
+// each) and whose records wait in the store (about a kilobyte each).
+func (x *Index) purgeCap(g *globalStats) uint64 {
+	return max(sweepBacklog*x.sweepThreshold(g), defaultPurgeCap)
+}
+
+const defaultPurgeCap = 1 << 22
 
 // sweeping starts a sweep in g when one is due and reports whether one is
 // under way.
@@ -95,6 +143,13 @@ func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
 	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
 		return false, err
 	}
+	if x.purgeDue(&g) {
+		if err := purge(b, &g, budget); err != nil {
+			return false, err
+		}
+		x.seenDead.Store(g.dead) // (the purge's own change is no removal)
+		return x.purgeDue(&g) || x.sweeping(&g), b.Set(tableKey(tblGlobal), g.encode(), nil)
+	}
 	if !x.sweeping(&g) {
 		return false, nil
 	}
@@ -104,14 +159,19 @@ func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
 	return g.flags&flagSweeping != 0, b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
 
-// SweepDue says whether a sweep is under way or should start (a read of the
-// committed global stats: no lock needed).
+// SweepDue says whether a sweep or a purge of dead files is under way or
+// should start (a read of the committed global stats: no lock needed). The
+// background sweeper calls it on every tick: it also notes how many dead
+// files there are, so that a purge waits until removals pause.
 func (x *Index) SweepDue() (bool, error) {
 	g, err := loadGlobal(x.db)
 	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
 		return false, err
 	}
-	return x.sweeping(&g), nil // (g is a copy: nothing is started)
+	if seen := x.seenDead.Swap(g.dead); seen != g.dead && g.deadPostings < x.purgeCap(&g) {
+		return x.sweeping(&g), nil // removals under way: the purge waits
+	}
+	return x.purgeDue(&g) || x.sweeping(&g), nil // (g is a copy: nothing is started)
 }
 
 // fold compacts the next terms of the sweep under way, at least budget
@@ -228,6 +288,20 @@ func compactAll(db *pebble.DB, b *pebble.Batch) (*pebble.Batch, error) {
 	g, err := loadGlobal(b)
 	if err != nil {
 		return b, err
+	}
+	// The dead files first: their postings are not folded into blocks.
+	for g.dead > 0 {
+		if err := purge(b, &g, compactStep); err != nil {
+			return b, err
+		}
+		if err := b.Set(tableKey(tblGlobal), g.encode(), nil); err != nil {
+			return b, err
+		}
+		if b.Len() > compactBatchBytes {
+			if b, err = nextBatch(db, b); err != nil {
+				return b, err
+			}
+		}
 	}
 	// One sweep from the first term, in steps of compactStep postings and
 	// batches of about compactBatchBytes. sw, its cursor, is never stored:

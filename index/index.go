@@ -33,6 +33,9 @@ type Index struct {
 	db       *pebble.DB
 	sweepMin uint64 // delta postings written before a compaction sweep starts (compact.go)
 	stepMin  int    // the least a sweep step folds (compact.go; tests make it small)
+	purgeMin uint64 // dead postings (dead.go) that make a purge due on their own
+	// seenDead is the dead file count the background sweeper saw last (compact.go).
+	seenDead atomic.Uint64
 	// background: a caller runs the sweep (Sweep); writers only count (compact.go).
 	background atomic.Bool
 	content    ContentSource // nil: snippet text is stored in the index
@@ -60,7 +63,7 @@ func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
-	return &Index{db: db, sweepMin: defaultSweepMin, stepMin: sweepStepMin}
+	return &Index{db: db, sweepMin: defaultSweepMin, stepMin: sweepStepMin, purgeMin: defaultPurgeMin}
 }
 
 // reader is what both a snapshot, the DB and an indexed batch provide.
@@ -215,7 +218,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 			return err
 		}
 	}
-	wrote, err := writePostings(b, fid, old, rec, rb)
+	wrote, err := writePostings(b, fid, old, rec, rb, &g)
 	if err != nil {
 		return err
 	}
@@ -249,7 +252,7 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 	}
 	if g.files == 0 {
 		// Nothing indexed: leave no key behind (the tombstones neither).
-		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk} {
+		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk, tblDead, tblDeadRec} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
 				return err
 			}
@@ -330,9 +333,12 @@ func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
 // rewriting a chunk with one more screenshot costs little. A term posting
 // that goes away gets a tombstone (a delta key with tf 0), which hides the
 // posting a base block may hold (blocks.go); facet and day keys are deleted.
+// A file that leaves its session (removed, or moved to another) leaves its
+// term postings behind a dead mark instead (dead.go), and a file indexed
+// under the number of a dead mark of its own takes the mark over.
 // With rb, the term postings of a new file of a session that rb has not
-// flushed yet go to rb instead of the batch.
-func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuilder) (int, error) {
+// flushed yet go to rb instead of the batch; a rebuild writes no dead marks.
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuilder, g *globalStats) (int, error) {
 	wrote := 0
 	set := func(key, value []byte) error {
 		if key[1] == tblTerm {
@@ -348,8 +354,21 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 		return b.Delete(key, nil)
 	}
 	if old == nil || cur == nil || old.num != cur.num {
-		if old != nil {
+		if old != nil && rb != nil {
 			if err := old.eachPosting(fid, del); err != nil {
+				return wrote, err
+			}
+		} else if old != nil {
+			err := old.eachPosting(fid, func(key, value []byte) error {
+				if key[1] == tblTerm {
+					return nil
+				}
+				return del(key, value)
+			})
+			if err == nil {
+				err = markDead(b, fid, old, g)
+			}
+			if err != nil {
 				return wrote, err
 			}
 		}
@@ -365,10 +384,31 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 			}
 			rb.late++ // its session's postings are written already: delta keys
 		}
-		if cur != nil {
+		if cur == nil {
+			return wrote, nil
+		}
+		var revived *fileRecord
+		if rb == nil {
+			var err error
+			if revived, err = takeDead(b, cur.num, fid, g); err != nil {
+				return wrote, err
+			}
+		}
+		if revived == nil {
 			return wrote, cur.eachPosting(fid, set)
 		}
-		return wrote, nil
+		// The postings the mark hid are the revived record's: write the
+		// terms that differ from them, and the facets and day anew.
+		k := newKeyBuilder(cur.num, fid)
+		if err := diffTerms(k, revived.terms, cur.terms, set, del); err != nil {
+			return wrote, err
+		}
+		return wrote, cur.eachPosting(fid, func(key, value []byte) error {
+			if key[1] == tblTerm {
+				return nil
+			}
+			return set(key, value)
+		})
 	}
 	k := newKeyBuilder(cur.num, fid)
 	if old.day != cur.day {
@@ -383,28 +423,10 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 			}
 		}
 	}
-	i, j := 0, 0
-	for i < len(old.terms) || j < len(cur.terms) {
-		var err error
-		switch {
-		case j == len(cur.terms) || i < len(old.terms) && old.terms[i].term < cur.terms[j].term:
-			err = del(k.term(old.terms[i].term), nil)
-			i++
-		case i == len(old.terms) || cur.terms[j].term < old.terms[i].term:
-			err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
-			j++
-		default:
-			if old.terms[i].tf != cur.terms[j].tf {
-				err = set(k.term(cur.terms[j].term), k.tf(cur.terms[j].tf))
-			}
-			i++
-			j++
-		}
-		if err != nil {
-			return wrote, err
-		}
+	if err := diffTerms(k, old.terms, cur.terms, set, del); err != nil {
+		return wrote, err
 	}
-	i, j = 0, 0
+	i, j := 0, 0
 	for i < len(old.facets) || j < len(cur.facets) {
 		var err error
 		switch {
@@ -423,6 +445,33 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 		}
 	}
 	return wrote, nil
+}
+
+// diffTerms writes, with the keys of k, the term postings that turn old
+// into cur (both sorted): set for a new or changed tf, del for a term gone.
+func diffTerms(k *keyBuilder, old, cur []termFreq, set, del func(key, value []byte) error) error {
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		var err error
+		switch {
+		case j == len(cur) || i < len(old) && old[i].term < cur[j].term:
+			err = del(k.term(old[i].term), nil)
+			i++
+		case i == len(old) || cur[j].term < old[i].term:
+			err = set(k.term(cur[j].term), k.tf(cur[j].tf))
+			j++
+		default:
+			if old[i].tf != cur[j].tf {
+				err = set(k.term(cur[j].term), k.tf(cur[j].tf))
+			}
+			i++
+			j++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // updateSession folds into the aggregate of session sid (number num) one

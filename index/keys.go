@@ -26,6 +26,8 @@ import (
 //	X v field esc(value) num fid         facet posting (field byte below)
 //	X v u esc(category) esc(sub) num fid subCategory within its category
 //	X d YYYY-MM-DD num fid               day of startTime (months and after:/before: are ranges)
+//	X D num fid                          a dead file: its term postings are gone (dead.go)
+//	X E num fid                          the dead file's record, for the purge (dead.go)
 //
 // Every posting key ends with num fid, so files of one session never collide,
 // and removing a file deletes exactly the keys its record lists.

@@ -497,6 +497,8 @@ type globalStats struct {
 	pending                 uint64 // delta postings written since the last sweep
 	cursor                  string // the last term a sweep under way compacted
 	lengthGen               uint64 // how many times a session's length went down (blocks.go)
+	dead                    uint64 // dead marks (dead.go)
+	deadPostings            uint64 // the term postings they hide
 }
 
 func (g globalStats) encode() []byte {
@@ -508,8 +510,12 @@ func (g globalStats) encode() []byte {
 	w.uint(g.flags)
 	w.uint(g.pending)
 	w.str(g.cursor)
-	if g.lengthGen != 0 {
+	if g.lengthGen != 0 || g.dead != 0 {
 		w.uint(g.lengthGen)
+	}
+	if g.dead != 0 {
+		w.uint(g.dead)
+		w.uint(g.deadPostings)
 	}
 	return w.bytes()
 }
@@ -522,6 +528,9 @@ func decodeGlobal(b []byte) (globalStats, error) {
 	}
 	if r.err == nil && len(r.b) > 0 {
 		g.lengthGen = r.uint()
+	}
+	if r.err == nil && len(r.b) > 0 {
+		g.dead, g.deadPostings = r.uint(), r.uint()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return globalStats{}, errCorrupt

@@ -147,6 +147,7 @@ type idSet struct {
 type evaluator struct {
 	r       reader
 	terms   map[string]*termPostings // the lists read so far
+	dead    *deadSet                 // the dead marks, once read (deadSet)
 	content ContentSource            // see SetContentSource
 }
 

@@ -26,8 +26,12 @@ func TestPartialSweepSteps(t *testing.T) {
 	}
 	postings := func(fx *fixture) map[string][]posting {
 		out := map[string][]posting{}
+		dead, err := loadDead(fx.db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := eachTerm(fx.db, func(term string) error {
-			ps, err := readPostings(fx.db, term)
+			ps, err := readPostings(fx.db, dead, term)
 			if len(ps) > 0 {
 				out[term] = ps
 			}

@@ -17,7 +17,11 @@ func (ev *evaluator) term(t string) (*termPostings, error) {
 	if tp, ok := ev.terms[t]; ok {
 		return tp, nil
 	}
-	ps, err := readPostings(ev.r, t)
+	dead, err := ev.deadSet()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := readPostings(ev.r, dead, t)
 	if err != nil {
 		return nil, err
 	}
@@ -60,4 +64,16 @@ func (tp *termPostings) files(num uint32, max int) []uint64 {
 		fids = append(fids, tp.raw[i].fid)
 	}
 	return fids
+}
+
+// deadSet returns the dead marks the evaluator's reader sees (read once).
+func (ev *evaluator) deadSet() (*deadSet, error) {
+	if ev.dead == nil {
+		d, err := loadDead(ev.r)
+		if err != nil {
+			return nil, err
+		}
+		ev.dead = d
+	}
+	return ev.dead, nil
 }

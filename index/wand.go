@@ -102,6 +102,7 @@ type wandSeg struct {
 	payload []byte // nil: no block
 	head    blockHead
 	delta   []posting // the delta keys in the segment's range
+	dead    *deadSet  // set when a dead mark names a session in its range
 	ps      []posting // decoded and merged, once loaded
 	loaded  bool
 }
@@ -119,11 +120,12 @@ func (s *wandSeg) load() error {
 	if len(s.delta) > 0 {
 		s.ps = mergePostings(make([]posting, 0, len(s.ps)+len(s.delta)), s.ps, s.delta)
 	}
+	s.ps = s.dead.filter(s.ps)
 	s.loaded = true
 	return nil
 }
 
-func (s *wandSeg) bounded() bool { return s.head.has && len(s.delta) == 0 }
+func (s *wandSeg) bounded() bool { return s.head.has && len(s.delta) == 0 && s.dead == nil }
 
 type wandTerm struct {
 	segs []wandSeg
@@ -132,7 +134,7 @@ type wandTerm struct {
 
 // loadWandTerm reads the block headers of term t (copying the payloads) and
 // its delta keys, and counts its document frequency.
-func loadWandTerm(r reader, t string) (*wandTerm, error) {
+func loadWandTerm(r reader, dead *deadSet, t string) (*wandTerm, error) {
 	delta, err := readDelta(r, t, nil)
 	if err != nil {
 		return nil, err
@@ -181,6 +183,13 @@ func loadWandTerm(r reader, t string) (*wandTerm, error) {
 	}
 	for i := range wt.segs {
 		s := &wt.segs[i]
+		hi := uint32(0)
+		if i+1 < len(wt.segs) {
+			hi = wt.segs[i+1].lo
+		}
+		if dead.touches(s.lo, hi) {
+			s.dead = dead
+		}
 		if s.bounded() {
 			wt.df += int(s.head.sessions)
 			continue
@@ -271,7 +280,11 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	wts := make([]*wandTerm, len(terms))
 	idf := make([]float64, len(terms))
 	for i, t := range terms {
-		wt, err := loadWandTerm(ev.r, t)
+		dead, err := ev.deadSet()
+		if err != nil {
+			return nil, false, err
+		}
+		wt, err := loadWandTerm(ev.r, dead, t)
 		if err != nil {
 			return nil, false, err
 		}
