@@ -77,7 +77,7 @@ const defaultPurgeMin = 4096
 // purgeDue says whether dead files should be purged now: enough of them,
 // or a sweep due or under way (it purges them first). With a background
 // sweeper, enough of them means that removals paused (the count did not
-// change since the sweeper last looked) or passed purgeCap: a purge step
+// change over the sweeper's last quietLooks looks) or passed purgeCap: a purge step
 // rewrites every block that its files' terms post in, so the files of an
 // rm -rf in progress are purged together once it ends instead of a few at
 // a time beside it (when it removed every file, the last removal drops the
@@ -90,10 +90,15 @@ func (x *Index) purgeDue(g *globalStats) bool {
 		return true
 	}
 	if x.background.Load() {
-		return g.deadPostings >= x.purgeCap(g) || g.dead == x.seenDead.Load()
+		return g.deadPostings >= x.purgeCap(g) || g.dead == x.seenDead.Load() && x.quietLooks.Load() >= quietLooks
 	}
 	return g.deadPostings >= x.purgeMin
 }
+
+// quietLooks is how many looks of the background sweeper in a row must
+// find the dead file count unchanged before it purges (with its 20 ms
+// ticks, a tenth of a second without a removal).
+const quietLooks = 5
 
 // purgeCap is how many dead postings make a purge due even while removals
 // go on: about 20,000 session files, whose marks a search reads (14 bytes
@@ -168,7 +173,12 @@ func (x *Index) SweepDue() (bool, error) {
 	if err != nil || g.files == 0 || g.flags&flagRebuilding != 0 {
 		return false, err
 	}
-	if seen := x.seenDead.Swap(g.dead); seen != g.dead && g.deadPostings < x.purgeCap(&g) {
+	if seen := x.seenDead.Swap(g.dead); seen != g.dead {
+		x.quietLooks.Store(0)
+	} else {
+		x.quietLooks.Add(1)
+	}
+	if g.dead > 0 && x.quietLooks.Load() < quietLooks && g.deadPostings < x.purgeCap(&g) {
 		return x.sweeping(&g), nil // removals under way: the purge waits
 	}
 	return x.purgeDue(&g) || x.sweeping(&g), nil // (g is a copy: nothing is started)

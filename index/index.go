@@ -35,7 +35,8 @@ type Index struct {
 	stepMin  int    // the least a sweep step folds (compact.go; tests make it small)
 	purgeMin uint64 // dead postings (dead.go) that make a purge due on their own
 	// seenDead is the dead file count the background sweeper saw last (compact.go).
-	seenDead atomic.Uint64
+	seenDead   atomic.Uint64
+	quietLooks atomic.Int32 // looks in a row that found seenDead unchanged
 	// background: a caller runs the sweep (Sweep); writers only count (compact.go).
 	background atomic.Bool
 	content    ContentSource // nil: snippet text is stored in the index
