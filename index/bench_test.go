@@ -131,6 +131,30 @@ func BenchmarkUpdateFile(b *testing.B) {
 			update(b, f, uint64(i/20+1), sessionFile{sid: "s", kind: KindScreenshots, content: chunks[i%20+1]})
 		}
 	})
+	// remove: a removal's commit (the files are indexed beforehand, b.N of
+	// them, and stay unpurged, as during an rm -rf); keys/op is what the
+	// removal's batch holds.
+	b.Run("remove", func(b *testing.B) {
+		f := newFixture(b)
+		f.x.sweepMin, f.x.purgeMin = 1<<40, 1<<40
+		for i := 0; i < b.N; i++ {
+			update(b, f, uint64(i+1), files[i%len(files)])
+		}
+		keys := 0
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			batch := f.db.NewIndexedBatch()
+			if err := f.x.RemoveFile(batch, uint64(i+1)); err != nil {
+				b.Fatal(err)
+			}
+			keys += int(batch.Count())
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			batch.Close()
+		}
+		b.ReportMetric(float64(keys)/float64(b.N), "keys/op")
+	})
 }
 
 // benchIndex builds (or reuses, via INDEX_BENCH_DIR) an index of n sessions.

@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble"
@@ -96,9 +97,11 @@ func (x *Index) purgeDue(g *globalStats) bool {
 }
 
 // quietLooks is how many looks of the background sweeper in a row must
-// find the dead file count unchanged before it purges (with its 20 ms
-// ticks, a tenth of a second without a removal).
-const quietLooks = 5
+// find the dead file count unchanged before it purges: with its 20 ms
+// ticks, half a second without a removal, longer than the write-back
+// queue's commit window (100 ms by default), so that removals it commits
+// in groups are not taken for a pause.
+const quietLooks = 25
 
 // purgeCap is how many dead postings make a purge due even while removals
 // go on: about 20,000 session files, whose marks a search reads (14 bytes
@@ -453,64 +456,70 @@ func (w *blockWriter) close() { w.lr.close() }
 // term's base blocks; the caller deletes the delta keys (dropDeltas).
 func compactTerm(b *pebble.Batch, bw *blockWriter, t string, delta []posting) error {
 	prefix := blockPrefix(t)
-	var firsts []uint32
 	it, err := prefixIter(b, prefix)
 	if err != nil {
 		return err
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		first, err := blockFirst(it.Key(), prefix)
-		if err != nil {
-			_ = it.Close()
-			return err
-		}
-		firsts = append(firsts, first)
-	}
-	if err := it.Error(); err != nil {
-		_ = it.Close()
-		return err
-	}
-	// The blocks to rewrite are read back through the same iterator (a seek
-	// from where it is), not with a point read each: pebble's Get on an
-	// indexed batch builds a merging iterator over every level per call. A
-	// block this writes has a key below the next block read (it holds only
-	// sessions before that block's first), so a seek finds the old value
-	// whether or not the iterator sees the batch's new writes.
+	// Each block to rewrite is found with a seek, not by listing the term's
+	// blocks (a common term has thousands; fresh files and a sweep add to
+	// its last ones), and read through the same iterator: pebble's Get on
+	// an indexed batch builds a merging iterator over every level per call.
+	// A block this writes has a key below the next block read (it holds
+	// only sessions before that block's first), so a seek finds the old
+	// value whether or not the iterator sees the batch's new writes.
 	defer it.Close()
 
-	// Block i covers sessions [firsts[i], firsts[i+1]); the first block also
+	// Block i covers sessions [first_i, first_i+1); the first block also
 	// takes the deltas before it. Rewrite the blocks that deltas fall in.
+	seek := slices.Clone(prefix)
 	key := slices.Clone(prefix)
 	var base, merged []posting
 	rest := delta
-	for i := 0; len(rest) > 0; i++ {
-		n := len(rest)
-		if i+1 < len(firsts) {
-			n, _ = slices.BinarySearchFunc(rest, firsts[i+1], func(p posting, num uint32) int { return cmpNum(p.num, num) })
+	for len(rest) > 0 {
+		// The block rest[0] falls in: the last one starting at or before
+		// its session, else the first.
+		var ok bool
+		if n0 := rest[0].num; n0 == math.MaxUint32 {
+			ok = it.Last()
+		} else {
+			ok = it.SeekLT(appendNum(seek[:len(prefix)], n0+1))
 		}
-		if n == 0 {
-			continue
-		}
-		group := rest[:n]
-		rest = rest[n:]
-		base = base[:0]
-		if i < len(firsts) {
-			key = appendNum(key[:len(prefix)], firsts[i])
-			if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
-				if err := it.Error(); err != nil {
-					return err
-				}
-				return errCorrupt
-			}
-			v := it.Value()
-			if base, err = decodeBlock(base, firsts[i], v); err != nil {
+		if !ok {
+			if err := it.Error(); err != nil {
 				return err
 			}
+			ok = it.First()
+		}
+		n := len(rest)
+		base = base[:0]
+		if ok {
+			first, err := blockFirst(it.Key(), prefix)
+			if err != nil {
+				return err
+			}
+			if base, err = decodeBlock(base, first, it.Value()); err != nil {
+				return err
+			}
+			key = appendNum(key[:len(prefix)], first)
 			if err := b.Delete(key, nil); err != nil {
 				return err
 			}
+			if it.Next() {
+				next, err := blockFirst(it.Key(), prefix)
+				if err != nil {
+					return err
+				}
+				n, _ = slices.BinarySearchFunc(rest, next, func(p posting, num uint32) int { return cmpNum(p.num, num) })
+			}
 		}
-		merged = mergePostings(merged[:0], base, group)
+		if err := it.Error(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errCorrupt // (the blocks are out of order)
+		}
+		merged = mergePostings(merged[:0], base, rest[:n])
+		rest = rest[n:]
 		if err := writeBlocks(b, bw, prefix, merged); err != nil {
 			return err
 		}

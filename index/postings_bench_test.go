@@ -229,3 +229,35 @@ func BenchmarkBlockMaxHot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompactTerm: folding a few new postings into a term of 2,000
+// blocks (a common word at about 250k sessions), as a sweep, a purge or
+// an ingest's fold does for the newest sessions.
+func BenchmarkCompactTerm(b *testing.B) {
+	db := openDB(b)
+	var ps []posting
+	for num := uint32(1); num <= 256000; num++ {
+		ps = append(ps, posting{num: num, fid: uint64(num) * 8, tf: 1})
+	}
+	g := globalStats{}
+	batch := db.NewIndexedBatch()
+	if err := writeBlocks(batch, newBlockWriter(batch, g), blockPrefix("common"), ps); err != nil {
+		b.Fatal(err)
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		b.Fatal(err)
+	}
+	batch.Close()
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		batch := db.NewIndexedBatch()
+		delta := []posting{{num: 256001 + uint32(i), fid: 1, tf: 1}}
+		if err := compactTerm(batch, newBlockWriter(batch, g), "common", delta); err != nil {
+			b.Fatal(err)
+		}
+		batch.Close() // (not committed: every round folds into the same blocks)
+	}
+}
