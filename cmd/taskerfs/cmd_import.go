@@ -77,13 +77,26 @@ func openDataTree(dataDir string, create bool) (*dataTree, error) {
 	if !errors.Is(err, vfs.ErrLocked) {
 		return nil, err
 	}
-	raw, rerr := os.ReadFile(filepath.Join(dataDir, "mountpoint"))
-	mnt := strings.TrimSpace(string(raw))
-	if rerr != nil || mnt == "" || !isMountpoint(mnt) {
-		return nil, fmt.Errorf("%w, and it records no mountpoint to go through", err)
+	// A daemon records its mountpoint once the mount serves, a moment
+	// after the kernel shows it mounted: a command started in between
+	// waits for the record rather than failing.
+	deadline := time.Now().Add(mountpointWait)
+	for {
+		raw, rerr := os.ReadFile(filepath.Join(dataDir, "mountpoint"))
+		mnt := strings.TrimSpace(string(raw))
+		if rerr == nil && mnt != "" && isMountpoint(mnt) {
+			return &dataTree{tree: migrate.DirTree{Root: mnt}, mountpoint: mnt}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w, and it records no mountpoint to go through", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return &dataTree{tree: migrate.DirTree{Root: mnt}, mountpoint: mnt}, nil
 }
+
+// mountpointWait is how long a command waits for a daemon holding the data
+// dir to record its mountpoint.
+const mountpointWait = 5 * time.Second
 
 // close flushes a directly opened data dir.
 func (d *dataTree) close() error {
