@@ -340,11 +340,24 @@ func isACL(name string) bool {
 	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
 }
 
+// unsupportedXattr says whether the mount refuses name with EOPNOTSUPP: the
+// POSIX ACLs (the kernel checks the modes alone) and SELinux labels. The
+// kernel labels a FUSE mount by policy (genfscon) and never reads a label
+// from it, so taskerfs keeps none; saying so instead of answering ENODATA
+// matters, because `ls -l` asks for security.selinux on every file it lists
+// (one round trip through the daemon each) until a file of the device
+// answers "not supported", after which it stops asking for that device.
+func unsupportedXattr(name string) bool {
+	return isACL(name) || name == xattrSELinux
+}
+
+const xattrSELinux = "security.selinux"
+
 // Getxattr reads an extended attribute, including the read-only
 // user.taskerfs.sha256 and user.taskerfs.chunks of regular files.
 func (o *Ops) Getxattr(c *Ctx, n Node, name string) (val []byte, err error) {
 	defer o.v.done(c, "getxattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", n.Ino(), name) })
-	if isACL(name) {
+	if unsupportedXattr(name) {
 		return nil, syscall.EOPNOTSUPP
 	}
 	if n.vn != nil {
@@ -375,7 +388,7 @@ func (o *Ops) Getxattr(c *Ctx, n Node, name string) (val []byte, err error) {
 func (o *Ops) Setxattr(c *Ctx, n Node, name string, val []byte, flags uint32) (err error) {
 	defer o.v.done(c, "setxattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s,%d", n.Ino(), name, len(val)) })
 	switch {
-	case isACL(name):
+	case unsupportedXattr(name):
 		return syscall.EOPNOTSUPP
 	case n.vn != nil || o.v.inTrash(n.ino):
 		return syscall.EROFS
@@ -389,7 +402,7 @@ func (o *Ops) Setxattr(c *Ctx, n Node, name string, val []byte, flags uint32) (e
 func (o *Ops) Removexattr(c *Ctx, n Node, name string) (err error) {
 	defer o.v.done(c, "removexattr", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", n.Ino(), name) })
 	switch {
-	case isACL(name):
+	case unsupportedXattr(name):
 		return syscall.EOPNOTSUPP
 	case n.vn != nil || o.v.inTrash(n.ino):
 		return syscall.EROFS
@@ -411,6 +424,9 @@ func (o *Ops) Listxattr(c *Ctx, n Node) (buf []byte, err error) {
 		return nil, err
 	}
 	for _, name := range names {
+		if unsupportedXattr(name) { // stored by an older build
+			continue
+		}
 		buf = append(append(buf, name...), 0)
 	}
 	return buf, nil

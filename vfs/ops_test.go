@@ -238,6 +238,12 @@ func TestOps(t *testing.T) {
 		{"removexattr user.taskerfs.*", func() error { return o.Removexattr(c, file.Node, XattrChunks) }, syscall.EPERM},
 		{"setxattr ACL", func() error { return o.Setxattr(c, file.Node, "system.posix_acl_access", []byte("x"), 0) }, syscall.EOPNOTSUPP},
 		{"getxattr ACL", func() error { _, err := o.Getxattr(c, file.Node, "system.posix_acl_default"); return err }, syscall.EOPNOTSUPP},
+		{"setxattr SELinux label", func() error { return o.Setxattr(c, file.Node, "security.selinux", []byte("x"), 0) }, syscall.EOPNOTSUPP},
+		{"getxattr SELinux label", func() error { _, err := o.Getxattr(c, file.Node, "security.selinux"); return err }, syscall.EOPNOTSUPP},
+		{"getxattr SELinux label of a directory", func() error { _, err := o.Getxattr(c, root, "security.selinux"); return err }, syscall.EOPNOTSUPP},
+		{"removexattr SELinux label", func() error { return o.Removexattr(c, file.Node, "security.selinux") }, syscall.EOPNOTSUPP},
+		{"setxattr other security namespace", func() error { return o.Setxattr(c, file.Node, "security.test", []byte("s"), 0) }, nil},
+		{"removexattr other security namespace", func() error { return o.Removexattr(c, file.Node, "security.test") }, nil},
 		{"listxattr", func() error {
 			v, err := o.Listxattr(c, file.Node)
 			if err == nil {
