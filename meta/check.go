@@ -355,7 +355,21 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userS
 			}
 		}
 	}
+	// The journal's marks (journal.go): few, held in memory.
+	marks := map[blobstore.Hash]bool{}
+	if err := scanKeys(r, []byte{pfxJournal}, func(k, _ []byte) error {
+		var h blobstore.Hash
+		copy(h[:], k[1:])
+		marks[h] = true
+		return nil
+	}); err != nil {
+		return err
+	}
 	err = scanRefs(r, func(h blobstore.Hash, rec blobRecord) error {
+		if want := rec.Inline && journaled(rec.Size); want != marks[h] {
+			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("blob %s of %d bytes, inline=%v, has journal mark=%v", h, rec.Size, rec.Inline, marks[h])})
+		}
+		delete(marks, h)
 		cs.ref(&rec)
 		if rec.Refs != refs[h] {
 			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})
@@ -377,6 +391,9 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userS
 	unrecorded(nil)
 	if err := inline.Error(); err != nil {
 		return err
+	}
+	for h := range marks {
+		report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("journal mark of unreferenced blob %s", h)})
 	}
 	for h, n := range refs {
 		report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, n)})
@@ -508,6 +525,7 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 			res.Dropped++
 			tx.delRef(h, rec)
 			tx.b.Delete(inlineKey(h), nil)
+			tx.b.Delete(journalKey(h), nil)
 		}
 		for h, n := range refs {
 			rec, ok, err := s.recoverRecord(tx, h)
@@ -521,6 +539,9 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 			rec.Refs = n
 			res.Created++
 			tx.setRef(h, nil, rec)
+			if rec.Inline && journaled(rec.Size) {
+				tx.b.Set(journalKey(h), nil, nil) // moved out by the next mount
+			}
 		}
 		var strayUsers [][]byte
 		err = scanKeys(tx.b, []byte{pfxUser}, func(k, _ []byte) error {

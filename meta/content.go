@@ -283,6 +283,9 @@ func (tx *Tx) ref(r *BlobRef) error {
 		old = &prev
 	} else if r.Inline != nil {
 		tx.b.Set(inlineKey(r.Hash), append([]byte{byte(r.Codec)}, r.Inline...), nil)
+		if journaled(r.Size) {
+			tx.b.Set(journalKey(r.Hash), nil, nil) // journal.go
+		}
 	}
 	rec.Refs++
 	return tx.setRef(r.Hash, old, rec)
@@ -310,6 +313,9 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 	tx.delRef(h, rec)
 	if rec.Inline {
 		tx.b.Delete(inlineKey(h), nil)
+		if journaled(rec.Size) {
+			tx.b.Delete(journalKey(h), nil)
+		}
 	}
 	return nil
 }
@@ -601,11 +607,15 @@ func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
 			return nil, err
 		}
 		if rec.Inline {
-			p, _, err := get(s.db, inlineKey(h))
+			p, ok, err := get(s.db, inlineKey(h))
 			if err != nil {
 				return nil, err
 			}
-			return DecodeInline(h, BlobInfo(rec), p)
+			// A journaled blob may have moved to its file since the
+			// record was read (journal.go).
+			if ok || !journaled(rec.Size) {
+				return DecodeInline(h, BlobInfo(rec), p)
+			}
 		}
 	}
 	return s.blobs.Get(h)

@@ -159,17 +159,34 @@ func (m *Manager) takeLocked(due func(f *file) bool) []*snapshot {
 
 // prepare hashes, encodes and stores one chunk's bytes; nil for a hole.
 // Small blobs are left for the commit to put inline in pebble, unless
-// toFile (a spill, which must free memory before any commit).
-func (m *Manager) prepare(data []byte, toFile bool) (*meta.BlobRef, error) {
+// toFile (a spill, which must free memory before any commit). So are
+// larger ones while journal (non-nil for a commit an fsync caller waits
+// for) has bytes left: the WAL sync then makes them durable without the
+// fsyncs of a blob file and its directory, and the manager moves them
+// to files later (meta/journal.go, moveOut).
+func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64) (*meta.BlobRef, error) {
 	if allZero(data) {
 		return nil, nil
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
-	if len(data) <= meta.InlineMax && !toFile {
+	inline := len(data) <= meta.InlineMax
+	if !inline && !toFile && journal != nil && journal.Load() >= int64(len(data)) && journal.Add(-int64(len(data))) >= 0 {
+		// Content already in a blob file goes the file way: Put checks
+		// the copy and replaces a damaged one.
+		info, ok, err := m.store.BlobInfo(h)
+		inline = err == nil && !(ok && !info.Inline)
+		if !inline {
+			journal.Add(int64(len(data)))
+		}
+	}
+	if inline && !toFile {
 		codec, enc := blobstore.Encode(data)
 		if enc == nil {
 			enc = []byte{}
+		}
+		if len(data) > meta.InlineMax {
+			m.st.journaled.Add(1)
 		}
 		return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: codec, Stored: int64(len(enc)) + 1, Inline: enc}, nil
 	}
@@ -272,8 +289,19 @@ const applySlice = 16
 // WAL once after the last when durable. done is how many snapshots (from
 // the start) landed, also on error.
 func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error) {
-	if err := m.eachSnapshot(batch, m.prepareSnapshot); err != nil {
+	var journal *atomic.Int64
+	for _, s := range batch {
+		if s.prio == Critical && len(s.waiters) > 0 {
+			journal = new(atomic.Int64)
+			journal.Store(journalBytes)
+			break
+		}
+	}
+	if err := m.eachSnapshot(batch, func(s *snapshot) error { return m.prepareSnapshot(s, journal) }); err != nil {
 		return 0, err
+	}
+	if journal != nil && journal.Load() < journalBytes {
+		defer m.kickMoveOut()
 	}
 	if err := m.syncBlobs(); err != nil {
 		return 0, err
@@ -300,7 +328,7 @@ func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error)
 // prepareSnapshot does the work of one file's commit that needs no lock:
 // its chunks hashed, encoded and stored, and PrepareCommit (the index's
 // extraction).
-func (m *Manager) prepareSnapshot(s *snapshot) error {
+func (m *Manager) prepareSnapshot(s *snapshot, journal *atomic.Int64) error {
 	for idx, c := range s.chunks {
 		start := idx * meta.ChunkSize
 		if start >= s.size {
@@ -314,7 +342,7 @@ func (m *Manager) prepareSnapshot(s *snapshot) error {
 		if lim := s.size - start; uint64(len(data)) > lim {
 			data = data[:lim]
 		}
-		ref, err := m.prepare(data, false)
+		ref, err := m.prepare(data, false, journal)
 		if err != nil {
 			return err
 		}
@@ -585,7 +613,7 @@ func (m *Manager) spiller() {
 }
 
 func (m *Manager) spill(j spillJob) {
-	ref, err := m.prepare(j.c.buf, true)
+	ref, err := m.prepare(j.c.buf, true, nil)
 	if err != nil {
 		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
 		return // the chunk stays in memory and is committed later

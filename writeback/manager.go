@@ -80,6 +80,7 @@ type Manager struct {
 	flushReq       chan chan error
 	commitReq      chan commitReq
 	spills         chan spillJob
+	moveKick       chan struct{} // journaled blobs to move to files (journal.go)
 	stop           chan struct{}
 	done           sync.WaitGroup
 	closed         bool
@@ -120,13 +121,15 @@ func New(store *meta.Store, opts Options) *Manager {
 		store: store, blobs: store.Blobs(), opts: opts,
 		files: map[uint64]*file{}, queue: map[uint64]*file{}, unsynced: map[blobstore.Hash]struct{}{},
 		kick: make(chan struct{}, 1), flushReq: make(chan chan error), commitReq: make(chan commitReq),
-		spills: make(chan spillJob, 64), stop: make(chan struct{}),
+		spills: make(chan spillJob, 64), moveKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	m.room = sync.NewCond(&m.mu)
-	m.done.Add(3)
+	m.done.Add(4)
 	go m.committer()
 	go m.spiller()
 	go m.spiller()
+	go m.mover()
+	m.kickMoveOut() // blobs a crash left journaled
 	return m
 }
 
@@ -853,6 +856,9 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	err := m.SyncAll()
+	if err == nil {
+		m.moveAllOut()
+	}
 	m.mu.Lock()
 	m.closed = true
 	m.room.Broadcast()

@@ -7,6 +7,7 @@ import (
 
 type counters struct {
 	commits, batches, items, coalesced, retries, failures, spills, throttled, noSpace atomic.Uint64
+	journaled, movedOut                                                               atomic.Uint64
 	blobBytes                                                                         atomic.Int64
 	lastCommit                                                                        atomic.Int64
 }
@@ -30,6 +31,8 @@ type Stats struct {
 	Throttled        uint64  `json:"throttledWrites"`
 	NoSpace          uint64  `json:"noSpaceWrites"` // writes refused with ENOSPC up front
 	BlobBytesWritten int64   `json:"blobBytesWritten"`
+	Journaled        uint64  `json:"journaledBlobs"` // blobs an fsync kept inline, to move to files
+	MovedOut         uint64  `json:"movedOutBlobs"`  // of them, moved to files since the mount
 	LastCommitMillis float64 `json:"lastCommitMillis"`
 }
 
@@ -62,6 +65,8 @@ func (m *Manager) Stats() Stats {
 	s.Throttled = m.st.throttled.Load()
 	s.NoSpace = m.st.noSpace.Load()
 	s.BlobBytesWritten = m.st.blobBytes.Load()
+	s.Journaled = m.st.journaled.Load()
+	s.MovedOut = m.st.movedOut.Load()
 	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
 	return s
 }
