@@ -58,7 +58,7 @@ func (s *Store) Readlink(ino uint64) (string, error) {
 // recorded at its creation or last rename; ok is false for an orphan or a
 // file whose recorded link was removed.
 func (s *Store) PathOf(ino uint64) (string, bool, error) {
-	return pathOf(func(ino uint64) (Attr, error) { return getAttr(s.db, ino) }, ino)
+	return pathOf(s.GetAttr, ino) // through the attribute cache: a commit's files share their directories
 }
 
 // PathOf is Store.PathOf seeing this transaction's writes (the directories
