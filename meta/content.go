@@ -312,6 +312,7 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 	tx.s.freed.blobs.Add(1) // a hint for the collector: counted even if the tx fails
 	tx.delRef(h, rec)
 	if rec.Inline {
+		tx.s.freed.inline.Add(uint64(rec.Stored))
 		tx.b.Delete(inlineKey(h), nil)
 		if journaled(rec.Size) {
 			tx.b.Delete(journalKey(h), nil)

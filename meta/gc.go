@@ -13,7 +13,16 @@ import (
 type freedCounters struct {
 	blobs  atomic.Uint64 // file or inline blobs whose last reference went
 	inodes atomic.Uint64 // inodes deleted
+	inline atomic.Uint64 // bytes of inline payloads deleted (unreferenced or moved to files)
 }
+
+// compactAfterInline is how many bytes of deleted inline payloads make a
+// compaction of the inline table worth it, when they are also at least half
+// of what the table holds on disk (its cost stays in proportion). A file
+// rewritten and fsynced again and again (fsx, an active session's
+// metadata.json) leaves its old payloads in tables until a compaction
+// reaches them, which on a store that has gone quiet is never.
+var compactAfterInline = uint64(32 << 20) // a variable for tests
 
 // compactAfterInodes is how many deleted inodes make a compaction worth
 // it: after rm -rf of a tree, pebble keeps the deleted keys (and their
@@ -43,6 +52,7 @@ type Collector struct {
 	seen   map[blobstore.Hash]time.Time // unreferenced at a pass, since
 	blobs  uint64                       // freed.blobs at the last pass
 	inodes uint64                       // freed.inodes at the last compaction
+	inline uint64                       // freed.inline at the last compaction of the inline table
 }
 
 // NewCollector returns a collector for s with the given grace period.
@@ -102,6 +112,17 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 			return res, err
 		}
 		res.Compacted = true
+		c.inline = c.s.freed.inline.Load() // a full compaction covers the inline table
+	}
+	if freed := c.s.freed.inline.Load() - c.inline; freed >= compactAfterInline {
+		lo, hi := []byte{pfxInline}, []byte{pfxInline + 1}
+		if size, err := c.s.db.EstimateDiskUsage(lo, hi); err == nil && freed >= size/2 {
+			c.inline = c.s.freed.inline.Load()
+			if err := c.s.db.Compact(lo, hi, true); err != nil {
+				return res, err
+			}
+			res.Compacted = true
+		}
 	}
 	return res, nil
 }

@@ -92,5 +92,6 @@ func (tx *Tx) MoveOut(h blobstore.Hash, info *blobstore.Info) error {
 		return err
 	}
 	tx.b.Delete(journalKey(h), nil)
+	tx.s.freed.inline.Add(uint64(old.Stored)) // a hint for the collector (gc.go)
 	return tx.b.Delete(inlineKey(h), nil)
 }

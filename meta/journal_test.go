@@ -3,6 +3,7 @@ package meta
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 )
@@ -127,5 +128,37 @@ func TestCheckJournalMarks(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Inline payloads deleted in bulk leave the disk without a command: the
+// collector compacts the inline table once they outweigh half of it.
+func TestCollectorCompactsDeletedInlinePayloads(t *testing.T) {
+	defer func(v uint64) { compactAfterInline = v }(compactAfterInline)
+	compactAfterInline = 1 << 20
+	e := newEnv(t)
+	f := e.mkfile("f").Ino
+	for i := range 40 {
+		e.setChunk(f, uint64(i), inlineRef(randomBytes(uint64(100+i), 60<<10)))
+	}
+	if err := e.s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := []byte{pfxInline}, []byte{pfxInline + 1}
+	before, err := e.s.db.EstimateDiskUsage(lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkErr(t, "unlink", e.s.Unlink(RootIno, "f"), 0)
+	res, err := e.s.NewCollector(0).Pass(time.Now(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.s.db.EstimateDiskUsage(lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Compacted || after > before/10 {
+		t.Fatalf("compacted %v; inline table %d bytes before the unlink, %d after the pass", res.Compacted, before, after)
 	}
 }
