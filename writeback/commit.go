@@ -170,31 +170,14 @@ func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64) (*met
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
-	inline := len(data) <= meta.InlineMax
-	if !inline && !toFile && journal != nil && journal.Load() >= int64(len(data)) && journal.Add(-int64(len(data))) >= 0 {
-		// Content already in a blob file goes the file way: Put checks
-		// the copy and replaces a damaged one.
-		info, ok, err := m.store.BlobInfo(h)
-		inline = err == nil && !(ok && !info.Inline)
-		if !inline {
-			journal.Add(int64(len(data)))
-		}
-	}
-	if inline && !toFile {
+	if !toFile && (len(data) <= meta.InlineMax || m.journals(h, len(data), journal)) {
 		codec, enc := blobstore.Encode(data)
 		if enc == nil {
 			enc = []byte{}
 		}
-		if len(data) > meta.InlineMax {
-			m.st.journaled.Add(1)
-		}
 		return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: codec, Stored: int64(len(enc)) + 1, Inline: enc}, nil
 	}
-	put := m.blobs.Put
-	if hp, ok := m.blobs.(blobstore.HashedPutter); ok {
-		put = hp.PutHashed // h was computed just above
-	}
-	info, err := put(h, data)
+	info, err := m.putHashed(h, data)
 	if err != nil {
 		m.store.Unpin(h)
 		return nil, err
@@ -204,6 +187,15 @@ func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64) (*met
 	m.unsyncedMu.Unlock()
 	m.st.blobBytes.Add(info.Stored)
 	return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: info.Codec, Stored: info.Stored}, nil
+}
+
+// putHashed stores data under h, which the caller computed from data (a
+// store that can skips hashing it again).
+func (m *Manager) putHashed(h blobstore.Hash, data []byte) (blobstore.Info, error) {
+	if hp, ok := m.blobs.(blobstore.HashedPutter); ok {
+		return hp.PutHashed(h, data)
+	}
+	return m.blobs.Put(h, data)
 }
 
 func allZero(b []byte) bool {
@@ -241,12 +233,7 @@ func (m *Manager) syncBlobs() error {
 	if len(hs) == 0 {
 		return nil
 	}
-	var err error
-	if bs, ok := m.blobs.(blobstore.BlobSyncer); ok && len(hs) <= maxBlobSyncs {
-		err = bs.SyncBlobs(hs)
-	} else {
-		err = m.blobs.Sync()
-	}
+	err := m.syncHashes(hs)
 	if err != nil {
 		m.unsyncedMu.Lock()
 		for _, h := range hs {
@@ -259,6 +246,15 @@ func (m *Manager) syncBlobs() error {
 
 // maxBlobSyncs is where one syncfs becomes cheaper than per-file fsyncs.
 const maxBlobSyncs = 64
+
+// syncHashes makes the blobs hs durable: one by one when they are few,
+// with one filesystem-wide sync when many.
+func (m *Manager) syncHashes(hs []blobstore.Hash) error {
+	if bs, ok := m.blobs.(blobstore.BlobSyncer); ok && len(hs) <= maxBlobSyncs {
+		return bs.SyncBlobs(hs)
+	}
+	return m.blobs.Sync()
+}
 
 // commit persists a batch in one transaction; durable syncs the WAL
 // (every window commit does: one sync per window).

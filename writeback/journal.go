@@ -1,6 +1,7 @@
 package writeback
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
@@ -24,6 +25,25 @@ const moveOutBatch = 64
 // a round moves them out (fewer, larger syncs), short enough that the
 // memtable seldom flushes them to a table first.
 const moveOutDelay = 50 * time.Millisecond
+
+// journals says whether a chunk h of n bytes (over meta.InlineMax) goes
+// inline in a commit whose journal budget is journal (nil: none), and
+// takes its bytes from the budget if so. Content already in a blob file
+// goes the file way: Put checks that copy and replaces a damaged one.
+func (m *Manager) journals(h blobstore.Hash, n int, journal *atomic.Int64) bool {
+	if journal == nil || journal.Load() < int64(n) {
+		return false
+	}
+	if info, ok, err := m.store.BlobInfo(h); err != nil || ok && !info.Inline {
+		return false
+	}
+	if journal.Add(-int64(n)) < 0 {
+		journal.Add(int64(n))
+		return false
+	}
+	m.st.journaled.Add(1)
+	return true
+}
 
 func (m *Manager) kickMoveOut() {
 	select {
@@ -51,39 +71,25 @@ func (m *Manager) mover() {
 		case <-time.After(moveOutDelay):
 		}
 		retry = nil
-		for {
-			n, err := m.moveOut(moveOutBatch)
-			if err != nil {
-				// The blobs stay inline and correct until a later round.
-				m.opts.Logf("writeback: moving journaled blobs to files: %v (retry in %v)", err, backoff)
-				retry = time.After(backoff)
-				backoff = min(2*backoff, maxBackoff)
-				break
-			}
-			backoff = time.Second
-			if n < moveOutBatch {
-				break
-			}
-			select {
-			case <-m.stop:
-				return
-			default:
-			}
+		if err := m.moveAllOut(); err != nil {
+			// The blobs stay inline and correct until a later round.
+			m.opts.Logf("writeback: moving journaled blobs to files: %v (retry in %v)", err, backoff)
+			retry = time.After(backoff)
+			backoff = min(2*backoff, maxBackoff)
+			continue
 		}
+		backoff = time.Second
 	}
 }
 
-// moveAllOut moves every journaled blob out (at unmount: a clean store
-// holds none). A failure leaves them inline, correct, for the next mount.
-func (m *Manager) moveAllOut() {
+// moveAllOut moves every journaled blob out, a round of moveOutBatch at a
+// time (the mover; unmount, after which a clean store holds none). A
+// failure leaves the rest inline, correct, for a later round or mount.
+func (m *Manager) moveAllOut() error {
 	for {
 		n, err := m.moveOut(moveOutBatch)
-		if err != nil {
-			m.opts.Logf("writeback: moving journaled blobs to files: %v", err)
-			return
-		}
-		if n < moveOutBatch {
-			return
+		if err != nil || n < moveOutBatch {
+			return err
 		}
 	}
 }
@@ -106,10 +112,6 @@ func (m *Manager) moveOut(limit int) (int, error) {
 			m.store.Unpin(h)
 		}
 	}()
-	put := m.blobs.Put
-	if hp, ok := m.blobs.(blobstore.HashedPutter); ok {
-		put = hp.PutHashed
-	}
 	infos := make(map[blobstore.Hash]blobstore.Info, len(hs))
 	var stored []blobstore.Hash
 	for _, h := range hs {
@@ -120,7 +122,7 @@ func (m *Manager) moveOut(limit int) (int, error) {
 		if !ok {
 			continue // no longer inline: MoveOut only drops the mark
 		}
-		info, err := put(h, data)
+		info, err := m.putHashed(h, data) // JournaledBlob checked data against h
 		if err != nil {
 			return 0, err
 		}
@@ -128,12 +130,7 @@ func (m *Manager) moveOut(limit int) (int, error) {
 		stored = append(stored, h)
 	}
 	if len(stored) > 0 {
-		if bs, ok := m.blobs.(blobstore.BlobSyncer); ok && len(stored) <= maxBlobSyncs {
-			err = bs.SyncBlobs(stored)
-		} else {
-			err = m.blobs.Sync()
-		}
-		if err != nil {
+		if err := m.syncHashes(stored); err != nil {
 			return 0, err
 		}
 	}

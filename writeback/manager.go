@@ -857,7 +857,9 @@ func (m *Manager) Close() error {
 	}
 	err := m.SyncAll()
 	if err == nil {
-		m.moveAllOut()
+		if merr := m.moveAllOut(); merr != nil {
+			m.opts.Logf("writeback: journaled blobs left inline for the next mount: %v", merr)
+		}
 	}
 	m.mu.Lock()
 	m.closed = true
