@@ -3,6 +3,7 @@ package vfs
 import (
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // kernelRefs counts, per inode, the references the kernel holds: an inode
@@ -81,8 +82,16 @@ type reaper struct {
 	wg      sync.WaitGroup
 }
 
-// maxReap bounds one transaction of the reaper.
-const maxReap = 256
+// maxReap bounds one transaction of the reaper; reapGather is how long
+// it lets forgets gather before it frees the first batch. An rm -rf
+// forgets its files one at a time, each a few hundred microseconds
+// after the last: a transaction per forget would cost a commit per file
+// on top of the unlink's own (20% of the daemon's CPU in rm -rf of
+// 10,000 small files), while a few milliseconds gather dozens of them.
+const (
+	maxReap    = 256
+	reapGather = 5 * time.Millisecond
+)
 
 func (r *reaper) add(v *FS, ino uint64) {
 	r.mu.Lock()
@@ -99,6 +108,11 @@ func (r *reaper) run(v *FS) {
 	defer r.wg.Done()
 	for {
 		r.mu.Lock()
+		if len(r.queue) < maxReap {
+			r.mu.Unlock()
+			time.Sleep(reapGather)
+			r.mu.Lock()
+		}
 		n := min(len(r.queue), maxReap)
 		if n == 0 {
 			r.running = false
