@@ -33,6 +33,9 @@ type Stats struct {
 	BlobBytesWritten int64   `json:"blobBytesWritten"`
 	Journaled        uint64  `json:"journaledBlobs"` // blobs an fsync kept inline, to move to files
 	MovedOut         uint64  `json:"movedOutBlobs"`  // of them, moved to files since the mount
+	// JournalPending is how many journaled blobs are still inline, to move
+	// to blob files (with S3 blobs: not yet staged for upload either).
+	JournalPending   int     `json:"journalPending"`
 	LastCommitMillis float64 `json:"lastCommitMillis"`
 }
 
@@ -67,6 +70,15 @@ func (m *Manager) Stats() Stats {
 	s.BlobBytesWritten = m.st.blobBytes.Load()
 	s.Journaled = m.st.journaled.Load()
 	s.MovedOut = m.st.movedOut.Load()
+	// Read before the blob store's figures (vfs.Stats): a blob leaves the
+	// journal only once it is stored (staged), so no blob is missed by both.
+	if hs, err := m.store.Journaled(maxJournalPending); err == nil {
+		s.JournalPending = len(hs)
+	}
 	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
 	return s
 }
+
+// maxJournalPending bounds the journal marks Stats counts (the journal
+// holds at most journalBytes of payloads, far fewer blobs than this).
+const maxJournalPending = 1 << 16

@@ -64,6 +64,7 @@ func printStats(s *vfs.Stats) {
 	row("commits / items per batch", fmt.Sprintf("%d / %.1f", q.Commits, q.ItemsPerBatch))
 	row("coalesced writes", q.Coalesced)
 	row("retries / failures", fmt.Sprintf("%d / %d", q.Retries, q.Failures))
+	row("journaled blobs still inline", q.JournalPending)
 	if b := backendFigures(s.Blobstore); b != nil {
 		row("s3 bucket", b.Bucket)
 		row("s3 pending uploads", fmt.Sprintf("%d (%d bytes)", b.PendingUploads, b.PendingBytes))
