@@ -281,11 +281,13 @@ up() { [[ ${UP[$1]:-0} == 1 ]]; }
 # store_bytes FS: bytes its backing store uses (for S3 blobs: the data dir
 # plus the bucket, once the uploads have drained).
 store_bytes() {
-	local fs=$1 i n
+	local fs=$1 i n j
 	if [[ $fs == s3 ]]; then
 		for ((i = 0; i < 1200; i++)); do
+			# journalPending first: a blob leaves the journal only once staged.
+			j=$(stat_field s3 journalPending) || break
 			n=$(stat_field s3 pendingUploads) || break
-			((n == 0)) && break
+			((j == 0 && n == 0)) && break
 			sleep 0.1
 		done
 		du -sB1 -c "${STORE[$fs]}" "$S3_ROOT/$S3_BUCKET" 2>/dev/null | tail -1 | cut -f1
