@@ -34,7 +34,8 @@ type Stats struct {
 	Journaled        uint64  `json:"journaledBlobs"` // blobs an fsync kept inline, to move to files
 	MovedOut         uint64  `json:"movedOutBlobs"`  // of them, moved to files since the mount
 	// JournalPending is how many journaled blobs are still inline, to move
-	// to blob files (with S3 blobs: not yet staged for upload either).
+	// to blob files (with S3 blobs: not yet staged for upload either); -1
+	// when it could not be read.
 	JournalPending   int     `json:"journalPending"`
 	LastCommitMillis float64 `json:"lastCommitMillis"`
 }
@@ -72,8 +73,12 @@ func (m *Manager) Stats() Stats {
 	s.MovedOut = m.st.movedOut.Load()
 	// Read before the blob store's figures (vfs.Stats): a blob leaves the
 	// journal only once it is stored (staged), so no blob is missed by both.
+	// -1 when the journal cannot be read: never a false "drained".
 	if hs, err := m.store.Journaled(maxJournalPending); err == nil {
 		s.JournalPending = len(hs)
+	} else {
+		s.JournalPending = -1
+		m.opts.Logf("writeback: stats: reading the journal: %v", err)
 	}
 	s.LastCommitMillis = float64(time.Duration(m.st.lastCommit.Load())) / float64(time.Millisecond)
 	return s
