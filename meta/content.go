@@ -765,9 +765,19 @@ type GCResult struct {
 }
 
 // GC deletes blob files that no manifest references and no in-flight
-// commit has pinned. Safe while mounted.
+// commit has pinned, compacts pebble when many inodes were deleted since
+// its last compaction, and gives back the WAL's spare space
+// (ReleaseWAL): what a user who asks for space back expects to get. Safe
+// while mounted.
 func (s *Store) GC() (GCResult, error) {
-	return s.gc(func(_ blobstore.Hash, pinned bool) bool { return !pinned })
+	res, err := s.gc(func(_ blobstore.Hash, pinned bool) bool { return !pinned })
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.compactIfWorthIt(); err != nil {
+		return res, err
+	}
+	return res, s.ReleaseWAL()
 }
 
 // gc deletes the unreferenced blobs that may go; may is told whether an

@@ -51,9 +51,17 @@ type Collector struct {
 	grace  time.Duration
 	seen   map[blobstore.Hash]time.Time // unreferenced at a pass, since
 	blobs  uint64                       // freed.blobs at the last pass
-	inodes uint64                       // freed.inodes at the last compaction
 	inline uint64                       // freed.inline at the last compaction of the inline table
+	walIn  uint64                       // bytes written to the WAL, at the end of the last pass
+	still  int                          // passes in a row that found walIn unchanged
 }
+
+// walQuietPasses is how many passes in a row must find that nothing but
+// the collector wrote to the WAL before it gives the WAL's spare space
+// back (Store.ReleaseWAL): with the default 20 s interval, after 20 to 40 s
+// without a write. A store in use keeps its spares, whose reuse makes
+// fsync cheaper.
+const walQuietPasses = 2
 
 // NewCollector returns a collector for s with the given grace period.
 func (s *Store) NewCollector(grace time.Duration) *Collector {
@@ -63,8 +71,9 @@ func (s *Store) NewCollector(grace time.Duration) *Collector {
 // CollectResult is what one Pass did.
 type CollectResult struct {
 	GCResult
-	Waiting   int  // unreferenced blobs still in their grace period
-	Compacted bool // pebble compacted its deleted keys
+	Waiting     int  // unreferenced blobs still in their grace period
+	Compacted   bool // pebble compacted its deleted keys
+	ReleasedWAL bool // the store was quiet: the WAL's spare space went (Store.ReleaseWAL)
 }
 
 // Pass runs one collection if there can be anything to collect (a blob
@@ -75,6 +84,9 @@ type CollectResult struct {
 // compaction.
 func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 	var res CollectResult
+	// Quiet: nothing but this collector wrote to the WAL since its last
+	// pass (walIn is read at the end of a pass, after its own writes).
+	quiet := c.s.db.Metrics().WAL.BytesIn == c.walIn
 	freed := c.s.freed.blobs.Load()
 	if full || freed != c.blobs || len(c.seen) > 0 {
 		// Whatever dropped a blob's last reference must be durable before
@@ -105,12 +117,11 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 		c.seen = unref // forgets blobs referenced again or deleted
 		res.Waiting = len(unref)
 	}
-	live := c.s.Counters()
-	if inodes := c.s.freed.inodes.Load(); compactWorthIt(inodes-c.inodes, live.Files+live.Dirs) {
-		c.inodes = inodes
-		if err := c.s.Compact(); err != nil {
-			return res, err
-		}
+	compacted, err := c.s.compactIfWorthIt()
+	if err != nil {
+		return res, err
+	}
+	if compacted {
 		res.Compacted = true
 		c.inline = c.s.freed.inline.Load() // a full compaction covers the inline table
 	}
@@ -124,7 +135,30 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 			res.Compacted = true
 		}
 	}
+	if !quiet {
+		c.still = 0
+	} else if c.still++; c.still == walQuietPasses {
+		if err := c.s.ReleaseWAL(); err != nil {
+			return res, err
+		}
+		res.ReleasedWAL = true
+	}
+	c.walIn = c.s.db.Metrics().WAL.BytesIn
 	return res, nil
+}
+
+// compactIfWorthIt compacts pebble when enough inodes were deleted since
+// the last compaction (compactWorthIt).
+func (s *Store) compactIfWorthIt() (bool, error) {
+	live := s.Counters()
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	inodes := s.freed.inodes.Load()
+	if !compactWorthIt(inodes-s.compactedInodes, live.Files+live.Dirs) {
+		return false, nil
+	}
+	s.compactedInodes = inodes
+	return true, s.Compact()
 }
 
 // Compact flushes pebble's memtable and compacts every level, so deleted

@@ -114,3 +114,37 @@ func TestCompactWorthIt(t *testing.T) {
 		}
 	}
 }
+
+// The collector gives the WAL's spare space back once, after
+// walQuietPasses passes in a row found nothing written by anyone else, and
+// again only after writes resume and stop.
+func TestCollectorReleasesWAL(t *testing.T) {
+	e := newEnv(t)
+	c := e.s.NewCollector(time.Minute)
+	t0 := time.Unix(1_000_000, 0)
+	pass := func(i int) bool {
+		t.Helper()
+		res, err := c.Pass(t0.Add(time.Duration(i)*time.Minute), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ReleasedWAL
+	}
+	e.mkfile("a")
+	want := []bool{false, false, true, false, false}
+	for i, w := range want {
+		if got := pass(i); got != w {
+			t.Fatalf("pass %d after a write: released %v, want %v", i, got, w)
+		}
+	}
+	e.mkfile("b")
+	for i, w := range []bool{false, false, true} {
+		if got := pass(10 + i); got != w {
+			t.Fatalf("pass %d after writes resumed: released %v, want %v", i, got, w)
+		}
+	}
+	if n := e.s.spares.count(); n != 0 {
+		t.Fatalf("%d spares after a release", n)
+	}
+	e.fsck()
+}

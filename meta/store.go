@@ -64,9 +64,13 @@ var errUnsettled = errors.New("meta: content not settled")
 // Store is the namespace. All mutations are serialized; reads go straight
 // to pebble.
 type Store struct {
-	db    *pebble.DB
-	fs    vfs.FS // what pebble's files go through
-	blobs blobstore.Store
+	db     *pebble.DB
+	fs     vfs.FS     // what pebble's files go through
+	spares *walSpares // obsolete WALs kept to be written over (walspace.go)
+
+	compactMu       sync.Mutex
+	compactedInodes uint64 // freed.inodes at the last compaction after deletes (gc.go)
+	blobs           blobstore.Store
 
 	mu      sync.Mutex // serializes mutations
 	nextIno uint64
@@ -163,11 +167,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.FS != nil {
 		fs = opts.FS
 	}
+	// As many WAL spares as pebble would recycle: one more than the
+	// memtables it lets queue before writes stall (walspace.go).
+	spares := &walSpares{fs: fs, dir: dir, max: maxWALSpares}
+	if err := spares.clearStale(); err != nil {
+		return nil, err
+	}
 	popts := &pebble.Options{
-		Cache:        pc,
-		FS:           spaceFS{fs}, // walspace.go
-		MemTableSize: uint64(memTable),
-		Logger:       quietLogger{},
+		Cache:                       pc,
+		FS:                          spaceFS{FS: fs, spares: spares}, // walspace.go
+		Cleaner:                     newSpareCleaner(pebble.DeleteCleaner{}.Clean, spares),
+		MemTableSize:                uint64(memTable),
+		MemTableStopWritesThreshold: maxWALSpares - 1,
+		Logger:                      quietLogger{},
 	}
 	// Most point reads of a write find nothing (the name a create checks,
 	// getxattr of an absent name, the refcount of a new blob, the chunk
@@ -185,7 +197,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, fs: fs, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
+	s := &Store{db: db, fs: fs, spares: spares, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
 		isOpen: func(uint64) bool { return false }, dir: dir}
 	entries := opts.AttrCacheEntries
 	if entries <= 0 {
@@ -320,14 +332,17 @@ func (s *Store) updateSettled(fn func(tx *Tx) error) error {
 	}
 }
 
-// Close closes pebble after a final WAL sync.
+// Close closes pebble after a final WAL sync and deletes the WAL spares.
 func (s *Store) Close() error {
 	s.CloseSnapshots()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
 		return err
 	}
-	return s.db.Close()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return s.spares.release()
 }
 
 // SyncWAL makes every committed batch durable.

@@ -37,9 +37,9 @@ func startAutoGC(v *vfs.FS, interval, grace time.Duration) (stop func()) {
 					slog.Warn("background gc", "err", err)
 					continue
 				}
-				if res.Removed > 0 || res.Compacted {
+				if res.Removed > 0 || res.Compacted || res.ReleasedWAL {
 					slog.Info("background gc", "removed", res.Removed, "freed", res.BytesFreed,
-						"waiting", res.Waiting, "compacted", res.Compacted)
+						"waiting", res.Waiting, "compacted", res.Compacted, "releasedWAL", res.ReleasedWAL)
 				}
 			}
 		}
