@@ -169,7 +169,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	// As many WAL spares as pebble would recycle: one more than the
 	// memtables it lets queue before writes stall (walspace.go).
-	spares := &walSpares{fs: fs, dir: dir, max: maxWALSpares}
+	spares := &walSpares{fs: fs, dir: dir, max: maxWALSpares, size: memTable}
 	if err := spares.clearStale(); err != nil {
 		return nil, err
 	}
@@ -191,6 +191,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
+	spares.setRotate(func() error { _, err := db.AsyncFlush(); return err })
 	// pebble syncs its own dir, not the entry naming it: without this a
 	// power loss soon after the first open can drop the whole namespace.
 	if err := syncParent(opts.FS, dir); err != nil {
@@ -335,6 +336,7 @@ func (s *Store) updateSettled(fn func(tx *Tx) error) error {
 // Close closes pebble after a final WAL sync and deletes the WAL spares.
 func (s *Store) Close() error {
 	s.CloseSnapshots()
+	s.spares.stop()
 	if err := s.SyncWAL(); err != nil {
 		s.db.Close()
 		return err

@@ -59,6 +59,13 @@ func testBlobs(t *testing.T) *blobstore.Local {
 	return b
 }
 
+// liveReusedCount reads reuses under the lock (a refill runs beside the test).
+func (w *walSpares) liveReusedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reuses
+}
+
 func allocated(t *testing.T, path string) int64 {
 	t.Helper()
 	var st syscall.Stat_t
@@ -99,15 +106,38 @@ func TestWALSpares(t *testing.T) {
 	if s.spares.reuses == 0 {
 		t.Fatal("no spare was written over")
 	}
+	reuses := s.spares.reuses
 	if err := s.ReleaseWAL(); err != nil {
 		t.Fatal(err)
+	}
+	if s.spares.reuses != reuses+1 {
+		t.Fatalf("ReleaseWAL's flush wrote %d spares over, want the short one", s.spares.reuses-reuses)
 	}
 	logs, spares = walFiles(t, vfs.Default, dir)
 	if len(spares) != 0 || len(logs) != 1 {
 		t.Fatalf("after ReleaseWAL: logs %v, spares %v; want one log, no spare", logs, spares)
 	}
-	if a := allocated(t, filepath.Join(dir, logs[0])); a > 64<<10 {
-		t.Fatalf("the live WAL of a released store holds %d bytes of disk", a)
+	if a := allocated(t, filepath.Join(dir, logs[0])); a > walKeep+16<<10 {
+		t.Fatalf("the live WAL of a released store holds %d bytes of disk, want at most %d", a, walKeep)
+	}
+	if s.spares.liveReused() {
+		t.Fatal("the short spare a release keeps counts as a whole one")
+	}
+	// The first write after a release wakes the spares: a whole spare is
+	// written in the background and pebble's WAL moves onto it.
+	reuses = s.spares.reuses
+	fillWAL(t, s.db, "c", 1, 100)
+	for i := 0; s.spares.liveReusedCount() <= reuses; i++ {
+		if i == 200 {
+			t.Fatalf("no WAL moved onto a refilled spare (refills %d)", s.spares.refills)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if logs, _ = walFiles(t, vfs.Default, dir); len(logs) == 0 {
+		t.Fatal("no WAL")
+	}
+	if !s.spares.liveReused() || s.spares.refills != 1 {
+		t.Fatalf("after the wake: live WAL reused %v, refills %d; want a whole spare, one refill", s.spares.liveReused(), s.spares.refills)
 	}
 	// Writes after a release: spares come back with the work.
 	fillWAL(t, s.db, "b", 200, 8<<10)
