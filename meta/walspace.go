@@ -42,9 +42,11 @@ const walPreallocate = 1 << 20
 // pebble does not know) instead of deleting it; the next WAL that pebble
 // creates is a spare renamed back and written over, which is what pebble's
 // recycling does (every record carries its log's number, so a reader stops
-// where the old log's records begin). When the store goes quiet (Release),
-// the spares are deleted and the WALs that retire after it are deleted,
-// not kept, until pebble creates the next one.
+// where the old log's records begin). When the store goes quiet
+// (Store.ReleaseWAL), the spares are deleted but one, cut short (shrink),
+// and the WALs that retire after it are deleted, not kept; the first write
+// after that writes a whole spare in the background and moves the WAL
+// onto it (wake).
 type walSpares struct {
 	fs  vfs.FS // the file system under spaceFS
 	dir string
