@@ -35,6 +35,9 @@ type blobFS interface {
 	remove(path string) error
 	removeAll(path string) error
 	mkdir(path string) error // an existing dir is fine
+	// rmdir removes an empty directory; one with entries is refused
+	// with an error isNotEmpty recognises.
+	rmdir(path string) error
 	list(dir string) ([]string, error)
 	// fsync makes a file's content, or a directory's entries, durable.
 	fsync(path string) error
@@ -122,6 +125,20 @@ func (*osFS) mkdir(path string) error {
 		return err
 	}
 	return nil
+}
+
+func (*osFS) rmdir(path string) error {
+	if err := unix.Rmdir(path); err != nil {
+		return &os.PathError{Op: "rmdir", Path: path, Err: err}
+	}
+	return nil
+}
+
+// isNotEmpty reports whether err is rmdir's refusal of a directory with
+// entries (ENOTEMPTY, or EEXIST, which POSIX also allows; pebble's MemFS
+// returns ENOTEMPTY too).
+func isNotEmpty(err error) bool {
+	return errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST)
 }
 
 func (*osFS) list(dir string) ([]string, error) {
@@ -291,6 +308,14 @@ func (v *vfsFS) mkdir(path string) error {
 		return err
 	}
 	if err := v.fs.MkdirAll(path, 0o700); err != nil {
+		return err
+	}
+	v.touch(filepath.Dir(path), true)
+	return nil
+}
+
+func (v *vfsFS) rmdir(path string) error {
+	if err := v.fs.Remove(path); err != nil {
 		return err
 	}
 	v.touch(filepath.Dir(path), true)

@@ -82,6 +82,11 @@ type Local struct {
 	syncErr error      // first sync failure, returned by every later Sync
 
 	verified verifiedSet // blobs seen intact by this process (verified.go)
+
+	// Shard directories made since the store opened, and how many of
+	// them a SyncBlobs has made durable with an fsync of the root (a
+	// shard's entry there must be durable before any blob in it is).
+	shardsMade, shardsSynced atomic.Int64
 }
 
 var _ Store = (*Local)(nil)
@@ -113,19 +118,17 @@ func OpenLocal(dir string, opts LocalOptions) (*Local, error) {
 	return l, nil
 }
 
-// init clears temp files and creates the shard directories, durably: a
-// shard directory whose entry a power loss drops takes every blob in it
-// along, fsynced or not.
+// init clears temp files and creates the temp directory, durably. Shard
+// directories are made by the first Put into each (newShard) and removed
+// by PruneShards when they are empty, so an empty store is two
+// directories, not 257.
 func (l *Local) init() error {
 	tmp := filepath.Join(l.dir, tmpDirName)
 	if err := l.fs.removeAll(tmp); err != nil {
 		return fmt.Errorf("blobstore: clear temp files: %w", err)
 	}
-	// Creating all shards up front keeps Put to create+write+rename.
-	for _, name := range append(shardNames(""), tmpDirName) {
-		if err := l.fs.mkdir(filepath.Join(l.dir, name)); err != nil {
-			return fmt.Errorf("blobstore: open %s: %w", l.dir, err)
-		}
+	if err := l.fs.mkdir(tmp); err != nil {
+		return fmt.Errorf("blobstore: open %s: %w", l.dir, err)
 	}
 	for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
 		if err := l.fs.fsync(d); err != nil {
@@ -245,17 +248,60 @@ func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte, repl
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	// The shard may not exist: never made, or emptied and removed by
+	// PruneShards, which can also remove it again between a mkdir here
+	// and the rename (its rmdir then finds it empty). Every retry follows
+	// a mkdir; a prune that wins every round would need to run 8 times
+	// within one Put.
+	for try := 0; err == nil; try++ {
 		if replace {
 			err = l.fs.rename(f.Name(), l.path(h))
 		} else {
 			err = l.fs.place(f.Name(), l.path(h))
 		}
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 8 {
+			break
+		}
+		err = l.newShard(filepath.Dir(l.path(h)))
 	}
 	if err != nil {
 		l.fs.remove(f.Name())
 	}
 	return err
+}
+
+// newShard makes a shard directory that a rename into it found missing.
+func (l *Local) newShard(dir string) error {
+	if err := l.fs.mkdir(dir); err != nil {
+		return err
+	}
+	l.shardsMade.Add(1)
+	return nil
+}
+
+// PruneShards removes the shard directories that hold no blob, and
+// returns how many it removed. gc calls it after deleting blobs: a
+// directory keeps the blocks it grew to while it held many entries, 4 to
+// 12 KiB on ext4, and 256 of them are most of what an emptied store
+// takes. A Put racing with it makes the shard again (writeFile); a shard
+// that is not empty stays (rmdir refuses). The removals are durable after
+// the next Sync, like Delete's.
+func (l *Local) PruneShards() (int, error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	n := 0
+	for _, shard := range shardNames("") {
+		err := l.fs.rmdir(filepath.Join(l.dir, shard))
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, fs.ErrNotExist), isNotEmpty(err):
+		default:
+			return n, fmt.Errorf("blobstore: prune shard %s: %w", shard, err)
+		}
+	}
+	return n, nil
 }
 
 // encodeHeader is the header of blob h stored as payload in codec.

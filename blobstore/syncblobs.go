@@ -20,6 +20,12 @@ type HashedPutter interface {
 	PutHashed(h Hash, data []byte) (Info, error)
 }
 
+// ShardPruner is implemented by stores whose directories outlive their
+// blobs (Local's shards): gc calls it after deleting.
+type ShardPruner interface {
+	PruneShards() (int, error)
+}
+
 // maxParallelSyncs bounds the fsyncs SyncBlobs runs at once.
 const maxParallelSyncs = 16
 
@@ -42,6 +48,11 @@ func (l *Local) SyncBlobs(hs []Hash) error {
 		h    *Hash // nil for a directory
 	}
 	var jobs []job
+	// Shards made since the last such fsync: their entries in the root.
+	made := l.shardsMade.Load()
+	if made != l.shardsSynced.Load() {
+		jobs = append(jobs, job{l.dir, nil})
+	}
 	dirs := map[string]bool{}
 	for i, h := range hs {
 		p := l.path(h)
@@ -54,8 +65,9 @@ func (l *Local) SyncBlobs(hs []Hash) error {
 	run := func(j job) error {
 		err := l.fs.fsync(j.path)
 		// A blob gc removed since it was put needs no durability; one a
-		// commit references is pinned against gc.
-		if j.h != nil && errors.Is(err, os.ErrNotExist) {
+		// commit references is pinned against gc. Nor does the shard of
+		// such blobs, which PruneShards removes once they are all gone.
+		if errors.Is(err, os.ErrNotExist) && j.path != l.dir {
 			return nil
 		}
 		if err != nil {
@@ -101,5 +113,13 @@ func (l *Local) SyncBlobs(hs []Hash) error {
 	}
 	work()
 	wg.Wait()
+	if first == nil {
+		for {
+			old := l.shardsSynced.Load()
+			if old >= made || l.shardsSynced.CompareAndSwap(old, made) {
+				break
+			}
+		}
+	}
 	return first
 }

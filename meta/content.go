@@ -770,7 +770,7 @@ type GCResult struct {
 // (ReleaseWAL): what a user who asks for space back expects to get. Safe
 // while mounted.
 func (s *Store) GC() (GCResult, error) {
-	res, err := s.gc(func(_ blobstore.Hash, pinned bool) bool { return !pinned })
+	res, err := s.gc(func(_ blobstore.Hash, pinned bool) bool { return !pinned }, true)
 	if err != nil {
 		return res, err
 	}
@@ -783,10 +783,15 @@ func (s *Store) GC() (GCResult, error) {
 // gc deletes the unreferenced blobs that may go; may is told whether an
 // in-flight commit has pinned the blob (a pinned blob must never go). It
 // runs with pinMu held, so a blob cannot be pinned between the check and
-// the delete.
-func (s *Store) gc(may func(h blobstore.Hash, pinned bool) bool) (GCResult, error) {
-	var res GCResult
-	err := s.blobs.List("", func(h blobstore.Hash) error {
+// the delete. When it deleted any, or prune, the blob store's emptied
+// directories go too (blobstore.ShardPruner).
+func (s *Store) gc(may func(h blobstore.Hash, pinned bool) bool, prune bool) (res GCResult, err error) {
+	defer func() {
+		if p, ok := s.blobs.(blobstore.ShardPruner); ok && err == nil && (prune || res.Removed > 0) {
+			_, err = p.PruneShards()
+		}
+	}()
+	err = s.blobs.List("", func(h blobstore.Hash) error {
 		res.Scanned++
 		s.snaps.gate.RLock() // no snapshot appears between the two checks
 		defer s.snaps.gate.RUnlock()

@@ -109,7 +109,7 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 			}
 			unref[h] = since
 			return false
-		})
+		}, false)
 		res.GCResult = r
 		if err != nil {
 			return res, err // keep seen: the next pass carries on
