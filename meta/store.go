@@ -155,6 +155,24 @@ func LevelOptions() []pebble.LevelOptions {
 	return levels
 }
 
+// maxOpenTables is how many table files pebble keeps open (its table
+// cache): half the descriptors the process may open, at least pebble's
+// default of 1000 and at most 16384. Every level's tables are cut at 2 MB,
+// so a store of 100k sessions has about 1,900 of them: with pebble's
+// default, the point reads of a scan (reindex and fsck read every file's
+// inline blob by hash) opened a table again, footer, index and filter
+// blocks included, for every other read.
+func maxOpenTables() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return openTablesFor(0)
+	}
+	return openTablesFor(r.Cur)
+}
+
+// openTablesFor is maxOpenTables for a descriptor limit of nofile.
+func openTablesFor(nofile uint64) int { return int(min(max(nofile/2, 1000), 16384)) }
+
 // Open opens (creating if needed) the namespace in dir and frees inodes
 // that were unlinked while open when the last daemon stopped.
 func Open(dir string, opts Options) (*Store, error) {
@@ -184,6 +202,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		Cleaner:                     newSpareCleaner(pebble.DeleteCleaner{}.Clean, spares),
 		MemTableSize:                uint64(memTable),
 		MemTableStopWritesThreshold: maxWALSpares - 1,
+		MaxOpenFiles:                maxOpenTables(),
 		Logger:                      quietLogger{},
 	}
 	// Most point reads of a write find nothing (the name a create checks,
