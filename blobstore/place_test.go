@@ -9,13 +9,11 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 )
 
-// TestRacingPutKeepsDurableBlob: a second Put of a blob that lost the race
-// to the first (both found no file, both wrote one) must not replace the
-// first's file, whose bytes are synced and which a committed manifest may
-// rely on. Renamed over it, the name pointed at the second file's unsynced
-// bytes, and a fsync of the shard directory for any other blob made that
-// durable: after a power loss the blob read back empty.
-func TestRacingPutKeepsDurableBlob(t *testing.T) {
+// strictLocal returns a strict in-memory filesystem (vfs.NewStrictMem:
+// ResetToSyncedState drops what was not synced, as a power loss does)
+// holding a durable /data, and a function that opens a store in it.
+func strictLocal(t *testing.T) (*vfs.MemFS, func() *Local) {
+	t.Helper()
 	mem := vfs.NewStrictMem()
 	if err := mem.MkdirAll("/data", 0o700); err != nil {
 		t.Fatal(err)
@@ -30,13 +28,23 @@ func TestRacingPutKeepsDurableBlob(t *testing.T) {
 		}
 		f.Close()
 	}
-	open := func() *Local {
+	return mem, func() *Local {
 		l, err := OpenLocal("/data/blobs", LocalOptions{FS: mem})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return l
 	}
+}
+
+// TestRacingPutKeepsDurableBlob: a second Put of a blob that lost the race
+// to the first (both found no file, both wrote one) must not replace the
+// first's file, whose bytes are synced and which a committed manifest may
+// rely on. Renamed over it, the name pointed at the second file's unsynced
+// bytes, and a fsync of the shard directory for any other blob made that
+// durable: after a power loss the blob read back empty.
+func TestRacingPutKeepsDurableBlob(t *testing.T) {
+	mem, open := strictLocal(t)
 	l := open()
 	data := make([]byte, 100<<10)
 	for i := range data {

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/cockroachdb/pebble/vfs"
 )
 
 func shardBlob(i int) ([]byte, Hash) {
@@ -155,27 +153,7 @@ func TestPruneRacesPut(t *testing.T) {
 // Put had to make (a new store, or one pruned) survives a power loss: the
 // shard's entry in the root is durable too.
 func TestNewShardPowerLoss(t *testing.T) {
-	mem := vfs.NewStrictMem()
-	if err := mem.MkdirAll("/data", 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"/", "/data"} {
-		f, err := mem.OpenDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	open := func() *Local {
-		l, err := OpenLocal("/data/blobs", LocalOptions{FS: mem})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	mem, open := strictLocal(t)
 	powerLoss := func(l *Local) *Local {
 		mem.SetIgnoreSyncs(true)
 		l.Close()

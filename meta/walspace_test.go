@@ -35,6 +35,34 @@ func walFiles(t *testing.T, fs vfs.FS, dir string) (logs, spares []string) {
 	return logs, spares
 }
 
+// strictStore returns a strict in-memory filesystem (vfs.NewStrictMem:
+// ResetToSyncedState drops what was not synced, as a power loss does) and
+// a function that opens a store with small memtables on it.
+func strictStore(t *testing.T) (*vfs.MemFS, func() *Store) {
+	t.Helper()
+	mem := vfs.NewStrictMem()
+	if err := mem.MkdirAll("/db", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return mem, func() *Store {
+		s, err := Open("/db", Options{Blobs: testBlobs(t), MemTableBytes: 256 << 10, FS: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+// powerLoss drops everything s has not synced on mem, as a power loss
+// does, and opens the store again.
+func powerLoss(mem *vfs.MemFS, s *Store, open func() *Store) *Store {
+	mem.SetIgnoreSyncs(true)
+	s.db.Close()
+	mem.ResetToSyncedState()
+	mem.SetIgnoreSyncs(false)
+	return open()
+}
+
 // fillWAL writes n synced batches of about size bytes each under prefix.
 func fillWAL(t *testing.T, db *pebble.DB, prefix string, n, size int) {
 	t.Helper()
@@ -184,18 +212,7 @@ func TestWALSpares(t *testing.T) {
 func TestWALSparePowerLoss(t *testing.T) {
 	for seed := range 4 {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			mem := vfs.NewStrictMem()
-			if err := mem.MkdirAll("/db", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			mem.SetIgnoreSyncs(false)
-			open := func() *Store {
-				s, err := Open("/db", Options{Blobs: testBlobs(t), MemTableBytes: 256 << 10, FS: mem})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			mem, open := strictStore(t)
 			s := open()
 			fillWAL(t, s.db, "old", 150, 8<<10) // several WALs, retired to spares
 			for i := range 150 {
@@ -212,11 +229,7 @@ func TestWALSparePowerLoss(t *testing.T) {
 			if s.spares.reuses == before {
 				t.Fatal("the writes after the deletes went to no spare")
 			}
-			mem.SetIgnoreSyncs(true) // the power goes
-			s.db.Close()
-			mem.ResetToSyncedState()
-			mem.SetIgnoreSyncs(false)
-			s = open()
+			s = powerLoss(mem, s, open)
 			defer s.Close()
 			for i := range 150 {
 				if _, ok, _ := get(s.db, []byte(fmt.Sprintf("old%06d", i))); ok {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
 )
 
 // TestSyncWALSkipsWhenSynced: a SyncWAL with nothing written since the
@@ -53,17 +52,7 @@ func TestSyncWALSkipsWhenSynced(t *testing.T) {
 func TestSyncWALPowerLoss(t *testing.T) {
 	for seed := range 3 {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			mem := vfs.NewStrictMem()
-			if err := mem.MkdirAll("/db", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			open := func() *Store {
-				s, err := Open("/db", Options{Blobs: testBlobs(t), MemTableBytes: 256 << 10, FS: mem})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			mem, open := strictStore(t)
 			s := open()
 			var committed atomic.Int64 // keys k0..k(committed-1) are committed
 			var durable atomic.Int64   // a SyncWAL that began after they were has returned
@@ -108,11 +97,7 @@ func TestSyncWALPowerLoss(t *testing.T) {
 			}
 			close(start)
 			wg.Wait()
-			mem.SetIgnoreSyncs(true) // the power goes
-			s.db.Close()
-			mem.ResetToSyncedState()
-			mem.SetIgnoreSyncs(false)
-			s = open()
+			s = powerLoss(mem, s, open)
 			defer s.Close()
 			d := int(durable.Load())
 			if d == 0 {
