@@ -248,26 +248,37 @@ func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte, repl
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	// The shard may not exist: never made, or emptied and removed by
-	// PruneShards, which can also remove it again between a mkdir here
-	// and the rename (its rmdir then finds it empty). Every retry follows
-	// a mkdir; a prune that wins every round would need to run 8 times
-	// within one Put.
-	for try := 0; err == nil; try++ {
-		if replace {
-			err = l.fs.rename(f.Name(), l.path(h))
-		} else {
-			err = l.fs.place(f.Name(), l.path(h))
-		}
-		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 8 {
-			break
-		}
-		err = l.newShard(filepath.Dir(l.path(h)))
+	if err == nil {
+		err = l.moveIn(f.Name(), h, replace)
 	}
 	if err != nil {
 		l.fs.remove(f.Name())
 	}
 	return err
+}
+
+// moveIn moves the file from to h's name: over a file there if replace,
+// else only if there is none (place). The shard may not exist: never
+// made, or emptied and removed by PruneShards, which can also remove it
+// again between a mkdir here and the rename (its rmdir then finds it
+// empty). Every retry follows a mkdir; a prune that wins every round
+// would need to run 8 times within one move.
+func (l *Local) moveIn(from string, h Hash, replace bool) error {
+	to := l.path(h)
+	for try := 0; ; try++ {
+		var err error
+		if replace {
+			err = l.fs.rename(from, to)
+		} else {
+			err = l.fs.place(from, to)
+		}
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 8 {
+			return err
+		}
+		if err := l.newShard(filepath.Dir(to)); err != nil {
+			return err
+		}
+	}
 }
 
 // newShard makes a shard directory that a rename into it found missing.

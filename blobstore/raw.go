@@ -66,3 +66,15 @@ func DecodeRaw(h Hash, raw []byte) ([]byte, Info, error) {
 // than its grace period (another writer may be about to reference it).
 // Garbage collection skips such a blob and retries it on a later run.
 var ErrInGrace = fmt.Errorf("blobstore: blob is younger than the deletion grace period")
+
+// Adopt moves the file at path, which holds blob h as a Local writes it
+// (another store's file of h on the same filesystem), into the store under
+// h's name, replacing a file there, and makes h's shard if it is missing.
+// Like Put, it is durable after the next Sync.
+func (l *Local) Adopt(h Hash, path string) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.verified.del(h)
+	return l.moveIn(path, h, true)
+}

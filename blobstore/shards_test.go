@@ -198,3 +198,31 @@ func TestNewShardPowerLoss(t *testing.T) {
 		t.Fatalf("shard made again: after power loss Get = %q, %v", got, err)
 	}
 }
+
+// TestAdoptMakesShard: a blob file moved in from another store (the S3
+// store's staging into its cache) lands in a shard that does not exist yet.
+func TestAdoptMakesShard(t *testing.T) {
+	from, err := OpenLocal(t.TempDir(), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	to, err := OpenLocal(t.TempDir(), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	d, h := shardBlob(7)
+	if _, err := from.Put(h, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.Adopt(h, from.Path(h)); err != nil {
+		t.Fatalf("Adopt into a store without h's shard: %v", err)
+	}
+	if got, err := to.Get(h); err != nil || string(got) != string(d) {
+		t.Fatalf("Get after Adopt = %q, %v", got, err)
+	}
+	if ok, _ := from.Has(h); ok {
+		t.Error("the adopted file is still in the store it came from")
+	}
+}

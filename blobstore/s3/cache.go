@@ -104,7 +104,7 @@ func (c *lru) adopt(h blobstore.Hash, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(path, c.store.Path(h)); err != nil {
+	if err := c.store.Adopt(h, path); err != nil {
 		return fmt.Errorf("move into cache: %w", err)
 	}
 	c.track(h, fi.Size())
