@@ -291,28 +291,33 @@ func (l *Local) newShard(dir string) error {
 }
 
 // PruneShards removes the shard directories that hold no blob, and
-// returns how many it removed. gc calls it after deleting blobs: a
-// directory keeps the blocks it grew to while it held many entries, 4 to
-// 12 KiB on ext4, and 256 of them are most of what an emptied store
-// takes. A Put racing with it makes the shard again (writeFile); a shard
-// that is not empty stays (rmdir refuses). The removals are durable after
-// the next Sync, like Delete's.
-func (l *Local) PruneShards() (int, error) {
+// returns how many it removed and the disk space they took. gc calls it
+// after deleting blobs: a directory keeps the blocks it grew to while it
+// held many entries, 4 to 12 KiB on ext4, and 256 of them are most of what
+// an emptied store takes. A Put racing with it makes the shard again
+// (moveIn); a shard that is not empty stays (rmdir refuses). The removals
+// are durable after the next Sync, like Delete's.
+func (l *Local) PruneShards() (int, int64, error) {
 	if l.closed.Load() {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
-	n := 0
+	n, freed := 0, int64(0)
 	for _, shard := range shardNames("") {
-		err := l.fs.rmdir(filepath.Join(l.dir, shard))
+		dir := filepath.Join(l.dir, shard)
+		size, err := l.fs.allocated(dir)
+		if err == nil {
+			err = l.fs.rmdir(dir)
+		}
 		switch {
 		case err == nil:
 			n++
+			freed += size
 		case errors.Is(err, fs.ErrNotExist), isNotEmpty(err):
 		default:
-			return n, fmt.Errorf("blobstore: prune shard %s: %w", shard, err)
+			return n, freed, fmt.Errorf("blobstore: prune shard %s: %w", shard, err)
 		}
 	}
-	return n, nil
+	return n, freed, nil
 }
 
 // encodeHeader is the header of blob h stored as payload in codec.

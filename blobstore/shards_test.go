@@ -70,9 +70,12 @@ func TestShardsLazyAndPruned(t *testing.T) {
 		{"nothing left to prune", 0, 2},
 	}
 	for _, st := range steps {
-		n, err := l.PruneShards()
+		n, freed, err := l.PruneShards()
 		if err != nil || n != st.removed {
 			t.Errorf("%s: PruneShards = %d, %v; want %d", st.name, n, err, st.removed)
+		}
+		if (n > 0) != (freed > 0) {
+			t.Errorf("%s: %d directories removed, %d bytes freed", st.name, n, freed)
 		}
 		if got := len(dirsIn(t, dir)); got != st.dirs {
 			t.Errorf("%s: %d directories, want %d", st.name, got, st.dirs)
@@ -108,7 +111,7 @@ func TestPruneRacesPut(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := l.PruneShards(); err != nil {
+			if _, _, err := l.PruneShards(); err != nil {
 				t.Error(err)
 				return
 			}
@@ -177,7 +180,7 @@ func TestNewShardPowerLoss(t *testing.T) {
 	if err := l.Delete(ha); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := l.PruneShards(); err != nil || n != 1 {
+	if n, _, err := l.PruneShards(); err != nil || n != 1 {
 		t.Fatalf("PruneShards = %d, %v; want 1", n, err)
 	}
 	if err := l.Sync(); err != nil {

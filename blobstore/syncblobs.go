@@ -21,9 +21,10 @@ type HashedPutter interface {
 }
 
 // ShardPruner is implemented by stores whose directories outlive their
-// blobs (Local's shards): gc calls it after deleting.
+// blobs (Local's shards): gc calls it after deleting. It returns the
+// directories removed and the disk space they took.
 type ShardPruner interface {
-	PruneShards() (int, error)
+	PruneShards() (int, int64, error)
 }
 
 // maxParallelSyncs bounds the fsyncs SyncBlobs runs at once.

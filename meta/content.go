@@ -788,7 +788,9 @@ func (s *Store) GC() (GCResult, error) {
 func (s *Store) gc(may func(h blobstore.Hash, pinned bool) bool, prune bool) (res GCResult, err error) {
 	defer func() {
 		if p, ok := s.blobs.(blobstore.ShardPruner); ok && err == nil && (prune || res.Removed > 0) {
-			_, err = p.PruneShards()
+			var freed int64
+			_, freed, err = p.PruneShards()
+			res.BytesFreed += freed // the directories' blocks too: what the disk gets back
 		}
 	}()
 	err = s.blobs.List("", func(h blobstore.Hash) error {
