@@ -513,6 +513,21 @@ func (s *Store) Delete(h blobstore.Hash) error {
 	return nil
 }
 
+// PruneShards removes the empty shard directories of staging and of the
+// read cache, and returns how many and the disk space they took
+// (blobstore.ShardPruner).
+func (s *Store) PruneShards() (int, int64, error) {
+	if s.closed.Load() {
+		return 0, 0, blobstore.ErrClosed
+	}
+	n, freed, err := s.staging.PruneShards()
+	if err != nil {
+		return n, freed, err
+	}
+	m, more, err := s.cache.store.PruneShards()
+	return n + m, freed + more, err
+}
+
 // List streams the union of staged blobs and bucket objects in hash order.
 func (s *Store) List(prefix string, fn func(blobstore.Hash) error) error {
 	if s.closed.Load() {

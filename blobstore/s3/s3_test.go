@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -432,5 +433,41 @@ func TestDamagedStagedBlob(t *testing.T) {
 	}
 	if got, err := s.Get(h); err != nil || !bytes.Equal(got, good) {
 		t.Fatalf("Get after dropping the damaged staged copy: %v", err)
+	}
+}
+
+// TestPruneShards: once a blob is uploaded (moved from staging into the
+// read cache) and deleted, both local stores' shard directories go; a
+// later Put and Get make them again.
+func TestPruneShards(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	o := e.options(t, dir)
+	s := open(t, o)
+	defer s.Close()
+	d := storetest.Random(100<<10, 9)
+	h := blobstore.Sum(d)
+	if _, err := s.Put(h, d); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, s)
+	if err := s.Delete(h); err != nil {
+		t.Fatal(err)
+	}
+	n, freed, err := s.PruneShards()
+	if err != nil || n == 0 || freed <= 0 {
+		t.Fatalf("PruneShards = %d dirs, %d bytes, %v; want the emptied shards gone", n, freed, err)
+	}
+	for _, sub := range []string{"staging", "cache"} {
+		if _, err := os.Stat(filepath.Join(dir, sub, h.String()[:2])); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: shard of the deleted blob still there (%v)", sub, err)
+		}
+	}
+	if _, err := s.Put(h, d); err != nil {
+		t.Fatalf("Put after the prune: %v", err)
+	}
+	drain(t, s)
+	if got, err := s.Get(h); err != nil || !bytes.Equal(got, d) {
+		t.Fatalf("Get after the prune: %d bytes, %v", len(got), err)
 	}
 }
