@@ -272,7 +272,7 @@ func BenchmarkRebuild(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newFixture(b)
 			for b.Loop() {
-				if err := f.x.rebuildWith(src, nil, newRebuilder(bc.budget)); err != nil {
+				if err := f.x.rebuildWith(fromContent(src), nil, newRebuilder(bc.budget)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -59,5 +59,53 @@ func FuzzExtract(f *testing.F) {
 		if err != nil || string(back.encode()) != string(rec.encode()) {
 			t.Fatalf("record does not round-trip: %v", err)
 		}
+		p := &Prepared{sid: "sid", kind: kind, rec: rec, text: encodeText(text)}
+		q, err := decodePrepared(p.Append(nil))
+		if err != nil || !q.Matches("sid", kind) || string(q.rec.encode()) != string(rec.encode()) || string(q.text) != string(p.text) {
+			t.Fatalf("prepared record does not round-trip: %v", err)
+		}
+		// Applied, it gets a session number: its encoding is patched, and
+		// must be what encoding it anew gives.
+		q.rec.num, rec.num = 0x01020304, 0x01020304
+		if q.rec.encoded == nil || string(q.rec.encode()) != string(rec.encode()) {
+			t.Fatalf("a prepared record numbered encodes as %x, want %x", q.rec.encode(), rec.encode())
+		}
 	})
+}
+
+// FuzzDecodePrepared: any bytes decode to a prepared record that encodes
+// back to what decodes the same, or to an error; never a panic.
+func FuzzDecodePrepared(f *testing.F) {
+	rec, text := buildRecord("s1", KindSummary, []byte(`{"summary":"alpha beta alphabet"}`))
+	f.Add((&Prepared{sid: "s1", kind: KindSummary, rec: rec, text: encodeText(text)}).Append(nil))
+	f.Add((&Prepared{sid: "s2", kind: KindMetadata}).Append(nil))
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodePrepared(b)
+		if err != nil {
+			return
+		}
+		again, err := decodePrepared(p.Append(nil))
+		if err != nil || again.sid != p.sid || again.kind != p.kind || string(again.text) != string(p.text) ||
+			(again.rec == nil) != (p.rec == nil) || p.rec != nil && string(again.rec.encode()) != string(p.rec.encode()) {
+			t.Fatalf("%x decodes to a prepared record that does not round-trip: %v", b, err)
+		}
+	})
+}
+
+// TestDecodePreparedTruncated: every prefix of an encoded prepared record
+// short of the whole is an error, not a record.
+func TestDecodePreparedTruncated(t *testing.T) {
+	rec, text := buildRecord("s1", KindSummary, []byte(`{"summary":"alpha beta alphabet gamma"}`))
+	for _, p := range []*Prepared{{sid: "s1", kind: KindSummary, rec: rec, text: encodeText(text)}, {sid: "s1", kind: KindSummary, rec: rec}, {sid: "s2", kind: KindMetadata}} {
+		b := p.Append(nil)
+		for n := range len(b) {
+			if _, err := decodePrepared(b[:n]); err == nil {
+				t.Fatalf("%d of %d bytes decode", n, len(b))
+			}
+		}
+		if _, err := decodePrepared(b); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -624,17 +624,54 @@ func (x *Index) Rebuild(all FileSource) error { return x.RebuildWith(all, nil) }
 type RebuildProgress struct {
 	Files int   // files indexed
 	Bytes int64 // their content bytes
+	// Prepared counts the files whose records a RecordSource prepared in
+	// a pass of its own before the rebuild takes them (vfs's reindex):
+	// the source reports it, with Files 0, while it prepares.
+	Prepared int
 }
 
 // RebuildWith is Rebuild calling progress (if not nil) after each file.
 // Extraction (JSON parsing, tokenizing) runs on every CPU; the records are
 // applied to the batch in the order all yields them.
 func (x *Index) RebuildWith(all FileSource, progress func(RebuildProgress)) error {
-	return x.rebuildWith(all, progress, newRebuilder(rebuildPostings))
+	return x.rebuildWith(fromContent(all), progress, newRebuilder(rebuildPostings))
 }
 
-// rebuildWith is RebuildWith with the term postings held in rb.
-func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *rebuilder) error {
+// A RebuildFile is one file of a RecordSource: its content, or what the
+// content contributes, prepared ahead (Prepared.Append) by the source.
+type RebuildFile struct {
+	ID        uint64
+	SessionID string
+	Kind      Kind
+	Size      int    // the content's bytes
+	Content   []byte // when Prepared is nil
+	Prepared  []byte
+}
+
+// A RecordSource is a FileSource that may yield a file's record prepared
+// ahead instead of its content. It calls fn once per file, in the order
+// the rebuild is to number the sessions (a session's files together), and
+// stops at fn's first error.
+type RecordSource func(fn func(f *RebuildFile) error) error
+
+// fromContent is the RecordSource of a FileSource.
+func fromContent(all FileSource) RecordSource {
+	return func(fn func(f *RebuildFile) error) error {
+		return all(func(fid uint64, sid string, kind Kind, content []byte) error {
+			return fn(&RebuildFile{ID: fid, SessionID: sid, Kind: kind, Size: len(content), Content: content})
+		})
+	}
+}
+
+// RebuildFrom is RebuildWith for a source that prepares records itself
+// (vfs prepares the files stored inline in the order they are stored,
+// which reads them far faster than in the order of the sessions).
+func (x *Index) RebuildFrom(src RecordSource, progress func(RebuildProgress)) error {
+	return x.rebuildWith(src, progress, newRebuilder(rebuildPostings))
+}
+
+// rebuildWith is RebuildFrom with the term postings held in rb.
+func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb *rebuilder) error {
 	b := x.db.NewIndexedBatch()
 	err := x.Clear(b)
 	if err == nil {
@@ -680,10 +717,25 @@ func (x *Index) rebuildWith(all FileSource, progress func(RebuildProgress), rb *
 		}
 		return err
 	}
-	err = extractAllWith(all, func(e *extracted, content []byte) {
-		e.rec, e.text = buildRecord(e.sid, e.kind, content)
-		e.stored = x.storedForm(e.text)
+	err = extractFrom(all, func(e *extracted, f *RebuildFile) {
+		if f.Prepared == nil {
+			e.rec, e.text = buildRecord(e.sid, e.kind, f.Content)
+			e.stored = x.storedForm(e.text)
+			return
+		}
+		p, err := decodePrepared(f.Prepared)
+		if err == nil && !p.Matches(e.sid, e.kind) {
+			err = fmt.Errorf("prepared for %s (kind %d), yielded as %s (kind %d)", p.sid, p.kind, e.sid, e.kind)
+		}
+		if err != nil {
+			e.err = fmt.Errorf("index: file %d: prepared record: %w", e.fid, err)
+			return
+		}
+		e.rec, e.stored = p.rec, p.text
 	}, func(e *extracted) error {
+		if e.err != nil {
+			return e.err
+		}
 		if e.sid == "" {
 			return errors.New("index: empty session id")
 		}
@@ -750,35 +802,29 @@ type extracted struct {
 	rec    *fileRecord
 	text   string
 	stored []byte // text as stored (encodeText), when the work sets it
+	err    error  // what the work could not do
 }
 
-// extractAll builds the records of the files all yields on every CPU and
-// calls fn with each, in the order all yields them, one at a time. It stops
-// at the first error of all or fn.
-func extractAll(all FileSource, fn func(e *extracted) error) error {
-	return extractAllWith(all, func(e *extracted, content []byte) {
-		e.rec, e.text = buildRecord(e.sid, e.kind, content)
-	}, fn)
-}
-
-// extractAllWith is extractAll with the work done on the workers for each
-// file: work sets the record (and whatever else fn needs) of e.
-func extractAllWith(all FileSource, work func(e *extracted, content []byte), fn func(e *extracted) error) error {
+// extractFrom builds the records of the files all yields on every CPU
+// (work sets the record, and whatever else fn needs, of e) and calls fn
+// with each, in the order all yields them, one at a time. It stops at the
+// first error of all or fn.
+func extractFrom(all RecordSource, work func(e *extracted, f *RebuildFile), fn func(e *extracted) error) error {
 	type input struct {
-		e       *extracted
-		content []byte
+		e *extracted
+		f *RebuildFile
 	}
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	errStop := errors.New("index: stopped")
 	return ordered.Run(workers, 4*workers, func(emit func(input) bool) error {
-		return all(func(fid uint64, sid string, kind Kind, content []byte) error {
-			e := &extracted{fid: fid, sid: sid, kind: kind, size: len(content)}
-			if !emit(input{e, content}) {
+		return all(func(f *RebuildFile) error {
+			e := &extracted{fid: f.ID, sid: f.SessionID, kind: f.Kind, size: f.Size}
+			if !emit(input{e, f}) {
 				return errStop
 			}
 			return nil
 		})
-	}, func(in input) { work(in.e, in.content) }, func(in input) error { return fn(in.e) })
+	}, func(in input) { work(in.e, in.f) }, func(in input) error { return fn(in.e) })
 }
 
 // Stats returns the number of indexed sessions and files and the approximate

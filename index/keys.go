@@ -204,6 +204,18 @@ func (r *byteReader) str() string {
 	return s
 }
 
+// bytes is str without the copy: the bytes are r's.
+func (r *byteReader) bytes() []byte {
+	n := r.uint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
 func (r *byteReader) byte1() byte {
 	if len(r.b) < 1 {
 		r.fail()

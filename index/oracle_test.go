@@ -231,17 +231,22 @@ func TestDifferentialWithOracle(t *testing.T) {
 				budget      int
 				interleaved bool
 				ingest      bool
-			}{{40, false, true}, {2000, false, false}, {300, true, true}, {300, false, true}} {
+				prepared    bool // every other file's record prepared by the source
+			}{{40, false, true, false}, {2000, false, false, true}, {300, true, true, false}, {300, false, true, true}, {300, true, false, true}} {
 				src := allFiles(ds.files)
 				if tc.interleaved {
 					src = interleavedFiles(ds.files)
+				}
+				rsrc := fromContent(src)
+				if tc.prepared {
+					rsrc = preparedEvery(d.f.x, src, 2)
 				}
 				d.f.x.SetIngest(nil, "")
 				if tc.ingest {
 					d.f.x.SetIngest(vfs.Default, ingestDir)
 				}
 				rb := newRebuilder(tc.budget)
-				if err := d.f.x.rebuildWith(src, nil, rb); err != nil {
+				if err := d.f.x.rebuildWith(rsrc, nil, rb); err != nil {
 					t.Fatal(err)
 				}
 				if rb.flushes < 5 || tc.budget == 40 && rb.forced == 0 || tc.interleaved && rb.late == 0 {
@@ -331,6 +336,23 @@ func TestRecordVersions(t *testing.T) {
 
 // interleavedFiles yields the files of the odd-numbered half of the paths
 // first, then the rest: most sessions are met twice, far apart.
+// preparedEvery is src with the record of every nth file prepared (as a
+// source that reads them in another order does), encoded and yielded in
+// place of its content.
+func preparedEvery(x *Index, src FileSource, n int) RecordSource {
+	return func(fn func(f *RebuildFile) error) error {
+		i := 0
+		return src(func(fid uint64, sid string, kind Kind, content []byte) error {
+			f := &RebuildFile{ID: fid, SessionID: sid, Kind: kind, Size: len(content), Content: content}
+			if i++; i%n == 0 {
+				f.Prepared, f.Content = x.Prepare(sid, kind, content).Append([]byte{7}), nil
+				f.Prepared = f.Prepared[1:] // not at the start of its buffer
+			}
+			return fn(f)
+		})
+	}
+}
+
 func interleavedFiles(files map[string]genFile) FileSource {
 	return func(fn func(uint64, string, Kind, []byte) error) error {
 		paths := sortedKeys(files)
@@ -372,7 +394,7 @@ func TestRebuildInterrupted(t *testing.T) {
 			return fn(fid, sid, kind, content)
 		})
 	}
-	if err := f.x.rebuildWith(half, nil, newRebuilder(500)); !errors.Is(err, failing) {
+	if err := f.x.rebuildWith(fromContent(half), nil, newRebuilder(500)); !errors.Is(err, failing) {
 		t.Fatalf("rebuild: %v", err)
 	}
 	if incomplete, err := f.x.Incomplete(); err != nil || !incomplete {

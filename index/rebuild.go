@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -71,7 +72,14 @@ func (rb *rebuilder) first(fid uint64) bool {
 // the last flush).
 func (rb *rebuilder) add(fid uint64, rec *fileRecord) {
 	for _, t := range rec.terms {
-		rb.terms[t.term] = append(rb.terms[t.term], posting{num: rec.num, fid: fid, tf: t.tf})
+		ps, ok := rb.terms[t.term]
+		key := t.term
+		if !ok {
+			// A decoded record's terms share one string (decodeRecord):
+			// a key of its own keeps only the term's bytes.
+			key = strings.Clone(key)
+		}
+		rb.terms[key] = append(ps, posting{num: rec.num, fid: fid, tf: t.tf})
 	}
 	rb.n += len(rec.terms)
 }

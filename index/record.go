@@ -43,6 +43,14 @@ type fileRecord struct {
 	name   string     // metadata only
 	start  string     // metadata only
 
+	// encoded, when set, is the record's encoded form (encode) with its
+	// session number at numAt: a record decoded from a prepared one
+	// (decodePrepared) is applied with only its number changed, and
+	// encode patches that in instead of encoding the terms again. Nothing
+	// else may change in a record that has it.
+	encoded []byte
+	numAt   int
+
 	// sum is a hash of the content the record was built from and textSum
 	// one of the snippet text it gave (0: no text), so that fsck can tell
 	// that a record is the file's without extracting the file again. A
@@ -234,6 +242,11 @@ func decodeText(v []byte) []byte {
 
 // encode returns the stored form of the record (version 3).
 func (r *fileRecord) encode() []byte {
+	if r.encoded != nil {
+		b := slices.Clone(r.encoded)
+		binary.BigEndian.PutUint32(b[r.numAt:], r.num)
+		return b
+	}
 	w := &byteWriter{}
 	w.byte1(recordVersion)
 	r.encodeFields(w)
@@ -297,16 +310,34 @@ func decodeRecord(b []byte) (*fileRecord, error) {
 	if n > uint64(len(b)) {
 		return nil, errCorrupt
 	}
-	rec.terms = make([]termFreq, 0, n)
-	prev := ""
-	for range n {
+	// The terms are cut from one string: two allocations per record, not
+	// two per term (a rebuild from prepared records decodes 125 million
+	// terms at 100k sessions). A term's bytes are kept as long as any term
+	// of its record is.
+	rec.terms = make([]termFreq, n)
+	ends := make([]int, n)
+	buf := make([]byte, 0, 2*len(r.b))
+	prev := 0 // where the previous term starts in buf
+	for i := range n {
 		shared := r.uint()
-		if shared > uint64(len(prev)) {
+		if shared > uint64(len(buf)-prev) {
 			return nil, errCorrupt
 		}
-		term := prev[:shared] + r.str()
-		rec.terms = append(rec.terms, termFreq{term: term, tf: r.uint()})
-		prev = term
+		start := len(buf)
+		buf = append(buf, buf[prev:prev+int(shared)]...)
+		buf = append(buf, r.bytes()...)
+		ends[i] = len(buf)
+		rec.terms[i].tf = r.uint()
+		prev = start
+		if r.err != nil {
+			return nil, errCorrupt
+		}
+	}
+	all := string(buf)
+	start := 0
+	for i, end := range ends {
+		rec.terms[i].term = all[start:end]
+		start = end
 	}
 	n = r.uint()
 	if n > uint64(len(b)) {

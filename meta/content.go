@@ -736,6 +736,31 @@ func (s *Store) refBlobs(payloads bool, fn func(h blobstore.Hash, info BlobInfo,
 	return it.Error()
 }
 
+// InlinePayloads calls fn with every inline blob's stored payload (for
+// DecodeInline), in hash order, over one snapshot: one sequential scan of
+// the inline table, where a point read per blob (ChunkBlob) reads a whole
+// table block for each. The payload is fn's until it returns.
+func (s *Store) InlinePayloads(fn func(h blobstore.Hash, payload []byte) error) error {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	p := []byte{pfxInline}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 1+len(blobstore.Hash{}) {
+			return errBadRecord
+		}
+		if err := fn(blobstore.Hash(k[1:]), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
 // BlobUsers calls fn for every (inode, chunk index) that references h.
 func (s *Store) BlobUsers(h blobstore.Hash, fn func(ino, index uint64) error) error {
 	p := userPrefix(h)

@@ -409,15 +409,3 @@ func (v *FS) scannedContent(f *meta.ScannedFile) ([]byte, error) {
 	}
 	return v.committedContent(f.Attr)
 }
-
-// Reindex rebuilds the search index from the files. Run it while nothing
-// else writes (an unmounted data dir).
-func (v *FS) Reindex() error { return v.ReindexWith(nil) }
-
-// ReindexWith is Reindex calling progress (if not nil) after each file.
-func (v *FS) ReindexWith(progress func(index.RebuildProgress)) error {
-	if err := v.wb.SyncAll(); err != nil {
-		return err
-	}
-	return v.index.RebuildWith(v.IndexSource(), progress)
-}

@@ -166,6 +166,14 @@ func (v *FS) open(opts Options) error {
 	v.index.SetContentSource(v.snippetContent)
 	// A reindex writes its records as tables beside the store and ingests them.
 	v.index.SetIngest(v.meta.FS(), filepath.Join(v.Dir, "reindex.tmp"))
+	// What a reindex that did not end left (the data dir is locked: no
+	// reindex runs now).
+	if err := v.meta.FS().RemoveAll(filepath.Join(v.Dir, "reindex.tmp")); err != nil {
+		return err
+	}
+	if err := v.meta.FS().Remove(filepath.Join(v.Dir, spillName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	if incomplete, err := v.index.Incomplete(); err != nil {
 		return err
 	} else if incomplete {

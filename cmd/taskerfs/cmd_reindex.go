@@ -54,14 +54,26 @@ func init() {
 			}
 			// The files indexed before are the best guess of the total.
 			_, before, _, _ := v.IndexStats()
-			bar := newCountBar(before, "reindexing")
+			// Two passes (vfs.ReindexWith): the inline files' records
+			// prepared in the order they are stored, then every file indexed.
+			bar := newCountBar(before, "reading")
 			var progress func(index.RebuildProgress)
 			if bar != nil {
+				indexing := false
 				progress = func(p index.RebuildProgress) {
-					if m := bar.GetMax64(); m > 0 && int64(p.Files) >= m {
+					n := p.Prepared
+					if p.Files > 0 {
+						if !indexing {
+							indexing = true
+							bar.Reset()
+							bar.Describe("indexing")
+						}
+						n = p.Files
+					}
+					if m := bar.GetMax64(); m > 0 && int64(n) >= m {
 						bar.ChangeMax64(m + m/4 + 1) // more files than were indexed
 					}
-					_ = bar.Set(p.Files)
+					_ = bar.Set(n)
 				}
 			}
 			err = v.ReindexWith(progress)
