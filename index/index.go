@@ -360,12 +360,7 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 				return wrote, err
 			}
 		} else if old != nil {
-			err := old.eachPosting(fid, func(key, value []byte) error {
-				if key[1] == tblTerm {
-					return nil
-				}
-				return del(key, value)
-			})
+			err := old.eachOtherPosting(fid, del)
 			if err == nil {
 				err = markDead(b, fid, old, g)
 			}
@@ -376,12 +371,7 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 		if cur != nil && rb != nil {
 			if cur.num > rb.flushed {
 				rb.add(fid, cur)
-				return wrote, cur.eachPosting(fid, func(key, value []byte) error {
-					if key[1] == tblTerm {
-						return nil
-					}
-					return set(key, value)
-				})
+				return wrote, cur.eachOtherPosting(fid, set)
 			}
 			rb.late++ // its session's postings are written already: delta keys
 		}
@@ -404,12 +394,7 @@ func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuil
 		if err := diffTerms(k, revived.terms, cur.terms, set, del); err != nil {
 			return wrote, err
 		}
-		return wrote, cur.eachPosting(fid, func(key, value []byte) error {
-			if key[1] == tblTerm {
-				return nil
-			}
-			return set(key, value)
-		})
+		return wrote, cur.eachOtherPosting(fid, set)
 	}
 	k := newKeyBuilder(cur.num, fid)
 	if old.day != cur.day {
@@ -646,6 +631,10 @@ type RebuildFile struct {
 	Size      int    // the content's bytes
 	Content   []byte // when Prepared is nil
 	Prepared  []byte
+	// Load, when set, gives Content or Prepared, read on the rebuild's
+	// workers; a file it fails to read is left out (a damaged blob, which
+	// fsck reports).
+	Load func() (content, prepared []byte, err error)
 }
 
 // A RecordSource is a FileSource that may yield a file's record prepared
@@ -706,6 +695,8 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 		}()
 	}
 	b = x.db.NewIndexedBatch()
+	rb.start()
+	defer rb.stop()
 	var p RebuildProgress
 	pending := 0
 	last := ""
@@ -718,6 +709,13 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 		return err
 	}
 	err = extractFrom(all, func(e *extracted, f *RebuildFile) {
+		if f.Load != nil {
+			var err error
+			if f.Content, f.Prepared, err = f.Load(); err != nil {
+				e.skip = true
+				return
+			}
+		}
 		if f.Prepared == nil {
 			e.rec, e.text = buildRecord(e.sid, e.kind, f.Content)
 			e.stored = x.storedForm(e.text)
@@ -733,6 +731,9 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 		}
 		e.rec, e.stored = p.rec, p.text
 	}, func(e *extracted) error {
+		if e.skip {
+			return nil
+		}
 		if e.err != nil {
 			return e.err
 		}
@@ -803,6 +804,7 @@ type extracted struct {
 	text   string
 	stored []byte // text as stored (encodeText), when the work sets it
 	err    error  // what the work could not do
+	skip   bool   // the file could not be read: leave it out
 }
 
 // extractFrom builds the records of the files all yields on every CPU

@@ -71,6 +71,9 @@ func (t *tables) open() error {
 		FilterPolicy: bloom.FilterPolicy(10),
 		FilterType:   pebble.TableFilter,
 		BlockSize:    32 << 10,
+		// Blocks compressed and written beside the rebuild, not in its
+		// one goroutine that applies the files.
+		Parallelism: true,
 	}
 	for i, w := range []**sstable.Writer{&t.rec, &t.text} {
 		t.paths[i] = t.fs.PathJoin(t.dir, fmt.Sprintf("rebuild-%d.sst", ingestSeq.Add(1)))

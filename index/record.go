@@ -426,6 +426,23 @@ func (k *keyBuilder) tf(n uint64) []byte {
 }
 
 // eachPosting calls fn with every posting key and value of the record, in key order.
+// eachOtherPosting is eachPosting without the term postings: the day and
+// the facets.
+func (r *fileRecord) eachOtherPosting(fid uint64, fn func(key, value []byte) error) error {
+	k := newKeyBuilder(r.num, fid)
+	if r.day != "" {
+		if err := fn(k.day(r.day), nil); err != nil {
+			return err
+		}
+	}
+	for _, f := range r.facets {
+		if err := fn(k.facet(f), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *fileRecord) eachPosting(fid uint64, fn func(key, value []byte) error) error {
 	k := newKeyBuilder(r.num, fid)
 	if r.day != "" {

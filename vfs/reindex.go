@@ -209,51 +209,37 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 }
 
 // reindexSource is the second pass of a reindex: every indexable file in
-// inode order, with its record prepared in sp or its content, read on
-// every CPU a few files ahead of the index. Files whose content cannot be
-// read (damaged blobs, which fsck reports) are left out.
+// inode order, with its record prepared in sp or its content, read on the
+// index's workers. Files whose content cannot be read (damaged blobs,
+// which fsck reports) are left out.
 func (v *FS) reindexSource(sp *spill) index.RecordSource {
 	return func(fn func(f *index.RebuildFile) error) error {
-		type item struct {
-			f    meta.ScannedFile
-			out  index.RebuildFile
-			at   *spillAt // the file's prepared record, if any
-			err  error
-			read bool
-		}
-		readers := max(runtime.GOMAXPROCS(0), 2)
-		errStop := errors.New("stopped")
 		next := 0 // sp.at is in inode order, as the scan
-		return ordered.Run(readers, 2*readers, func(emit func(*item) bool) error {
-			return v.eachIndexable(func(f *meta.ScannedFile, sid string, kind index.Kind) error {
-				it := &item{f: *f, out: index.RebuildFile{ID: f.Ino, SessionID: sid, Kind: kind, Size: int(f.Size)}}
-				for next < len(sp.at) && sp.at[next].ino < f.Ino {
-					next++
-				}
-				// (The record holds its session and kind: the index checks them.)
-				if next < len(sp.at) && sp.at[next].ino == f.Ino && uint64(sp.at[next].size) == f.Size {
-					it.at = &sp.at[next]
-				}
-				if !emit(it) {
-					return errStop
-				}
-				return nil
-			})
-		}, func(it *item) {
-			if it.at != nil {
-				b := make([]byte, it.at.n)
-				if _, err := sp.f.ReadAt(b, it.at.off); err == nil {
-					it.out.Prepared = b
-					return
-				}
-				// Read the file instead.
+		return v.eachIndexable(func(f *meta.ScannedFile, sid string, kind index.Kind) error {
+			for next < len(sp.at) && sp.at[next].ino < f.Ino {
+				next++
 			}
-			it.out.Content, it.err = v.scannedContent(&it.f)
-		}, func(it *item) error {
-			if it.err != nil {
-				return nil // an unreadable file is left out
+			out := &index.RebuildFile{ID: f.Ino, SessionID: sid, Kind: kind, Size: int(f.Size)}
+			// (The record holds its session and kind: the index checks them.)
+			if next < len(sp.at) && sp.at[next].ino == f.Ino && uint64(sp.at[next].size) == f.Size {
+				at := sp.at[next]
+				sf := *f
+				out.Load = func() ([]byte, []byte, error) {
+					b := make([]byte, at.n)
+					if _, err := sp.f.ReadAt(b, at.off); err == nil {
+						return nil, b, nil
+					}
+					c, err := v.scannedContent(&sf) // read the file instead
+					return c, nil, err
+				}
+			} else {
+				sf := *f
+				out.Load = func() ([]byte, []byte, error) {
+					c, err := v.scannedContent(&sf)
+					return c, nil, err
+				}
 			}
-			return fn(&it.out)
+			return fn(out)
 		})
 	}
 }
