@@ -122,7 +122,10 @@ func (d *dataTree) stats(dataDir string) (vfs.Stats, error) {
 func runImport(srcDir, dataDir string, dryRun bool, workers int) error {
 	// Import allocates a few buffers per attachment and keeps little: a
 	// rarer GC costs some memory and saves a fifth of the CPU.
-	debug.SetGCPercent(400)
+	// GOGC in the environment has the last word.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	src, err := migrate.OpenSource(srcDir)
 	if err != nil {
 		return err
