@@ -579,10 +579,8 @@ func keyHash(h *maphash.Hash, k, v []byte) uint64 {
 // and the session part that record rec of file fid names.
 func keysSum(h *maphash.Hash, fid uint64, rec *fileRecord) uint64 {
 	var sum uint64
-	_ = rec.eachPosting(fid, func(k, v []byte) error {
-		if k[1] != tblTerm {
-			sum += keyHash(h, k, v)
-		}
+	_ = rec.eachOtherPosting(fid, func(k, v []byte) error {
+		sum += keyHash(h, k, v)
 		return nil
 	})
 	return sum + keyHash(h, sessFileKey(rec.num, fid), rec.part().encode())

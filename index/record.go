@@ -425,33 +425,27 @@ func (k *keyBuilder) tf(n uint64) []byte {
 	return k.val
 }
 
-// eachPosting calls fn with every posting key and value of the record, in key order.
 // eachOtherPosting is eachPosting without the term postings: the day and
 // the facets.
 func (r *fileRecord) eachOtherPosting(fid uint64, fn func(key, value []byte) error) error {
-	k := newKeyBuilder(r.num, fid)
-	if r.day != "" {
-		if err := fn(k.day(r.day), nil); err != nil {
-			return err
-		}
-	}
-	for _, f := range r.facets {
-		if err := fn(k.facet(f), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.postingsOf(fid, false, fn)
 }
 
+// eachPosting calls fn with every posting key and value of the record, in key order.
 func (r *fileRecord) eachPosting(fid uint64, fn func(key, value []byte) error) error {
+	return r.postingsOf(fid, true, fn)
+}
+
+// postingsOf is eachPosting, with the term postings only when terms.
+func (r *fileRecord) postingsOf(fid uint64, terms bool, fn func(key, value []byte) error) error {
 	k := newKeyBuilder(r.num, fid)
 	if r.day != "" {
 		if err := fn(k.day(r.day), nil); err != nil {
 			return err
 		}
 	}
-	for _, t := range r.terms {
-		if err := fn(k.term(t.term), k.tf(t.tf)); err != nil {
+	for i := 0; terms && i < len(r.terms); i++ {
+		if err := fn(k.term(r.terms[i].term), k.tf(r.terms[i].tf)); err != nil {
 			return err
 		}
 	}
