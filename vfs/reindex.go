@@ -174,10 +174,10 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 			}
 		}
 	}, func(j *job) error {
+		if j.records == nil {
+			return nil // not decoded: the second pass reads the files
+		}
 		for k, i := range j.files {
-			if j.records == nil {
-				break
-			}
 			rec := j.records[k]
 			if _, err := w.Write(rec); err != nil {
 				return fmt.Errorf("reindex: spill: %w", err)
