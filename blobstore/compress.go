@@ -185,6 +185,28 @@ func Decode(c Codec, stored []byte, logicalSize int) ([]byte, error) {
 }
 
 func decodeZstd(stored []byte, logicalSize int) ([]byte, error) {
+	return decodeZstdInto(stored, logicalSize, nil)
+}
+
+// decodeZstdLent is decodeZstd into a lent buffer when the output fits
+// one; on error nothing stays lent.
+func decodeZstdLent(stored []byte, logicalSize int) ([]byte, *Lent, error) {
+	if logicalSize < 0 || logicalSize > lendCap {
+		out, err := decodeZstd(stored, logicalSize)
+		return out, nil, err
+	}
+	lent, dst := borrow(logicalSize)
+	out, err := decodeZstdInto(stored, logicalSize, dst[:0])
+	if err != nil {
+		lent.Return()
+		return nil, nil, err
+	}
+	return out, lent, nil
+}
+
+// decodeZstdInto decodes into dst's memory (nil: a new buffer); dst must
+// have room for logicalSize bytes.
+func decodeZstdInto(stored []byte, logicalSize int, dst []byte) ([]byte, error) {
 	var hdr zstd.Header
 	if err := hdr.Decode(stored); err != nil {
 		return nil, fmt.Errorf("%w: zstd header: %v", ErrCorrupt, err)
@@ -202,7 +224,10 @@ func decodeZstd(stored []byte, logicalSize int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blobstore: zstd decoder: %w", err)
 	}
-	out, err := dec.DecodeAll(stored, make([]byte, 0, logicalSize))
+	if dst == nil {
+		dst = make([]byte, 0, logicalSize)
+	}
+	out, err := dec.DecodeAll(stored, dst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 	}

@@ -381,40 +381,56 @@ func parseHeader(hdr []byte, fileSize int64) (Info, error) {
 
 // Get reads, decodes and verifies a blob.
 func (l *Local) Get(h Hash) ([]byte, error) {
+	data, _, err := l.get(h, false)
+	return data, err
+}
+
+// GetLent is Get into a lent buffer (see Lender).
+func (l *Local) GetLent(h Hash) ([]byte, *Lent, error) { return l.get(h, true) }
+
+func (l *Local) get(h Hash, lend bool) (data []byte, lent *Lent, err error) {
 	if l.closed.Load() {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	buf, st, stamped, err := readStamped(l.fs, l.path(h))
+	buf, lent, st, stamped, err := readStampedLent(l.fs, l.path(h), lend)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			l.verified.del(h)
-			return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+			return nil, nil, fmt.Errorf("blobstore: get %v: %w", h, err)
 		}
-		return nil, notFound(h, err)
+		return nil, nil, notFound(h, err)
+	}
+	fail := func(err error) ([]byte, *Lent, error) {
+		lent.Return()
+		l.verified.del(h)
+		return nil, nil, fmt.Errorf("blobstore: get %v: %w", h, err)
 	}
 	info, err := parseHeader(buf, int64(len(buf)))
 	if err != nil {
-		l.verified.del(h)
-		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+		return fail(err)
 	}
 	crcChecked, err := checkCRC(h, buf)
 	if err != nil {
-		l.verified.del(h)
-		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+		return fail(err)
 	}
-	data, err := Decode(info.Codec, buf[headerSize:], int(info.Size))
+	if info.Codec == CodecZstd && lent != nil {
+		// Decode into a lent buffer of its own and give the read one back.
+		out, dec, derr := decodeZstdLent(buf[headerSize:], int(info.Size))
+		lent.Return()
+		data, lent, err = out, dec, derr
+	} else {
+		data, err = Decode(info.Codec, buf[headerSize:], int(info.Size))
+	}
 	if err != nil {
-		l.verified.del(h)
-		return nil, fmt.Errorf("blobstore: get %v: %w", h, err)
+		return fail(err)
 	}
 	if !crcChecked && Sum(data) != h {
-		l.verified.del(h)
-		return nil, fmt.Errorf("blobstore: get %v: %w", h, ErrCorrupt)
+		return fail(ErrCorrupt)
 	}
 	if stamped {
 		l.markVerified(h, st, info)
 	}
-	return data, nil
+	return data, lent, nil
 }
 
 // Has reports whether a file exists for h; it does not read it.

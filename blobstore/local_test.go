@@ -182,7 +182,67 @@ func TestLocalDetectsDamage(t *testing.T) {
 			if _, err := l.Get(h); !errors.Is(err, blobstore.ErrCorrupt) {
 				t.Errorf("Get: %v, want ErrCorrupt", err)
 			}
+			if d, lent, err := l.GetLent(h); !errors.Is(err, blobstore.ErrCorrupt) || d != nil || lent != nil {
+				t.Errorf("GetLent: %d bytes, lent %v, %v; want ErrCorrupt and nothing lent", len(d), lent != nil, err)
+			}
 		})
+	}
+}
+
+// GetLent gives the same bytes as Get, in a lent buffer when the blob
+// fits one, also when the buffers are reused for blobs of other sizes and
+// encodings one after the other, and two held at once never share memory.
+func TestLocalGetLent(t *testing.T) {
+	l := openLocal(t)
+	defer l.Close()
+	blobs := []struct {
+		name     string
+		data     []byte
+		lendable bool
+	}{
+		{"random 1 MiB", storetest.Random(1<<20, 1), true},
+		{"json 1 MiB", storetest.JSON(1<<20, 2)[:1<<20], true},
+		{"random 20 KiB", storetest.Random(20<<10, 3), true},
+		{"json 20 KiB", storetest.JSON(20<<10, 4), true},
+		{"empty", []byte{}, true},
+		{"random 1 MiB + 1 KiB", storetest.Random(1<<20+1<<10, 5), false},
+		{"json 2 MiB", storetest.JSON(2<<20, 6)[:2<<20], false},
+	}
+	hashes := make([]blobstore.Hash, len(blobs))
+	for i, b := range blobs {
+		hashes[i], _ = putLocal(t, l, b.data)
+	}
+	var held [][]byte
+	var lents []*blobstore.Lent
+	for round := range 3 {
+		for i, b := range blobs {
+			d, lent, err := l.GetLent(hashes[i])
+			if err != nil {
+				t.Fatalf("%s: %v", b.name, err)
+			}
+			if !bytes.Equal(d, b.data) {
+				t.Fatalf("round %d, %s: GetLent gave other bytes", round, b.name)
+			}
+			if (lent != nil) != b.lendable {
+				t.Errorf("%s: lent %v, want %v", b.name, lent != nil, b.lendable)
+			}
+			if round == 0 {
+				held, lents = append(held, d), append(lents, lent)
+				continue
+			}
+			lent.Return()
+		}
+		if round == 0 {
+			// Every buffer still held keeps its own bytes.
+			for i, d := range held {
+				if !bytes.Equal(d, blobs[i].data) {
+					t.Fatalf("%s changed while held with the others", blobs[i].name)
+				}
+			}
+			for _, lent := range lents {
+				lent.Return()
+			}
+		}
 	}
 }
 
@@ -352,6 +412,26 @@ func BenchmarkLocalGet(b *testing.B) {
 				if _, err := l.Get(h); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		b.Run(kind+"/1MiB/lent", func(b *testing.B) {
+			l := openLocal(b)
+			defer l.Close()
+			data := storetest.Random(1<<20, 3)
+			if kind == "json" {
+				data = storetest.JSON(1<<20, 3)[:1<<20]
+			}
+			h := blobstore.Sum(data)
+			if _, err := l.Put(h, data); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				_, lent, err := l.GetLent(h)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lent.Return()
 			}
 		})
 	}

@@ -137,23 +137,35 @@ func (l *Local) stillVerified(h Hash) (Info, bool) {
 // disk it costs open, fstat, one read of exactly the file's size and close:
 // os.ReadFile's probing read for EOF and its spare capacity are skipped.
 func readStamped(bfs blobFS, path string) (data []byte, s stamp, ok bool, err error) {
+	data, _, s, ok, err = readStampedLent(bfs, path, false)
+	return data, s, ok, err
+}
+
+// readStampedLent is readStamped into a lent buffer when lend is set and
+// the file fits one (lent nil otherwise); on error nothing stays lent.
+func readStampedLent(bfs blobFS, path string, lend bool) (data []byte, lent *Lent, s stamp, ok bool, err error) {
 	if _, isOS := bfs.(*osFS); !isOS {
 		data, err = bfs.readFile(path)
-		return data, stamp{}, false, err
+		return data, nil, stamp{}, false, err
 	}
 	fd, err := openRetry(path)
 	if err != nil {
-		return nil, stamp{}, false, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, nil, stamp{}, false, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, stamp{}, false, &fs.PathError{Op: "fstat", Path: path, Err: err}
+		return nil, nil, stamp{}, false, &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if st.Size < 0 || st.Size > maxBlobFile {
-		return nil, stamp{}, false, fmt.Errorf("%w: blob file of %d bytes", ErrCorrupt, st.Size)
+		return nil, nil, stamp{}, false, fmt.Errorf("%w: blob file of %d bytes", ErrCorrupt, st.Size)
 	}
-	buf := make([]byte, st.Size)
+	var buf []byte
+	if lend {
+		lent, buf = borrow(int(st.Size))
+	} else {
+		buf = make([]byte, st.Size)
+	}
 	n := 0
 	for n < len(buf) {
 		k, err := unix.Pread(fd, buf[n:], int64(n))
@@ -161,14 +173,15 @@ func readStamped(bfs blobFS, path string) (data []byte, s stamp, ok bool, err er
 			continue
 		}
 		if err != nil {
-			return nil, stamp{}, false, &fs.PathError{Op: "read", Path: path, Err: err}
+			lent.Return()
+			return nil, nil, stamp{}, false, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		if k == 0 {
 			break // shrank since fstat: the header check will say so
 		}
 		n += k
 	}
-	return buf[:n], stampOf(&st), true, nil
+	return buf[:n], lent, stampOf(&st), true, nil
 }
 
 // maxBlobFile bounds what a read of one blob file allocates: a chunk's

@@ -584,42 +584,66 @@ func (s *Store) Blob(h blobstore.Hash) ([]byte, error) {
 	return d, err
 }
 
-// BlobUncached is Blob for a sequential reader that keeps what it loads
+// BlobLent is Blob for a sequential reader that keeps what it loads
 // itself (a read-ahead buffer): it answers from the cache when it can but
 // does not fill it, so a stream through a large file does not evict the
-// small hot blobs (metadata.json, indexes) the cache is for.
-func (s *Store) BlobUncached(h blobstore.Hash) ([]byte, error) {
+// small hot blobs (metadata.json, indexes) the cache is for. A blob file's
+// bytes come in a buffer the blob store lends when it can (lent nil
+// otherwise); the caller calls lent.Return once it no longer uses them. A
+// stream's read-ahead loads a chunk a millisecond: a new megabyte each
+// time cost its zeroing and the collector's work.
+func (s *Store) BlobLent(h blobstore.Hash) ([]byte, *blobstore.Lent, error) {
 	if s.blobCache != nil {
 		if d, ok := s.blobCache.Get(h); ok {
-			return d, nil
+			return d, nil, nil
 		}
 	}
-	return s.loadBlob(h)
+	lender, ok := s.blobs.(blobstore.Lender)
+	if !ok {
+		d, err := s.loadBlob(h)
+		return d, nil, err
+	}
+	d, inline, err := s.loadInline(h)
+	if inline || err != nil {
+		return d, nil, err
+	}
+	return lender.GetLent(h)
 }
 
 func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
+	d, inline, err := s.loadInline(h)
+	if inline || err != nil {
+		return d, err
+	}
+	return s.blobs.Get(h)
+}
+
+// loadInline loads h when the metadata store keeps it (inline true);
+// otherwise the caller reads it from the blob store.
+func (s *Store) loadInline(h blobstore.Hash) (d []byte, inline bool, err error) {
 	v, ok, err := get(s.db, refKey(h))
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if ok {
 		rec, err := decodeBlobRecord(v)
 		if err != nil {
-			return nil, err
+			return nil, true, err
 		}
 		if rec.Inline {
 			p, ok, err := get(s.db, inlineKey(h))
 			if err != nil {
-				return nil, err
+				return nil, true, err
 			}
 			// A journaled blob may have moved to its file since the
 			// record was read (journal.go).
 			if ok || !journaled(rec.Size) {
-				return DecodeInline(h, BlobInfo(rec), p)
+				d, err := DecodeInline(h, BlobInfo(rec), p)
+				return d, true, err
 			}
 		}
 	}
-	return s.blobs.Get(h)
+	return nil, false, nil
 }
 
 // DecodeInline decodes and verifies the stored payload of inline blob h

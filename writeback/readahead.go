@@ -27,6 +27,9 @@ const (
 	// windows start at 512 KiB) need three: READ [k+1.5, k+2.5) MiB
 	// overtaking [k+0.5, k+1.5) must not evict chunk k.
 	recentChunks = 3
+	// maxAheadHeld bounds the loads one reader holds: those ahead of it
+	// and those an overtaken READ behind it may still take.
+	maxAheadHeld = readAheadChunks + recentChunks
 )
 
 // ReadCache is a reader's (an open handle's) view of the chunks around its
@@ -42,10 +45,12 @@ type ReadCache struct {
 	ahead  []*prefetch // loads started for the chunks after the current one
 }
 
-// loadedChunk is a blob's verified logical bytes (data nil: empty slot).
+// loadedChunk is a blob's verified logical bytes (data nil: empty slot),
+// in a buffer lent by the blob store (lent) or not (nil).
 type loadedChunk struct {
 	hash blobstore.Hash
 	data []byte
+	lent *blobstore.Lent
 }
 
 // Stream marks a reader that most likely reads its file through once: an
@@ -75,16 +80,23 @@ func (c *ReadCache) lookup(h blobstore.Hash) ([]byte, bool) {
 // first out rather than least recently used: a late READ touching the
 // chunks behind the reader must not make them outlive the ones ahead,
 // which an overtaken READ still needs.
-func (c *ReadCache) keep(h blobstore.Hash, d []byte) {
+//
+// The dropped chunk's lent buffer goes back to the pool: its bytes were
+// only ever copied out of (readLocked copies into the READ's own buffer
+// while the reader's calls are serialised), so nothing refers to them.
+func (c *ReadCache) keep(h blobstore.Hash, d []byte, lent *blobstore.Lent) {
+	c.recent[len(c.recent)-1].lent.Return()
 	copy(c.recent[1:], c.recent[:len(c.recent)-1])
-	c.recent[0] = loadedChunk{hash: h, data: d}
+	c.recent[0] = loadedChunk{hash: h, data: d, lent: lent}
 }
 
 // prefetch is one background load of a blob.
 type prefetch struct {
+	idx  uint64 // the chunk it was started for
 	hash blobstore.Hash
 	done chan struct{}
 	data []byte
+	lent *blobstore.Lent
 	err  error
 }
 
@@ -144,22 +156,23 @@ func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
 		<-p.done
 		cache.ahead = slices.Delete(cache.ahead, i, i+1)
 		if p.err == nil {
-			cache.keep(h, p.data)
+			cache.keep(h, p.data, p.lent)
 			return p.data, nil
 		}
 		break // load it again: the error (or the answer) is the caller's
 	}
 	var d []byte
+	var lent *blobstore.Lent
 	var err error
 	if cache.seq {
 		// A stream keeps its chunks itself; the shared cache is for
 		// blobs read again and again.
-		d, err = m.store.BlobUncached(h)
+		d, lent, err = m.store.BlobLent(h)
 	} else {
 		d, err = m.store.Blob(h)
 	}
 	if err == nil {
-		cache.keep(h, d)
+		cache.keep(h, d, lent)
 	}
 	return d, err
 }
@@ -193,9 +206,9 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 		if _, held := cache.lookup(h); !ok || held || slices.ContainsFunc(cache.ahead, func(p *prefetch) bool { return p.hash == h }) {
 			continue
 		}
-		p := &prefetch{hash: h, done: make(chan struct{})}
+		p := &prefetch{idx: j, hash: h, done: make(chan struct{})}
 		if !m.ra.start(func() {
-			p.data, p.err = m.store.BlobUncached(h)
+			p.data, p.lent, p.err = m.store.BlobLent(h)
 			close(p.done)
 		}) {
 			cache.aheadT = j // not scheduled: try again on the next read
@@ -203,9 +216,14 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 		}
 		cache.ahead = append(cache.ahead, p)
 	}
-	// Loads the reader skipped past (a file with holes or dirty chunks)
-	// are dropped, oldest first.
-	if extra := len(cache.ahead) - readAheadChunks; extra > 0 {
+	// Loads the reader skipped past (a file with holes or dirty chunks,
+	// a seek) are dropped: those for chunks more than two behind this
+	// read, which no overtaken READ still needs (the kernel's READs
+	// arrive at most that far out of order; see seq above). Dropping by
+	// age instead threw away the load a late READ was about to take and
+	// made it load its chunk again on the FUSE thread.
+	cache.ahead = slices.DeleteFunc(cache.ahead, func(p *prefetch) bool { return p.idx+2 < at })
+	if extra := len(cache.ahead) - maxAheadHeld; extra > 0 {
 		cache.ahead = slices.Delete(cache.ahead, 0, extra)
 	}
 }

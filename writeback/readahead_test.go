@@ -94,22 +94,84 @@ func (c *countingStore) Get(h blobstore.Hash) ([]byte, error) {
 	return c.Store.Get(h)
 }
 
+// lendingStore is a countingStore over a Local store that also lends
+// (blobstore.Lender), as the mount's own store does.
+type lendingStore struct {
+	countingStore
+	local *blobstore.Local
+}
+
+func (c *lendingStore) GetLent(h blobstore.Hash) ([]byte, *blobstore.Lent, error) {
+	c.gets.Add(1)
+	return c.local.GetLent(h)
+}
+
+// counted is a store for these tests that counts its loads.
+type counted interface {
+	blobstore.Store
+	loads() int64
+}
+
+func (c *countingStore) loads() int64 { return c.gets.Load() }
+
 // The kernel's READs of a sequential reader reach the handle out of order
 // (its read-ahead is asynchronous, up to max_read at a time, not aligned
 // to chunks): every chunk must still be loaded and verified once.
 func TestReadAheadOutOfOrderLoadsEachChunkOnce(t *testing.T) {
 	const chunk = meta.ChunkSize
-	for _, piece := range []int{128 << 10, 1 << 20} {
-		t.Run(fmt.Sprintf("%dKiB", piece>>10), func(t *testing.T) {
+	// Disjoint pieces (as the page cache asks for them) a half chunk off
+	// the chunk grid after the first, each pair swapped.
+	swapped := func(piece, size int64) [][2]int64 {
+		spans := [][2]int64{{0, chunk / 2}}
+		var rest [][2]int64
+		for off := int64(chunk / 2); off < size; off += piece {
+			rest = append(rest, [2]int64{off, min(piece, size-off)})
+		}
+		for i := 0; i+1 < len(rest); i += 2 {
+			rest[i], rest[i+1] = rest[i+1], rest[i]
+		}
+		return append(spans, rest...)
+	}
+	// Whole chunks, each one overtaken by the one after the next:
+	// 0, 2, 1, 3, 5, 4, 6, ... (a READ arriving two chunks late must
+	// find the load started for it still there).
+	lateByTwo := func(size int64) [][2]int64 {
+		var spans [][2]int64
+		for k := int64(0); k*chunk < size; k += 3 {
+			for _, j := range []int64{k, k + 2, k + 1} {
+				if j*chunk < size {
+					spans = append(spans, [2]int64{j * chunk, chunk})
+				}
+			}
+		}
+		return spans
+	}
+	const size = 8 * chunk
+	for _, tc := range []struct {
+		name  string
+		lend  bool
+		spans [][2]int64
+	}{
+		{"128KiB", false, swapped(128<<10, size)},
+		{"1024KiB", false, swapped(1<<20, size)},
+		{"128KiB-lent", true, swapped(128<<10, size)},
+		{"1024KiB-lent", true, swapped(1<<20, size)},
+		{"late-by-two", false, lateByTwo(size)},
+		{"late-by-two-lent", true, lateByTwo(size)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, setup{})
 			ino := e.create("f")
-			want := data(8*chunk, 7)
+			want := data(size, 7)
 			e.writeFile(ino, want)
 			if err := e.wb.SyncAll(); err != nil {
 				t.Fatal(err)
 			}
 			e.shutdown()
-			cs := &countingStore{Store: e.local}
+			var cs counted = &countingStore{Store: e.local}
+			if tc.lend {
+				cs = &lendingStore{countingStore: countingStore{Store: e.local}, local: e.local}
+			}
 
 			s, err := meta.Open(e.metaDir, meta.Options{Blobs: cs})
 			if err != nil {
@@ -117,22 +179,11 @@ func TestReadAheadOutOfOrderLoadsEachChunkOnce(t *testing.T) {
 			}
 			wb := writeback.New(s, writeback.Options{})
 			defer s.Close()
-			// Disjoint pieces (as the page cache asks for them) a half chunk
-			// off the chunk grid after the first, each pair swapped.
-			type span struct{ off, n int64 }
-			spans := []span{{0, chunk / 2}}
-			var rest []span
-			for off := int64(chunk / 2); off < int64(len(want)); off += int64(piece) {
-				rest = append(rest, span{off, min(int64(piece), int64(len(want))-off)})
-			}
-			for i := 0; i+1 < len(rest); i += 2 {
-				rest[i], rest[i+1] = rest[i+1], rest[i]
-			}
-			spans = append(spans, rest...)
 			var rc writeback.ReadCache
-			for _, sp := range spans {
-				off := sp.off
-				buf := make([]byte, sp.n)
+			rc.Stream()
+			for _, sp := range tc.spans {
+				off := sp[0]
+				buf := make([]byte, sp[1])
 				n, err := wb.Read(ino, buf, off, &rc)
 				if err != nil {
 					t.Fatalf("read at %d: %v", off, err)
@@ -142,7 +193,7 @@ func TestReadAheadOutOfOrderLoadsEachChunkOnce(t *testing.T) {
 			if err := wb.Close(); err != nil { // waits for the read-ahead
 				t.Fatal(err)
 			}
-			if got := cs.gets.Load(); got != 8 {
+			if got := cs.loads(); got != 8 {
 				t.Errorf("%d blob loads for a sequential read of 8 chunks, want 8", got)
 			}
 		})
