@@ -626,5 +626,6 @@ func (m *Manager) spill(j spillJob) {
 	}
 	m.dropChunkLocked(j.f, j.idx, j.c)
 	j.f.chunks[j.idx] = &chunk{ref: ref} // a nil ref: the chunk is all zeros
+	recycle(j.c)
 	m.st.spills.Add(1)
 }

@@ -18,6 +18,9 @@ type chunk struct {
 	buf    []byte
 	ref    *meta.BlobRef
 	frozen bool
+	// snapped: a snapshot took the chunk, so its buffer may be in use
+	// until that commit ends and is never given back to chunkBufs.
+	snapped bool
 }
 
 // file is the daemon-side state of an inode that is open or has changes

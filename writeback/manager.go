@@ -262,7 +262,7 @@ func (m *Manager) snapshotLocked(f *file, prio Priority) *snapshot {
 		times: f.times, chunks: make(map[uint64]*chunk, len(f.chunks)),
 		prio: prio, queuedAt: time.Now()}
 	for idx, c := range f.chunks {
-		c.frozen = true
+		c.frozen, c.snapped = true, true
 		s.chunks[idx] = c
 		if c.ref != nil {
 			// The live entry may be replaced before the commit lands.
@@ -427,7 +427,7 @@ func (m *Manager) Write(ino uint64, data []byte, off int64) (int, error) {
 			return len(data) - len(rest), err
 		}
 		if grow := o + n - len(c.buf); grow > 0 {
-			c.buf = growZeroed(c.buf, o+n)
+			c.buf = growZeroed(c.buf, o+n, o)
 			f.dirtyMem += int64(grow)
 			m.dirtyBytes.Add(int64(grow))
 		}
@@ -484,19 +484,43 @@ func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
 	return nc, nil
 }
 
-// growZeroed extends buf to n bytes, the new ones zero, doubling the
-// capacity (up to a chunk) so sequential writes copy it only a few times.
-func growZeroed(buf []byte, n int) []byte {
-	if n <= cap(buf) {
-		old := len(buf)
-		buf = buf[:n]
-		clear(buf[old:])
-		return buf
+// growZeroed extends buf to n bytes, the new ones below fill zero (the
+// caller overwrites those from fill on), doubling the capacity (up to a
+// chunk) so sequential writes copy it only a few times. A whole chunk's
+// capacity comes from chunkBufs.
+func growZeroed(buf []byte, n, fill int) []byte {
+	old := len(buf)
+	if n > cap(buf) {
+		c := min(max(n, 2*cap(buf)), meta.ChunkSize)
+		var nb []byte
+		if c == meta.ChunkSize {
+			nb = (*chunkBufs.Get().(*[]byte))[:n]
+		} else {
+			nb = make([]byte, n, c)
+		}
+		copy(nb, buf)
+		buf = nb
 	}
-	c := min(max(n, 2*cap(buf)), meta.ChunkSize)
-	nb := make([]byte, n, c)
-	copy(nb, buf)
-	return nb
+	buf = buf[:n]
+	clear(buf[old:max(old, min(fill, n))])
+	return buf
+}
+
+// chunkBufs recycles the buffers of full chunks a spill has stored: a
+// sequential writer fills one a millisecond, and a new megabyte each time
+// cost its page faults, its zeroing and the collector's work.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, meta.ChunkSize); return &b }}
+
+// recycle gives c's buffer to chunkBufs when nothing else can hold it:
+// c was only ever the file's live entry and a spill's (never a
+// snapshot's), and is no longer the live entry. Called with f.mu held.
+func recycle(c *chunk) {
+	if c.snapped || cap(c.buf) != meta.ChunkSize {
+		return
+	}
+	b := c.buf[:cap(c.buf)]
+	c.buf = nil
+	chunkBufs.Put(&b)
 }
 
 // dropChunkLocked forgets chunk idx's dirty entry c.

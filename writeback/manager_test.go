@@ -582,15 +582,54 @@ func TestSpillFinishingDuringACommit(t *testing.T) {
 	eventually(t, "the commit's put", func() bool { return e.faults.arrived() == 2 })
 	gate <- struct{}{} // the spill's put, first in line
 	eventually(t, "the spill", func() bool { return e.wb.Stats().Spills == 1 })
-	gate <- struct{}{} // the commit's put
+	// The spilled chunk's buffer is still the commit's: writes of other
+	// files must not get it for their chunks (recycled buffers).
+	other := e.create("g")
+	e.openFile(other)
+	otherWant := data(4*MiB, 2)
+	e.write(other, otherWant, 0)
+	close(gate) // the commit's put and the other file's spills
 	if err := <-synced; err != nil {
 		t.Fatal(err)
 	}
-	close(gate)
 	sameBytes(t, "committed", committed(t, e.store, ino), want)
+	e.wb.Release(other)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "the other file", committed(t, e.store, other), otherWant)
 	if st := e.wb.Stats(); st.OpenFiles != 0 {
 		t.Fatalf("closed and synced, yet the manager still holds %d file(s) (a pinned spilled chunk): %+v", st.OpenFiles, st)
 	}
+}
+
+// A full chunk's buffer goes back to a pool once its spill is stored;
+// a chunk that takes a recycled buffer reads as zeros wherever it was
+// not written, before and after its commit.
+func TestRecycledChunkBuffersReadAsZeros(t *testing.T) {
+	e := newEnv(t, setup{opts: writeback.Options{Window: never}})
+	first := e.create("first")
+	e.openFile(first)
+	e.write(first, data(8*MiB, 3), 0)
+	eventually(t, "the spills", func() bool { return e.wb.Stats().Spills == 8 })
+	ino := e.create("f")
+	e.openFile(ino)
+	want := make([]byte, 4*MiB)
+	at := func(off int, b []byte) {
+		e.write(ino, b, int64(off))
+		copy(want[off:], b)
+	}
+	at(MiB-1, []byte{1})               // chunk 0: one byte at its end
+	at(2*MiB, []byte("0123456789"))    // chunk 2: a small buffer ...
+	at(3*MiB-10, []byte("abcdefghij")) // ... grown to the chunk's end
+	at(3*MiB+MiB/2, data(MiB/2, 4))    // chunk 3: its second half
+	sameBytes(t, "read back while open", e.content(ino), want)
+	e.wb.Release(ino)
+	e.wb.Release(first)
+	if err := e.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	sameBytes(t, "committed", committed(t, e.store, ino), want)
 }
 
 // TestWriteFailsUpFrontWhenTheDiskCannotHoldIt: with the free space known,
