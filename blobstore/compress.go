@@ -188,10 +188,10 @@ func decodeZstd(stored []byte, logicalSize int) ([]byte, error) {
 	return decodeZstdInto(stored, logicalSize, nil)
 }
 
-// decodeZstdLent is decodeZstd into a lent buffer when the output fits
-// one; on error nothing stays lent.
+// decodeZstdLent is decodeZstd into a lent buffer when the output is
+// lendable; on error nothing stays lent.
 func decodeZstdLent(stored []byte, logicalSize int) ([]byte, *Lent, error) {
-	if logicalSize < 0 || logicalSize > lendCap {
+	if !lendable(logicalSize) {
 		out, err := decodeZstd(stored, logicalSize)
 		return out, nil, err
 	}

@@ -16,15 +16,22 @@ type Lent struct{ b []byte }
 
 var lendPool = sync.Pool{New: func() any { return &Lent{b: make([]byte, lendCap)} }}
 
-// borrow returns n bytes, from the pool when they fit in a lent buffer
-// (their previous contents are not cleared: the caller overwrites them).
+// borrow returns n bytes, from the pool when they fill at least half a
+// lent buffer (their previous contents are not cleared: the caller
+// overwrites them). A smaller blob gets a buffer of its own size: a reader
+// may hold what it loads for as long as its file is open, and a megabyte
+// for every 100 KB screenshot would multiply what it holds (and, for a
+// reader that never gives it back, what it allocates).
 func borrow(n int) (*Lent, []byte) {
-	if n > lendCap {
+	if !lendable(n) {
 		return nil, make([]byte, n)
 	}
 	l := lendPool.Get().(*Lent)
 	return l, l.b[:n]
 }
+
+// lendable reports whether n bytes come from the pool (see borrow).
+func lendable(n int) bool { return n >= lendCap/2 && n <= lendCap }
 
 // Return gives the buffer back to the pool. The bytes it held must not
 // be used after.

@@ -413,8 +413,9 @@ func (l *Local) get(h Hash, lend bool) (data []byte, lent *Lent, err error) {
 	if err != nil {
 		return fail(err)
 	}
-	if info.Codec == CodecZstd && lent != nil {
-		// Decode into a lent buffer of its own and give the read one back.
+	if info.Codec == CodecZstd && lend {
+		// Decode into a lent buffer of its own and give the read one (if
+		// lent) back.
 		out, dec, derr := decodeZstdLent(buf[headerSize:], int(info.Size))
 		lent.Return()
 		data, lent, err = out, dec, derr

@@ -580,6 +580,9 @@ func (o *Ops) Release(c *Ctx, h *Handle) (err error) {
 	if h.vn != nil {
 		return nil
 	}
+	h.mu.Lock()
+	h.cache.Release()
+	h.mu.Unlock()
 	return o.v.Release(h.ino)
 }
 

@@ -66,6 +66,18 @@ func (c *ReadCache) Stream() {
 	}
 }
 
+// Release gives back the buffers the reader holds, once its file is
+// closed (a handle's RELEASE comes after its last READ has been answered);
+// the reader starts again empty if it is used after.
+func (c *ReadCache) Release() {
+	for i := range c.recent {
+		c.recent[i].lent.Return()
+		c.recent[i] = loadedChunk{}
+	}
+	c.ahead = nil // loads still running: their buffers go to the collector
+	c.end, c.seq, c.aheadT = 0, false, 0
+}
+
 // lookup returns h's bytes if the reader holds them.
 func (c *ReadCache) lookup(h blobstore.Hash) ([]byte, bool) {
 	for i := range c.recent {
