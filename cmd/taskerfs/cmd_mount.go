@@ -386,7 +386,9 @@ const (
 	// pebble's block cache and memtables (metaCacheBytes, two of
 	// metaMemTableBytes, allocated outside the Go heap), read-ahead buffers
 	// (at most maxReadAheads MiB in flight plus up to three per sequential
-	// reader), the index, go-fuse's request buffers, the runtime.
+	// reader; they and the buffers of spilled chunks are pooled, and the
+	// collector empties the pools when they go unused), the index,
+	// go-fuse's request buffers, the runtime.
 	memOverhead = 64 << 20
 	// Pebble holds the namespace's hot blocks; the metadata of a large
 	// tree of sessions is a few tens of MiB on disk, most of it cold. At
