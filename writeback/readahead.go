@@ -72,10 +72,9 @@ func (c *ReadCache) Stream() {
 func (c *ReadCache) Release() {
 	for i := range c.recent {
 		c.recent[i].lent.Return()
-		c.recent[i] = loadedChunk{}
 	}
-	c.ahead = nil // loads still running: their buffers go to the collector
-	c.end, c.seq, c.aheadT = 0, false, 0
+	// Loads still running are dropped: their buffers go to the collector.
+	*c = ReadCache{}
 }
 
 // lookup returns h's bytes if the reader holds them.
