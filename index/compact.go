@@ -550,9 +550,15 @@ func cmpNum(a, b uint32) int {
 	return 0
 }
 
+// blockSink takes the blocks writeBlocks cuts: a batch, or the table of
+// blocks a rebuild ingests (runs.go).
+type blockSink interface {
+	Set(key, value []byte, o *pebble.WriteOptions) error
+}
+
 // writeBlocks cuts ps into blocks of about blockPostings postings, never
 // splitting a session and folding a short remainder into the block before.
-func writeBlocks(b *pebble.Batch, bw *blockWriter, prefix []byte, ps []posting) error {
+func writeBlocks(b blockSink, bw *blockWriter, prefix []byte, ps []posting) error {
 	var val []byte
 	key := slices.Clone(prefix)
 	for len(ps) > 0 {
@@ -597,21 +603,32 @@ func decodeLengths(v []byte, out *[lengthsBlock]uint64) error {
 	return nil
 }
 
-// setLength sets the column entry of session num to v (length+1, or 0);
-// shrunk says that the session existed and is now shorter.
-func setLength(b *pebble.Batch, num uint32, v uint64) (shrunk bool, err error) {
-	key := lengthKey(num >> lengthsShift)
-	old, _, err := get(b, key)
-	if err != nil {
-		return false, err
+// setLength sets the column entry of session num to v (length+1, or 0),
+// through g's lengthCache in a rebuild; shrunk says that the session
+// existed and is now shorter.
+func setLength(b *pebble.Batch, g *globalStats, num uint32, v uint64) (shrunk bool, err error) {
+	if c := g.lengths; c != nil {
+		return c.set(b, num, v)
 	}
 	var vals [lengthsBlock]uint64
-	if err := decodeLengths(old, &vals); err != nil {
+	if err := readLengths(b, num>>lengthsShift, &vals); err != nil {
 		return false, err
 	}
 	prev := vals[num&(lengthsBlock-1)]
 	shrunk = v != 0 && prev != 0 && v < prev
 	vals[num&(lengthsBlock-1)] = v
+	return shrunk, writeLengths(b, num>>lengthsShift, &vals)
+}
+
+func readLengths(b *pebble.Batch, block uint32, vals *[lengthsBlock]uint64) error {
+	old, _, err := get(b, lengthKey(block))
+	if err != nil {
+		return err
+	}
+	return decodeLengths(old, vals)
+}
+
+func writeLengths(b *pebble.Batch, block uint32, vals *[lengthsBlock]uint64) error {
 	last := -1
 	for i, n := range vals {
 		if n != 0 {
@@ -619,13 +636,58 @@ func setLength(b *pebble.Batch, num uint32, v uint64) (shrunk bool, err error) {
 		}
 	}
 	if last < 0 {
-		return shrunk, b.Delete(key, nil)
+		return b.Delete(lengthKey(block), nil)
 	}
 	var enc []byte
 	for _, n := range vals[:last+1] {
 		enc = binary.AppendUvarint(enc, n)
 	}
-	return shrunk, b.Set(key, enc, nil)
+	return b.Set(lengthKey(block), enc, nil)
+}
+
+// lengthCache is a rebuild's write-back of the length column. A block of
+// it holds 256 sessions' lengths (about 500 bytes), and every file changes
+// its session's: written through, each block went into the batch, the
+// WAL and the memtable once per file of its sessions, four fifths of all
+// a rebuild wrote there (324 MB at 100k sessions), and the flushes that
+// made drove the compactions. The rebuild numbers sessions as it meets
+// them, so it changes one block after the other: the cache holds the
+// block being changed and writes it when another is (or when flushed,
+// before anything reads the column through the batch).
+type lengthCache struct {
+	block uint32
+	vals  [lengthsBlock]uint64
+	held  bool // vals are block's
+	dirty bool // and not yet in the batch
+}
+
+func (c *lengthCache) set(b *pebble.Batch, num uint32, v uint64) (shrunk bool, err error) {
+	if block := num >> lengthsShift; !c.held || c.block != block {
+		if err := c.flush(b); err != nil {
+			return false, err
+		}
+		c.held = false
+		if err := readLengths(b, block, &c.vals); err != nil {
+			return false, err
+		}
+		c.block, c.held = block, true
+	}
+	prev := c.vals[num&(lengthsBlock-1)]
+	c.vals[num&(lengthsBlock-1)] = v
+	c.dirty = true
+	return v != 0 && prev != 0 && v < prev, nil
+}
+
+// flush writes the block held into b, if changed since it was read.
+func (c *lengthCache) flush(b *pebble.Batch) error {
+	if c == nil || !c.dirty {
+		return nil
+	}
+	if err := writeLengths(b, c.block, &c.vals); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
 }
 
 // lengthReader reads session lengths from the column, for ascending

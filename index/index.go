@@ -209,6 +209,9 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 	if err != nil {
 		return err
 	}
+	if rb != nil {
+		g.lengths = rb.lengths
+	}
 	if g.files == 0 {
 		g.flags |= flagLengths // an empty index: the length column is complete from here on
 	}
@@ -252,7 +255,11 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 		}
 	}
 	if g.files == 0 {
-		// Nothing indexed: leave no key behind (the tombstones neither).
+		// Nothing indexed: leave no key behind (the tombstones neither),
+		// and no posting held for later.
+		if rb != nil {
+			rb.reset()
+		}
 		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk, tblDead, tblDeadRec} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
 				return err
@@ -499,7 +506,7 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 		if err := b.Delete(numKey(num), nil); err != nil {
 			return err
 		}
-		if _, err := setLength(b, num, 0); err != nil {
+		if _, err := setLength(b, g, num, 0); err != nil {
 			return err
 		}
 		if err := b.Delete(shrunkKey(num), nil); err != nil {
@@ -509,7 +516,7 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 	}
 	g.sessions++
 	g.length += after.length
-	shrunk, err := setLength(b, num, after.length+1)
+	shrunk, err := setLength(b, g, num, after.length+1)
 	if err != nil {
 		return err
 	}
@@ -702,6 +709,9 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 	last := ""
 	// flush writes what rb holds into the batch of the moment.
 	flush := func(all bool) error {
+		if err := rb.lengths.flush(b); err != nil {
+			return err
+		}
 		g, err := loadGlobal(b)
 		if err == nil {
 			err = rb.flush(b, g, all)
@@ -768,6 +778,12 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 	})
 	if err == nil {
 		err = flush(true)
+	}
+	if err == nil && len(rb.runs) > 0 {
+		// Everything the runs' blocks read (the length column) committed.
+		if b, err = nextBatch(x.db, b); err == nil {
+			err = rb.mergeRuns(x.db, b)
+		}
 	}
 	if err == nil && rb.tables != nil {
 		err = rb.tables.ingest()

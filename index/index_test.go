@@ -654,7 +654,7 @@ func TestCheckLengthColumn(t *testing.T) {
 	}
 	for _, v := range []uint64{99, 0} {
 		f.batch(func(b *pebble.Batch) {
-			if _, err := setLength(b, f.num("s1"), v); err != nil {
+			if _, err := setLength(b, &globalStats{}, f.num("s1"), v); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -60,9 +60,9 @@ func newTables(db *pebble.DB, fs vfs.FS, dir string) (*tables, error) {
 	return &tables{db: db, fs: fs, dir: dir}, nil
 }
 
-// open starts the two tables.
-func (t *tables) open() error {
-	opts := sstable.WriterOptions{
+// tableOptions are the options of the tables a rebuild writes.
+func (t *tables) tableOptions() sstable.WriterOptions {
+	return sstable.WriterOptions{
 		TableFormat: t.db.FormatMajorVersion().MaxTableFormat(),
 		// As the store's own tables in its last level, where these land
 		// (meta.LevelOptions): a bloom filter answers point reads of
@@ -75,6 +75,11 @@ func (t *tables) open() error {
 		// one goroutine that applies the files.
 		Parallelism: true,
 	}
+}
+
+// open starts the two tables.
+func (t *tables) open() error {
+	opts := t.tableOptions()
 	for i, w := range []**sstable.Writer{&t.rec, &t.text} {
 		t.paths[i] = t.fs.PathJoin(t.dir, fmt.Sprintf("rebuild-%d.sst", ingestSeq.Add(1)))
 		f, err := t.fs.Create(t.paths[i])

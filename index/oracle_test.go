@@ -252,6 +252,9 @@ func TestDifferentialWithOracle(t *testing.T) {
 				if rb.flushes < 5 || tc.budget == 40 && rb.forced == 0 || tc.interleaved && rb.late == 0 {
 					t.Errorf("budget %d: %d flushes, %d forced, %d files late: the test misses a path", tc.budget, rb.flushes, rb.forced, rb.late)
 				}
+				if tc.ingest && rb.merged == 0 || !tc.ingest && rb.merged != 0 {
+					t.Errorf("budget %d, ingest %v: %d runs merged", tc.budget, tc.ingest, rb.merged)
+				}
 				if tc.ingest && (rb.tables == nil || rb.tables.ingests == 0 || tc.interleaved && rb.tables.ingests < 3) {
 					t.Errorf("budget %d, interleaved %v: tables ingested %+v", tc.budget, tc.interleaved, rb.tables)
 				}

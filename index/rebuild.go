@@ -1,7 +1,6 @@
 package index
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -36,6 +35,7 @@ type rebuilder struct {
 	budget  int    // postings held before a flush is due
 
 	flushes, forced, late int // for tests: flushes, flushes inside a session, files after their session's flush
+	merged                int // for tests: runs merged into blocks (runs.go)
 
 	// seen holds the file ids applied so far, as bitmap pages of 2^16 ids
 	// (inode numbers are dense: about 8 KiB per 65,536 files): a file not
@@ -43,8 +43,13 @@ type rebuilder struct {
 	seen map[uint64]*[1 << 10]uint64
 
 	// tables, when the index has an ingest dir, take the records and texts
-	// (ingest.go).
+	// (ingest.go), and the flushes of term postings go to run files in
+	// the same dir (runs.go).
 	tables *tables
+	runs   []string
+
+	// lengths holds the length column's block being written (lengthCache).
+	lengths *lengthCache
 
 	// adds, while the rebuilder runs (start), hands the postings of each
 	// record to a goroutine of their own that holds them in terms: about
@@ -87,7 +92,7 @@ func (rb *rebuilder) stop() {
 const rebuildPostings = 1 << 20
 
 func newRebuilder(budget int) *rebuilder {
-	return &rebuilder{terms: map[string][]posting{}, budget: budget, seen: map[uint64]*[1 << 10]uint64{}}
+	return &rebuilder{terms: map[string][]posting{}, budget: budget, seen: map[uint64]*[1 << 10]uint64{}, lengths: &lengthCache{}}
 }
 
 // first records file fid and says whether it is the first time.
@@ -152,6 +157,15 @@ func (rb *rebuilder) flush(b *pebble.Batch, g globalStats, all bool) error {
 		return nil
 	}
 	rb.sync()
+	if rb.tables != nil {
+		// To a run, merged into blocks at the end (runs.go).
+		if err := rb.writeRun(); err != nil {
+			return err
+		}
+		rb.flushed = g.lastNum
+		rb.flushes++
+		return nil
+	}
 	bw := newBlockWriter(b, g)
 	defer bw.close()
 	write := func(minimum int) error {
@@ -160,12 +174,7 @@ func (rb *rebuilder) flush(b *pebble.Batch, g globalStats, all bool) error {
 			if len(ps) < minimum {
 				continue
 			}
-			slices.SortFunc(ps, func(a, b posting) int {
-				if c := cmp.Compare(a.num, b.num); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.fid, b.fid)
-			})
+			sortPostings(ps)
 			if err := writeBlocks(b, bw, blockPrefix(t), ps); err != nil {
 				return err
 			}
@@ -189,4 +198,15 @@ func (rb *rebuilder) flush(b *pebble.Batch, g globalStats, all bool) error {
 	rb.flushed = g.lastNum
 	rb.flushes++
 	return nil
+}
+
+// reset forgets every posting held or in runs: the index they were for has
+// no file left.
+func (rb *rebuilder) reset() {
+	rb.sync()
+	clear(rb.terms)
+	rb.n = 0
+	if rb.tables != nil {
+		rb.dropRuns()
+	}
 }

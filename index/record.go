@@ -541,6 +541,10 @@ type globalStats struct {
 	lengthGen               uint64 // how many times a session's length went down (blocks.go)
 	dead                    uint64 // dead marks (dead.go)
 	deadPostings            uint64 // the term postings they hide
+
+	// lengths, in a rebuild, holds the length column's block being
+	// written (not stored: lengthCache).
+	lengths *lengthCache
 }
 
 func (g globalStats) encode() []byte {
