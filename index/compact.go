@@ -607,8 +607,8 @@ func decodeLengths(v []byte, out *[lengthsBlock]uint64) error {
 // through g's lengthCache in a rebuild; shrunk says that the session
 // existed and is now shorter.
 func setLength(b *pebble.Batch, g *globalStats, num uint32, v uint64) (shrunk bool, err error) {
-	if c := g.lengths; c != nil {
-		return c.set(b, num, v)
+	if g.held != nil {
+		return g.held.lengths.set(b, num, v)
 	}
 	var vals [lengthsBlock]uint64
 	if err := readLengths(b, num>>lengthsShift, &vals); err != nil {
@@ -645,15 +645,8 @@ func writeLengths(b *pebble.Batch, block uint32, vals *[lengthsBlock]uint64) err
 	return b.Set(lengthKey(block), enc, nil)
 }
 
-// lengthCache is a rebuild's write-back of the length column. A block of
-// it holds 256 sessions' lengths (about 500 bytes), and every file changes
-// its session's: written through, each block went into the batch, the
-// WAL and the memtable once per file of its sessions, four fifths of all
-// a rebuild wrote there (324 MB at 100k sessions), and the flushes that
-// made drove the compactions. The rebuild numbers sessions as it meets
-// them, so it changes one block after the other: the cache holds the
-// block being changed and writes it when another is (or when flushed,
-// before anything reads the column through the batch).
+// lengthCache is the length column's part of a rebuild's heldKeys: the
+// block being changed.
 type lengthCache struct {
 	block uint32
 	vals  [lengthsBlock]uint64
@@ -680,7 +673,7 @@ func (c *lengthCache) set(b *pebble.Batch, num uint32, v uint64) (shrunk bool, e
 
 // flush writes the block held into b, if changed since it was read.
 func (c *lengthCache) flush(b *pebble.Batch) error {
-	if c == nil || !c.dirty {
+	if !c.dirty {
 		return nil
 	}
 	if err := writeLengths(b, c.block, &c.vals); err != nil {

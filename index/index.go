@@ -205,12 +205,15 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 	if old == nil && rec == nil {
 		return nil
 	}
-	g, err := loadGlobal(b)
-	if err != nil {
+	var g globalStats
+	var err error
+	if rb != nil && rb.held.globalHeld {
+		g = rb.held.global
+	} else if g, err = loadGlobal(b); err != nil {
 		return err
 	}
 	if rb != nil {
-		g.lengths = rb.lengths
+		g.held = &rb.held
 	}
 	if g.files == 0 {
 		g.flags |= flagLengths // an empty index: the length column is complete from here on
@@ -259,6 +262,10 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 		// and no posting held for later.
 		if rb != nil {
 			rb.reset()
+			if err := rb.held.flush(b); err != nil {
+				return err
+			}
+			rb.held.globalHeld = false
 		}
 		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk, tblDead, tblDeadRec} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
@@ -271,6 +278,10 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 		if err := x.sweepStep(b, &g, wrote); err != nil {
 			return err
 		}
+	}
+	if rb != nil {
+		rb.held.global, rb.held.globalHeld, rb.held.globalDirty = g, true, true
+		return nil
 	}
 	return b.Set(tableKey(tblGlobal), g.encode(), nil)
 }
@@ -476,7 +487,7 @@ func updateSession(b *pebble.Batch, sid string, num uint32, g *globalStats, remo
 	if remove != nil && remove.kind == KindMetadata || add != nil && add.kind == KindMetadata {
 		return refreshSession(b, sid, num, g)
 	}
-	before, existed, err := loadAgg(b, num)
+	before, existed, err := g.loadAgg(b, num)
 	if err != nil {
 		return err
 	}
@@ -503,7 +514,7 @@ func updateSession(b *pebble.Batch, sid string, num uint32, g *globalStats, remo
 // files left, and counts it in g.
 func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after sessionAgg) error {
 	if after.files == 0 {
-		if err := b.Delete(numKey(num), nil); err != nil {
+		if err := g.storeAgg(b, num, sessionAgg{}, false); err != nil {
 			return err
 		}
 		if _, err := setLength(b, g, num, 0); err != nil {
@@ -527,14 +538,14 @@ func writeAgg(b *pebble.Batch, sid string, num uint32, g *globalStats, after ses
 			return err
 		}
 	}
-	return b.Set(numKey(num), after.encode(), nil)
+	return g.storeAgg(b, num, after, true)
 }
 
 // refreshSession recomputes the aggregate of session sid (number num) from
 // its parts, seen through the batch, and folds the change into g. A session
 // without files left loses its number.
 func refreshSession(b *pebble.Batch, sid string, num uint32, g *globalStats) error {
-	before, existed, err := loadAgg(b, num)
+	before, existed, err := g.loadAgg(b, num)
 	if err != nil {
 		return err
 	}
@@ -709,7 +720,7 @@ func (x *Index) rebuildWith(all RecordSource, progress func(RebuildProgress), rb
 	last := ""
 	// flush writes what rb holds into the batch of the moment.
 	flush := func(all bool) error {
-		if err := rb.lengths.flush(b); err != nil {
+		if err := rb.held.flush(b); err != nil {
 			return err
 		}
 		g, err := loadGlobal(b)

@@ -48,8 +48,8 @@ type rebuilder struct {
 	tables *tables
 	runs   []string
 
-	// lengths holds the length column's block being written (lengthCache).
-	lengths *lengthCache
+	// held holds the keys every file rewrites (heldKeys).
+	held heldKeys
 
 	// adds, while the rebuilder runs (start), hands the postings of each
 	// record to a goroutine of their own that holds them in terms: about
@@ -92,7 +92,7 @@ func (rb *rebuilder) stop() {
 const rebuildPostings = 1 << 20
 
 func newRebuilder(budget int) *rebuilder {
-	return &rebuilder{terms: map[string][]posting{}, budget: budget, seen: map[uint64]*[1 << 10]uint64{}, lengths: &lengthCache{}}
+	return &rebuilder{terms: map[string][]posting{}, budget: budget, seen: map[uint64]*[1 << 10]uint64{}}
 }
 
 // first records file fid and says whether it is the first time.

@@ -542,9 +542,9 @@ type globalStats struct {
 	dead                    uint64 // dead marks (dead.go)
 	deadPostings            uint64 // the term postings they hide
 
-	// lengths, in a rebuild, holds the length column's block being
-	// written (not stored: lengthCache).
-	lengths *lengthCache
+	// held, in a rebuild, holds the keys every file rewrites (not stored:
+	// heldKeys).
+	held *heldKeys
 }
 
 func (g globalStats) encode() []byte {

@@ -243,7 +243,11 @@ func (rb *rebuilder) mergeRuns(db *pebble.DB, b *pebble.Batch) (err error) {
 		prefix []byte
 		ps     []posting
 	}
-	const ahead = 16
+	// Two terms in flight: enough for the two to overlap. An item gives
+	// up a buffer grown past keepPostings (a common term's postings, up
+	// to one per file: tens of MB at 100k sessions) rather than keep it.
+	const ahead = 2
+	const keepPostings = 1 << 16
 	free := make(chan *termPostings, ahead)
 	for range ahead {
 		free <- &termPostings{}
@@ -291,6 +295,9 @@ func (rb *rebuilder) mergeRuns(db *pebble.DB, b *pebble.Batch) (err error) {
 				close(stop)
 			}
 			written = true
+		}
+		if cap(tp.ps) > keepPostings {
+			tp.ps = nil
 		}
 		free <- tp
 	}
