@@ -32,7 +32,8 @@ import (
 // A run is a sequence of terms in ascending block-prefix order, each
 //
 //	uvarint len(prefix), prefix (blockPrefix of the term),
-//	uvarint count, count x (uvarint num delta, uvarint fid, uvarint tf)
+//	uvarint count, uvarint size,
+//	size bytes: count x (uvarint num delta, uvarint fid, uvarint tf)
 //
 // with the postings in (num, fid) order and num as the delta from the one
 // before (from 0 for the first).
@@ -72,20 +73,23 @@ func (rb *rebuilder) writeRun() error {
 	}
 	rb.runs = append(rb.runs, path)
 	w := bufio.NewWriterSize(f, 256<<10)
-	var buf []byte
+	var buf, body []byte
 	for _, h := range order {
 		ps := rb.terms[h.term]
 		sortPostings(ps)
 		buf = binary.AppendUvarint(buf[:0], uint64(len(h.prefix)))
 		buf = append(buf, h.prefix...)
 		buf = binary.AppendUvarint(buf, uint64(len(ps)))
+		body = body[:0]
 		prev := uint32(0)
 		for _, p := range ps {
-			buf = binary.AppendUvarint(buf, uint64(p.num-prev))
-			buf = binary.AppendUvarint(buf, p.fid)
-			buf = binary.AppendUvarint(buf, p.tf)
+			body = binary.AppendUvarint(body, uint64(p.num-prev))
+			body = binary.AppendUvarint(body, p.fid)
+			body = binary.AppendUvarint(body, p.tf)
 			prev = p.num
 		}
+		buf = binary.AppendUvarint(buf, uint64(len(body)))
+		buf = append(buf, body...)
 		if _, err := w.Write(buf); err != nil {
 			_ = f.Close()
 			return err
@@ -117,6 +121,7 @@ type runCursor struct {
 	close  func() error
 	order  int // the run's place among the runs (its sessions' order)
 	prefix []byte
+	body   []byte // the current term's postings, encoded
 	ps     []posting
 	done   bool
 }
@@ -141,19 +146,38 @@ func (c *runCursor) next() error {
 	if err != nil || count == 0 || count > 1<<32 {
 		return errRunCorrupt
 	}
-	c.ps = c.ps[:0]
+	size, err := binary.ReadUvarint(c.r)
+	if err != nil || size < 3*count || size > 30*count {
+		return errRunCorrupt // (three uvarints a posting, at most ten bytes each)
+	}
+	c.body = slices.Grow(c.body[:0], int(size))[:size]
+	if _, err := io.ReadFull(c.r, c.body); err != nil {
+		return errRunCorrupt
+	}
+	c.ps = slices.Grow(c.ps[:0], int(count))
+	b := c.body
 	num := uint64(0)
 	for range count {
-		d, err1 := binary.ReadUvarint(c.r)
-		fid, err2 := binary.ReadUvarint(c.r)
-		tf, err3 := binary.ReadUvarint(c.r)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		d, n1 := binary.Uvarint(b)
+		if n1 <= 0 {
 			return errRunCorrupt
 		}
+		fid, n2 := binary.Uvarint(b[n1:])
+		if n2 <= 0 {
+			return errRunCorrupt
+		}
+		tf, n3 := binary.Uvarint(b[n1+n2:])
+		if n3 <= 0 {
+			return errRunCorrupt
+		}
+		b = b[n1+n2+n3:]
 		if num += d; num > 1<<32-1 {
 			return errRunCorrupt
 		}
 		c.ps = append(c.ps, posting{num: uint32(num), fid: fid, tf: tf})
+	}
+	if len(b) != 0 {
+		return errRunCorrupt
 	}
 	return nil
 }
@@ -243,11 +267,12 @@ func (rb *rebuilder) mergeRuns(db *pebble.DB, b *pebble.Batch) (err error) {
 		prefix []byte
 		ps     []posting
 	}
-	// Two terms in flight: enough for the two to overlap. An item gives
-	// up a buffer grown past keepPostings (a common term's postings, up
-	// to one per file: tens of MB at 100k sessions) rather than keep it.
+	// Two terms in flight: enough for the two to overlap. Each keeps the
+	// buffer it grew: about as large as the most common term's postings
+	// (up to one per file: 18 MB at 100k sessions); with more in flight,
+	// or growing anew for every common term, the merge held a gigabyte or
+	// spent most of its time growing slices.
 	const ahead = 2
-	const keepPostings = 1 << 16
 	free := make(chan *termPostings, ahead)
 	for range ahead {
 		free <- &termPostings{}
@@ -295,9 +320,6 @@ func (rb *rebuilder) mergeRuns(db *pebble.DB, b *pebble.Batch) (err error) {
 				close(stop)
 			}
 			written = true
-		}
-		if cap(tp.ps) > keepPostings {
-			tp.ps = nil
 		}
 		free <- tp
 	}
