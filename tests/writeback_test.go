@@ -103,7 +103,12 @@ func TestWritebackSlowDiskDoesNotDelayClose(t *testing.T) {
 
 func TestWritebackWritersWaitWhenQueueFull(t *testing.T) {
 	const limit = 8 << 20
-	m := mountFS(t, newDataDir(t), "--debug-blob-put-delay", slowDisk.String(), "--max-dirty-bytes", fmt.Sprint(limit))
+	// Slower than slowDisk: with three blob writes at a time the disk
+	// takes 10 MiB/s, which a writer outruns even on a loaded machine
+	// (at 50 ms a blob, 60 MiB/s, a CI run beside a reindex wrote slower
+	// than the spills drained, and no writer had to wait).
+	const disk = 300 * time.Millisecond
+	m := mountFS(t, newDataDir(t), "--debug-blob-put-delay", disk.String(), "--max-dirty-bytes", fmt.Sprint(limit))
 	dir := mustMkdirAll(t, m.Path("full"))
 	// 3x the limit in files of whole chunks, written as fast as possible.
 	const n, size = 12, 2 << 20
@@ -114,7 +119,7 @@ func TestWritebackWritersWaitWhenQueueFull(t *testing.T) {
 	// Every byte past the limit had to reach the disk before its write
 	// was admitted; at most three blob writes run at once (the committer
 	// and two spill workers), so this is a floor, not a speed claim.
-	floor := time.Duration((n*size-limit)>>20-1) * slowDisk / 3
+	floor := time.Duration((n*size-limit)>>20-1) * disk / 3
 	t.Logf("%d MiB against a %d MiB limit: %v (floor %v), %d throttled writes, %d spilled chunks",
 		n*size>>20, limit>>20, elapsed, floor, q.Throttled, q.Spills)
 	if q.Throttled == 0 {
