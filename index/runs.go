@@ -33,10 +33,12 @@ import (
 //
 //	uvarint len(prefix), prefix (blockPrefix of the term),
 //	uvarint count, uvarint size,
-//	size bytes: count x (uvarint num delta, uvarint fid, uvarint tf)
+//	size bytes: count x (uvarint num delta, varint fid delta, uvarint tf)
 //
-// with the postings in (num, fid) order and num as the delta from the one
-// before (from 0 for the first).
+// with the postings in (num, fid) order, num and fid as the differences
+// from the posting before (from 0 for the first; fid's modulo 2^64, signed:
+// a session's files have neighbouring inode numbers, and so, mostly, do
+// the sessions that follow each other).
 
 // maxRunPrefix caps a run's prefix length: a term is at most a few
 // hundred bytes escaped (tokenize cuts long tokens).
@@ -81,12 +83,12 @@ func (rb *rebuilder) writeRun() error {
 		buf = append(buf, h.prefix...)
 		buf = binary.AppendUvarint(buf, uint64(len(ps)))
 		body = body[:0]
-		prev := uint32(0)
+		prev, prevFid := uint32(0), uint64(0)
 		for _, p := range ps {
 			body = binary.AppendUvarint(body, uint64(p.num-prev))
-			body = binary.AppendUvarint(body, p.fid)
+			body = binary.AppendVarint(body, int64(p.fid-prevFid))
 			body = binary.AppendUvarint(body, p.tf)
-			prev = p.num
+			prev, prevFid = p.num, p.fid
 		}
 		buf = binary.AppendUvarint(buf, uint64(len(body)))
 		buf = append(buf, body...)
@@ -156,16 +158,17 @@ func (c *runCursor) next() error {
 	}
 	c.ps = slices.Grow(c.ps[:0], int(count))
 	b := c.body
-	num := uint64(0)
+	num, fid := uint64(0), uint64(0)
 	for range count {
 		d, n1 := binary.Uvarint(b)
 		if n1 <= 0 {
 			return errRunCorrupt
 		}
-		fid, n2 := binary.Uvarint(b[n1:])
+		df, n2 := binary.Varint(b[n1:])
 		if n2 <= 0 {
 			return errRunCorrupt
 		}
+		fid += uint64(df) // (modulo 2^64, as written)
 		tf, n3 := binary.Uvarint(b[n1+n2:])
 		if n3 <= 0 {
 			return errRunCorrupt
