@@ -150,7 +150,7 @@ func (c *runCursor) next() error {
 	}
 	size, err := binary.ReadUvarint(c.r)
 	if err != nil || size < 3*count || size > 30*count {
-		return errRunCorrupt // (three uvarints a posting, at most ten bytes each)
+		return errRunCorrupt // (three varints a posting, one to ten bytes each)
 	}
 	c.body = slices.Grow(c.body[:0], int(size))[:size]
 	if _, err := io.ReadFull(c.r, c.body); err != nil {

@@ -471,12 +471,7 @@ func (ev *evaluator) blockMaxTopK(terms []string, and bool, g globalStats, limit
 	// What the winners' scores and snippets need: their postings.
 	postings := make([]*termPostings, len(wts))
 	for i, ps := range candPs {
-		slices.SortFunc(ps, func(a, b posting) int {
-			if c := cmpNum(a.num, b.num); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.fid, b.fid)
-		})
+		sortPostings(ps)
 		tp := &termPostings{}
 		for _, p := range ps {
 			if _, ok := slices.BinarySearch(kept, p.num); !ok {
