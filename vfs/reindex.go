@@ -51,7 +51,45 @@ func (v *FS) ReindexWith(progress func(index.RebuildProgress)) error {
 	if err != nil {
 		return err
 	}
+	if err := v.reindexRoom(sp); err != nil {
+		return err
+	}
 	return v.index.RebuildFrom(v.reindexSource(sp), progress)
+}
+
+// Reindex's room: the rebuild clears the old index before it writes the
+// new one, so on a disk too full to hold what it writes it would fail
+// midway and leave the index incomplete until a reindex completes. It
+// refuses to start instead, the old index untouched. What it writes
+// beside the store, measured at 100k sessions (BENCHMARKS.md): runs of
+// postings and a table of records in reindex.tmp up to 1.1 times the
+// spill of prepared records (which is written already), and for the
+// files the first pass did not prepare about 3 KiB each; the old index's
+// bytes are freed first, and its successor's last compaction needs
+// about as much again. A margin of 64 MiB covers pebble's own files.
+const (
+	reindexPerOther = 3 << 10
+	reindexMargin   = 64 << 20
+)
+
+// reindexNeed is the free disk a reindex needs once its spill is written.
+func reindexNeed(spillBytes int64, others int) int64 {
+	return spillBytes + spillBytes/4 + int64(others)*reindexPerOther + reindexMargin
+}
+
+// errNoRoom is the reindex's refusal on a disk too full for it.
+var errNoRoom = errors.New("not enough free disk for a reindex")
+
+func (v *FS) reindexRoom(sp *spill) error {
+	avail, _, err := v.space()
+	if err != nil {
+		return fmt.Errorf("reindex: free space of %s: %w", v.Dir, err)
+	}
+	if need := reindexNeed(sp.bytes, sp.others); avail < need {
+		return fmt.Errorf("reindex: %w: it needs about %d MiB beside the store, %s has %d MiB free; the index is unchanged",
+			errNoRoom, need>>20, v.Dir, max(avail, 0)>>20)
+	}
+	return nil
 }
 
 // spillName is the spill's name in the data dir.
@@ -82,10 +120,12 @@ type spillAt struct {
 // spill is what the first pass of a reindex prepared: where the records
 // of the files are, in inode order, and the file holding them.
 type spill struct {
-	at   []spillAt
-	f    pvfs.File
-	fs   pvfs.FS
-	path string
+	at     []spillAt
+	bytes  int64 // the prepared records' bytes
+	others int   // indexable files the first pass did not prepare
+	f      pvfs.File
+	fs     pvfs.FS
+	path   string
 }
 
 func (sp *spill) close() {
@@ -106,6 +146,8 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 				last = strings.Clone(sid) // not the file's path (a session's files come together)
 			}
 			files = append(files, spillFile{ino: f.Ino, hash: f.First.Hash, size: f.First.Size, kind: kind, sid: last})
+		} else {
+			sp.others++
 		}
 		return nil
 	})
@@ -197,6 +239,8 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 	if err != nil {
 		return sp, err
 	}
+	sp.bytes = off
+	sp.others += len(files) - prepared // not decoded here: read in the second pass
 	// What the second pass needs of the prepared files, in a third of
 	// the memory (about 18 MB at 100k sessions).
 	sp.at = make([]spillAt, 0, prepared)

@@ -1,16 +1,19 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/index"
 	"github.com/taskerfs/taskerfs/meta"
+	"github.com/taskerfs/taskerfs/writeback"
 )
 
 // TestReindexTwoPasses: a reindex prepares the inline files in the inline
@@ -156,5 +159,73 @@ func TestOpenRemovesAnInterruptedReindex(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("%s is left after open: %v", name, err)
 		}
+	}
+}
+
+// TestReindexRefusesAFullDisk: a reindex that would not find the room to
+// write the new index refuses before it clears the old one, which stays
+// whole (searches give the same hits, the index is not marked incomplete,
+// the check is clean) and leaves no spill; with room it runs.
+func TestReindexRefusesAFullDisk(t *testing.T) {
+	var avail atomic.Int64
+	avail.Store(1 << 40)
+	v, err := Open(t.TempDir(), Options{Writeback: writeback.Options{FreeSpace: func() (int64, int64, error) {
+		return avail.Load(), 1 << 40, nil
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	f := &tfs{t: t, v: v, o: v.Ops()}
+	for i := range 20 {
+		dir := fmt.Sprintf("sessions/s%02d", i)
+		f.mkdir(dir, 0o755, 0, 0)
+		f.write(dir+"/metadata.json", fmt.Sprintf(`{"name":"session %d","description":"walrus %d","tags":["t%d"]}`, i, i, i%3), 0o644, 0, 0)
+	}
+	f.mkdir("sessions/big", 0o755, 0, 0)
+	f.write("sessions/big/metadata.json", `{"name":"large","description":"`+strings.Repeat("blobstore quokka ", 5000)+`"}`, 0o644, 0, 0)
+	if err := v.wb.SyncAll(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := v.TopSnippets("walrus OR quokka", 0)
+	if err != nil || len(want) != 21 {
+		t.Fatalf("before: %d hits, %v", len(want), err)
+	}
+
+	// What the first pass leaves: 20 records prepared, the big file not.
+	sp, err := v.prepareInline(v.meta.FS(), filepath.Join(v.Dir, spillName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := reindexNeed(sp.bytes, sp.others)
+	sp.close()
+	if len(sp.at) != 20 || sp.others != 1 || sp.bytes <= 0 || need <= reindexMargin+reindexPerOther {
+		t.Fatalf("spill: %d prepared, %d others, %d bytes, need %d", len(sp.at), sp.others, sp.bytes, need)
+	}
+
+	avail.Store(need - 1)
+	err = v.Reindex()
+	if !errors.Is(err, errNoRoom) {
+		t.Fatalf("reindex with %d bytes free of %d needed: %v", need-1, need, err)
+	}
+	if incomplete, err := v.index.Incomplete(); err != nil || incomplete {
+		t.Errorf("the refused reindex left the index incomplete=%v (%v)", incomplete, err)
+	}
+	if got, err := v.TopSnippets("walrus OR quokka", 0); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("after the refusal: %d hits (%v), want %d", len(got), err, len(want))
+	}
+	if problems, err := v.index.Check(v.IndexSource()); err != nil || len(problems) > 0 {
+		t.Errorf("after the refusal: %v %v", problems, err)
+	}
+	if _, err := os.Stat(filepath.Join(v.Dir, spillName)); !os.IsNotExist(err) {
+		t.Errorf("the refused reindex left its spill: %v", err)
+	}
+
+	avail.Store(need)
+	if err := v.Reindex(); err != nil {
+		t.Fatalf("reindex with the room it needs: %v", err)
+	}
+	if got, err := v.TopSnippets("walrus OR quokka", 0); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("after the reindex: %d hits (%v), want %d", len(got), err, len(want))
 	}
 }

@@ -69,6 +69,9 @@ type FS struct {
 
 	lock *os.File
 	qc   queryCache
+	// space reports the data dir's free and total bytes (freeSpace, or
+	// the writeback options' FreeSpace a test gives).
+	space func() (avail, total int64, err error)
 
 	dirMu    sync.Mutex
 	openDirs map[uint64]int // open directory handles per inode
@@ -187,6 +190,7 @@ func (v *FS) open(opts Options) error {
 	if wbo.FreeSpace == nil {
 		wbo.FreeSpace = v.freeSpace
 	}
+	v.space = wbo.FreeSpace
 	v.wb = writeback.New(v.meta, wbo)
 	v.openDirs = map[uint64]int{}
 	v.meta.SetOpenCheck(v.isOpen)
