@@ -17,7 +17,18 @@ type hooks struct{ v *FS }
 
 var _ meta.PathLostHook = hooks{}
 
+// Detached: the file's last name goes. Only a file whose recorded path
+// the index takes can have postings (every hook that changes a path or
+// loses it keeps that so), so an unlink elsewhere skips the index's read
+// of its record: a path walk through the attribute cache instead of a
+// pebble point read under the namespace lock, for every file of an
+// `rm -rf` outside sessions/. A path that cannot be read asks the index.
 func (h hooks) Detached(tx *meta.Tx, ino uint64) error {
+	if p, ok, err := tx.PathOf(ino); err == nil && ok {
+		if _, _, indexable := index.Classify(p); !indexable {
+			return nil
+		}
+	}
 	return h.v.index.RemoveFile(tx.Batch(), ino)
 }
 

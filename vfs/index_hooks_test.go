@@ -122,4 +122,61 @@ func TestIndexFollowsNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkIndex(t, v)
+
+	// Unlinks: a session file's postings go with its last name; a file
+	// moved out of sessions/ (alone, or with its session's directory)
+	// left the index when it moved, and its unlink there leaves nothing.
+	renamed, err := v.Resolve("sessions/renamed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
+		if err := tx.Unlink(renamed.Ino, "summary.json"); err != nil {
+			return err
+		}
+		return tx.Rename(renamed.Ino, "metadata.json", notes.Ino, "m.json", 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, v, "lexer OR parser"); len(got) != 0 {
+		t.Errorf("after the unlink and the move out, lexer OR parser finds %v", got)
+	}
+	if got := searchIDs(t, v, "tokenizer"); !reflect.DeepEqual(got, []string{"renamed"}) {
+		t.Errorf("tokenizer: %v", got)
+	}
+	checkIndex(t, v)
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
+		if err := tx.Rename(sessions.Ino, "renamed", notes.Ino, "old", 0); err != nil {
+			return err
+		}
+		return tx.Unlink(notes.Ino, "m.json")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkIndex(t, v)
+	old, err := v.Resolve("notes/old/screenshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
+		return tx.Unlink(old.Ino, "chunk-000.json")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, v, "tokenizer"); len(got) != 0 {
+		t.Errorf("after the move of its session out of sessions/, tokenizer finds %v", got)
+	}
+	checkIndex(t, v)
+	if err := v.meta.Update(false, func(tx *meta.Tx) error {
+		if err := tx.Unlink(c.Ino, "metadata.json"); err != nil {
+			return err
+		}
+		return tx.Unlink(notes.Ino, "t.json") // the hard link whose indexed name went before
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, v, "other"); len(got) != 0 {
+		t.Errorf("after unlinking c's metadata, other finds %v", got)
+	}
+	checkIndex(t, v)
 }
