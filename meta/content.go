@@ -282,7 +282,16 @@ func (tx *Tx) ref(r *BlobRef) error {
 		prev := rec
 		old = &prev
 	} else if r.Inline != nil {
-		tx.b.Set(inlineKey(r.Hash), append([]byte{byte(r.Codec)}, r.Inline...), nil)
+		// The payload goes straight into the batch behind its codec byte
+		// (no copy of it made first: it is the whole of a small file).
+		k := inlineKey(r.Hash)
+		op := tx.b.SetDeferred(len(k), 1+len(r.Inline))
+		copy(op.Key, k)
+		op.Value[0] = byte(r.Codec)
+		copy(op.Value[1:], r.Inline)
+		if err := op.Finish(); err != nil {
+			return err
+		}
 		if journaled(r.Size) {
 			tx.b.Set(journalKey(r.Hash), nil, nil) // journal.go
 		}
