@@ -1,7 +1,10 @@
 package meta
 
 import (
+	"bytes"
 	"errors"
+
+	"github.com/cockroachdb/pebble"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 )
@@ -49,20 +52,40 @@ func (s *Store) Journaled(limit int) ([]blobstore.Hash, error) {
 // JournaledBlob returns the content of journaled blob h; ok is false when
 // it is no longer inline (moved out, or no longer referenced).
 func (s *Store) JournaledBlob(h blobstore.Hash) (data []byte, ok bool, err error) {
+	ok, err = s.WithJournaledBlob(h, func(d []byte) error {
+		data = bytes.Clone(d)
+		return nil
+	})
+	return data, ok, err
+}
+
+// WithJournaledBlob calls fn with the content of journaled blob h, checked
+// against h, and says whether it did (not when h is no longer inline).
+// The bytes are pebble's own, without a copy: they are valid only until fn
+// returns, and fn must not change them (a blob store's Put never keeps
+// what it stores).
+func (s *Store) WithJournaledBlob(h blobstore.Hash, fn func(data []byte) error) (ok bool, err error) {
 	v, found, err := get(s.db, refKey(h))
 	if err != nil || !found {
-		return nil, false, err
+		return false, err
 	}
 	rec, err := decodeBlobRecord(v)
 	if err != nil || !rec.Inline {
-		return nil, false, err
+		return false, err
 	}
-	p, found, err := get(s.db, inlineKey(h))
-	if err != nil || !found {
-		return nil, false, err
+	p, closer, err := s.db.Get(inlineKey(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
 	}
-	data, err = DecodeInline(h, BlobInfo(rec), p)
-	return data, err == nil, err
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	data, err := DecodeInline(h, BlobInfo(rec), p)
+	if err != nil {
+		return false, err
+	}
+	return true, fn(data)
 }
 
 // MoveOut records that journaled blob h now lives in the blob store as

@@ -115,16 +115,16 @@ func (m *Manager) moveOut(limit int) (int, error) {
 	infos := make(map[blobstore.Hash]blobstore.Info, len(hs))
 	var stored []blobstore.Hash
 	for _, h := range hs {
-		data, ok, err := m.store.JournaledBlob(h)
+		var info blobstore.Info
+		ok, err := m.store.WithJournaledBlob(h, func(data []byte) (err error) {
+			info, err = m.putHashed(h, data) // checked against h; a Put keeps no bytes
+			return err
+		})
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
 			continue // no longer inline: MoveOut only drops the mark
-		}
-		info, err := m.putHashed(h, data) // JournaledBlob checked data against h
-		if err != nil {
-			return 0, err
 		}
 		infos[h] = info
 		stored = append(stored, h)
