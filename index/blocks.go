@@ -282,8 +282,24 @@ func readBase(r reader, t string, dst []posting) ([]posting, error) {
 	return dst, it.Close()
 }
 
-// readDelta appends the delta postings of term t (tombstones have tf 0).
+// readDelta appends the delta postings of term t (tombstones have tf 0),
+// sorted by (num, fid), one per file: the per-posting keys, then the
+// groups in the order they were written, the last of a file winning.
 func readDelta(r reader, t string, dst []posting) ([]posting, error) {
+	start := len(dst)
+	dst, err := readDeltaKeys(r, t, dst)
+	if err != nil {
+		return dst, err
+	}
+	n := len(dst)
+	if dst, err = readGroups(r, t, dst); err != nil || len(dst) == n {
+		return dst, err
+	}
+	return append(dst[:start], lastWins(dst[start:])...), nil
+}
+
+// readDeltaKeys appends the per-posting delta keys of term t.
+func readDeltaKeys(r reader, t string, dst []posting) ([]posting, error) {
 	prefix := termPrefix(t)
 	it, err := prefixIter(r, prefix)
 	if err != nil {
@@ -351,7 +367,7 @@ func readPostings(r reader, dead *deadSet, t string) ([]posting, error) {
 // order, skipping from term to term.
 func eachTerm(r reader, fn func(t string) error) error {
 	var terms []string
-	for _, tbl := range []byte{tblTerm, tblBlock} {
+	for _, tbl := range []byte{tblTerm, tblGroup, tblBlock} {
 		prefix := tableKey(tbl)
 		it, err := prefixIter(r, prefix)
 		if err != nil {

@@ -867,7 +867,7 @@ func (c *checker) checkAggregates(exp map[string]*sessionAgg, files, length uint
 		}
 	}
 	want.lastNum = g.lastNum
-	want.flags, want.pending, want.cursor, want.lengthGen = g.flags, g.pending, g.cursor, g.lengthGen
+	want.flags, want.pending, want.cursor, want.lengthGen, want.seq = g.flags, g.pending, g.cursor, g.lengthGen, g.seq
 	want.dead, want.deadPostings = uint64(len(c.dead.marks)), c.deadPosting
 	if g != want {
 		c.add("global stats are %+v, want %+v", g, want)

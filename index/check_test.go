@@ -63,7 +63,7 @@ func TestCheckTrustsSums(t *testing.T) {
 			f.batch(func(b *pebble.Batch) { _ = b.Delete(withNumFid(facetPrefix(fieldTag, "t1", ""), f.num("s1"), 1), nil) })
 		}, []string{"file 1 (session \"s1\"): posting"}},
 		{"term posting deleted", func(f *fixture, _ map[uint64][]byte) {
-			f.batch(func(b *pebble.Batch) { _ = b.Delete(withNumFid(termPrefix("alpha"), f.num("s1"), 1), nil) })
+			f.batch(func(b *pebble.Batch) { _ = setGrouped(b, "alpha", f.num("s1"), 1, 0) })
 		}, []string{`file 1 (session "s1"): posting of "alpha" missing or wrong`}},
 		{"content changed", func(_ *fixture, files map[uint64][]byte) {
 			files[2] = mustJSON(t, map[string]any{"narrative": "changed on disk"})

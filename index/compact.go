@@ -51,7 +51,7 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 	budget := max(sweepFactor*wrote, x.stepMin)
 	if x.background.Load() {
 		if g.deadPostings >= x.purgeCap(g) {
-			if err := purge(b, g, budget); err != nil {
+			if err := x.purge(b, g, budget); err != nil {
 				return err
 			}
 		}
@@ -59,12 +59,28 @@ func (x *Index) sweepStep(b *pebble.Batch, g *globalStats, wrote int) error {
 			return nil
 		}
 	} else if x.purgeDue(g) {
-		if err := purge(b, g, budget); err != nil {
+		if err := x.purge(b, g, budget); err != nil {
 			return err
 		}
 	}
 	if !x.sweeping(g) {
 		return nil
+	}
+	return x.fold(b, g, budget)
+}
+
+// purge and fold read the delta through b: the postings gathered for it
+// are written first (groups.go).
+func (x *Index) purge(b *pebble.Batch, g *globalStats, budget int) error {
+	if err := x.flushPending(b, g); err != nil {
+		return err
+	}
+	return purge(b, g, budget)
+}
+
+func (x *Index) fold(b *pebble.Batch, g *globalStats, budget int) error {
+	if err := x.flushPending(b, g); err != nil {
+		return err
 	}
 	return fold(b, g, budget)
 }
@@ -152,7 +168,7 @@ func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
 		return false, err
 	}
 	if x.purgeDue(&g) {
-		if err := purge(b, &g, budget); err != nil {
+		if err := x.purge(b, &g, budget); err != nil {
 			return false, err
 		}
 		x.seenDead.Store(g.dead) // (the purge's own change is no removal)
@@ -161,7 +177,7 @@ func (x *Index) Sweep(b *pebble.Batch, budget int) (more bool, err error) {
 	if !x.sweeping(&g) {
 		return false, nil
 	}
-	if err := fold(b, &g, budget); err != nil {
+	if err := x.fold(b, &g, budget); err != nil {
 		return false, err
 	}
 	return g.flags&flagSweeping != 0, b.Set(tableKey(tblGlobal), g.encode(), nil)
@@ -223,57 +239,128 @@ func fold(b *pebble.Batch, g *globalStats, budget int) error {
 	return dropDeltas(b, first, last)
 }
 
-// deltaReader reads the delta table term by term with one iterator (which
-// does not see the batch's later writes: compaction deletes behind it).
+// deltaReader reads the delta term by term, with one iterator over the
+// per-posting keys and one over the groups (which do not see the batch's
+// later writes: compaction deletes behind them).
 type deltaReader struct {
+	keys, groups tableReader
+	buf          []posting
+}
+
+// tableReader walks one delta table ('t' or 'T') term by term.
+type tableReader struct {
 	it     *pebble.Iterator
 	valid  bool
 	prefix []byte
-	key    []byte // the current term's key prefix
-	buf    []posting
+	group  bool
+	term   string // the current term (valid)
+	key    []byte // its key prefix
 }
 
 // newDeltaReader starts after term after ("": at the first term).
 func newDeltaReader(r reader, after string) (*deltaReader, error) {
-	prefix := tableKey(tblTerm)
-	lower := slices.Clone(prefix)
-	if after != "" {
-		lower = afterEsc(appendEsc(lower, after))
+	d := &deltaReader{}
+	for i, tbl := range []byte{tblTerm, tblGroup} {
+		prefix := tableKey(tbl)
+		lower := slices.Clone(prefix)
+		if after != "" {
+			lower = afterEsc(appendEsc(lower, after))
+		}
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		tr := tableReader{it: it, valid: it.First(), prefix: prefix, group: tbl == tblGroup}
+		if err := tr.head(); err != nil {
+			_ = it.Close()
+			d.close()
+			return nil, err
+		}
+		if i == 0 {
+			d.keys = tr
+		} else {
+			d.groups = tr
+		}
 	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	return &deltaReader{it: it, valid: it.First(), prefix: prefix}, nil
+	return d, nil
 }
 
-// next returns the next term and its delta postings (valid until the next call).
-func (d *deltaReader) next() (t string, delta []posting, ok bool, err error) {
-	if !d.valid {
-		return "", nil, false, d.it.Error()
+// head reads the term of the key the reader is at.
+func (tr *tableReader) head() error {
+	if !tr.valid {
+		return tr.it.Error()
 	}
-	t, rest, err := decodeEsc(d.it.Key()[len(d.prefix):])
+	t, rest, err := decodeEsc(tr.it.Key()[len(tr.prefix):])
+	if err != nil {
+		return err
+	}
+	tr.term = t
+	tp := len(tr.it.Key()) - len(rest)
+	tr.key = append(tr.key[:0], tr.it.Key()[:tp]...)
+	return nil
+}
+
+// take appends the current term's postings to dst and moves to the next term.
+func (tr *tableReader) take(dst []posting) ([]posting, error) {
+	tp := len(tr.key)
+	for ; tr.valid; tr.valid = tr.it.Next() {
+		k := tr.it.Key()
+		if !bytes.HasPrefix(k, tr.key) {
+			break
+		}
+		if tr.group {
+			if len(k) != tp+8 {
+				return dst, errCorrupt
+			}
+			var err error
+			if dst, err = decodeGroup(dst, tr.it.Value()); err != nil {
+				return dst, err
+			}
+			continue
+		}
+		tf, n := binary.Uvarint(tr.it.Value())
+		if len(k) != tp+tailLen || n <= 0 {
+			return dst, errCorrupt
+		}
+		dst = append(dst, posting{num: binary.BigEndian.Uint32(k[tp:]), fid: bytesToFid(k[tp+4:]), tf: tf})
+	}
+	return dst, tr.head()
+}
+
+// next returns the next term and its delta postings, sorted by (num, fid)
+// and one per file (valid until the next call).
+func (d *deltaReader) next() (t string, delta []posting, ok bool, err error) {
+	switch {
+	case !d.keys.valid && !d.groups.valid:
+		return "", nil, false, nil
+	case !d.groups.valid || d.keys.valid && d.keys.term < d.groups.term:
+		t = d.keys.term
+		d.buf, err = d.keys.take(d.buf[:0])
+		return t, d.buf, err == nil, err
+	case !d.keys.valid || d.groups.term < d.keys.term:
+		t = d.groups.term
+		d.buf, err = d.groups.take(d.buf[:0])
+	default: // both: the keys first, the groups after them
+		t = d.keys.term
+		if d.buf, err = d.keys.take(d.buf[:0]); err == nil {
+			d.buf, err = d.groups.take(d.buf)
+		}
+	}
 	if err != nil {
 		return "", nil, false, err
 	}
-	tp := len(d.it.Key()) - len(rest) // the length of the term's key prefix
-	d.key = append(d.key[:0], d.it.Key()[:tp]...)
-	d.buf = d.buf[:0]
-	for ; d.valid; d.valid = d.it.Next() {
-		k := d.it.Key()
-		if !bytes.HasPrefix(k, d.key) {
-			break
-		}
-		tf, n := binary.Uvarint(d.it.Value())
-		if len(k) != tp+tailLen || n <= 0 {
-			return "", nil, false, errCorrupt
-		}
-		d.buf = append(d.buf, posting{num: binary.BigEndian.Uint32(k[tp:]), fid: bytesToFid(k[tp+4:]), tf: tf})
-	}
+	d.buf = lastWins(d.buf)
 	return t, d.buf, true, nil
 }
 
-func (d *deltaReader) close() { _ = d.it.Close() }
+func (d *deltaReader) close() {
+	for _, tr := range []*tableReader{&d.keys, &d.groups} {
+		if tr.it != nil {
+			_ = tr.it.Close()
+		}
+	}
+}
 
 // compactBatchBytes is how much a full compaction writes before it commits,
 // checked every compactStep delta postings.
@@ -537,7 +624,10 @@ func compactTerm(b *pebble.Batch, bw *blockWriter, t string, delta []posting) er
 // compacted during an ingest (2.4M for 2000 sessions); a flush drops what a
 // range deletion covers in the same memtable.
 func dropDeltas(b *pebble.Batch, first, last string) error {
-	return b.DeleteRange(termPrefix(first), prefixEnd(termPrefix(last)), nil)
+	if err := b.DeleteRange(termPrefix(first), prefixEnd(termPrefix(last)), nil); err != nil {
+		return err
+	}
+	return b.DeleteRange(groupPrefix(first), prefixEnd(groupPrefix(last)), nil)
 }
 
 func cmpNum(a, b uint32) int {

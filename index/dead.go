@@ -214,9 +214,24 @@ func purge(b *pebble.Batch, g *globalStats, budget int) error {
 		return err
 	}
 	defer dit.Close()
+	git, err := prefixIter(b, tableKey(tblGroup))
+	if err != nil {
+		return err
+	}
+	defer git.Close()
 	var key []byte
 	for _, t := range terms {
 		dead := byTerm[t]
+		// Their grouped delta postings (groups.go) cannot be deleted one by
+		// one: a later group with a tombstone for each hides them until the
+		// sweep folds the term.
+		if grouped, err := hasGroups(git, t); err != nil {
+			return err
+		} else if grouped {
+			if err := writeGroup(b, g, t, dead); err != nil {
+				return err
+			}
+		}
 		// The dead files' own delta keys go (point deletions: the live
 		// files' delta keys of the term stay for the sweep to fold).
 		prefix := termPrefix(t)

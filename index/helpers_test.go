@@ -133,3 +133,11 @@ func (f *fixture) num(sid string) uint32 {
 	}
 	return binary.BigEndian.Uint32(v)
 }
+
+// setGrouped writes, as a group later than any the index wrote, the delta
+// posting of term t for (num, fid) with tf (0 removes it): what a damaged
+// or stray group would say.
+func setGrouped(b *pebble.Batch, t string, num uint32, fid, tf uint64) error {
+	key := binary.BigEndian.AppendUint64(groupPrefix(t), 1<<62)
+	return b.Set(key, appendGroup(nil, []posting{{num: num, fid: fid, tf: tf}}), nil)
+}

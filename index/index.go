@@ -45,6 +45,8 @@ type Index struct {
 	// Where rebuilds write tables to ingest (ingest.go); "": no tables.
 	ingestFS  vfs.FS
 	ingestDir string
+	// pend gathers the term postings of the batch being built (groups.go).
+	pend pendingDeltas
 }
 
 // ContentSource returns the committed content of file fid, for snippets.
@@ -225,7 +227,14 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 			return err
 		}
 	}
-	wrote, err := writePostings(b, fid, old, rec, rb, &g)
+	// Outside a rebuild the term postings are gathered and written as one
+	// group key per term (groups.go): at the end of this call for a batch
+	// nobody registered, before it commits for one that was.
+	var term func(key, value []byte) error
+	if rb == nil {
+		term = func(key, value []byte) error { return x.gather(b, key, value) }
+	}
+	wrote, err := writePostings(b, fid, old, rec, rb, &g, term)
 	if err != nil {
 		return err
 	}
@@ -267,7 +276,8 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 			}
 			rb.held.globalHeld = false
 		}
-		for _, tbl := range []byte{tblTerm, tblBlock, tblShrunk, tblDead, tblDeadRec} {
+		x.dropPending(b)
+		for _, tbl := range []byte{tblTerm, tblGroup, tblBlock, tblShrunk, tblDead, tblDeadRec} {
 			if err := b.DeleteRange(tableKey(tbl), prefixEnd(tableKey(tbl)), nil); err != nil {
 				return err
 			}
@@ -278,6 +288,12 @@ func (x *Index) apply(b *pebble.Batch, fid uint64, rec *fileRecord, text []byte,
 		if err := x.sweepStep(b, &g, wrote); err != nil {
 			return err
 		}
+	}
+	if rb == nil && !x.registered(b) {
+		if err := x.flushPending(b, &g); err != nil {
+			return err
+		}
+		x.dropPending(b)
 	}
 	if rb != nil {
 		rb.held.global, rb.held.globalHeld, rb.held.globalDirty = g, true, true
@@ -357,18 +373,24 @@ func sessionNum(b *pebble.Batch, sid string, g *globalStats) (uint32, error) {
 // under the number of a dead mark of its own takes the mark over.
 // With rb, the term postings of a new file of a session that rb has not
 // flushed yet go to rb instead of the batch; a rebuild writes no dead marks.
-func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuilder, g *globalStats) (int, error) {
+//
+// Term postings go through term (nil: b.Set, one delta key each).
+func writePostings(b *pebble.Batch, fid uint64, old, cur *fileRecord, rb *rebuilder, g *globalStats, term func(key, value []byte) error) (int, error) {
 	wrote := 0
+	if term == nil {
+		term = func(key, value []byte) error { return b.Set(key, value, nil) }
+	}
 	set := func(key, value []byte) error {
 		if key[1] == tblTerm {
 			wrote++
+			return term(key, value)
 		}
 		return b.Set(key, value, nil)
 	}
 	del := func(key, _ []byte) error {
 		if key[1] == tblTerm {
 			wrote++
-			return b.Set(key, tombstone, nil)
+			return term(key, tombstone)
 		}
 		return b.Delete(key, nil)
 	}

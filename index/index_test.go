@@ -446,10 +446,19 @@ func TestCheckTermPostings(t *testing.T) {
 		damage  func(f *fixture, b *pebble.Batch)
 		want    string
 	}{
-		{"delta deleted", false, func(f *fixture, b *pebble.Batch) {
-			_ = b.Delete(withNumFid(termPrefix("beta"), f.num("s1"), 1), nil)
+		{"grouped delta deleted", false, func(f *fixture, b *pebble.Batch) {
+			_ = b.DeleteRange(groupPrefix("beta"), prefixEnd(groupPrefix("beta")), nil)
 		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
-		{"delta tf wrong (same count)", false, func(f *fixture, b *pebble.Batch) {
+		{"grouped delta hidden by a later group", false, func(f *fixture, b *pebble.Batch) {
+			_ = setGrouped(b, "beta", f.num("s1"), 1, 0)
+		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
+		{"grouped delta tf wrong (same count)", false, func(f *fixture, b *pebble.Batch) {
+			_ = setGrouped(b, "beta", f.num("s1"), 1, 5)
+		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
+		{"stray grouped posting", false, func(f *fixture, b *pebble.Batch) {
+			_ = setGrouped(b, "stray", f.num("s1"), 1, 1)
+		}, `stray posting of "stray"`},
+		{"per-posting delta tf wrong (an older build's key)", true, func(f *fixture, b *pebble.Batch) {
 			_ = b.Set(withNumFid(termPrefix("beta"), f.num("s1"), 1), []byte{5}, nil)
 		}, `file 1 (session "s1"): posting of "beta" missing or wrong`},
 		{"block posting removed by a delta", true, func(f *fixture, b *pebble.Batch) {

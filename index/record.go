@@ -541,6 +541,7 @@ type globalStats struct {
 	lengthGen               uint64 // how many times a session's length went down (blocks.go)
 	dead                    uint64 // dead marks (dead.go)
 	deadPostings            uint64 // the term postings they hide
+	seq                     uint64 // groups of delta postings written (groups.go)
 
 	// held, in a rebuild, holds the keys every file rewrites (not stored:
 	// heldKeys).
@@ -556,12 +557,15 @@ func (g globalStats) encode() []byte {
 	w.uint(g.flags)
 	w.uint(g.pending)
 	w.str(g.cursor)
-	if g.lengthGen != 0 || g.dead != 0 {
+	if g.lengthGen != 0 || g.dead != 0 || g.seq != 0 {
 		w.uint(g.lengthGen)
 	}
-	if g.dead != 0 {
+	if g.dead != 0 || g.seq != 0 {
 		w.uint(g.dead)
 		w.uint(g.deadPostings)
+	}
+	if g.seq != 0 {
+		w.uint(g.seq)
 	}
 	return w.bytes()
 }
@@ -577,6 +581,9 @@ func decodeGlobal(b []byte) (globalStats, error) {
 	}
 	if r.err == nil && len(r.b) > 0 {
 		g.dead, g.deadPostings = r.uint(), r.uint()
+	}
+	if r.err == nil && len(r.b) > 0 {
+		g.seq = r.uint()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return globalStats{}, errCorrupt

@@ -35,6 +35,17 @@ type Hooks interface {
 	Renamed(tx *Tx, ino uint64) error
 }
 
+// BatchHooks is an optional addition to Hooks, for derived data that
+// gathers what a transaction writes and writes it once: Begin is called
+// when a transaction starts, BeforeCommit when its function succeeded and
+// before the batch commits (it may still write to the batch), and End
+// when the transaction is over, committed or not.
+type BatchHooks interface {
+	Begin(tx *Tx)
+	BeforeCommit(tx *Tx) error
+	End(tx *Tx)
+}
+
 // PathLostHook is an optional addition to Hooks: PathLost is called when a
 // file that keeps other links lost the name its path was recorded under
 // (PathOf no longer finds it), so derived data keyed by that path can go.
@@ -494,13 +505,25 @@ func (s *Store) update(fn func(tx *Tx) error, sync bool) (wait func() error, ok 
 	defer s.mu.Unlock()
 	tx := &Tx{s: s, b: s.db.NewIndexedBatch(), now: time.Now().UnixNano()}
 	closeBatch := true
+	bh, _ := s.hooks.(BatchHooks)
+	if bh != nil {
+		bh.Begin(tx)
+	}
 	defer func() {
+		if bh != nil {
+			bh.End(tx)
+		}
 		if closeBatch {
 			tx.b.Close()
 		}
 	}()
 	if err := fn(tx); err != nil {
 		return nil, false, err
+	}
+	if bh != nil {
+		if err := bh.BeforeCommit(tx); err != nil {
+			return nil, false, err
+		}
 	}
 	counters, recount := s.counters.add(tx.delta), tx.delta != Counters{}
 	if tx.setCounters != nil {

@@ -15,7 +15,17 @@ const maxIndexedFile = 64 << 20
 // hooks keep the index in step with namespace changes, in the same batch.
 type hooks struct{ v *FS }
 
-var _ meta.PathLostHook = hooks{}
+var (
+	_ meta.PathLostHook = hooks{}
+	_ meta.BatchHooks   = hooks{}
+)
+
+// Begin, BeforeCommit and End let the index gather the term postings of a
+// whole transaction (a commit window of many files) and write one key per
+// term before it commits.
+func (h hooks) Begin(tx *meta.Tx)              { h.v.index.BeginBatch(tx.Batch()) }
+func (h hooks) BeforeCommit(tx *meta.Tx) error { return h.v.index.FlushBatch(tx.Batch()) }
+func (h hooks) End(tx *meta.Tx)                { h.v.index.EndBatch(tx.Batch()) }
 
 // Detached: the file's last name goes. Only a file whose recorded path
 // the index takes can have postings (every hook that changes a path or
