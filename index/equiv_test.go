@@ -640,6 +640,14 @@ func allFiles(files map[string]genFile) FileSource {
 }
 
 func TestEquivalenceWithBruteForce(t *testing.T) {
+	// Batches registered (the mount's transactions: one group per term
+	// and batch) and not (each call writes its own groups).
+	for _, perCall := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perCall=%v", perCall), func(t *testing.T) { testEquivalence(t, perCall) })
+	}
+}
+
+func testEquivalence(t *testing.T, perCall bool) {
 	r := rand.New(rand.NewPCG(1, 2))
 	d := &dataset{rng: r, files: map[string]genFile{}}
 	for i := range 300 {
@@ -649,6 +657,7 @@ func TestEquivalenceWithBruteForce(t *testing.T) {
 		d.session(t, sid)
 	}
 	f := newFixture(t)
+	f.perCall = perCall
 	indexAll := func(paths []string) {
 		f.batch(func(b *pebble.Batch) {
 			for _, p := range paths {

@@ -62,6 +62,10 @@ type fixture struct {
 	t  testing.TB
 	db *pebble.DB
 	x  *Index
+	// perCall: batches are not registered (BeginBatch), so each index
+	// call writes its own groups; else a batch's term postings are
+	// gathered and written before it commits, as a mount's transactions do.
+	perCall bool
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -102,7 +106,14 @@ func (f *fixture) batch(fn func(b *pebble.Batch)) {
 	f.t.Helper()
 	b := f.db.NewIndexedBatch()
 	defer b.Close()
+	if !f.perCall {
+		f.x.BeginBatch(b)
+		defer f.x.EndBatch(b)
+	}
 	fn(b)
+	if err := f.x.FlushBatch(b); err != nil {
+		f.t.Fatal(err)
+	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		f.t.Fatal(err)
 	}
