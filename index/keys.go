@@ -20,6 +20,7 @@ import (
 //	X N num                              session aggregate: sid, tokens, files, name, startTime
 //	X s num fid                          per-file part of a session (tokens, name, startTime)
 //	X t esc(term) num fid                delta posting: term frequency (uvarint; 0 = removed)
+//	X T esc(term) seq                    delta postings of one commit, grouped (groups.go)
 //	X P esc(term) firstNum               base postings: a packed block (blocks.go, compact.go)
 //	X l num>>8                           length column: 256 session lengths (compact.go)
 //	X L num                              the session got shorter: uvarint lengthGen then (blocks.go)
