@@ -226,6 +226,8 @@ func decodePayload(dst []posting, first uint32, v []byte) ([]posting, error) {
 	v = v[k:]
 	num, fid := uint64(first), uint64(0)
 	for range n {
+		// Three uvarints read inline (uvarints3 is not inlined, and this is
+		// the query's hottest loop).
 		dn, k1 := binary.Uvarint(v)
 		if k1 <= 0 {
 			return dst, errCorrupt

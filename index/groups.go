@@ -54,6 +54,23 @@ func appendGroup(dst []byte, ps []posting) []byte {
 	return dst
 }
 
+// uvarints3 reads the three uvarints of a posting of a group.
+func uvarints3(v []byte) (a, b, c uint64, rest []byte, ok bool) {
+	a, i := binary.Uvarint(v)
+	if i <= 0 {
+		return 0, 0, 0, nil, false
+	}
+	b, j := binary.Uvarint(v[i:])
+	if j <= 0 {
+		return 0, 0, 0, nil, false
+	}
+	c, k := binary.Uvarint(v[i+j:])
+	if k <= 0 {
+		return 0, 0, 0, nil, false
+	}
+	return a, b, c, v[i+j+k:], true
+}
+
 // decodeGroup appends the postings of a group value to dst.
 func decodeGroup(dst []posting, v []byte) ([]posting, error) {
 	n, k := binary.Uvarint(v)
@@ -64,21 +81,11 @@ func decodeGroup(dst []posting, v []byte) ([]posting, error) {
 	var num uint32
 	var fid uint64
 	for i := uint64(0); i < n; i++ {
-		dn, a := binary.Uvarint(v)
-		if a <= 0 || dn > uint64(^uint32(0)-num) {
+		dn, f, tf, rest, ok := uvarints3(v)
+		if !ok || dn > uint64(^uint32(0)-num) {
 			return dst, errCorrupt
 		}
-		v = v[a:]
-		f, b := binary.Uvarint(v)
-		if b <= 0 {
-			return dst, errCorrupt
-		}
-		v = v[b:]
-		tf, c := binary.Uvarint(v)
-		if c <= 0 {
-			return dst, errCorrupt
-		}
-		v = v[c:]
+		v = rest
 		if i > 0 && dn == 0 {
 			if f == 0 || f > ^uint64(0)-fid {
 				return dst, errCorrupt // not increasing
