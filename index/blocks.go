@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // Term postings live in two layers (a one-level LSM inside pebble):
@@ -286,41 +288,46 @@ func readBase(r reader, t string, dst []posting) ([]posting, error) {
 
 // readDelta appends the delta postings of term t (tombstones have tf 0),
 // sorted by (num, fid), one per file: the per-posting keys, then the
-// groups in the order they were written, the last of a file winning.
+// groups in the order they were written, the last of a file winning. One
+// iterator reads both tables (moved by SetBounds: a query reads every
+// term this way, and a new iterator costs more than the seek).
 func readDelta(r reader, t string, dst []posting) ([]posting, error) {
-	start := len(dst)
-	dst, err := readDeltaKeys(r, t, dst)
-	if err != nil {
-		return dst, err
-	}
-	n := len(dst)
-	if dst, err = readGroups(r, t, dst); err != nil || len(dst) == n {
-		return dst, err
-	}
-	return append(dst[:start], lastWins(dst[start:])...), nil
-}
-
-// readDeltaKeys appends the per-posting delta keys of term t.
-func readDeltaKeys(r reader, t string, dst []posting) ([]posting, error) {
 	prefix := termPrefix(t)
 	it, err := prefixIter(r, prefix)
 	if err != nil {
 		return dst, err
 	}
+	start := len(dst)
+	dst, err = deltaKeysIn(it, prefix, dst)
+	if err == nil {
+		gp := groupPrefix(t)
+		it.SetBounds(gp, prefixEnd(gp))
+		n := len(dst)
+		if dst, err = groupsIn(it, gp, dst); err == nil && len(dst) > n {
+			dst = append(dst[:start], lastWins(dst[start:])...)
+		}
+	}
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return dst, err
+}
+
+// deltaKeysIn appends the per-posting delta keys under prefix (a term's)
+// that it, bounded to them, holds.
+func deltaKeysIn(it *pebble.Iterator, prefix []byte, dst []posting) ([]posting, error) {
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		if len(k) != len(prefix)+tailLen {
-			_ = it.Close()
 			return dst, errCorrupt
 		}
 		tf, n := binary.Uvarint(it.Value())
 		if n <= 0 {
-			_ = it.Close()
 			return dst, errCorrupt
 		}
 		dst = append(dst, posting{num: binary.BigEndian.Uint32(k[len(prefix):]), fid: bytesToFid(k[len(prefix)+4:]), tf: tf})
 	}
-	return dst, it.Close()
+	return dst, it.Error()
 }
 
 func postingLess(a, b posting) bool { return a.num < b.num || a.num == b.num && a.fid < b.fid }

@@ -259,25 +259,20 @@ func writeGroup(b *pebble.Batch, g *globalStats, t string, ps []posting) error {
 	return b.Set(key, appendGroup(nil, lastWins(ps)), nil)
 }
 
-// readGroups appends the grouped delta postings of term t, in the order
-// they were written (sequence order).
-func readGroups(r reader, t string, dst []posting) ([]posting, error) {
-	prefix := groupPrefix(t)
-	it, err := prefixIter(r, prefix)
-	if err != nil {
-		return dst, err
-	}
+// groupsIn appends the grouped delta postings under prefix (a term's)
+// that it, bounded to them, holds, in the order they were written
+// (sequence order).
+func groupsIn(it *pebble.Iterator, prefix []byte, dst []posting) ([]posting, error) {
 	for ok := it.First(); ok; ok = it.Next() {
 		if len(it.Key()) != len(prefix)+8 {
-			_ = it.Close()
 			return dst, errCorrupt
 		}
+		var err error
 		if dst, err = decodeGroup(dst, it.Value()); err != nil {
-			_ = it.Close()
 			return dst, err
 		}
 	}
-	return dst, it.Close()
+	return dst, it.Error()
 }
 
 // hasGroups says whether term t has any group key in r.
