@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sync"
 
@@ -210,6 +211,11 @@ func (x *Index) gather(b *pebble.Batch, key, value []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.b != b {
+		if p.open && len(p.order) > 0 {
+			// Batches are built one at a time: another batch's gathered
+			// postings must not be dropped for this one.
+			return errors.New("index: a batch was written while another's postings were gathered")
+		}
 		p.reset()
 		p.b = b // an unregistered batch: flushed by the writer that gathers
 	}

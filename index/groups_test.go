@@ -174,6 +174,13 @@ func TestGroupsAbortedBatchLeavesNothing(t *testing.T) {
 	if err := f.x.UpdateFile(b, 2, "s2", KindMetadata, meta("walrus", "aborted")); err != nil {
 		t.Fatal(err)
 	}
+	// Another batch written meanwhile is refused, not allowed to drop
+	// what b gathered.
+	other := f.db.NewIndexedBatch()
+	if err := f.x.UpdateFile(other, 5, "s5", KindMetadata, meta("interloper", "")); err == nil {
+		t.Fatal("a second batch was written while the first one's postings were gathered")
+	}
+	_ = other.Close()
 	f.x.EndBatch(b) // the transaction failed: no flush, no commit
 	_ = b.Close()
 	f.put(3, "sessions/s3/metadata.json", meta("beta", "later"))
