@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/cockroachdb/pebble"
@@ -49,18 +48,9 @@ func (s *Store) Journaled(limit int) ([]blobstore.Hash, error) {
 	return hs, err
 }
 
-// JournaledBlob returns the content of journaled blob h; ok is false when
-// it is no longer inline (moved out, or no longer referenced).
-func (s *Store) JournaledBlob(h blobstore.Hash) (data []byte, ok bool, err error) {
-	ok, err = s.WithJournaledBlob(h, func(d []byte) error {
-		data = bytes.Clone(d)
-		return nil
-	})
-	return data, ok, err
-}
-
 // WithJournaledBlob calls fn with the content of journaled blob h, checked
-// against h, and says whether it did (not when h is no longer inline).
+// against h, and says whether it did (not when h is no longer inline:
+// moved out, or no longer referenced).
 // The bytes are pebble's own, without a copy: they are valid only until fn
 // returns, and fn must not change them (a blob store's Put never keeps
 // what it stores).

@@ -56,13 +56,16 @@ func TestJournaledBlobs(t *testing.T) {
 	if !marked()[hb] {
 		t.Fatal("MoveOut(nil) dropped the mark of a blob still inline")
 	}
-	data, ok, err := e.s.JournaledBlob(hb)
-	if err != nil || !ok || !bytes.Equal(data, big) {
-		t.Fatalf("JournaledBlob = %d bytes, %v, %v", len(data), ok, err)
-	}
-	info, err := e.blobs.Put(hb, data)
-	if err != nil {
-		t.Fatal(err)
+	var info blobstore.Info
+	ok, err := e.s.WithJournaledBlob(hb, func(data []byte) (err error) {
+		if !bytes.Equal(data, big) {
+			t.Errorf("WithJournaledBlob gives %d bytes, not the blob's", len(data))
+		}
+		info, err = e.blobs.Put(hb, data)
+		return err
+	})
+	if err != nil || !ok {
+		t.Fatalf("WithJournaledBlob: %v, %v", ok, err)
 	}
 	if err := e.s.Update(false, func(tx *Tx) error { return tx.MoveOut(hb, &info) }); err != nil {
 		t.Fatal(err)
@@ -74,8 +77,8 @@ func TestJournaledBlobs(t *testing.T) {
 	if e.has(inlineKey(hb)) || e.has(journalKey(hb)) {
 		t.Fatal("payload or mark left after MoveOut")
 	}
-	if _, ok, _ := e.s.JournaledBlob(hb); ok {
-		t.Fatal("JournaledBlob of a moved blob")
+	if ok, _ := e.s.WithJournaledBlob(hb, func([]byte) error { return nil }); ok {
+		t.Fatal("WithJournaledBlob of a moved blob")
 	}
 	if got, err := e.s.Blob(hb); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("Blob after MoveOut: %d bytes, %v", len(got), err)
