@@ -19,6 +19,7 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -81,7 +82,7 @@ func Data(content []byte) (json.RawMessage, bool) {
 	var data json.RawMessage
 	present := 0
 	seen := [4]bool{}
-	ok := EachMember(content, func(key string, val []byte) {
+	ok := EachMemberTransient(content, func(key string, val []byte) {
 		switch key {
 		case "data":
 			data = val
@@ -196,6 +197,18 @@ func FirstByte(b []byte) byte {
 // order, whose validity the caller has checked; false if content is not an
 // object. Values share content's memory.
 func EachMember(content []byte, fn func(key string, val []byte)) bool {
+	return eachMember(content, fn, false)
+}
+
+// EachMemberTransient is EachMember for a caller that only looks at the
+// keys while fn runs (compares them, never keeps them): a key without
+// escapes is then content's own bytes, not a copy (one allocation per
+// member less, on the index's extraction path). fn must not keep a key.
+func EachMemberTransient(content []byte, fn func(key string, val []byte)) bool {
+	return eachMember(content, fn, true)
+}
+
+func eachMember(content []byte, fn func(key string, val []byte), transient bool) bool {
 	i := skipSpace(content, 0)
 	if i >= len(content) || content[i] != '{' {
 		return false
@@ -204,11 +217,15 @@ func EachMember(content []byte, fn func(key string, val []byte)) bool {
 	for i < len(content) && content[i] != '}' {
 		end := scanValue(content, i)
 		rawKey := content[i:end]
-		key := string(rawKey[1 : len(rawKey)-1])
+		var key string
 		if bytes.IndexByte(rawKey, '\\') >= 0 || !utf8.Valid(rawKey) {
 			if json.Unmarshal(rawKey, &key) != nil {
 				return false
 			}
+		} else if inner := rawKey[1 : len(rawKey)-1]; transient && len(inner) > 0 {
+			key = unsafe.String(&inner[0], len(inner))
+		} else {
+			key = string(inner)
 		}
 		i = skipSpace(content, end)
 		i = skipSpace(content, i+1) // the colon
@@ -290,12 +307,27 @@ func scanValue(b []byte, i int) int {
 }
 
 // scanString returns the end of the string starting at b[i] == '"'.
+//
+// A session file's bytes are mostly inside strings, and every level of a
+// walk (EachMember, EachElement and the walks inside them) scans the
+// strings below it again, so this finds the next quote with
+// bytes.IndexByte (vectorized) instead of a byte loop: the quote closes
+// the string when an even run of backslashes precedes it (each backslash
+// escapes the byte after it; in valid JSON a backslash is only ever part
+// of an escape).
 func scanString(b []byte, i int) int {
+	start := i
 	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+		k := bytes.IndexByte(b[i:], '"')
+		if k < 0 {
+			return len(b)
+		}
+		i += k
+		n := 0
+		for p := i - 1; p > start && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
 	}

@@ -285,8 +285,9 @@ func mergeFields(obj []byte, out []string, names []string, other func(key string
 }
 
 // members calls fn for each member of obj (validated JSON) in document
-// order; nothing when obj is not an object.
-func members(obj []byte, fn func(key string, val []byte)) { appenvelope.EachMember(obj, fn) }
+// order; nothing when obj is not an object. A key is valid only while fn
+// runs (the extraction only compares keys).
+func members(obj []byte, fn func(key string, val []byte)) { appenvelope.EachMemberTransient(obj, fn) }
 
 // is reports whether a JSON key selects the field name, as encoding/json
 // matches struct fields.

@@ -1,7 +1,9 @@
 package index
 
 import (
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -225,5 +227,45 @@ func TestExtractKeepsFacetBytes(t *testing.T) {
 	}
 	if _, ok := jsonString([]byte("\"bad\\\xff\"")); ok {
 		t.Errorf("jsonString accepted a backslash before a raw byte")
+	}
+}
+
+// TestSortTerms holds sortTerms to strings.Compare on terms that share
+// their first 8 bytes, are shorter than 8, are prefixes of one another, or
+// are not ASCII.
+func TestSortTerms(t *testing.T) {
+	cases := [][]string{
+		{},
+		{"b", "a"},
+		{"authentication", "authenticate", "authentic", "auth", "au", "authenticated", "authenticator"},
+		{"abcdefgh", "abcdefg", "abcdefghi", "abcdefgg", "abcdefhh", "abcdefgh0"},
+		{"zz", "z\u00e9", "z\u00e9e", "\u00e9t\u00e9", "\u4e2d\u6587", "zzzzzzzzz", "zzzzzzzz", "0123456789", "01234567"},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	var big []string
+	for range 2000 {
+		n := 2 + r.IntN(14)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "aab\u00e9"[r.IntN(5)] // long shared prefixes, bytes above 0x7f
+		}
+		big = append(big, string(b))
+	}
+	cases = append(cases, big)
+	for _, terms := range cases {
+		seen := map[string]bool{}
+		var ts []termFreq
+		for i, term := range terms {
+			if !seen[term] { // a record holds each term once
+				seen[term] = true
+				ts = append(ts, termFreq{term, uint64(i + 1)})
+			}
+		}
+		got := sortTerms(slices.Clone(ts))
+		want := slices.Clone(ts)
+		slices.SortFunc(want, func(a, b termFreq) int { return strings.Compare(a.term, b.term) })
+		if !slices.Equal(got, want) {
+			t.Errorf("sortTerms(%q) = %v, want %v", terms, got, want)
+		}
 	}
 }
