@@ -32,6 +32,7 @@ import (
 type Index struct {
 	db       *pebble.DB
 	sweepMin uint64 // delta postings written before a compaction sweep starts (compact.go)
+	perFile  uint64 // and per indexed file (sweepPerFile; tests lower it)
 	stepMin  int    // the least a sweep step folds (compact.go; tests make it small)
 	purgeMin uint64 // dead postings (dead.go) that make a purge due on their own
 	// seenDead is the dead file count the background sweeper saw last (compact.go).
@@ -66,7 +67,7 @@ func (x *Index) SetContentSource(src ContentSource) { x.content = src }
 
 // New returns the index stored in db.
 func New(db *pebble.DB) *Index {
-	return &Index{db: db, sweepMin: defaultSweepMin, stepMin: sweepStepMin, purgeMin: defaultPurgeMin}
+	return &Index{db: db, sweepMin: defaultSweepMin, perFile: sweepPerFile, stepMin: sweepStepMin, purgeMin: defaultPurgeMin}
 }
 
 // reader is what both a snapshot, the DB and an indexed batch provide.
