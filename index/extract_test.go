@@ -261,7 +261,8 @@ func TestSortTerms(t *testing.T) {
 				ts = append(ts, termFreq{term, uint64(i + 1)})
 			}
 		}
-		got := sortTerms(slices.Clone(ts))
+		var scratch []keyedTerm
+		got := sortTerms(slices.Clone(ts), &scratch)
 		want := slices.Clone(ts)
 		slices.SortFunc(want, func(a, b termFreq) int { return strings.Compare(a.term, b.term) })
 		if !slices.Equal(got, want) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
@@ -74,26 +75,32 @@ func textSumOf(text []byte) uint64 {
 func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	e := extract(kind, content)
 	rec := &fileRecord{sid: sid, kind: kind, day: e.date, name: e.name, start: e.start, sum: contentSum(content)}
-	// A term's place in rec.terms; lookups by a []byte do not allocate, and
-	// a new term allocates its string alone. Sized for about a distinct
-	// term per 16 bytes of text, so that the map rarely grows.
-	hint := min(e.textBytes/16+16, 1<<12)
-	at := make(map[string]int32, hint)
-	rec.terms = make([]termFreq, 0, hint)
+	// A term's place in terms; lookups by a []byte do not allocate, and a
+	// new term allocates its string alone. The map and the unsorted terms
+	// are scratch, reused by the next file (pooled: a fresh map sized for
+	// the text was a tenth of the extraction's time).
+	sc := termScratch.Get().(*termCounts)
+	at, terms := sc.at, sc.terms[:0]
 	for _, s := range e.texts {
 		scanTokenBytes(s, func(tok []byte, _, _ int) bool {
 			rec.length++
 			if i, ok := at[string(tok)]; ok {
-				rec.terms[i].tf++
-			} else if len(rec.terms) < maxTermsPerFile {
+				terms[i].tf++
+			} else if len(terms) < maxTermsPerFile {
 				t := string(tok)
-				at[t] = int32(len(rec.terms))
-				rec.terms = append(rec.terms, termFreq{t, 1})
+				at[t] = int32(len(terms))
+				terms = append(terms, termFreq{t, 1})
 			}
 			return true
 		})
 	}
-	rec.terms = sortTerms(rec.terms)
+	rec.terms = sortTerms(terms, &sc.keys)
+	if len(terms) <= maxPooledTerms { // a huge one is left to the collector
+		clear(at)
+		clear(terms) // (no term string stays reachable from the pool)
+		sc.terms = terms[:0]
+		termScratch.Put(sc)
+	}
 
 	for _, t := range e.tags {
 		rec.facets = append(rec.facets, facet{field: fieldTag, value: t})
@@ -120,25 +127,43 @@ func buildRecord(sid string, kind Kind, content []byte) (*fileRecord, string) {
 	return rec, text
 }
 
-// sortTerms returns ts sorted by term (in a new slice). It sorts each
+// termCounts is buildRecord's scratch: a term's place in terms, the terms
+// in the order met, and sortTerms' keys.
+type termCounts struct {
+	at    map[string]int32
+	terms []termFreq
+	keys  []keyedTerm
+}
+
+var termScratch = sync.Pool{New: func() any { return &termCounts{at: make(map[string]int32, 1024)} }}
+
+// maxPooledTerms: scratch that held more distinct terms than this is not
+// kept (a map never shrinks).
+const maxPooledTerms = 1 << 13
+
+// keyedTerm is a term's first 8 bytes, big-endian, and its place.
+type keyedTerm struct {
+	key uint64
+	at  int32
+}
+
+// sortTerms returns ts sorted by term (in a new slice; scratch holds the
+// keys). It sorts each
 // term's first 8 bytes as a big-endian integer with the term's place
 // beside it, and compares whole terms only where those are equal: a
 // quarter less time than sorting the terms themselves (16-byte elements
 // and an integer compare, instead of 24-byte ones and strings.Compare). A
 // term has no NUL byte (tokens are word runes), so a shorter term's zero
 // padding sorts it first, as strings.Compare does.
-func sortTerms(ts []termFreq) []termFreq {
-	type keyed struct {
-		key uint64
-		at  int32
-	}
-	ks := make([]keyed, len(ts))
+func sortTerms(ts []termFreq, scratch *[]keyedTerm) []termFreq {
+	ks := (*scratch)[:0]
 	for i, t := range ts {
 		var p [8]byte
 		copy(p[:], t.term)
-		ks[i] = keyed{binary.BigEndian.Uint64(p[:]), int32(i)}
+		ks = append(ks, keyedTerm{binary.BigEndian.Uint64(p[:]), int32(i)})
 	}
-	slices.SortFunc(ks, func(a, b keyed) int {
+	*scratch = ks[:0]
+	slices.SortFunc(ks, func(a, b keyedTerm) int {
 		if a.key != b.key {
 			if a.key < b.key {
 				return -1
