@@ -44,17 +44,16 @@ func FuzzValid(f *testing.F) {
 	})
 }
 
-// BenchmarkValid compares Valid with encoding/json.Valid on the JSON files
-// of 20 generated sessions (go test -bench Valid ./envelope).
-func BenchmarkValid(b *testing.B) {
+// sessionJSON is the valid JSON files of 20 generated sessions and their
+// total size, for the benchmarks.
+func sessionJSON(b *testing.B) (files [][]byte, n int64) {
+	b.Helper()
 	dir := b.TempDir()
 	opts := gen.DefaultOptions()
 	opts.Sessions, opts.JSONOnly = 20, true
 	if _, err := gen.Generate(dir, opts); err != nil {
 		b.Fatal(err)
 	}
-	var files [][]byte
-	var n int64
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && filepath.Ext(p) == ".json" {
 			if data, err := os.ReadFile(p); err == nil && json.Valid(data) {
@@ -67,6 +66,13 @@ func BenchmarkValid(b *testing.B) {
 	if len(files) == 0 {
 		b.Fatal("no JSON files generated")
 	}
+	return files, n
+}
+
+// BenchmarkValid compares Valid with encoding/json.Valid on the JSON files
+// of 20 generated sessions (go test -bench Valid ./envelope).
+func BenchmarkValid(b *testing.B) {
+	files, n := sessionJSON(b)
 	for _, bc := range []struct {
 		name  string
 		valid func([]byte) bool

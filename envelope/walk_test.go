@@ -3,13 +3,9 @@ package envelope
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/taskerfs/taskerfs/gen"
 )
 
 // decodedMembers is what encoding/json reads from an object: its keys in
@@ -131,23 +127,7 @@ func FuzzWalk(f *testing.F) {
 // BenchmarkWalk walks every member and element of the JSON files of 20
 // generated sessions, all the way down, as the index's extraction does.
 func BenchmarkWalk(b *testing.B) {
-	dir := b.TempDir()
-	opts := gen.DefaultOptions()
-	opts.Sessions, opts.JSONOnly = 20, true
-	if _, err := gen.Generate(dir, opts); err != nil {
-		b.Fatal(err)
-	}
-	var files [][]byte
-	var n int64
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Ext(p) == ".json" {
-			if data, err := os.ReadFile(p); err == nil && json.Valid(data) {
-				files = append(files, data)
-				n += int64(len(data))
-			}
-		}
-		return nil
-	})
+	files, n := sessionJSON(b)
 	var walk func(v []byte)
 	walk = func(v []byte) {
 		switch FirstByte(v) {

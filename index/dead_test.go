@@ -151,15 +151,8 @@ func TestDeadMarksDifferential(t *testing.T) {
 					if g.dead > 0 && !due {
 						t.Fatalf("round %d: %d dead files and removals paused, but no purge is due", round, g.dead)
 					}
-					for more := due; more; {
-						b := d.f.db.NewIndexedBatch()
-						if more, err = d.f.x.Sweep(b, 50); err != nil {
-							t.Fatal(err)
-						}
-						if err := b.Commit(pebble.NoSync); err != nil {
-							t.Fatal(err)
-						}
-						b.Close()
+					if due {
+						sweepUntilDone(t, d.f)
 					}
 					if n, _ := countKeys(d.f.db, tableKey(tblDead)); n != 0 {
 						t.Fatalf("round %d: %d dead marks left after the sweeper's purge", round, n)
@@ -173,18 +166,7 @@ func TestDeadMarksDifferential(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					folded := false
-					for more := due; more; {
-						b := d.f.db.NewIndexedBatch()
-						if more, err = d.f.x.Sweep(b, 50); err != nil {
-							t.Fatal(err)
-						}
-						if err := b.Commit(pebble.NoSync); err != nil {
-							t.Fatal(err)
-						}
-						b.Close()
-						folded = true
-					}
+					folded := due && sweepUntilDone(t, d.f) > 0
 					if n, _ := countKeys(d.f.db, tableKey(tblDead)); n != after {
 						t.Fatalf("round %d: a sweep while removals go on purged: %d dead marks, %d before", round, n, after)
 					}
@@ -217,4 +199,23 @@ func TestDeadMarksDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sweepUntilDone runs sweep steps of 50 postings, each in a batch of its
+// own, until the sweep says it is done, as the background sweeper does;
+// it returns how many steps ran.
+func sweepUntilDone(t *testing.T, f *fixture) (steps int) {
+	t.Helper()
+	for more := true; more; steps++ {
+		b := f.db.NewIndexedBatch()
+		var err error
+		if more, err = f.x.Sweep(b, 50); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	return steps
 }
