@@ -593,32 +593,6 @@ func (s *Store) Blob(h blobstore.Hash) ([]byte, error) {
 	return d, err
 }
 
-// BlobLent is Blob for a sequential reader that keeps what it loads
-// itself (a read-ahead buffer): it answers from the cache when it can but
-// does not fill it, so a stream through a large file does not evict the
-// small hot blobs (metadata.json, indexes) the cache is for. A blob file's
-// bytes come in a buffer the blob store lends when it can (lent nil
-// otherwise); the caller calls lent.Return once it no longer uses them. A
-// stream's read-ahead loads a chunk a millisecond: a new megabyte each
-// time cost its zeroing and the collector's work.
-func (s *Store) BlobLent(h blobstore.Hash) ([]byte, *blobstore.Lent, error) {
-	if s.blobCache != nil {
-		if d, ok := s.blobCache.Get(h); ok {
-			return d, nil, nil
-		}
-	}
-	lender, ok := s.blobs.(blobstore.Lender)
-	if !ok {
-		d, err := s.loadBlob(h)
-		return d, nil, err
-	}
-	d, inline, err := s.loadInline(h)
-	if inline || err != nil {
-		return d, nil, err
-	}
-	return lender.GetLent(h)
-}
-
 func (s *Store) loadBlob(h blobstore.Hash) ([]byte, error) {
 	d, inline, err := s.loadInline(h)
 	if inline || err != nil {
@@ -673,18 +647,79 @@ func DecodeInline(h blobstore.Hash, info BlobInfo, payload []byte) ([]byte, erro
 
 // ChunkBlob returns the content of manifest entry c, read once (the cache
 // is neither asked nor filled) for a pass over every file (fsck, reindex).
-// An inline payload is looked up first, with the entry's size as the
-// decode's bound: one point read instead of two (the refcount record, then
-// the payload). Check holds payload and record to agreeing.
-func (s *Store) ChunkBlob(c ChunkRef) ([]byte, error) {
+// See loadChunk.
+func (s *Store) ChunkBlob(c ChunkRef) ([]byte, error) { return s.loadChunk(c) }
+
+// ChunkData is Blob for manifest entry c, the read path's way in: through
+// the blob cache, and with the entry's size, one point read for an inline
+// payload instead of two (see loadChunk).
+func (s *Store) ChunkData(c ChunkRef) ([]byte, error) {
+	if s.blobCache != nil {
+		if d, ok := s.blobCache.Get(c.Hash); ok {
+			return d, nil
+		}
+	}
+	d, err := s.loadChunk(c)
+	if err == nil && s.blobCache != nil {
+		s.blobCache.Set(c.Hash, d)
+	}
+	return d, err
+}
+
+// ChunkDataLent is ChunkData for a sequential reader that keeps what it
+// loads itself (a read-ahead buffer): it answers from the cache when it
+// can but does not fill it, so a stream through a large file does not
+// evict the small hot blobs (metadata.json, indexes) the cache is for. A
+// blob file's bytes come in a buffer the blob store lends when it can
+// (lent nil otherwise); the caller calls lent.Return once it no longer
+// uses them. A stream's read-ahead loads a chunk a millisecond: a new
+// megabyte each time cost its zeroing and the collector's work.
+func (s *Store) ChunkDataLent(c ChunkRef) ([]byte, *blobstore.Lent, error) {
+	if s.blobCache != nil {
+		if d, ok := s.blobCache.Get(c.Hash); ok {
+			return d, nil, nil
+		}
+	}
+	lender, ok := s.blobs.(blobstore.Lender)
+	if !ok {
+		d, err := s.loadChunk(c)
+		return d, nil, err
+	}
+	d, inline, err := s.loadChunkInline(c)
+	if inline || err != nil {
+		return d, nil, err
+	}
+	return lender.GetLent(c.Hash)
+}
+
+// loadChunk loads the content of manifest entry c, wherever it lives.
+func (s *Store) loadChunk(c ChunkRef) ([]byte, error) {
+	d, inline, err := s.loadChunkInline(c)
+	if inline || err != nil {
+		return d, err
+	}
+	return s.blobs.Get(c.Hash)
+}
+
+// loadChunkInline loads the content of manifest entry c when the metadata
+// store keeps it (inline true); otherwise the caller reads it from the
+// blob store. The inline payload is looked up first, with the entry's size
+// as the decode's bound: one point read, where loadInline reads the
+// refcount record and then the payload, two reads of two tables whose keys
+// are hashes (so neither is near the entry, nor near the last file's). A
+// file blob's lookup finds no payload, which the tables' bloom filters
+// mostly answer without reading a block. The payload is there exactly
+// while the blob is inline: unref deletes it with the blob's last
+// reference, and a journaled blob's move to its file (journal.go) deletes
+// it only once the file is written, so a miss finds the file. Check holds
+// entry sizes and payloads to agreeing.
+func (s *Store) loadChunkInline(c ChunkRef) (d []byte, inline bool, err error) {
 	p, ok, err := get(s.db, inlineKey(c.Hash))
-	if err != nil {
-		return nil, err
+	if err != nil || !ok {
+		return nil, err != nil, err
 	}
-	if ok {
-		return DecodeInline(c.Hash, BlobInfo{Inline: true, Size: c.Size}, p)
-	}
-	return s.loadBlob(c.Hash)
+	d, err = DecodeInline(c.Hash, BlobInfo{Inline: true, Size: c.Size}, p)
+	return d, true, err
 }
 
 // BlobInfo is what the content view shows of one blob.

@@ -281,15 +281,83 @@ func TestBlobReadBack(t *testing.T) {
 						t.Fatalf("Blob = %d bytes, %v; want %d bytes", len(got), err, len(tt.data))
 					}
 				}
+				// The read path's ways in, from the manifest entry.
+				c, ok, err := s.Chunk(f.Ino, 0)
+				if err != nil || !ok || c.Hash != r.Hash || c.Size != uint32(len(tt.data)) {
+					t.Fatalf("Chunk = %+v, %v, %v", c, ok, err)
+				}
+				if got, err := s.ChunkData(c); err != nil || !bytes.Equal(got, tt.data) {
+					t.Fatalf("ChunkData = %d bytes, %v; want %d bytes", len(got), err, len(tt.data))
+				}
+				got, lent, err := s.ChunkDataLent(c)
+				if err != nil || !bytes.Equal(got, tt.data) {
+					t.Fatalf("ChunkDataLent = %d bytes, %v; want %d bytes", len(got), err, len(tt.data))
+				}
+				lent.Return()
+				if got, err := s.ChunkBlob(c); err != nil || !bytes.Equal(got, tt.data) {
+					t.Fatalf("ChunkBlob = %d bytes, %v; want %d bytes", len(got), err, len(tt.data))
+				}
 			}
 		})
 	}
-	if cache.hits != len(tests) {
-		t.Fatalf("cache hits %d, want %d (second read of each blob)", cache.hits, len(tests))
+	// The second Blob of each, and its ChunkData and ChunkDataLent (the
+	// lent read asks the cache but does not fill it).
+	if want := 3 * len(tests); cache.hits != want {
+		t.Fatalf("cache hits %d, want %d", cache.hits, want)
 	}
 	missing := blobstore.Sum([]byte("never stored"))
 	if _, err := e.s.Blob(missing); err == nil {
 		t.Fatal("Blob of an unknown hash succeeded")
+	}
+	if _, err := e.s.ChunkData(ChunkRef{Hash: missing, Size: 12}); err == nil {
+		t.Fatal("ChunkData of an unknown hash succeeded")
+	}
+}
+
+// A damaged inline payload, or one missing under an inline record, is an
+// error on every way in, never other bytes.
+func TestChunkDataDamage(t *testing.T) {
+	data := randomBytes(31, 3000)
+	h := blobstore.Sum(data)
+	for _, tt := range []struct {
+		name   string
+		damage func(tx *Tx) error
+	}{
+		{"payload missing", func(tx *Tx) error { return tx.b.Delete(inlineKey(h), nil) }},
+		{"payload of other bytes", func(tx *Tx) error {
+			return tx.b.Set(inlineKey(h), append([]byte{byte(blobstore.CodecRaw)}, randomBytes(32, 3000)...), nil)
+		}},
+		{"payload cut short", func(tx *Tx) error {
+			return tx.b.Set(inlineKey(h), append([]byte{byte(blobstore.CodecRaw)}, data[:2999]...), nil)
+		}},
+		{"payload of an unknown codec", func(tx *Tx) error {
+			return tx.b.Set(inlineKey(h), append([]byte{0x7f}, data...), nil)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.mkfile("f").Ino
+			e.setChunk(f, 0, inlineRef(data))
+			if err := e.s.Update(false, tt.damage); err != nil {
+				t.Fatal(err)
+			}
+			c, ok, err := e.s.Chunk(f, 0)
+			if err != nil || !ok {
+				t.Fatalf("Chunk: %v, %v", ok, err)
+			}
+			if got, err := e.s.ChunkData(c); err == nil {
+				t.Errorf("ChunkData gave %d bytes", len(got))
+			}
+			if got, _, err := e.s.ChunkDataLent(c); err == nil {
+				t.Errorf("ChunkDataLent gave %d bytes", len(got))
+			}
+			if got, err := e.s.ChunkBlob(c); err == nil {
+				t.Errorf("ChunkBlob gave %d bytes", len(got))
+			}
+			if got, err := e.s.Blob(h); err == nil {
+				t.Errorf("Blob gave %d bytes", len(got))
+			}
+		})
 	}
 }
 

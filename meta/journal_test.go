@@ -56,6 +56,10 @@ func TestJournaledBlobs(t *testing.T) {
 	if !marked()[hb] {
 		t.Fatal("MoveOut(nil) dropped the mark of a blob still inline")
 	}
+	// Still journaled: the payload answers.
+	if got, err := e.s.ChunkData(ChunkRef{Hash: hb, Size: uint32(len(big))}); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("ChunkData of a journaled blob: %d bytes, %v", len(got), err)
+	}
 	var info blobstore.Info
 	ok, err := e.s.WithJournaledBlob(hb, func(data []byte) (err error) {
 		if !bytes.Equal(data, big) {
@@ -82,6 +86,16 @@ func TestJournaledBlobs(t *testing.T) {
 	}
 	if got, err := e.s.Blob(hb); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("Blob after MoveOut: %d bytes, %v", len(got), err)
+	}
+	// The manifest entry's way in finds no payload and reads the file.
+	cb := ChunkRef{Hash: hb, Size: uint32(len(big))}
+	if got, err := e.s.ChunkData(cb); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("ChunkData after MoveOut: %d bytes, %v", len(got), err)
+	}
+	if got, lent, err := e.s.ChunkDataLent(cb); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("ChunkDataLent after MoveOut: %d bytes, %v", len(got), err)
+	} else {
+		lent.Return()
 	}
 	// A mark whose blob has moved (a round that raced) only goes.
 	if err := e.s.Update(false, func(tx *Tx) error {

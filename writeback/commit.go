@@ -463,7 +463,7 @@ func (m *Manager) snapshotContent(s *snapshot) ([]byte, error) {
 			src = d
 		} else if ref, ok := s.refs[idx]; ok {
 			if ref != nil {
-				d, err := m.store.Blob(ref.Hash)
+				d, err := m.store.ChunkData(chunkRefOf(ref))
 				if err != nil {
 					return nil, err
 				}
@@ -475,7 +475,7 @@ func (m *Manager) snapshotContent(s *snapshot) ([]byte, error) {
 				return nil, err
 			}
 			if ok {
-				if src, err = m.store.Blob(c.Hash); err != nil {
+				if src, err = m.store.ChunkData(c); err != nil {
 					return nil, err
 				}
 			}

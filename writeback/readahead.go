@@ -153,9 +153,10 @@ func (ra *readAheader) close() {
 
 // blob returns blob h's logical bytes: from the reader's current chunk,
 // from a load started ahead of it, or loaded now.
-func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
+func (m *Manager) blob(ref meta.ChunkRef, cache *ReadCache) ([]byte, error) {
+	h := ref.Hash
 	if cache == nil {
-		return m.store.Blob(h)
+		return m.store.ChunkData(ref)
 	}
 	if d, ok := cache.lookup(h); ok {
 		return d, nil
@@ -178,9 +179,9 @@ func (m *Manager) blob(h blobstore.Hash, cache *ReadCache) ([]byte, error) {
 	if cache.seq {
 		// A stream keeps its chunks itself; the shared cache is for
 		// blobs read again and again.
-		d, lent, err = m.store.BlobLent(h)
+		d, lent, err = m.store.ChunkDataLent(ref)
 	} else {
-		d, err = m.store.Blob(h)
+		d, err = m.store.ChunkData(ref)
 	}
 	if err == nil {
 		cache.keep(h, d, lent)
@@ -212,14 +213,15 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 		if start >= f.size {
 			break
 		}
-		h, ok := m.aheadHash(f, j)
+		ref, ok := m.aheadRef(f, j)
+		h := ref.Hash
 		cache.aheadT = j + 1
 		if _, held := cache.lookup(h); !ok || held || slices.ContainsFunc(cache.ahead, func(p *prefetch) bool { return p.hash == h }) {
 			continue
 		}
 		p := &prefetch{idx: j, hash: h, done: make(chan struct{})}
 		if !m.ra.start(func() {
-			p.data, p.lent, p.err = m.store.BlobLent(h)
+			p.data, p.lent, p.err = m.store.ChunkDataLent(ref)
 			close(p.done)
 		}) {
 			cache.aheadT = j // not scheduled: try again on the next read
@@ -239,21 +241,24 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 	}
 }
 
-// aheadHash is the blob chunk j will be read from, when that is a stored
+// aheadRef is the blob chunk j will be read from, when that is a stored
 // blob (not bytes in memory, a hole or a truncated range).
-func (m *Manager) aheadHash(f *file, j uint64) (blobstore.Hash, bool) {
+func (m *Manager) aheadRef(f *file, j uint64) (meta.ChunkRef, bool) {
 	if c := f.chunks[j]; c != nil {
 		if c.buf == nil && c.ref != nil {
-			return c.ref.Hash, true
+			return chunkRefOf(c.ref), true
 		}
-		return blobstore.Hash{}, false
+		return meta.ChunkRef{}, false
 	}
 	if j*meta.ChunkSize >= f.trunc {
-		return blobstore.Hash{}, false
+		return meta.ChunkRef{}, false
 	}
 	ref, ok, err := m.store.Chunk(f.ino, j)
 	if err != nil || !ok {
-		return blobstore.Hash{}, false
+		return meta.ChunkRef{}, false
 	}
-	return ref.Hash, true
+	return ref, true
 }
+
+// chunkRefOf is the manifest entry a blob reference makes.
+func chunkRefOf(r *meta.BlobRef) meta.ChunkRef { return meta.ChunkRef{Hash: r.Hash, Size: r.Size} }
