@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -80,6 +81,11 @@ type reaper struct {
 	queue   []uint64
 	running bool
 	wg      sync.WaitGroup
+
+	// busy is held by whoever takes a batch off the queue, from the
+	// taking until it is freed: settle, once it holds it, knows that no
+	// batch taken before is still in flight.
+	busy sync.Mutex
 }
 
 // maxReap bounds one transaction of the reaper; reapGather is how long
@@ -113,17 +119,53 @@ func (r *reaper) run(v *FS) {
 			time.Sleep(reapGather)
 			r.mu.Lock()
 		}
-		n := min(len(r.queue), maxReap)
-		if n == 0 {
+		if len(r.queue) == 0 {
 			r.running = false
 			r.mu.Unlock()
 			return
 		}
-		batch := append([]uint64(nil), r.queue[:n]...)
-		r.queue = r.queue[n:]
 		r.mu.Unlock()
-		if err := v.meta.ReleaseOrphans(batch); err != nil {
-			slog.Error("free forgotten orphans", "inodes", len(batch), "err", err)
+		if err := r.freeBatch(v); err != nil {
+			slog.Error("free forgotten orphans", "err", err)
+		}
+	}
+}
+
+// freeBatch takes up to maxReap orphans off the queue and frees them.
+func (r *reaper) freeBatch(v *FS) error {
+	r.busy.Lock()
+	defer r.busy.Unlock()
+	r.mu.Lock()
+	n := min(len(r.queue), maxReap)
+	batch := append([]uint64(nil), r.queue[:n]...)
+	r.queue = r.queue[n:]
+	r.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if err := v.meta.ReleaseOrphans(batch); err != nil {
+		return fmt.Errorf("%d inodes: %w", n, err)
+	}
+	return nil
+}
+
+// settle frees, on the caller's goroutine, every orphan queued when it is
+// called, without letting more gather, and returns once no batch taken
+// before it is still being freed: what the kernel has forgotten by then
+// no longer references its blobs (GC).
+func (r *reaper) settle(v *FS) error {
+	for {
+		r.mu.Lock()
+		left := len(r.queue)
+		r.mu.Unlock()
+		if left == 0 {
+			// A batch the goroutine took is freed once busy is free.
+			r.busy.Lock()
+			r.busy.Unlock()
+			return nil
+		}
+		if err := r.freeBatch(v); err != nil {
+			return err
 		}
 	}
 }

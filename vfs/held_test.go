@@ -4,6 +4,8 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+
+	"github.com/taskerfs/taskerfs/blobstore"
 )
 
 // An inode the kernel holds outlives its last name until the kernel
@@ -78,5 +80,50 @@ func TestHeldInodeOutlivesUnlink(t *testing.T) {
 				t.Fatal("open of a freed inode succeeded")
 			}
 		})
+	}
+}
+
+// A gc right after the kernel forgot a removed file reclaims its blob
+// (here a journaled, inline one, which goes with its last reference; a
+// file blob then goes in the same gc): GC frees the orphans queued for the
+// reaper instead of finding them still referenced while the reaper lets
+// forgets gather. The reaper's goroutine is kept from starting (running
+// set), so the orphan is still queued when GC runs, as it is for the
+// reaper's gathering pause after a forget.
+func TestGCFreesForgottenOrphans(t *testing.T) {
+	v := openTestFS(t)
+	data := make([]byte, 200<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := v.WriteFile("sessions/s/big", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := v.Resolve("sessions/s/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := v.Resolve("sessions/s")
+	v.Hold(a.Ino)
+	if err := v.meta.Unlink(dir.Ino, "big"); err != nil {
+		t.Fatal(err)
+	}
+	v.reap.mu.Lock()
+	v.reap.running = true
+	v.reap.mu.Unlock()
+	if err := v.Forget(a.Ino); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.meta.GetAttr(a.Ino); err != nil {
+		t.Fatalf("the orphan before gc: %v (the reaper freed it already)", err)
+	}
+	if _, err := v.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.meta.GetAttr(a.Ino); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("the forgotten orphan after gc: %v, want ENOENT", err)
+	}
+	if _, ok, err := v.meta.BlobInfo(blobstore.Sum(data)); err != nil || ok {
+		t.Fatalf("the removed file's blob is still referenced after gc (%v, %v)", ok, err)
 	}
 }

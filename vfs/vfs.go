@@ -462,10 +462,15 @@ func (v *FS) freeSpace() (avail, total int64, err error) {
 	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, err
 }
 
-// GC removes unreferenced blobs.
+// GC removes unreferenced blobs. The orphans the kernel has forgotten are
+// freed first, not left to the reaper's next batch: a gc right after an
+// rm reclaims the removed files' blobs.
 func (v *FS) GC() (meta.GCResult, error) {
 	if err := v.wb.SyncAll(); err != nil {
 		return meta.GCResult{}, err
+	}
+	if err := v.reap.settle(v); err != nil {
+		return meta.GCResult{}, fmt.Errorf("free forgotten orphans: %w", err)
 	}
 	return v.meta.GC()
 }
