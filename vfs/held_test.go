@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/taskerfs/taskerfs/blobstore"
+	"github.com/taskerfs/taskerfs/meta"
 )
 
 // An inode the kernel holds outlives its last name until the kernel
@@ -23,18 +24,7 @@ func TestHeldInodeOutlivesUnlink(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			v := openTestFS(t)
-			if err := v.WriteFile("sessions/s/f", []byte("content"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			a, err := v.Resolve("sessions/s/f")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir, _ := v.Resolve("sessions/s")
-			v.Hold(a.Ino)
-			if err := v.meta.Unlink(dir.Ino, "f"); err != nil {
-				t.Fatal(err)
-			}
+			a := heldUnlinked(t, v, "f", []byte("content"))
 			if tt.openAfterRm {
 				if err := v.OpenFile(a.Ino); err != nil {
 					t.Fatalf("open of a held, unlinked inode: %v", err)
@@ -96,18 +86,7 @@ func TestGCFreesForgottenOrphans(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	if err := v.WriteFile("sessions/s/big", data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err := v.Resolve("sessions/s/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, _ := v.Resolve("sessions/s")
-	v.Hold(a.Ino)
-	if err := v.meta.Unlink(dir.Ino, "big"); err != nil {
-		t.Fatal(err)
-	}
+	a := heldUnlinked(t, v, "big", data)
 	v.reap.mu.Lock()
 	v.reap.running = true
 	v.reap.mu.Unlock()
@@ -126,4 +105,26 @@ func TestGCFreesForgottenOrphans(t *testing.T) {
 	if _, ok, err := v.meta.BlobInfo(blobstore.Sum(data)); err != nil || ok {
 		t.Fatalf("the removed file's blob is still referenced after gc (%v, %v)", ok, err)
 	}
+}
+
+// heldUnlinked writes sessions/s/NAME, takes a kernel reference to it (a
+// lookup) and unlinks it: an orphan the kernel still holds.
+func heldUnlinked(t *testing.T, v *FS, name string, data []byte) meta.Attr {
+	t.Helper()
+	if err := v.WriteFile("sessions/s/"+name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := v.Resolve("sessions/s/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := v.Resolve("sessions/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Hold(a.Ino)
+	if err := v.meta.Unlink(dir.Ino, name); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
