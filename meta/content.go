@@ -581,12 +581,18 @@ func (s *Store) Unpin(h blobstore.Hash) {
 
 // Blob returns the logical bytes of blob h, wherever it lives.
 func (s *Store) Blob(h blobstore.Hash) ([]byte, error) {
+	return s.throughCache(h, func() ([]byte, error) { return s.loadBlob(h) })
+}
+
+// throughCache answers h from the blob cache, else loads it and fills the
+// cache.
+func (s *Store) throughCache(h blobstore.Hash, load func() ([]byte, error)) ([]byte, error) {
 	if s.blobCache != nil {
 		if d, ok := s.blobCache.Get(h); ok {
 			return d, nil
 		}
 	}
-	d, err := s.loadBlob(h)
+	d, err := load()
 	if err == nil && s.blobCache != nil {
 		s.blobCache.Set(h, d)
 	}
@@ -654,16 +660,7 @@ func (s *Store) ChunkBlob(c ChunkRef) ([]byte, error) { return s.loadChunk(c) }
 // the blob cache, and with the entry's size, one point read for an inline
 // payload instead of two (see loadChunk).
 func (s *Store) ChunkData(c ChunkRef) ([]byte, error) {
-	if s.blobCache != nil {
-		if d, ok := s.blobCache.Get(c.Hash); ok {
-			return d, nil
-		}
-	}
-	d, err := s.loadChunk(c)
-	if err == nil && s.blobCache != nil {
-		s.blobCache.Set(c.Hash, d)
-	}
-	return d, err
+	return s.throughCache(c.Hash, func() ([]byte, error) { return s.loadChunk(c) })
 }
 
 // ChunkDataLent is ChunkData for a sequential reader that keeps what it

@@ -251,7 +251,7 @@ func snapRead(st *meta.Store, ino uint64, dest []byte, off int64) (int, error) {
 		if !ok {
 			clear(out) // a hole
 		} else {
-			data, err := st.Blob(c.Hash)
+			data, err := st.ChunkData(c)
 			if err != nil {
 				return n, err
 			}

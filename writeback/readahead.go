@@ -151,8 +151,8 @@ func (ra *readAheader) close() {
 	ra.wg.Wait()
 }
 
-// blob returns blob h's logical bytes: from the reader's current chunk,
-// from a load started ahead of it, or loaded now.
+// blob returns the content of manifest entry ref: from the reader's
+// current chunk, from a load started ahead of it, or loaded now.
 func (m *Manager) blob(ref meta.ChunkRef, cache *ReadCache) ([]byte, error) {
 	h := ref.Hash
 	if cache == nil {
