@@ -541,6 +541,21 @@ func (tx *Tx) freeRead(r *orphanRead) error {
 	return tx.dropInode(r.ino, r.attr)
 }
 
+// Orphans counts the inodes unlinked while the kernel or an open handle
+// still held them (their orphan records), up to max.
+func (s *Store) Orphans(max int) (int, error) {
+	p := []byte{pfxOrphan}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for ok := it.First(); ok && n < max; ok = it.Next() {
+		n++
+	}
+	return n, it.Close()
+}
+
 func (s *Store) purgeOrphans() error {
 	p := []byte{pfxOrphan}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/meta"
@@ -104,6 +105,60 @@ func TestGCFreesForgottenOrphans(t *testing.T) {
 	}
 	if _, ok, err := v.meta.BlobInfo(blobstore.Sum(data)); err != nil || ok {
 		t.Fatalf("the removed file's blob is still referenced after gc (%v, %v)", ok, err)
+	}
+}
+
+// TestGCWaitsForHeldOrphans: the kernel sends FORGET (and RELEASE) after
+// the unlink (close) has returned, so a gc right after an rm may find the
+// removed files still held; it waits for them to be let go, and gives up
+// on an orphan held for longer without touching it.
+func TestGCWaitsForHeldOrphans(t *testing.T) {
+	v := openTestFS(t)
+	data := make([]byte, 200<<10)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	a := heldUnlinked(t, v, "late", data)
+	forgot := make(chan error, 1)
+	waited := false
+	gcWaiting = func() {
+		// The kernel's FORGET arrives while gc waits.
+		if !waited {
+			waited = true
+			go func() { forgot <- v.Forget(a.Ino) }()
+		}
+	}
+	defer func() { gcWaiting = nil }()
+	if _, err := v.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if !waited {
+		t.Fatal("gc did not wait for the held orphan")
+	}
+	if err := <-forgot; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := v.meta.BlobInfo(blobstore.Sum(data)); err != nil || ok {
+		t.Fatalf("the removed file's blob is still referenced after gc (%v, %v)", ok, err)
+	}
+
+	// An orphan held past the wait keeps its content.
+	kept := make([]byte, 100<<10)
+	for i := range kept {
+		kept[i] = byte(i * 29)
+	}
+	b := heldUnlinked(t, v, "open", kept)
+	defer func(w time.Duration) { gcOrphanWait = w }(gcOrphanWait)
+	gcOrphanWait = 20 * time.Millisecond
+	gcWaiting = nil
+	if _, err := v.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := v.meta.BlobInfo(blobstore.Sum(kept)); err != nil || !ok {
+		t.Fatalf("a held orphan's blob after gc: %v, %v; want kept", ok, err)
+	}
+	if _, err := v.meta.GetAttr(b.Ino); err != nil {
+		t.Fatalf("the held orphan after gc: %v", err)
 	}
 }
 

@@ -462,15 +462,42 @@ func (v *FS) freeSpace() (avail, total int64, err error) {
 	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize, err
 }
 
+// gcOrphanWait bounds how long GC waits for the kernel to let go of
+// unlinked files: close() sends RELEASE and an unlink's eviction sends
+// FORGET after the syscall has returned, so a gc right after an rm can
+// find the removed files still held for a few milliseconds (seconds on
+// a loaded machine). An orphan held longer (a process keeps the file
+// open) keeps its blobs, and the background gc frees them later.
+var gcOrphanWait = 3 * time.Second
+
+// gcWaiting, when set (tests), is called each time GC waits for a held
+// orphan.
+var gcWaiting func()
+
 // GC removes unreferenced blobs. The orphans the kernel has forgotten are
-// freed first, not left to the reaper's next batch: a gc right after an
-// rm reclaims the removed files' blobs.
+// freed first, not left to the reaper's next batch, and orphans still
+// held are given gcOrphanWait to be let go: a gc right after an rm
+// reclaims the removed files' blobs.
 func (v *FS) GC() (meta.GCResult, error) {
 	if err := v.wb.SyncAll(); err != nil {
 		return meta.GCResult{}, err
 	}
-	if err := v.reap.settle(v); err != nil {
-		return meta.GCResult{}, fmt.Errorf("free forgotten orphans: %w", err)
+	deadline := time.Now().Add(gcOrphanWait)
+	for {
+		if err := v.reap.settle(v); err != nil {
+			return meta.GCResult{}, fmt.Errorf("free forgotten orphans: %w", err)
+		}
+		n, err := v.meta.Orphans(1)
+		if err != nil {
+			return meta.GCResult{}, err
+		}
+		if n == 0 || time.Now().After(deadline) {
+			break
+		}
+		if gcWaiting != nil {
+			gcWaiting()
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return v.meta.GC()
 }
