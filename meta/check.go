@@ -241,8 +241,8 @@ func allInodes(r pebble.Reader, fn func(a Attr) error) error { return eachInode(
 // each belongs to an inode whose size covers it. The manifest and the
 // inode tables are both in inode order: one pass over each. users gets the
 // count and the sum of the reverse entries the manifests call for.
-func countReferences(r pebble.Reader, users *userSums, report func(Problem)) (map[blobstore.Hash]uint64, error) {
-	refs := map[blobstore.Hash]uint64{}
+func countReferences(r pebble.Reader, users *userSums, report func(Problem)) (map[blobstore.Hash]refUse, error) {
+	refs := map[blobstore.Hash]refUse{}
 	inodes, err := newSeeker(r, pfxInode)
 	if err != nil {
 		return nil, err
@@ -267,13 +267,31 @@ func countReferences(r pebble.Reader, users *userSums, report func(Problem)) (ma
 			report(Problem{Kind: ProblemManifest, Ino: ino, Hash: c.Hash, Msg: fmt.Sprintf("manifest entry %d of inode %d lies past its size %d", index, ino, a.Size)})
 		}
 		users.add(c.Hash, ino, index)
-		refs[c.Hash]++
+		refs[c.Hash] = refs[c.Hash].add(c.Payload)
 		return nil
 	})
 	if err == nil {
 		err = inodes.err()
 	}
 	return refs, err
+}
+
+// refUse is what the manifest entries say of one blob: how many name it,
+// and the inline payload id they name (mixed: not all the same one).
+type refUse struct {
+	n       uint64
+	payload uint64
+	mixed   bool
+}
+
+func (u refUse) add(payload uint64) refUse {
+	if u.n == 0 {
+		u.payload = payload
+	} else if u.payload != payload {
+		u.mixed = true
+	}
+	u.n++
+	return u
 }
 
 // userSums is a count and a sum of hashes of reverse entries (blob, inode,
@@ -336,7 +354,30 @@ func diffUsers(r pebble.Reader, report func(Problem)) error {
 // payloads against it (both tables in hash order: one pass over each) and
 // the reverse table against the manifests' sum in want; cs counts every
 // refcount record.
-func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userSums, cs *counterScan, report func(Problem)) error {
+func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]refUse, want *userSums, cs *counterScan, report func(Problem)) error {
+	// The payloads keyed by id (in id order, not the records' hash order):
+	// each is met by the record that names it, or reported.
+	byID := map[blobstore.Hash]uint64{}
+	type idPayload struct {
+		id uint64
+		h  blobstore.Hash
+	}
+	var extra []idPayload // a second payload for one hash
+	if err := scanKeys(r, []byte{pfxPayload}, func(k, _ []byte) error {
+		if len(k) != payloadKeyLen {
+			report(Problem{Kind: ProblemInline, Msg: fmt.Sprintf("inline payload key %x is malformed", k)})
+			return nil
+		}
+		id, h := binary.BigEndian.Uint64(k[1:]), blobstore.Hash(k[9:])
+		if _, dup := byID[h]; dup {
+			extra = append(extra, idPayload{id, h})
+		} else {
+			byID[h] = id
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	ip := []byte{pfxInline}
 	inline, err := r.NewIter(&pebble.IterOptions{LowerBound: ip, UpperBound: prefixEnd(ip)})
 	if err != nil {
@@ -350,7 +391,7 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userS
 		for ; inOK && (h == nil || bytes.Compare(inline.Key()[1:], h[:]) < 0); inOK = inline.Next() {
 			var k blobstore.Hash
 			copy(k[:], inline.Key()[1:])
-			if refs[k] == 0 {
+			if refs[k].n == 0 {
 				report(Problem{Kind: ProblemInline, Hash: k, Msg: fmt.Sprintf("inline payload of unreferenced blob %s", k)})
 			}
 		}
@@ -371,14 +412,32 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userS
 		}
 		delete(marks, h)
 		cs.ref(&rec)
-		if rec.Refs != refs[h] {
-			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, refs[h])})
+		use := refs[h]
+		if rec.Refs != use.n {
+			report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s has refcount %d, manifests hold %d", h, rec.Refs, use.n)})
+		}
+		if rec.Inline && use.n > 0 && (use.mixed || use.payload != rec.Payload) {
+			report(Problem{Kind: ProblemManifest, Hash: h, Msg: fmt.Sprintf("inline blob %s has payload %d; its manifest entries name %d (mixed=%v)", h, rec.Payload, use.payload, use.mixed)})
 		}
 		delete(refs, h) // what stays is referenced without a record
 		unrecorded(&h)
 		hasInline := inOK && bytes.Equal(inline.Key()[1:], h[:])
 		if hasInline {
 			inOK = inline.Next()
+		}
+		if rec.Payload != 0 {
+			// Keyed by id: the one the record names.
+			hasInline = false
+			if id, ok := byID[h]; ok && id == rec.Payload {
+				hasInline = true
+				delete(byID, h)
+			}
+			for i := range extra {
+				if extra[i].h == h && extra[i].id == rec.Payload {
+					hasInline = true
+					extra[i].id = 0 // met
+				}
+			}
 		}
 		if hasInline != rec.Inline {
 			report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("blob %s is recorded inline=%v, payload present=%v", h, rec.Inline, hasInline)})
@@ -392,11 +451,19 @@ func checkRefcounts(r pebble.Reader, refs map[blobstore.Hash]uint64, want *userS
 	if err := inline.Error(); err != nil {
 		return err
 	}
+	for _, e := range extra {
+		if e.id != 0 {
+			report(Problem{Kind: ProblemInline, Hash: e.h, Msg: fmt.Sprintf("inline payload %d of blob %s, which its record does not name", e.id, e.h)})
+		}
+	}
+	for h, id := range byID {
+		report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("inline payload %d of blob %s, which no record names", id, h)})
+	}
 	for h := range marks {
 		report(Problem{Kind: ProblemInline, Hash: h, Msg: fmt.Sprintf("journal mark of unreferenced blob %s", h)})
 	}
-	for h, n := range refs {
-		report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, n)})
+	for h, u := range refs {
+		report(Problem{Kind: ProblemRefcount, Hash: h, Msg: fmt.Sprintf("blob %s referenced %d times has no refcount", h, u.n)})
 	}
 	have := userSums{seed: want.seed}
 	if err := scanKeys(r, []byte{pfxUser}, func(k, _ []byte) error {
@@ -476,6 +543,7 @@ type RefRepair struct {
 	Dropped       int // records (and inline payloads) nothing referenced
 	Created       int // records made for referenced blobs that had none
 	UsersFixed    int // reverse entries added or removed
+	PayloadIDs    int // manifest entries given their inline blob's payload id
 	Unrecoverable int // referenced inline blobs whose payload is gone
 }
 
@@ -488,7 +556,7 @@ type RefRepair struct {
 func (s *Store) RepairRefcounts() (RefRepair, error) {
 	var res RefRepair
 	err := s.Update(true, func(tx *Tx) error {
-		refs := map[blobstore.Hash]uint64{}
+		refs := map[blobstore.Hash]refUse{}
 		users := map[string]bool{}
 		err := scanKeys(tx.b, []byte{pfxChunk}, func(k, v []byte) error {
 			c, err := decodeChunkRef(v)
@@ -496,7 +564,7 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 				return nil // a malformed entry is Check's to report
 			}
 			ino, index := binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
-			refs[c.Hash]++
+			refs[c.Hash] = refs[c.Hash].add(c.Payload)
 			users[string(userKey(c.Hash, ino, index))] = true
 			return nil
 		})
@@ -504,15 +572,19 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 			return err
 		}
 		stale := map[blobstore.Hash]blobRecord{}
+		ids := map[blobstore.Hash]uint64{} // inline blobs whose entries name other payload ids
 		err = scanRefs(tx.b, func(h blobstore.Hash, rec blobRecord) error {
-			n, used := refs[h]
+			u, used := refs[h]
 			delete(refs, h)
+			if used && rec.Inline && (u.mixed || u.payload != rec.Payload) {
+				ids[h] = rec.Payload
+			}
 			switch {
 			case !used:
 				stale[h] = rec
-			case rec.Refs != n:
+			case rec.Refs != u.n:
 				old := rec
-				rec.Refs = n
+				rec.Refs = u.n
 				res.Refcounts++
 				return tx.setRef(h, &old, rec)
 			}
@@ -521,14 +593,17 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 		if err != nil {
 			return err
 		}
+		if err := tx.fixPayloadIDs(ids, &res); err != nil {
+			return err
+		}
 		for h, rec := range stale {
 			res.Dropped++
 			tx.delRef(h, rec)
-			tx.b.Delete(inlineKey(h), nil)
+			tx.b.Delete(payloadKey(rec.Payload, h), nil)
 			tx.b.Delete(journalKey(h), nil)
 		}
-		for h, n := range refs {
-			rec, ok, err := s.recoverRecord(tx, h)
+		for h, u := range refs {
+			rec, ok, err := s.recoverRecord(tx, h, u)
 			if err != nil {
 				return err
 			}
@@ -536,7 +611,12 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 				res.Unrecoverable++
 				continue
 			}
-			rec.Refs = n
+			if rec.Inline && (u.mixed || u.payload != rec.Payload) {
+				if err := tx.fixPayloadIDs(map[blobstore.Hash]uint64{h: rec.Payload}, &res); err != nil {
+					return err
+				}
+			}
+			rec.Refs = u.n
 			res.Created++
 			tx.setRef(h, nil, rec)
 			if rec.Inline && journaled(rec.Size) {
@@ -570,8 +650,13 @@ func (s *Store) RepairRefcounts() (RefRepair, error) {
 // recoverRecord rebuilds the record of a referenced blob that has none,
 // from a raw inline payload or the blob store's header. (A zstd inline
 // payload cannot be decoded without the size its record held.)
-func (s *Store) recoverRecord(tx *Tx, h blobstore.Hash) (blobRecord, bool, error) {
-	p, ok, err := get(tx.b, inlineKey(h))
+func (s *Store) recoverRecord(tx *Tx, h blobstore.Hash, u refUse) (blobRecord, bool, error) {
+	id := u.payload
+	p, ok, err := get(tx.b, payloadKey(id, h))
+	if err == nil && !ok && id != 0 {
+		id = 0
+		p, ok, err = get(tx.b, inlineKey(h))
+	}
 	if err != nil {
 		return blobRecord{}, false, err
 	}
@@ -579,11 +664,40 @@ func (s *Store) recoverRecord(tx *Tx, h blobstore.Hash) (blobRecord, bool, error
 		if len(p) == 0 || blobstore.Codec(p[0]) != blobstore.CodecRaw || blobstore.Sum(p[1:]) != h {
 			return blobRecord{}, false, nil
 		}
-		return blobRecord{Inline: true, Codec: blobstore.CodecRaw, Size: uint32(len(p) - 1), Stored: int64(len(p))}, true, nil
+		return blobRecord{Inline: true, Codec: blobstore.CodecRaw, Size: uint32(len(p) - 1), Stored: int64(len(p)), Payload: id}, true, nil
 	}
 	info, err := s.blobs.Stat(h)
 	if err != nil {
 		return blobRecord{}, false, nil
 	}
 	return blobRecord{Size: uint32(info.Size), Stored: info.Stored, Codec: info.Codec}, true, nil
+}
+
+// fixPayloadIDs rewrites the manifest entries of the inline blobs in ids
+// that name another payload id than their record's (ids[h]).
+func (tx *Tx) fixPayloadIDs(ids map[blobstore.Hash]uint64, res *RefRepair) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	type fix struct {
+		key []byte
+		c   ChunkRef
+	}
+	var fixes []fix
+	err := scanKeys(tx.b, []byte{pfxChunk}, func(k, v []byte) error {
+		c, err := decodeChunkRef(v)
+		if err != nil {
+			return nil
+		}
+		if id, ok := ids[c.Hash]; ok && c.Payload != id {
+			c.Payload = id
+			fixes = append(fixes, fix{bytes.Clone(k), c})
+		}
+		return nil
+	})
+	for _, f := range fixes {
+		res.PayloadIDs++
+		tx.b.Set(f.key, encodeChunkRef(f.c), nil)
+	}
+	return err
 }

@@ -134,8 +134,30 @@ func TestCheckFindsDamage(t *testing.T) {
 			raw(e, func(b *pebble.Batch) { b.Delete(refKey(tr.shared), nil) })
 		}, []ProblemKind{ProblemRefcount}},
 		{"inline payload missing", func(e *env, tr *tree) {
+			info, _, _ := e.s.BlobInfo(tr.inline)
+			raw(e, func(b *pebble.Batch) { b.Delete(payloadKey(info.Payload, tr.inline), nil) })
+		}, []ProblemKind{ProblemInline}},
+		{"inline payload keyed by hash missing", func(e *env, tr *tree) {
+			e.toLegacyPayload(tr.inline)
 			raw(e, func(b *pebble.Batch) { b.Delete(inlineKey(tr.inline), nil) })
 		}, []ProblemKind{ProblemInline}},
+		{"inline payload under another id", func(e *env, tr *tree) {
+			info, _, _ := e.s.BlobInfo(tr.inline)
+			raw(e, func(b *pebble.Batch) {
+				v, _, _ := get(e.s.db, payloadKey(info.Payload, tr.inline))
+				b.Delete(payloadKey(info.Payload, tr.inline), nil)
+				b.Set(payloadKey(info.Payload+1000, tr.inline), v, nil)
+			})
+		}, []ProblemKind{ProblemInline}},
+		{"manifest entry naming another payload id", func(e *env, tr *tree) {
+			raw(e, func(b *pebble.Batch) {
+				v, _, _ := get(e.s.db, chunkKey(tr.file.Ino, 0))
+				c, _ := decodeChunkRef(v)
+				c.Payload += 7
+				b.Set(chunkKey(tr.file.Ino, 0), encodeChunkRef(c), nil)
+			})
+		}, []ProblemKind{ProblemManifest}},
+
 		{"inline payload of a blob kept in a file", func(e *env, tr *tree) {
 			raw(e, func(b *pebble.Batch) { b.Set(inlineKey(tr.shared), []byte{0, 'x'}, nil) })
 		}, []ProblemKind{ProblemInline}},

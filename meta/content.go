@@ -30,21 +30,34 @@ type BlobRef struct {
 	Codec  blobstore.Codec
 	Stored int64  // bytes on disk
 	Inline []byte // encoded payload when the blob lives in pebble
+	// Payload is the inline payload's id (payloadKey), set by the commit
+	// that records the blob (SetChunk), so that a manifest entry made from
+	// this reference (ChunkRefOf) reads it with one point read.
+	Payload uint64
 }
 
 // ChunkRef is one manifest entry.
 type ChunkRef struct {
 	Hash blobstore.Hash
 	Size uint32
+	// Payload is the id of the blob's inline payload when the entry was
+	// written (0: a blob file, or a payload from before ids). A blob that
+	// moved to a file since (journal.go) leaves it naming nothing, and a
+	// read that misses it asks the blob's record (loadChunk).
+	Payload uint64
 }
+
+// ChunkRefOf is the manifest entry a committed blob reference makes.
+func ChunkRefOf(r *BlobRef) ChunkRef { return ChunkRef{Hash: r.Hash, Size: r.Size, Payload: r.Payload} }
 
 // blobRecord is a blob's refcount and where it lives.
 type blobRecord struct {
-	Refs   uint64
-	Inline bool
-	Size   uint32
-	Stored int64
-	Codec  blobstore.Codec
+	Refs    uint64
+	Inline  bool
+	Size    uint32
+	Stored  int64
+	Codec   blobstore.Codec
+	Payload uint64 // the inline payload's id (payloadKey); 0: inlineKey, or not inline
 }
 
 func (r *blobRecord) encode() []byte {
@@ -55,7 +68,11 @@ func (r *blobRecord) encode() []byte {
 	}
 	b = append(b, inline, byte(r.Codec))
 	b = binary.AppendUvarint(b, uint64(r.Size))
-	return binary.AppendUvarint(b, uint64(r.Stored))
+	b = binary.AppendUvarint(b, uint64(r.Stored))
+	if r.Payload != 0 {
+		b = binary.AppendUvarint(b, r.Payload)
+	}
+	return b
 }
 
 func decodeBlobRecord(v []byte) (blobRecord, error) {
@@ -68,11 +85,21 @@ func decodeBlobRecord(v []byte) (blobRecord, error) {
 	}
 	r.Size = uint32(d.uvarint())
 	r.Stored = int64(d.uvarint())
+	if d.err == nil && len(d.b) > 0 {
+		r.Payload = d.uvarint()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = errBadRecord
+	}
 	return r, d.err
 }
 
 func encodeChunkRef(c ChunkRef) []byte {
-	return binary.AppendUvarint(append([]byte(nil), c.Hash[:]...), uint64(c.Size))
+	b := binary.AppendUvarint(append(make([]byte, 0, 32+5+9), c.Hash[:]...), uint64(c.Size))
+	if c.Payload != 0 {
+		b = binary.AppendUvarint(b, c.Payload)
+	}
+	return b
 }
 
 func decodeChunkRef(v []byte) (ChunkRef, error) {
@@ -82,10 +109,17 @@ func decodeChunkRef(v []byte) (ChunkRef, error) {
 	}
 	copy(c.Hash[:], v)
 	n, k := binary.Uvarint(v[32:])
-	if k <= 0 {
+	if k <= 0 || n > ChunkSize {
 		return c, errBadRecord
 	}
 	c.Size = uint32(n)
+	if rest := v[32+k:]; len(rest) > 0 {
+		p, k := binary.Uvarint(rest)
+		if k != len(rest) || p == 0 {
+			return c, errBadRecord
+		}
+		c.Payload = p
+	}
 	return c, nil
 }
 
@@ -196,6 +230,7 @@ func (tx *Tx) setChunk(ino, index uint64, ref *BlobRef, none bool) error {
 			return err
 		}
 		if ref != nil && oc.Hash == ref.Hash {
+			ref.Payload = oc.Payload
 			return nil
 		}
 		if err := tx.unref(oc.Hash); err != nil {
@@ -209,11 +244,13 @@ func (tx *Tx) setChunk(ino, index uint64, ref *BlobRef, none bool) error {
 		}
 		return nil
 	}
-	if err := tx.ref(ref); err != nil {
+	payload, err := tx.ref(ref)
+	if err != nil {
 		return err
 	}
+	ref.Payload = payload
 	tx.b.Set(userKey(ref.Hash, ino, index), nil, nil)
-	return tx.b.Set(key, encodeChunkRef(ChunkRef{Hash: ref.Hash, Size: ref.Size}), nil)
+	return tx.b.Set(key, encodeChunkRef(ChunkRefOf(ref)), nil)
 }
 
 // TruncateChunks drops every manifest entry at or after index from.
@@ -268,36 +305,40 @@ func (tx *Tx) dropChunkRange(ino, from, to uint64) error {
 	return nil
 }
 
-func (tx *Tx) ref(r *BlobRef) error {
+// ref adds a reference to r's blob, recording it (and storing its inline
+// payload) when it is new, and returns the blob's inline payload id (0:
+// none, or one from before ids).
+func (tx *Tx) ref(r *BlobRef) (uint64, error) {
 	v, ok, err := get(tx.b, refKey(r.Hash))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rec := blobRecord{Inline: r.Inline != nil, Size: r.Size, Stored: r.Stored, Codec: r.Codec}
 	var old *blobRecord
 	if ok {
 		if rec, err = decodeBlobRecord(v); err != nil {
-			return err
+			return 0, err
 		}
 		prev := rec
 		old = &prev
 	} else if r.Inline != nil {
 		// The payload goes straight into the batch behind its codec byte
 		// (no copy of it made first: it is the whole of a small file).
-		k := inlineKey(r.Hash)
+		rec.Payload = tx.allocPayload()
+		k := payloadKey(rec.Payload, r.Hash)
 		op := tx.b.SetDeferred(len(k), 1+len(r.Inline))
 		copy(op.Key, k)
 		op.Value[0] = byte(r.Codec)
 		copy(op.Value[1:], r.Inline)
 		if err := op.Finish(); err != nil {
-			return err
+			return 0, err
 		}
 		if journaled(r.Size) {
 			tx.b.Set(journalKey(r.Hash), nil, nil) // journal.go
 		}
 	}
 	rec.Refs++
-	return tx.setRef(r.Hash, old, rec)
+	return rec.Payload, tx.setRef(r.Hash, old, rec)
 }
 
 func (tx *Tx) unref(h blobstore.Hash) error {
@@ -322,7 +363,7 @@ func (tx *Tx) unref(h blobstore.Hash) error {
 	tx.delRef(h, rec)
 	if rec.Inline {
 		tx.s.freed.inline.Add(uint64(rec.Stored))
-		tx.b.Delete(inlineKey(h), nil)
+		tx.b.Delete(payloadKey(rec.Payload, h), nil)
 		if journaled(rec.Size) {
 			tx.b.Delete(journalKey(h), nil)
 		}
@@ -635,7 +676,7 @@ func (s *Store) loadInline(h blobstore.Hash) (d []byte, inline bool, err error) 
 			return nil, true, err
 		}
 		if rec.Inline {
-			p, ok, err := get(s.db, inlineKey(h))
+			p, ok, err := get(s.db, payloadKey(rec.Payload, h))
 			if err != nil {
 				return nil, true, err
 			}
@@ -701,7 +742,13 @@ func (s *Store) ChunkDataLent(c ChunkRef) ([]byte, *blobstore.Lent, error) {
 	if inline || err != nil {
 		return d, nil, err
 	}
-	return lender.GetLent(c.Hash)
+	d, lent, err := lender.GetLent(c.Hash)
+	if errors.Is(err, blobstore.ErrNotFound) {
+		if d, inline, ierr := s.loadInline(c.Hash); inline {
+			return d, nil, ierr
+		}
+	}
+	return d, lent, err
 }
 
 // loadChunk loads the content of manifest entry c, wherever it lives.
@@ -710,23 +757,31 @@ func (s *Store) loadChunk(c ChunkRef) ([]byte, error) {
 	if inline || err != nil {
 		return d, err
 	}
-	return s.blobs.Get(c.Hash)
+	d, err = s.blobs.Get(c.Hash)
+	if errors.Is(err, blobstore.ErrNotFound) {
+		// An entry whose payload id is not the record's (one made from
+		// a reference before its commit set the id): the record knows.
+		if d, inline, ierr := s.loadInline(c.Hash); inline {
+			return d, ierr
+		}
+	}
+	return d, err
 }
 
 // loadChunkInline loads the content of manifest entry c when the metadata
 // store keeps it (inline true); otherwise the caller reads it from the
-// blob store. The inline payload is looked up first, with the entry's size
-// as the decode's bound: one point read, where loadInline reads the
-// refcount record and then the payload, two reads of two tables whose keys
-// are hashes (so neither is near the entry, nor near the last file's). A
-// file blob's lookup finds no payload, which the tables' bloom filters
-// mostly answer without reading a block. The payload is there exactly
-// while the blob is inline: unref deletes it with the blob's last
-// reference, and a journaled blob's move to its file (journal.go) deletes
-// it only once the file is written, so a miss finds the file. Check holds
-// entry sizes and payloads to agreeing.
+// blob store. The inline payload is looked up first, by the id the entry
+// names and with the entry's size as the decode's bound: one point read,
+// where loadInline reads the refcount record and then the payload. A file
+// blob's lookup (an entry without an id: a payload from before ids) finds
+// no payload, which the tables' bloom filters mostly answer without
+// reading a block. The payload is there exactly while the blob is inline:
+// unref deletes it with the blob's last reference, and a journaled blob's
+// move to its file (journal.go) deletes it only once the file is written,
+// so a miss finds the file. Check holds entry sizes and payload ids to
+// agreeing with the records.
 func (s *Store) loadChunkInline(c ChunkRef) (d []byte, inline bool, err error) {
-	p, ok, err := get(s.db, inlineKey(c.Hash))
+	p, ok, err := get(s.db, payloadKey(c.Payload, c.Hash))
 	if err != nil || !ok {
 		return nil, err != nil, err
 	}
@@ -736,11 +791,12 @@ func (s *Store) loadChunkInline(c ChunkRef) (d []byte, inline bool, err error) {
 
 // BlobInfo is what the content view shows of one blob.
 type BlobInfo struct {
-	Refs   uint64
-	Inline bool
-	Size   uint32
-	Stored int64
-	Codec  blobstore.Codec
+	Refs    uint64
+	Inline  bool
+	Size    uint32
+	Stored  int64
+	Codec   blobstore.Codec
+	Payload uint64 // the inline payload's id (0: none, or from before ids)
 }
 
 // BlobInfo returns a blob's refcount record; ok is false when nothing
@@ -761,9 +817,11 @@ func (s *Store) RefBlobs(fn func(h blobstore.Hash, info BlobInfo) error) error {
 
 // RefBlobsWithPayload is RefBlobs passing an inline blob's stored payload
 // too (for DecodeInline; nil when it is missing, or the blob is not
-// inline), read in the same pass: inline payloads sort as their refcount
-// records do, by hash, so a second iterator steps beside the first instead
-// of a point read per blob. The payload is fn's to keep.
+// inline), read without a point read per blob: the blobs whose payloads
+// are keyed by hash (from before payload ids) come in hash order, their
+// payloads read by an iterator beside the records'; those keyed by id come
+// after, in the order of the payload table (one scan of it, a point read
+// of each record). The payload is fn's to keep.
 func (s *Store) RefBlobsWithPayload(fn func(h blobstore.Hash, info BlobInfo, payload []byte) error) error {
 	return s.refBlobs(true, fn)
 }
@@ -788,6 +846,7 @@ func (s *Store) refBlobs(payloads bool, fn func(h blobstore.Hash, info BlobInfo,
 		return err
 	}
 	defer it.Close()
+	withID := 0 // inline blobs whose payload has an id: passed on later
 	for ok := it.First(); ok; ok = it.Next() {
 		var h blobstore.Hash
 		copy(h[:], it.Key()[1:])
@@ -797,6 +856,10 @@ func (s *Store) refBlobs(payloads bool, fn func(h blobstore.Hash, info BlobInfo,
 		}
 		var payload []byte
 		if r.Inline && in != nil {
+			if r.Payload != 0 {
+				withID++
+				continue
+			}
 			for inOK && bytes.Compare(in.Key()[1:], h[:]) < 0 {
 				inOK = in.Next()
 			}
@@ -813,32 +876,84 @@ func (s *Store) refBlobs(payloads bool, fn func(h blobstore.Hash, info BlobInfo,
 			return err
 		}
 	}
-	return it.Error()
+	if err := it.Error(); err != nil || withID == 0 {
+		return err
+	}
+	// The payloads keyed by id, each with its record; a record whose
+	// payload is not found is passed on with none, after a second look
+	// over the records (only when some were not met).
+	met := 0
+	err = scanPayloads(snap, func(id uint64, h blobstore.Hash, payload []byte) error {
+		v, ok, err := get(snap, refKey(h))
+		if err != nil || !ok {
+			return err
+		}
+		r, err := decodeBlobRecord(v)
+		if err != nil {
+			return err
+		}
+		if !r.Inline || r.Payload != id {
+			return nil // no record names it (Check reports it)
+		}
+		met++
+		return fn(h, BlobInfo(r), bytes.Clone(payload))
+	})
+	if err != nil || met == withID {
+		return err
+	}
+	return scanRefs(snap, func(h blobstore.Hash, r blobRecord) error {
+		if !r.Inline || r.Payload == 0 {
+			return nil
+		}
+		if _, ok, err := get(snap, payloadKey(r.Payload, h)); err != nil || ok {
+			return err
+		}
+		return fn(h, BlobInfo(r), nil)
+	})
+}
+
+// scanPayloads calls fn for every inline payload keyed by id, in id order
+// (the payload is fn's until it returns).
+func scanPayloads(r pebble.Reader, fn func(id uint64, h blobstore.Hash, payload []byte) error) error {
+	return scanKeys(r, []byte{pfxPayload}, func(k, v []byte) error {
+		if len(k) != payloadKeyLen {
+			return fmt.Errorf("meta: inline payload key %x: %w", k, errBadRecord)
+		}
+		return fn(binary.BigEndian.Uint64(k[1:]), blobstore.Hash(k[9:]), v)
+	})
 }
 
 // InlinePayloads calls fn with every inline blob's stored payload (for
-// DecodeInline), in hash order, over one snapshot: one sequential scan of
-// the inline table, where a point read per blob (ChunkBlob) reads a whole
-// table block for each. The payload is fn's until it returns.
-func (s *Store) InlinePayloads(fn func(h blobstore.Hash, payload []byte) error) error {
+// DecodeInline) and its id (0: keyed by hash, from before ids), over one
+// snapshot, in the payload tables' order: those keyed by hash, in hash
+// order, then those keyed by id, in id order. One sequential scan, where
+// a point read per blob (ChunkBlob) reads a whole table block for each.
+// The payload is fn's until it returns.
+func (s *Store) InlinePayloads(fn func(h blobstore.Hash, id uint64, payload []byte) error) error {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	p := []byte{pfxInline}
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
+	err := scanKeys(snap, []byte{pfxInline}, func(k, v []byte) error {
 		if len(k) != 1+len(blobstore.Hash{}) {
 			return errBadRecord
 		}
-		if err := fn(blobstore.Hash(k[1:]), it.Value()); err != nil {
-			return err
-		}
+		return fn(blobstore.Hash(k[1:]), 0, v)
+	})
+	if err != nil {
+		return err
 	}
-	return it.Error()
+	return scanPayloads(snap, func(id uint64, h blobstore.Hash, payload []byte) error { return fn(h, id, payload) })
+}
+
+// PayloadOrder compares two manifest entries in the order InlinePayloads
+// passes their payloads.
+func PayloadOrder(a, b ChunkRef) int {
+	if a.Payload != b.Payload {
+		if a.Payload < b.Payload {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a.Hash[:], b.Hash[:])
 }
 
 // BlobUsers calls fn for every (inode, chunk index) that references h.

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
@@ -144,12 +145,18 @@ func TestRefcounts(t *testing.T) {
 				if ok {
 					t.Fatalf("%s: blob %s still counted: %+v", st.name, n, info)
 				}
-				if e.has(inlineKey(r.Hash)) {
+				if e.hasPayload(r.Hash) {
 					t.Fatalf("%s: inline payload of %s kept at refcount 0", st.name, n)
 				}
 				continue
 			}
 			wantInfo := BlobInfo{Refs: want, Inline: r.Inline != nil, Size: r.Size, Stored: r.Stored, Codec: r.Codec}
+			if r.Inline != nil {
+				if info.Payload == 0 {
+					t.Fatalf("%s: inline blob %s has no payload id", st.name, n)
+				}
+				wantInfo.Payload = info.Payload
+			}
 			if !ok || info != wantInfo {
 				t.Fatalf("%s: blob %s info %+v, want %+v", st.name, n, info, wantInfo)
 			}
@@ -319,46 +326,181 @@ func TestBlobReadBack(t *testing.T) {
 func TestChunkDataDamage(t *testing.T) {
 	data := randomBytes(31, 3000)
 	h := blobstore.Sum(data)
-	for _, tt := range []struct {
-		name   string
-		damage func(tx *Tx) error
-	}{
-		{"payload missing", func(tx *Tx) error { return tx.b.Delete(inlineKey(h), nil) }},
-		{"payload of other bytes", func(tx *Tx) error {
-			return tx.b.Set(inlineKey(h), append([]byte{byte(blobstore.CodecRaw)}, randomBytes(32, 3000)...), nil)
-		}},
-		{"payload cut short", func(tx *Tx) error {
-			return tx.b.Set(inlineKey(h), append([]byte{byte(blobstore.CodecRaw)}, data[:2999]...), nil)
-		}},
-		{"payload of an unknown codec", func(tx *Tx) error {
-			return tx.b.Set(inlineKey(h), append([]byte{0x7f}, data...), nil)
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			f := e.mkfile("f").Ino
-			e.setChunk(f, 0, inlineRef(data))
-			if err := e.s.Update(false, tt.damage); err != nil {
-				t.Fatal(err)
+	for _, legacy := range []bool{false, true} {
+		for _, tt := range []struct {
+			name   string
+			damage func(tx *Tx, k []byte) error
+		}{
+			{"payload missing", func(tx *Tx, k []byte) error { return tx.b.Delete(k, nil) }},
+			{"payload of other bytes", func(tx *Tx, k []byte) error {
+				return tx.b.Set(k, append([]byte{byte(blobstore.CodecRaw)}, randomBytes(32, 3000)...), nil)
+			}},
+			{"payload cut short", func(tx *Tx, k []byte) error {
+				return tx.b.Set(k, append([]byte{byte(blobstore.CodecRaw)}, data[:2999]...), nil)
+			}},
+			{"payload of an unknown codec", func(tx *Tx, k []byte) error {
+				return tx.b.Set(k, append([]byte{0x7f}, data...), nil)
+			}},
+		} {
+			name := tt.name
+			if legacy {
+				name += " (keyed by hash)"
 			}
-			c, ok, err := e.s.Chunk(f, 0)
-			if err != nil || !ok {
-				t.Fatalf("Chunk: %v, %v", ok, err)
-			}
-			if got, err := e.s.ChunkData(c); err == nil {
-				t.Errorf("ChunkData gave %d bytes", len(got))
-			}
-			if got, _, err := e.s.ChunkDataLent(c); err == nil {
-				t.Errorf("ChunkDataLent gave %d bytes", len(got))
-			}
-			if got, err := e.s.ChunkBlob(c); err == nil {
-				t.Errorf("ChunkBlob gave %d bytes", len(got))
-			}
-			if got, err := e.s.Blob(h); err == nil {
-				t.Errorf("Blob gave %d bytes", len(got))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t)
+				f := e.mkfile("f").Ino
+				e.setChunk(f, 0, inlineRef(data))
+				if legacy {
+					e.toLegacyPayload(h)
+				}
+				info, _, err := e.s.BlobInfo(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.s.Update(false, func(tx *Tx) error { return tt.damage(tx, payloadKey(info.Payload, h)) }); err != nil {
+					t.Fatal(err)
+				}
+				checkDamaged(t, e, f, h)
+			})
+		}
 	}
+}
+
+// checkDamaged: every way in to f's first chunk, blob h, fails.
+func checkDamaged(t *testing.T, e *env, f uint64, h blobstore.Hash) {
+	t.Helper()
+	c, ok, err := e.s.Chunk(f, 0)
+	if err != nil || !ok {
+		t.Fatalf("Chunk: %v, %v", ok, err)
+	}
+	if got, err := e.s.ChunkData(c); err == nil {
+		t.Errorf("ChunkData gave %d bytes", len(got))
+	}
+	if got, _, err := e.s.ChunkDataLent(c); err == nil {
+		t.Errorf("ChunkDataLent gave %d bytes", len(got))
+	}
+	if got, err := e.s.ChunkBlob(c); err == nil {
+		t.Errorf("ChunkBlob gave %d bytes", len(got))
+	}
+	if got, err := e.s.Blob(h); err == nil {
+		t.Errorf("Blob gave %d bytes", len(got))
+	}
+}
+
+// hasPayload reports whether an inline payload of h is stored, under any
+// id or its hash.
+func (e *env) hasPayload(h blobstore.Hash) bool {
+	e.t.Helper()
+	found := e.has(inlineKey(h))
+	e.scan([]byte{pfxPayload}, func(k, _ []byte) {
+		if bytes.Equal(k[9:], h[:]) {
+			found = true
+		}
+	})
+	return found
+}
+
+// toLegacyPayload rewrites inline blob h as a store from before payload
+// ids holds it: the payload under its hash, the record and the manifest
+// entries without an id.
+func (e *env) toLegacyPayload(h blobstore.Hash) {
+	e.t.Helper()
+	err := e.s.Update(false, func(tx *Tx) error {
+		v, ok, err := get(tx.b, refKey(h))
+		if err != nil || !ok {
+			return fmt.Errorf("record of %s: %v, %v", h, ok, err)
+		}
+		rec, err := decodeBlobRecord(v)
+		if err != nil || !rec.Inline || rec.Payload == 0 {
+			return fmt.Errorf("record of %s: %+v, %v", h, rec, err)
+		}
+		p, ok, err := get(tx.b, payloadKey(rec.Payload, h))
+		if err != nil || !ok {
+			return fmt.Errorf("payload of %s: %v, %v", h, ok, err)
+		}
+		tx.b.Delete(payloadKey(rec.Payload, h), nil)
+		tx.b.Set(inlineKey(h), p, nil)
+		rec.Payload = 0
+		tx.b.Set(refKey(h), rec.encode(), nil)
+		var entries [][]byte
+		if err := scanKeys(tx.b, []byte{pfxChunk}, func(k, v []byte) error {
+			if c, err := decodeChunkRef(v); err == nil && c.Hash == h {
+				entries = append(entries, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range entries {
+			v, _, _ := get(tx.b, k)
+			c, _ := decodeChunkRef(v)
+			c.Payload = 0
+			tx.b.Set(k, encodeChunkRef(c), nil)
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestLegacyPayloads: a payload keyed by hash (a store from before payload
+// ids) is read, shared, checked, listed and freed as one keyed by id is,
+// and a new blob beside it gets an id.
+func TestLegacyPayloads(t *testing.T) {
+	e := newEnv(t)
+	old := randomBytes(41, 5000)
+	h := blobstore.Sum(old)
+	f := e.mkfile("f").Ino
+	e.setChunk(f, 0, inlineRef(old))
+	e.toLegacyPayload(h)
+	if info, _, err := e.s.BlobInfo(h); err != nil || info.Payload != 0 || !e.has(inlineKey(h)) {
+		t.Fatalf("legacy setup: %+v, %v", info, err)
+	}
+	e.fsck()
+	g := e.mkfile("g").Ino
+	e.setChunk(g, 0, inlineRef(old)) // shares the legacy payload
+	fresh := randomBytes(42, 4000)
+	e.setChunk(g, 1, inlineRef(fresh))
+	for _, at := range []struct {
+		ino, idx uint64
+		want     []byte
+	}{{f, 0, old}, {g, 0, old}, {g, 1, fresh}} {
+		c, ok, err := e.s.Chunk(at.ino, at.idx)
+		if err != nil || !ok {
+			t.Fatalf("Chunk(%d, %d): %v, %v", at.ino, at.idx, ok, err)
+		}
+		if want := at.idx == 1; (c.Payload != 0) != want {
+			t.Errorf("entry %d/%d names payload %d", at.ino, at.idx, c.Payload)
+		}
+		if got, err := e.s.ChunkBlob(c); err != nil || !bytes.Equal(got, at.want) {
+			t.Errorf("ChunkBlob(%d, %d) = %d bytes, %v", at.ino, at.idx, len(got), err)
+		}
+	}
+	e.fsck()
+	var problems []Problem
+	if err := e.s.Check(func(p Problem) { problems = append(problems, p) }); err != nil || len(problems) > 0 {
+		t.Fatalf("Check: %v, %v", problems, err)
+	}
+	var ids []uint64
+	if err := e.s.InlinePayloads(func(ph blobstore.Hash, id uint64, _ []byte) error {
+		if (ph == h) != (id == 0) {
+			t.Errorf("payload of %s has id %d", ph, id)
+		}
+		ids = append(ids, id)
+		return nil
+	}); err != nil || len(ids) != 2 || ids[0] != 0 {
+		t.Fatalf("InlinePayloads: ids %v, %v", ids, err)
+	}
+	for _, n := range []string{"f", "g"} {
+		if err := e.s.Unlink(RootIno, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.hasPayload(h) || e.hasPayload(blobstore.Sum(fresh)) {
+		t.Fatal("a payload outlived its last reference")
+	}
+	e.fsck()
 }
 
 func TestGC(t *testing.T) {
@@ -525,11 +667,17 @@ func TestRefBlobsWithPayload(t *testing.T) {
 	big := randomBytes(7, 300<<10)
 	e.setChunk(f, 40, e.fileRef(big))
 	gone := blobstore.Sum([]byte("inline chunk 3"))
-	if err := e.s.db.Delete(inlineKey(gone), pebble.Sync); err != nil {
+	info, _, err := e.s.BlobInfo(gone)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.s.db.Delete(payloadKey(info.Payload, gone), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	// One keyed by hash, as a store from before payload ids keeps it.
+	e.toLegacyPayload(blobstore.Sum([]byte("inline chunk 5")))
 	var order []blobstore.Hash
-	err := e.s.RefBlobsWithPayload(func(h blobstore.Hash, info BlobInfo, payload []byte) error {
+	err = e.s.RefBlobsWithPayload(func(h blobstore.Hash, info BlobInfo, payload []byte) error {
 		order = append(order, h)
 		data, err := DecodeInline(h, info, payload)
 		switch {
@@ -546,8 +694,12 @@ func TestRefBlobsWithPayload(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || len(order) != 41 || !slices.IsSortedFunc(order, func(a, b blobstore.Hash) int { return bytes.Compare(a[:], b[:]) }) {
-		t.Fatalf("%d blobs (%v), sorted: %v", len(order), err, slices.IsSortedFunc(order, func(a, b blobstore.Hash) int { return bytes.Compare(a[:], b[:]) }))
+	seen := map[blobstore.Hash]bool{}
+	for _, h := range order {
+		seen[h] = true
+	}
+	if err != nil || len(order) != 41 || len(seen) != 41 {
+		t.Fatalf("%d blobs, %d distinct (%v)", len(order), len(seen), err)
 	}
 }
 

@@ -126,11 +126,19 @@ func (c *Collector) Pass(now time.Time, full bool) (CollectResult, error) {
 		c.inline = c.s.freed.inline.Load() // a full compaction covers the inline table
 	}
 	if freed := c.s.freed.inline.Load() - c.inline; freed >= compactAfterInline {
-		lo, hi := []byte{pfxInline}, []byte{pfxInline + 1}
-		if size, err := c.s.db.EstimateDiskUsage(lo, hi); err == nil && freed >= size/2 {
+		// Both payload tables: keyed by hash (older) and by id.
+		var size uint64
+		for _, pfx := range []byte{pfxInline, pfxPayload} {
+			if n, err := c.s.db.EstimateDiskUsage([]byte{pfx}, []byte{pfx + 1}); err == nil {
+				size += n
+			}
+		}
+		if freed >= size/2 {
 			c.inline = c.s.freed.inline.Load()
-			if err := c.s.db.Compact(lo, hi, true); err != nil {
-				return res, err
+			for _, pfx := range []byte{pfxInline, pfxPayload} {
+				if err := c.s.db.Compact([]byte{pfx}, []byte{pfx + 1}, true); err != nil {
+					return res, err
+				}
 			}
 			res.Compacted = true
 		}

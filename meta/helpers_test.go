@@ -243,6 +243,7 @@ func (e *env) fsck() {
 		t.Fatal(err)
 	}
 	refs := map[blobstore.Hash]uint64{}
+	ids := map[blobstore.Hash]map[uint64]bool{} // payload ids the manifest entries name
 	e.scan([]byte{pfxChunk}, func(k, v []byte) {
 		c, err := decodeChunkRef(v)
 		if err != nil {
@@ -255,6 +256,10 @@ func (e *env) fsck() {
 			t.Errorf("fsck: chunk %x has no reverse entry", k)
 		}
 		refs[c.Hash]++
+		if ids[c.Hash] == nil {
+			ids[c.Hash] = map[uint64]bool{}
+		}
+		ids[c.Hash][c.Payload] = true
 	})
 	e.scan([]byte{pfxUser}, func(k, _ []byte) {
 		v, ok, err := get(e.s.db, chunkKey(keyIno(k[32:]), keyIno(k[40:])))
@@ -267,14 +272,28 @@ func (e *env) fsck() {
 			t.Errorf("fsck: blob %s refs %d, manifests hold %d", h, info.Refs, refs[h])
 		}
 		delete(refs, h)
-		_, hasInline, err := get(e.s.db, inlineKey(h))
+		_, hasInline, err := get(e.s.db, payloadKey(info.Payload, h))
 		if err != nil {
 			return err
 		}
 		if hasInline != info.Inline {
 			t.Errorf("fsck: blob %s inline record %v, payload present %v", h, info.Inline, hasInline)
 		}
+		if info.Inline && (len(ids[h]) != 1 || !ids[h][info.Payload]) {
+			t.Errorf("fsck: inline blob %s has payload %d, its manifest entries name %v", h, info.Payload, ids[h])
+		}
 		return nil
+	})
+	// Every payload keyed by id is the one its blob's record names.
+	e.scan([]byte{pfxPayload}, func(k, _ []byte) {
+		if len(k) != payloadKeyLen {
+			t.Errorf("fsck: payload key %x", k)
+			return
+		}
+		info, ok, err := e.s.BlobInfo(blobstore.Hash(k[9:]))
+		if err != nil || !ok || !info.Inline || info.Payload != keyIno(k) {
+			t.Errorf("fsck: payload %x: record %+v, %v, %v", k, info, ok, err)
+		}
 	})
 	if err != nil {
 		t.Fatal(err)

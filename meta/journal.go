@@ -63,7 +63,7 @@ func (s *Store) WithJournaledBlob(h blobstore.Hash, fn func(data []byte) error) 
 	if err != nil || !rec.Inline {
 		return false, err
 	}
-	p, closer, err := s.db.Get(inlineKey(h))
+	p, closer, err := s.db.Get(payloadKey(rec.Payload, h))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -100,11 +100,11 @@ func (tx *Tx) MoveOut(h blobstore.Hash, info *blobstore.Info) error {
 		return nil // inline again: the next round moves it
 	}
 	old := rec
-	rec.Inline, rec.Codec, rec.Stored = false, info.Codec, info.Stored
+	rec.Inline, rec.Codec, rec.Stored, rec.Payload = false, info.Codec, info.Stored, 0
 	if err := tx.setRef(h, &old, rec); err != nil {
 		return err
 	}
 	tx.b.Delete(journalKey(h), nil)
 	tx.s.freed.inline.Add(uint64(old.Stored)) // a hint for the collector (gc.go)
-	return tx.b.Delete(inlineKey(h), nil)
+	return tx.b.Delete(payloadKey(old.Payload, h), nil)
 }

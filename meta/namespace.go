@@ -174,6 +174,15 @@ func (tx *Tx) PutAttr(a *Attr) error {
 	return tx.b.Set(inodeKey(a.Ino), a.encode(), nil)
 }
 
+// allocPayload returns a new inline payload id (payloadKey), recorded in
+// the same batch, so no id a committed payload holds is handed out again.
+func (tx *Tx) allocPayload() uint64 {
+	id := tx.s.nextPayload
+	tx.s.nextPayload++
+	tx.b.Set(keyNextPayload, uvarintBytes(tx.s.nextPayload), nil)
+	return id
+}
+
 func (tx *Tx) allocIno() uint64 {
 	ino := tx.s.nextIno
 	tx.s.nextIno++

@@ -36,7 +36,7 @@ func (s *Store) RecompressInline(h blobstore.Hash, level zstd.EncoderLevel) (bef
 		if err != nil || !rec.Inline {
 			return err
 		}
-		p, ok, err := get(tx.b, inlineKey(h))
+		p, ok, err := get(tx.b, payloadKey(rec.Payload, h))
 		if err != nil || !ok || len(p) == 0 {
 			return err
 		}
@@ -55,7 +55,7 @@ func (s *Store) RecompressInline(h blobstore.Hash, level zstd.EncoderLevel) (bef
 		after = int64(len(enc)) + 1
 		old := rec
 		rec.Codec, rec.Stored = codec, after
-		tx.b.Set(inlineKey(h), append([]byte{byte(codec)}, enc...), nil)
+		tx.b.Set(payloadKey(rec.Payload, h), append([]byte{byte(codec)}, enc...), nil)
 		return tx.setRef(h, &old, rec)
 	})
 	return before, after, err

@@ -85,9 +85,12 @@ type Store struct {
 
 	mu      sync.Mutex // serializes mutations
 	nextIno uint64
-	hooks   Hooks
-	isOpen  func(ino uint64) bool
-	gate    ContentGate
+	// nextPayload is the next inline payload's id (payloadKey); 0 until
+	// loaded.
+	nextPayload uint64
+	hooks       Hooks
+	isOpen      func(ino uint64) bool
+	gate        ContentGate
 
 	pinMu  sync.Mutex
 	pinned map[blobstore.Hash]int
@@ -302,6 +305,9 @@ func (s *Store) init() error {
 			return err
 		}
 	default:
+		return err
+	}
+	if err := s.loadNextPayload(); err != nil {
 		return err
 	}
 	if err := s.loadCounters(); err != nil {
@@ -593,3 +599,23 @@ func get(r pebble.Reader, key []byte) (val []byte, found bool, err error) {
 
 // AttrCacheStats reports the attribute cache's hits and misses.
 func (s *Store) AttrCacheStats() cache.Stats { return s.attrs.stats() }
+
+// loadNextPayload reads the next inline payload id; a store without one
+// (made before payloads had ids) starts at 1 (id 0 is inlineKey's).
+func (s *Store) loadNextPayload() error {
+	v, closer, err := s.db.Get(keyNextPayload)
+	if errors.Is(err, pebble.ErrNotFound) {
+		s.nextPayload = 1
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	d := decoder{b: v}
+	s.nextPayload = d.uvarint()
+	if d.err != nil || s.nextPayload == 0 {
+		return fmt.Errorf("meta: next payload record: %w", errBadRecord)
+	}
+	return nil
+}

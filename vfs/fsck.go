@@ -256,6 +256,7 @@ func (v *FS) checkBlobs(r *FsckReport, sums *blobSums, progress func(FsckProgres
 	})
 	close(items)
 	wg.Wait()
+	sums.sort() // the blobs came in the payload tables' order, not by hash
 	if err == nil {
 		err = firstErr
 	}

@@ -12,10 +12,11 @@ import (
 // blobSums keeps, for every blob fsck's blob check verified, the sum its
 // content gives as a whole file's (index.ContentSum), so that the index
 // check takes a one-chunk file's sum from it instead of reading and
-// decoding the file a second time. The blob check meets the blobs in hash
-// order: entries are appended sorted, keyed by the first 8 bytes of the
-// hash (16 bytes each: 12 MB for 760,000 blobs), in fixed-size pages so
-// that the verifying workers can fill in sums while more are appended.
+// decoding the file a second time. Entries are keyed by the first 8 bytes
+// of the hash (16 bytes each: 12 MB for 760,000 blobs), appended in the
+// order the blob check meets the blobs, in fixed-size pages so that the
+// verifying workers can fill in sums while more are appended, and sorted
+// once the workers are done (sort).
 type blobSums struct {
 	pages [][]blobSum
 	n     int
@@ -30,8 +31,7 @@ const blobSumPage = 1 << 14
 
 func blobSumKey(h blobstore.Hash) uint64 { return binary.BigEndian.Uint64(h[:8]) }
 
-// add appends h's entry (h must not sort before the last one added) and
-// returns it, for a verifying worker to set its sum. On a nil blobSums it
+// add appends h's entry and returns it, for a verifying worker to set its sum. On a nil blobSums it
 // returns a scratch entry.
 func (s *blobSums) add(h blobstore.Hash) *blobSum {
 	if s == nil {
@@ -48,8 +48,23 @@ func (s *blobSums) add(h blobstore.Hash) *blobSum {
 
 func (s *blobSums) at(i int) *blobSum { return &s.pages[i/blobSumPage][i%blobSumPage] }
 
+// sort orders the entries by key for lookup; no entry handed out by add
+// may be written after it.
+func (s *blobSums) sort() {
+	if s != nil {
+		sort.Sort(sumOrder{s})
+	}
+}
+
+type sumOrder struct{ s *blobSums }
+
+func (o sumOrder) Len() int           { return o.s.n }
+func (o sumOrder) Less(i, j int) bool { return o.s.at(i).key < o.s.at(j).key }
+func (o sumOrder) Swap(i, j int)      { *o.s.at(i), *o.s.at(j) = *o.s.at(j), *o.s.at(i) }
+
 // lookup returns h's content sum, or 0 when it is not known: the blob was
-// not verified, or another blob shares the first 8 bytes of its hash.
+// not verified, or another blob shares the first 8 bytes of its hash. The
+// entries must be sorted.
 func (s *blobSums) lookup(h blobstore.Hash) uint64 {
 	if s == nil {
 		return 0

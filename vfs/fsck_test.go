@@ -396,15 +396,15 @@ func TestFsckSource(t *testing.T) {
 	}
 	// Damage one inline blob: its file gets no sum.
 	damaged := f.mustWalk(rootCtx(), "sessions/s03/metadata.json").Node.Ino()
-	var dh blobstore.Hash
+	var dc meta.ChunkRef
 	if err := f.v.meta.ChunksOfSize(damaged, uint64(len(want[damaged])), func(_ uint64, c meta.ChunkRef) error {
-		dh = c.Hash
+		dc = c
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.v.meta.Update(true, func(tx *meta.Tx) error {
-		return tx.Batch().Set(append([]byte{'B'}, dh[:]...), []byte{0, 'x'}, nil)
+		return tx.Batch().Set(meta.InlinePayloadKey(dc), []byte{0, 'x'}, nil)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -457,12 +457,15 @@ func TestBlobSums(t *testing.T) {
 	slices.SortFunc(hs, func(a, b blobstore.Hash) int { return slices.Compare(a[:], b[:]) })
 	var s blobSums
 	unverified := hs[7]
-	for i, h := range hs {
-		e := s.add(h)
-		if h != unverified {
+	// Added in another order than the hashes' (the payload table's).
+	for k := range hs {
+		i := (k * 7919) % len(hs)
+		e := s.add(hs[i])
+		if hs[i] != unverified {
 			e.sum = uint64(i + 1)
 		}
 	}
+	s.sort()
 	for i, h := range hs {
 		want := uint64(i + 1)
 		if h == unverified || h == twin || [8]byte(h[:8]) == [8]byte(twin[:8]) {

@@ -98,11 +98,12 @@ const spillName = "reindex.spill"
 // spillFile is one file of a single inline chunk, as the first pass of a
 // reindex meets it.
 type spillFile struct {
-	ino  uint64
-	hash blobstore.Hash
-	size uint32
-	kind index.Kind
-	sid  string
+	ino     uint64
+	hash    blobstore.Hash
+	payload uint64 // the inline payload's id (its manifest entry's)
+	size    uint32
+	kind    index.Kind
+	sid     string
 	// off and n locate the file's prepared record in the spill (n is 0
 	// until it is prepared).
 	off int64
@@ -145,7 +146,7 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 			if sid != last {
 				last = strings.Clone(sid) // not the file's path (a session's files come together)
 			}
-			files = append(files, spillFile{ino: f.Ino, hash: f.First.Hash, size: f.First.Size, kind: kind, sid: last})
+			files = append(files, spillFile{ino: f.Ino, hash: f.First.Hash, payload: f.First.Payload, size: f.First.Size, kind: kind, sid: last})
 		} else {
 			sp.others++
 		}
@@ -165,7 +166,9 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 	for i := range byHash {
 		byHash[i] = int32(i)
 	}
-	slices.SortFunc(byHash, func(a, b int32) int { return bytes.Compare(files[a].hash[:], files[b].hash[:]) })
+	// In the order the payloads are stored in (meta.PayloadOrder).
+	ref := func(i int32) meta.ChunkRef { return meta.ChunkRef{Hash: files[i].hash, Payload: files[i].payload} }
+	slices.SortFunc(byHash, func(a, b int32) int { return meta.PayloadOrder(ref(a), ref(b)) })
 
 	type job struct {
 		hash    blobstore.Hash
@@ -180,12 +183,13 @@ func (v *FS) prepareInline(fs pvfs.FS, path string, progress func(index.RebuildP
 	errStop := errors.New("stopped")
 	next := 0 // the next of byHash not yet met
 	err = ordered.Run(workers, 4*workers, func(emit func(*job) bool) error {
-		return v.meta.InlinePayloads(func(h blobstore.Hash, payload []byte) error {
-			for next < len(byHash) && bytes.Compare(files[byHash[next]].hash[:], h[:]) < 0 {
+		return v.meta.InlinePayloads(func(h blobstore.Hash, id uint64, payload []byte) error {
+			at := meta.ChunkRef{Hash: h, Payload: id}
+			for next < len(byHash) && meta.PayloadOrder(ref(byHash[next]), at) < 0 {
 				next++ // not inline (its file is read in the second pass)
 			}
 			first := next
-			for next < len(byHash) && files[byHash[next]].hash == h {
+			for next < len(byHash) && meta.PayloadOrder(ref(byHash[next]), at) == 0 {
 				next++
 			}
 			if first == next {

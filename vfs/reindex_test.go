@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/taskerfs/taskerfs/blobstore"
 	"github.com/taskerfs/taskerfs/index"
 	"github.com/taskerfs/taskerfs/meta"
 	"github.com/taskerfs/taskerfs/writeback"
@@ -111,15 +110,15 @@ func TestReindexLeavesOutWhatItCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := f.mustWalk(rootCtx(), "sessions/s2/metadata.json")
-	var h blobstore.Hash
+	var c0 meta.ChunkRef
 	if err := f.v.meta.ChunksOfSize(a.Node.Ino(), a.Attr.Size, func(_ uint64, c meta.ChunkRef) error {
-		h = c.Hash
+		c0 = c
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.v.meta.Update(true, func(tx *meta.Tx) error {
-		return tx.Batch().Set(append([]byte{'B'}, h[:]...), []byte{0, 'x'}, nil) // its inline payload
+		return tx.Batch().Set(meta.InlinePayloadKey(c0), []byte{0, 'x'}, nil) // its inline payload
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -261,4 +261,4 @@ func (m *Manager) aheadRef(f *file, j uint64) (meta.ChunkRef, bool) {
 }
 
 // chunkRefOf is the manifest entry a blob reference makes.
-func chunkRefOf(r *meta.BlobRef) meta.ChunkRef { return meta.ChunkRef{Hash: r.Hash, Size: r.Size} }
+func chunkRefOf(r *meta.BlobRef) meta.ChunkRef { return meta.ChunkRefOf(r) }
