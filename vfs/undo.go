@@ -62,11 +62,12 @@ type UndoGCResult struct {
 
 // GCUndo expires trashed versions older than the retention (every one
 // with emptyTrash), then removes the blobs nothing references: not the
-// live tree, not the trash, not a snapshot.
+// live tree, not the trash, not a snapshot. The files removed just before
+// are freed first, as for GC. It is what `taskerfs gc` runs.
 func (v *FS) GCUndo(emptyTrash bool) (UndoGCResult, error) {
 	var r UndoGCResult
 	var err error
-	if err := v.wb.SyncAll(); err != nil {
+	if err := v.beforeGC(); err != nil {
 		return r, err
 	}
 	if r.TrashExpired, err = v.meta.ExpireTrash(time.Now(), emptyTrash); err != nil {

@@ -479,25 +479,30 @@ var gcWaiting func()
 // held are given gcOrphanWait to be let go: a gc right after an rm
 // reclaims the removed files' blobs.
 func (v *FS) GC() (meta.GCResult, error) {
-	if err := v.wb.SyncAll(); err != nil {
+	if err := v.beforeGC(); err != nil {
 		return meta.GCResult{}, err
+	}
+	return v.meta.GC()
+}
+
+// beforeGC commits the queue and frees the removed files the kernel lets
+// go of within gcOrphanWait (GC, GCUndo).
+func (v *FS) beforeGC() error {
+	if err := v.wb.SyncAll(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(gcOrphanWait)
 	for {
 		if err := v.reap.settle(v); err != nil {
-			return meta.GCResult{}, fmt.Errorf("free forgotten orphans: %w", err)
+			return fmt.Errorf("free forgotten orphans: %w", err)
 		}
 		n, err := v.meta.Orphans(1)
-		if err != nil {
-			return meta.GCResult{}, err
-		}
-		if n == 0 || time.Now().After(deadline) {
-			break
+		if err != nil || n == 0 || time.Now().After(deadline) {
+			return err
 		}
 		if gcWaiting != nil {
 			gcWaiting()
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return v.meta.GC()
 }

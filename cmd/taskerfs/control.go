@@ -123,10 +123,6 @@ func withDataDir[T any](dataDir, route string, params url.Values, fn func(v *vfs
 // controlRoutes are the daemon's answers to operator commands.
 func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 	routes := map[string]http.HandlerFunc{
-		"/gc": func(w http.ResponseWriter, r *http.Request) {
-			res, err := v.GC()
-			writeJSON(w, res, err)
-		},
 		"/stats": func(w http.ResponseWriter, r *http.Request) {
 			s, err := v.Stats()
 			writeJSON(w, s, err)
