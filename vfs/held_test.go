@@ -102,10 +102,7 @@ var gcEntries = []struct {
 
 func testGCFreesForgottenOrphans(t *testing.T, gc func(v *FS) error) {
 	v := openTestFS(t)
-	data := make([]byte, 200<<10)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
+	data := patterned(200<<10, 7)
 	a := heldUnlinked(t, v, "big", data)
 	v.reap.mu.Lock()
 	v.reap.running = true
@@ -141,10 +138,7 @@ func TestGCWaitsForHeldOrphans(t *testing.T) {
 
 func testGCWaitsForHeldOrphans(t *testing.T, gc func(v *FS) error) {
 	v := openTestFS(t)
-	data := make([]byte, 200<<10)
-	for i := range data {
-		data[i] = byte(i * 13)
-	}
+	data := patterned(200<<10, 13)
 	a := heldUnlinked(t, v, "late", data)
 	forgot := make(chan error, 1)
 	waited := false
@@ -170,10 +164,7 @@ func testGCWaitsForHeldOrphans(t *testing.T, gc func(v *FS) error) {
 	}
 
 	// An orphan held past the wait keeps its content.
-	kept := make([]byte, 100<<10)
-	for i := range kept {
-		kept[i] = byte(i * 29)
-	}
+	kept := patterned(100<<10, 29)
 	b := heldUnlinked(t, v, "open", kept)
 	defer func(w time.Duration) { gcOrphanWait = w }(gcOrphanWait)
 	gcOrphanWait = 20 * time.Millisecond
@@ -209,4 +200,14 @@ func heldUnlinked(t *testing.T, v *FS, name string, data []byte) meta.Attr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// patterned is n bytes of a pattern that step picks (distinct steps give
+// distinct contents).
+func patterned(n, step int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i * step)
+	}
+	return b
 }
