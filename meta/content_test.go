@@ -840,3 +840,76 @@ func TestReleaseOrphansReadAhead(t *testing.T) {
 		t.Fatalf("stores differ:\nfreeInode each %q\nread ahead     %q", got[0], got[1])
 	}
 }
+
+// TestPayloadIDsAfterPowerLoss: the next payload id is committed with the
+// payloads that use it, so after a power loss (and after a clean reopen)
+// no id a surviving payload holds is handed out again, and every payload
+// reads back.
+func TestPayloadIDsAfterPowerLoss(t *testing.T) {
+	mem, open := strictStore(t)
+	s := open()
+	put := func(sync bool, name string, data []byte) {
+		t.Helper()
+		a, err := s.Create(RootIno, name, NewNode{Mode: syscall.S_IFREG | 0o644})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Update(sync, func(tx *Tx) error { return setChunkSized(tx, a.Ino, 0, inlineRef(data)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string][]byte{}
+	for i := range 5 {
+		name := fmt.Sprintf("synced%d", i)
+		want[name] = randomBytes(uint64(100+i), 3000)
+		put(true, name, want[name])
+	}
+	for i := range 5 {
+		put(false, fmt.Sprintf("lost%d", i), randomBytes(uint64(200+i), 3000)) // never synced
+	}
+	s = powerLoss(mem, s, open)
+	for i := range 3 {
+		name := fmt.Sprintf("after%d", i)
+		want[name] = randomBytes(uint64(300+i), 3000)
+		put(true, name, want[name])
+	}
+	check := func(when string) {
+		t.Helper()
+		ids := map[uint64]bool{}
+		if err := s.InlinePayloads(func(_ blobstore.Hash, id uint64, _ []byte) error {
+			if id == 0 || ids[id] || id >= s.nextPayload {
+				t.Errorf("%s: payload id %d (next %d, seen %v)", when, id, s.nextPayload, ids[id])
+			}
+			ids[id] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range want {
+			a, err := s.Lookup(RootIno, name)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", when, name, err)
+			}
+			c, ok, err := s.Chunk(a.Ino, 0)
+			if err != nil || !ok {
+				t.Fatalf("%s: %s: chunk %v, %v", when, name, ok, err)
+			}
+			if got, err := s.ChunkBlob(c); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("%s: %s reads %d bytes, %v", when, name, len(got), err)
+			}
+		}
+		var problems []Problem
+		if err := s.Check(func(p Problem) { problems = append(problems, p) }); err != nil || len(problems) > 0 {
+			t.Fatalf("%s: Check: %v, %v", when, problems, err)
+		}
+	}
+	check("after the power loss")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	put(true, "reopened", randomBytes(400, 3000))
+	want["reopened"] = randomBytes(400, 3000)
+	check("after a reopen")
+}
