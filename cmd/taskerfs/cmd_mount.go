@@ -206,7 +206,11 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 		v.Close()
 		return fmt.Errorf("mount %s: %w", mnt, err)
 	}
-	stopControl, err := serveControl(v, controlRoutes(v))
+	var stopControl func()
+	routes, err := controlRoutes(v)
+	if err == nil {
+		stopControl, err = serveControl(v, routes)
+	}
 	if err != nil {
 		srv.Unmount()
 		v.Close()

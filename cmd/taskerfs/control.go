@@ -121,8 +121,28 @@ func withDataDir[T any](dataDir, route string, params url.Values, fn func(v *vfs
 }
 
 // controlRoutes are the daemon's answers to operator commands.
-func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
-	routes := map[string]http.HandlerFunc{
+func controlRoutes(v *vfs.FS) (map[string]http.HandlerFunc, error) {
+	return mergeRoutes(baseRoutes(v), undoRoutes(v) /* cmd_snapshot.go */)
+}
+
+// mergeRoutes joins sets of routes, refusing a path that two sets answer:
+// one set's handler silently replaced the other's once (/gc), and a fix
+// made in the replaced one never reached the verb.
+func mergeRoutes(sets ...map[string]http.HandlerFunc) (map[string]http.HandlerFunc, error) {
+	routes := map[string]http.HandlerFunc{}
+	for _, set := range sets {
+		for p, h := range set {
+			if _, dup := routes[p]; dup {
+				return nil, fmt.Errorf("control: route %s is registered twice", p)
+			}
+			routes[p] = h
+		}
+	}
+	return routes, nil
+}
+
+func baseRoutes(v *vfs.FS) map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
 		"/stats": func(w http.ResponseWriter, r *http.Request) {
 			s, err := v.Stats()
 			writeJSON(w, s, err)
@@ -135,10 +155,6 @@ func controlRoutes(v *vfs.FS) map[string]http.HandlerFunc {
 			writeJSON(w, struct{}{}, v.SyncAll())
 		},
 	}
-	for p, h := range undoRoutes(v) { // cmd_snapshot.go
-		routes[p] = h
-	}
-	return routes
 }
 
 // serveMetrics serves /metrics; an address without a host binds loopback
