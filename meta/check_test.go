@@ -198,3 +198,55 @@ func TestCheckFindsDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairPayloadIDs: RepairRefcounts gives manifest entries that name
+// another payload id their blob's, and rebuilds a lost refcount record of
+// an inline blob from its payload keyed by id; Check is clean after.
+func TestRepairPayloadIDs(t *testing.T) {
+	e := newEnv(t)
+	f := e.mkfile("f")
+	g := e.mkfile("g")
+	a, b := inlineRef([]byte("shared inline content")), inlineRef([]byte("raw content of g"))
+	b.Codec, b.Inline, b.Stored = blobstore.CodecRaw, []byte("raw content of g"), int64(len("raw content of g"))+1
+	e.setChunk(f.Ino, 0, a)
+	e.setChunk(g.Ino, 0, a)
+	e.setChunk(g.Ino, 1, b)
+	bt := e.s.db.NewBatch()
+	v, _, _ := get(e.s.db, chunkKey(g.Ino, 0))
+	c, _ := decodeChunkRef(v)
+	c.Payload += 5
+	bt.Set(chunkKey(g.Ino, 0), encodeChunkRef(c), nil)
+	bt.Delete(refKey(b.Hash), nil) // b's payload stays, keyed by id
+	if err := bt.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	var before []Problem
+	if err := e.s.Check(func(p Problem) { before = append(before, p) }); err != nil || len(before) == 0 {
+		t.Fatalf("Check before repair: %v, %v", before, err)
+	}
+	res, err := e.s.RepairRefcounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PayloadIDs != 1 || res.Created != 1 || res.Unrecoverable != 0 {
+		t.Errorf("repair: %+v", res)
+	}
+	var after []Problem
+	if err := e.s.Check(func(p Problem) { after = append(after, p) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range after {
+		if p.Kind != ProblemCounters {
+			t.Errorf("after repair: %v", p)
+		}
+	}
+	for _, at := range []struct{ ino, idx uint64 }{{f.Ino, 0}, {g.Ino, 0}, {g.Ino, 1}} {
+		c, ok, err := e.s.Chunk(at.ino, at.idx)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if _, err := e.s.ChunkData(c); err != nil {
+			t.Errorf("%d/%d after repair: %v", at.ino, at.idx, err)
+		}
+	}
+}

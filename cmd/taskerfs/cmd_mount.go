@@ -199,24 +199,28 @@ func serveMount(f *mountFlags, mountpoint string, ready func(stderr *os.File)) e
 	defer sink.close()
 	os.Remove(filepath.Join(f.data, flushErrorFile)) // an earlier daemon's
 	defer writePidFile(f.data)()
-	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
-		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts,
-		ReadAheadKB: f.readAheadKB, MaxKernelInodes: f.kernelInodes})
-	if err != nil {
-		v.Close()
-		return fmt.Errorf("mount %s: %w", mnt, err)
-	}
+	// The control socket answers before the mountpoint appears: once this
+	// process holds the data dir, an operator command (stats, sync, gc) run
+	// as soon as the mount is visible must reach it, not find the data dir
+	// locked and no socket yet.
 	var stopControl func()
 	routes, err := controlRoutes(v)
 	if err == nil {
 		stopControl, err = serveControl(v, routes)
 	}
 	if err != nil {
-		srv.Unmount()
 		v.Close()
 		return err
 	}
 	defer stopControl()
+	srv, err := tfs.Mount(v, mnt, tfs.Options{AttrTimeout: f.attrTimeout, EntryTimeout: f.entryTimeout,
+		AllowOther: f.allowOther, Debug: f.debug, FsName: f.data, MountOptions: f.kernelOpts,
+		ReadAheadKB: f.readAheadKB, MaxKernelInodes: f.kernelInodes})
+	if err != nil {
+		stopControl()
+		v.Close()
+		return fmt.Errorf("mount %s: %w", mnt, err)
+	}
 	// Operator commands write through the mount when the data dir is in use.
 	mpFile := filepath.Join(f.data, "mountpoint")
 	os.WriteFile(mpFile, []byte(mnt+"\n"), 0o600)

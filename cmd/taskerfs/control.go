@@ -70,6 +70,13 @@ func serveControl(v *vfs.FS, routes map[string]http.HandlerFunc) (stop func(), e
 // its JSON answer into out.
 func callControl(dataDir, route string, params url.Values, out any) error {
 	path := filepath.Join(dataDir, controlSocket)
+	// A daemon that is still opening the data dir holds it before its
+	// socket exists: wait for the socket as import waits for the mountpoint.
+	for deadline := time.Now().Add(mountpointWait); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
