@@ -582,19 +582,16 @@ func (tx *Tx) freeRead(r *orphanRead) error {
 	return tx.dropInode(r.ino, r.attr)
 }
 
-// Orphans counts the inodes unlinked while the kernel or an open handle
-// still held them (their orphan records), up to max.
-func (s *Store) Orphans(max int) (int, error) {
+// HasOrphans reports whether any inode unlinked while the kernel or an
+// open handle still held it is left (an orphan record).
+func (s *Store) HasOrphans() (bool, error) {
 	p := []byte{pfxOrphan}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	n := 0
-	for ok := it.First(); ok && n < max; ok = it.Next() {
-		n++
-	}
-	return n, it.Close()
+	found := it.First()
+	return found, it.Close()
 }
 
 func (s *Store) purgeOrphans() error {
@@ -743,10 +740,8 @@ func (s *Store) ChunkDataLent(c ChunkRef) ([]byte, *blobstore.Lent, error) {
 		return d, nil, err
 	}
 	d, lent, err := lender.GetLent(c.Hash)
-	if errors.Is(err, blobstore.ErrNotFound) {
-		if d, inline, ierr := s.loadInline(c.Hash); inline {
-			return d, nil, ierr
-		}
+	if rd, ok, rerr := s.askRecord(c.Hash, err); ok {
+		return rd, nil, rerr
 	}
 	return d, lent, err
 }
@@ -758,14 +753,22 @@ func (s *Store) loadChunk(c ChunkRef) ([]byte, error) {
 		return d, err
 	}
 	d, err = s.blobs.Get(c.Hash)
-	if errors.Is(err, blobstore.ErrNotFound) {
-		// An entry whose payload id is not the record's (one made from
-		// a reference before its commit set the id): the record knows.
-		if d, inline, ierr := s.loadInline(c.Hash); inline {
-			return d, ierr
-		}
+	if rd, ok, rerr := s.askRecord(c.Hash, err); ok {
+		return rd, rerr
 	}
 	return d, err
+}
+
+// askRecord answers a manifest entry whose blob file the blob store did
+// not find (err) from the blob's record when that says the blob is inline
+// (ok): an entry whose payload id is not the record's, as one made from a
+// reference before its commit set the id.
+func (s *Store) askRecord(h blobstore.Hash, err error) (d []byte, ok bool, _ error) {
+	if !errors.Is(err, blobstore.ErrNotFound) {
+		return nil, false, nil
+	}
+	d, inline, ierr := s.loadInline(h)
+	return d, inline, ierr
 }
 
 // loadChunkInline loads the content of manifest entry c when the metadata

@@ -496,8 +496,8 @@ func (v *FS) beforeGC() error {
 		if err := v.reap.settle(v); err != nil {
 			return fmt.Errorf("free forgotten orphans: %w", err)
 		}
-		n, err := v.meta.Orphans(1)
-		if err != nil || n == 0 || time.Now().After(deadline) {
+		held, err := v.meta.HasOrphans()
+		if err != nil || !held || time.Now().After(deadline) {
 			return err
 		}
 		if gcWaiting != nil {

@@ -463,7 +463,7 @@ func (m *Manager) snapshotContent(s *snapshot) ([]byte, error) {
 			src = d
 		} else if ref, ok := s.refs[idx]; ok {
 			if ref != nil {
-				d, err := m.store.ChunkData(chunkRefOf(ref))
+				d, err := m.store.ChunkData(meta.ChunkRefOf(ref))
 				if err != nil {
 					return nil, err
 				}

@@ -458,7 +458,7 @@ func (m *Manager) writableChunk(f *file, idx uint64) (*chunk, error) {
 	case c != nil && c.buf != nil:
 		base = c.buf
 	case c != nil && c.ref != nil:
-		d, err := m.store.ChunkData(chunkRefOf(c.ref))
+		d, err := m.store.ChunkData(meta.ChunkRefOf(c.ref))
 		if err != nil {
 			return nil, err
 		}
@@ -596,7 +596,7 @@ func (m *Manager) readLocked(f *file, dst []byte, off uint64, cache *ReadCache) 
 		case c != nil && c.buf != nil:
 			src = c.buf
 		case c != nil && c.ref != nil:
-			src, err = m.blob(chunkRefOf(c.ref), cache)
+			src, err = m.blob(meta.ChunkRefOf(c.ref), cache)
 		case c != nil: // all zeros
 		default:
 			src, err = m.committedChunk(f, idx, cache)

@@ -246,7 +246,7 @@ func (m *Manager) readAhead(f *file, off, n uint64, cache *ReadCache) {
 func (m *Manager) aheadRef(f *file, j uint64) (meta.ChunkRef, bool) {
 	if c := f.chunks[j]; c != nil {
 		if c.buf == nil && c.ref != nil {
-			return chunkRefOf(c.ref), true
+			return meta.ChunkRefOf(c.ref), true
 		}
 		return meta.ChunkRef{}, false
 	}
@@ -259,6 +259,3 @@ func (m *Manager) aheadRef(f *file, j uint64) (meta.ChunkRef, bool) {
 	}
 	return ref, true
 }
-
-// chunkRefOf is the manifest entry a blob reference makes.
-func chunkRefOf(r *meta.BlobRef) meta.ChunkRef { return meta.ChunkRefOf(r) }
