@@ -16,7 +16,15 @@
 # exit (also on failure or Ctrl-C); that user runs the workload on its mount
 # (a FUSE mount without allow_other admits only its owner). Every workload
 # command, on every mount, goes through the same setpriv wrapper so that the
-# wrapper's cost is the same for all three.
+# wrapper's cost is the same for all of them.
+#
+# A third peer explains part of what is left between the two: loopback
+# (no passthrough) mounted with default_permissions (bench/loopbackperm, same
+# user), as taskerfs always is. The kernel then checks every access against
+# the modes the daemon reports, and every create, unlink, rename or mkdir
+# costs a GETATTR of the directory on the next path walk through it, which
+# the plain peer never pays. Ratios to both are printed; the fair peer stays
+# the plain one.
 #
 # A fourth column is taskerfs with its blobs in S3 (--blobs s3://...) on a
 # local Versity S3 Gateway (versitygw, `go install
@@ -80,12 +88,12 @@ DUP=0.4 SEED=1 QUERY=zanzibar QUERY_SHARE=0.05 CLOSELAT_KIB=200
 WORK=$(realpath -m "$WORK")
 BIN=$WORK/bin LOGS=$WORK/logs RES=$WORK/results PROFS=$WORK/profiles
 FSDIR=$WORK/fs IMG=$WORK/fs.img
-FSES=(tfs lb np s3)
-declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np [s3]=$WORK/mnt/taskerfs-s3)
-declare -A STORE=([tfs]=$FSDIR/taskerfs-data [lb]=$FSDIR/loopback-orig [np]=$FSDIR/loopback-np-orig [s3]=$FSDIR/taskerfs-s3-data)
-declare -A KIND=([tfs]=$A_KIND [lb]=loopback [np]=loopback-np [s3]=taskerfs-s3)
-# Whose ids the daemon and the workload run with; np's are filled in below.
-declare -A RUID=([tfs]=0 [lb]=0 [np]=) RGID=([tfs]=0 [lb]=0 [np]=)
+FSES=(tfs lb np dp s3)
+declare -A MNT=([tfs]=$WORK/mnt/taskerfs [lb]=$WORK/mnt/loopback [np]=$WORK/mnt/loopback-np [dp]=$WORK/mnt/loopback-perm [s3]=$WORK/mnt/taskerfs-s3)
+declare -A STORE=([tfs]=$FSDIR/taskerfs-data [lb]=$FSDIR/loopback-orig [np]=$FSDIR/loopback-np-orig [dp]=$FSDIR/loopback-perm-orig [s3]=$FSDIR/taskerfs-s3-data)
+declare -A KIND=([tfs]=$A_KIND [lb]=loopback [np]=loopback-np [dp]=loopback-perm [s3]=taskerfs-s3)
+# Whose ids the daemon and the workload run with; np's and dp's are filled in below.
+declare -A RUID=([tfs]=0 [lb]=0 [np]= [dp]=) RGID=([tfs]=0 [lb]=0 [np]= [dp]=)
 RUID[s3]=0 RGID[s3]=0
 # The S3 server of the s3 column.
 S3_ROOT=$FSDIR/s3-server S3_BUCKET=taskerfs-bench S3_PID="" S3_OK=0 S3_ENDPOINT=""
@@ -211,7 +219,7 @@ TFS_ARGS=(--trash-days 0)
 
 start_fs() {
 	local fs=$1 m=${MNT[$1]} s=${STORE[$1]} i
-	if { [[ $fs == np ]] && ((!NP_OK)); } || { [[ $fs == s3 ]] && ((!S3_OK)); }; then
+	if { [[ $fs == np || $fs == dp ]] && ((!NP_OK)); } || { [[ $fs == s3 ]] && ((!S3_OK)); }; then
 		UP[$fs]=0
 		return 1
 	fi
@@ -225,8 +233,10 @@ start_fs() {
 	else
 		# setpriv itself, not the as function: $! must be the daemon (setpriv
 		# execs it), not a subshell, for its RSS and for stopping it.
+		local lbin=$BIN/loopback
+		[[ $fs == dp ]] && lbin=$BIN/loopbackperm
 		setpriv --reuid="${RUID[$fs]}" --regid="${RGID[$fs]}" --clear-groups -- \
-			"$BIN/loopback" -q "$m" "$s" >>"$LOGS/$fs.log" 2>&1 &
+			"$lbin" -q "$m" "$s" >>"$LOGS/$fs.log" 2>&1 &
 	fi
 	PID[$fs]=$!
 	for ((i = 0; i < 1500; i++)); do
@@ -552,9 +562,9 @@ each() {
 mkdir -p "$BIN" "$LOGS" "$WORK/mnt"
 ((!PROFILE)) || { rm -rf "$PROFS" && mkdir -p "$PROFS"; }
 rm -rf "$RES" && mkdir -p "$RES"
-for f in tfs lb np s3 s3-server fio closelat fsx; do : >"$LOGS/$f.log"; done
+for f in tfs lb np dp s3 s3-server fio closelat fsx; do : >"$LOGS/$f.log"; done
 
-log "building taskerfs, loopback, fsmark, closelat and fsx"
+log "building taskerfs, loopback, loopbackperm, fsmark, closelat and fsx"
 # What was built: the commit, and the uncommitted changes the build included
 # (saved as a patch next to the results).
 COMMIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -566,6 +576,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 	go build -o "$BIN/fsmark" ./bench/fsmark &&
 	go build -o "$BIN/closelat" ./bench/closelat &&
 	go build -o "$BIN/fsx" ./bench/fsx &&
+	go build -o "$BIN/loopbackperm" ./bench/loopbackperm &&
 	go build -o "$BIN/loopback" github.com/hanwen/go-fuse/v2/example/loopback) || die "build failed"
 
 FIO=$(command -v fio || true)
@@ -611,9 +622,9 @@ mkdir -p "$FSDIR"
 if mountpoint -q "$FSDIR"; then umount "$FSDIR"; fi
 FS_NOTE="plain directories under $FSDIR"
 if ((FRESH_FS)); then
-	# Room for four copies of the dataset and four fio files at once, and
+	# Room for five copies of the dataset and five fio files at once, and
 	# the S3 column's second copy (local cache plus bucket).
-	size_mb=$((LOGICAL * 6 / 1048576 + FIO_MB * 6 + 2048))
+	size_mb=$((LOGICAL * 7 / 1048576 + FIO_MB * 7 + 2048))
 	rm -f "$IMG"
 	if truncate -s "${size_mb}M" "$IMG" && mkfs.ext4 -q -F "$IMG" >>"$LOGS/mkfs.log" 2>&1 &&
 		mount -o loop "$IMG" "$FSDIR" 2>>"$LOGS/mkfs.log"; then
@@ -634,8 +645,9 @@ np_setup() {
 		return 1
 	}
 	((RUID[np] != 0)) || { log "--user $NP_USER is root"; return 1; }
+	RUID[dp]=${RUID[np]} RGID[dp]=${RGID[np]}
 	fm=$(command -v fusermount3) && [[ -u $fm ]] || { log "fusermount3 missing or not setuid"; return 1; }
-	as np test -x "$BIN/loopback" -a -x "$BIN/fsmark" -a -x "$BIN/closelat" -a -w /dev/null || {
+	as np test -x "$BIN/loopback" -a -x "$BIN/loopbackperm" -a -x "$BIN/fsmark" -a -x "$BIN/closelat" -a -w /dev/null || {
 		log "$NP_USER cannot run the binaries in $BIN"
 		return 1
 	}
@@ -652,7 +664,7 @@ np_setup() {
 		log "/dev/fuse mode $FUSE_MODE -> 666 for the run"
 	fi
 }
-if np_setup; then NP_OK=1; else log "loopback (no passthrough) column is n/a"; fi
+if np_setup; then NP_OK=1; else log "loopback (no passthrough) columns are n/a"; fi
 
 # The S3 server for the s3 column, on the same backing filesystem.
 s3_setup() {
@@ -785,7 +797,7 @@ report() {
 	local cpu dirty=""
 	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	[[ -n $DIRTY ]] && dirty=" plus uncommitted changes to $DIRTY (build-$STAMP.diff)"
-	echo "taskerfs ($A_KIND) vs go-fuse loopback as root (passthrough) and as $NP_USER (no passthrough), $(date -u +%Y-%m-%dT%H:%MZ), built from commit $COMMIT$dirty"
+	echo "taskerfs ($A_KIND) vs go-fuse loopback as root (passthrough) and as $NP_USER (no passthrough; and with default_permissions), $(date -u +%Y-%m-%dT%H:%MZ), built from commit $COMMIT$dirty"
 	echo "machine: $(nproc) x ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r), $(findmnt -no FSTYPE,SOURCE --target "$FSDIR" | tr -s ' ')"
 	echo "load average (1, 5, 15 min): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 	echo "backing stores: $FS_NOTE; medians of $REPS interleaved repetitions"
@@ -793,17 +805,20 @@ report() {
 		"$(calc "$LOGICAL / 1e6" 1) MB logical, $(calc "$UNIQUE / 1e6" 1) MB after exact file dedup" \
 		"($(mfield DuplicateScreenshots) of $(mfield Screenshots) screenshots are copies; $(calc "100 - 100 * $UNIQUE / $LOGICAL" 1)% of the bytes are duplicates)"
 	echo
-	echo "| workload | unit | taskerfs | loopback (passthrough) | loopback (no passthrough) | ratio vs passthrough | ratio vs no passthrough | taskerfs, S3 blobs | S3 ratio vs no passthrough | better |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-	local row metric label unit better scale a b c d
+	echo "| workload | unit | taskerfs | loopback (passthrough) | loopback (no passthrough) | ratio vs passthrough | ratio vs no passthrough | loopback (no passthrough, default_permissions) | ratio vs it | taskerfs, S3 blobs | S3 ratio vs no passthrough | better |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+	local row metric label unit better scale a b c d e
 	for row in "${ROWS[@]}"; do
 		IFS='|' read -r metric label unit better scale <<<"$row"
 		a=$(median "$RES/$metric.tfs") b=$(median "$RES/$metric.lb") c=$(median "$RES/$metric.np") d=$(median "$RES/$metric.s3")
+		e=$(median "$RES/$metric.dp")
 		echo "| $label | $unit | $(fmt_num "$a" "$scale") | $(fmt_num "$b" "$scale") | $(fmt_num "$c" "$scale")" \
-			"| $(ratio "$a" "$b" "$better") | $(ratio "$a" "$c" "$better") | $(fmt_num "$d" "$scale") | $(ratio "$d" "$c" "$better") | $better |"
+			"| $(ratio "$a" "$b" "$better") | $(ratio "$a" "$c" "$better") | $(fmt_num "$e" "$scale") | $(ratio "$a" "$e" "$better")" \
+			"| $(fmt_num "$d" "$scale") | $(ratio "$d" "$c" "$better") | $better |"
 	done
 	echo
 	echo "ratio = taskerfs / loopback. Cold = after unmount, remount and drop_caches."
+	echo "loopback (no passthrough, default_permissions): the same peer mounted as taskerfs is, with the kernel checking every access (bench/loopbackperm); not the fair peer, it shows what that check costs."
 	echo "taskerfs, S3 blobs: --blobs s3://$S3_BUCKET/bench on a local versitygw (posix backend on the same filesystem); cold also empties its read cache; stored = data dir + bucket."
 	echo "taskerfs ingest waits for its write-back queue to drain (sync(2) does not reach a FUSE daemon)."
 	echo "taskerfs mounts run with ${TFS_ARGS[*]} (the trash would keep every deleted byte for a day)."
