@@ -35,7 +35,7 @@ func (m *Manager) committer() {
 		case req := <-m.commitReq:
 			var err error
 			if batch := m.takeMatching(req.pred); len(batch) > 0 {
-				err = m.commit(batch, false)
+				err = m.commit(batch, false, false)
 			}
 			req.done <- err
 			continue
@@ -45,7 +45,7 @@ func (m *Manager) committer() {
 			continue
 		}
 		if batch := m.take(windowDue, false); len(batch) > 0 {
-			m.commit(batch, true)
+			m.commit(batch, true, true)
 		}
 	}
 }
@@ -59,7 +59,7 @@ func (m *Manager) flushAll() error {
 		if len(batch) == 0 {
 			break
 		}
-		if err := m.commit(batch, true); err != nil {
+		if err := m.commit(batch, true, false); err != nil {
 			return m.notPersisted(err)
 		}
 		if i > 100 {
@@ -258,12 +258,19 @@ func (m *Manager) syncHashes(hs []blobstore.Hash) error {
 
 // commit persists a batch in one transaction; durable syncs the WAL
 // (every window commit does: one sync per window).
-func (m *Manager) commit(batch []*snapshot, durable bool) error {
+//
+// background marks the committer's own window commit: unless one of its
+// files is critical (an fsync waits for it) or writers are held back by
+// the bounds, nobody waits for it, and its files are prepared on the
+// background workers (lowprio.go). An fsync that arrives for a file of
+// such a commit while it runs waits for it at that priority.
+func (m *Manager) commit(batch []*snapshot, durable, background bool) error {
 	start := time.Now()
 	for _, s := range batch {
 		durable = durable || s.prio == Critical
+		background = background && s.prio != Critical
 	}
-	done, err := m.persist(batch, durable)
+	done, err := m.persist(batch, durable, background && m.held.Load() == 0)
 	if err != nil && done > 0 {
 		// Those landed (not synced: their fsync callers sync the WAL).
 		m.finish(batch[:done], nil, false)
@@ -284,7 +291,7 @@ const applySlice = 16
 // syncs the blobs, and applies the batch a slice at a time, syncing the
 // WAL once after the last when durable. done is how many snapshots (from
 // the start) landed, also on error.
-func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error) {
+func (m *Manager) persist(batch []*snapshot, durable, background bool) (done int, err error) {
 	var journal *atomic.Int64
 	for _, s := range batch {
 		if s.prio == Critical && len(s.waiters) > 0 {
@@ -293,7 +300,7 @@ func (m *Manager) persist(batch []*snapshot, durable bool) (done int, err error)
 			break
 		}
 	}
-	if err := m.eachSnapshot(batch, func(s *snapshot) error { return m.prepareSnapshot(s, journal) }); err != nil {
+	if err := m.eachSnapshot(batch, background, func(s *snapshot) error { return m.prepareSnapshot(s, journal) }); err != nil {
 		return 0, err
 	}
 	if journal != nil && journal.Load() < journalBytes {
@@ -356,16 +363,33 @@ func (m *Manager) prepareSnapshot(s *snapshot, journal *atomic.Int64) error {
 	return err
 }
 
-// eachSnapshot calls fn for every snapshot of a batch, on every CPU when
-// the batch has several, after resetting what one commit attempt keeps.
-// Its error is the first of fn's, in batch order.
-func (m *Manager) eachSnapshot(batch []*snapshot, fn func(s *snapshot) error) error {
+// eachSnapshot calls fn for every snapshot of a batch, after resetting
+// what one commit attempt keeps: on the background workers (lowprio.go)
+// when background, else on every CPU when the batch has several. Its
+// error is the first of fn's, in batch order.
+func (m *Manager) eachSnapshot(batch []*snapshot, background bool, fn func(s *snapshot) error) error {
 	for _, s := range batch {
 		s.refs = map[uint64]*meta.BlobRef{}
 		s.data = map[uint64][]byte{}
 		s.derived = nil
 	}
 	errs := make([]error, len(batch))
+	if background && m.low != nil {
+		var failed atomic.Bool
+		m.low.run(len(batch), func(i int) {
+			if !failed.Load() {
+				if errs[i] = fn(batch[i]); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	workers := min(len(batch), runtime.GOMAXPROCS(0))
 	if workers <= 1 {
 		for i, s := range batch {

@@ -56,6 +56,10 @@ func (m *Manager) kickMoveOut() {
 // inline) and after each commit that journaled some.
 func (m *Manager) mover() {
 	defer m.done.Done()
+	if m.low != nil {
+		// Nobody waits for a move: the blobs are durable in the journal.
+		lowerPriority(m.low.nice)
+	}
 	var retry <-chan time.Time // after a failure
 	backoff := time.Second
 	for {

@@ -57,6 +57,10 @@ type Options struct {
 	// its promise; a reserve (1/16 of the filesystem, 2..256 MiB) stays
 	// free for the namespace's WAL and tables.
 	FreeSpace func() (avail, total int64, err error)
+	// BackgroundNice is the nice value of the threads that do work no one
+	// waits for (lowprio.go): 10 when 0; below 0, that work runs like
+	// every other.
+	BackgroundNice int
 }
 
 // Manager owns every open or dirty file's in-memory state.
@@ -71,8 +75,10 @@ type Manager struct {
 	queue map[uint64]*file
 
 	dirtyBytes     atomic.Int64
-	pressure       atomic.Bool // writers are waiting: commit normal items now
-	relieving      bool        // a relief spill is running (guarded by mu)
+	pressure       atomic.Bool  // writers are waiting: commit normal items now
+	held           atomic.Int32 // writers waiting in waitRoom now
+	low            *lowPool     // background workers; nil when off
+	relieving      bool         // a relief spill is running (guarded by mu)
 	unsyncedMu     sync.Mutex
 	unsynced       map[blobstore.Hash]struct{} // blobs put since the last blob sync
 	blobSyncMu     sync.Mutex                  // one syncBlobs at a time: see there
@@ -124,6 +130,13 @@ func New(store *meta.Store, opts Options) *Manager {
 		spills: make(chan spillJob, 64), moveKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	m.room = sync.NewCond(&m.mu)
+	if opts.BackgroundNice == 0 {
+		opts.BackgroundNice = defaultBackgroundNice
+	}
+	if opts.BackgroundNice > 0 {
+		m.low = newLowPool(opts.BackgroundNice)
+	}
+	m.opts = opts
 	m.done.Add(4)
 	go m.committer()
 	go m.spiller()
@@ -313,7 +326,9 @@ func (m *Manager) waitRoom() {
 			m.relieveLocked()
 		}
 		m.poke()
+		m.held.Add(1)
 		m.room.Wait()
+		m.held.Add(-1)
 	}
 }
 
@@ -789,7 +804,7 @@ func (m *Manager) Fsync(ino uint64) error {
 	f.mu.Unlock()
 	m.mu.Unlock()
 	if direct != nil {
-		m.commit([]*snapshot{direct}, true) // answers w
+		m.commit([]*snapshot{direct}, true, false) // answers w
 	}
 	if w != nil {
 		if err := <-w.done; err != nil || w.durable {
@@ -891,6 +906,9 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	m.done.Wait()
+	if m.low != nil {
+		m.low.close()
+	}
 	m.ra.close()
 	return err
 }
