@@ -374,52 +374,35 @@ func (m *Manager) eachSnapshot(batch []*snapshot, background bool, fn func(s *sn
 		s.derived = nil
 	}
 	errs := make([]error, len(batch))
-	if background && m.low != nil {
-		var failed atomic.Bool
-		m.low.run(len(batch), func(i int) {
-			if !failed.Load() {
-				if errs[i] = fn(batch[i]); errs[i] != nil {
-					failed.Store(true)
-				}
-			}
-		})
-		for _, err := range errs {
-			if err != nil {
-				return err
+	var failed atomic.Bool
+	each := func(i int) {
+		if !failed.Load() {
+			if errs[i] = fn(batch[i]); errs[i] != nil {
+				failed.Store(true)
 			}
 		}
-		return nil
 	}
-	workers := min(len(batch), runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for i, s := range batch {
-			if errs[i] = fn(s); errs[i] != nil {
-				return errs[i]
-			}
+	switch workers := min(len(batch), runtime.GOMAXPROCS(0)); {
+	case background && m.low != nil:
+		m.low.run(len(batch), each)
+	case workers > 1:
+		var (
+			next atomic.Int64
+			wg   sync.WaitGroup
+		)
+		wg.Add(workers)
+		for range workers {
+			go func() {
+				defer wg.Done()
+				drawAll(&next, len(batch), each)
+			}()
 		}
-		return nil
+		wg.Wait()
+	default:
+		for i := range batch {
+			each(i)
+		}
 	}
-	var (
-		next   atomic.Int64
-		failed atomic.Bool
-		wg     sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !failed.Load() {
-				i := int(next.Add(1)) - 1
-				if i >= len(batch) {
-					return
-				}
-				if errs[i] = fn(batch[i]); errs[i] != nil {
-					failed.Store(true)
-				}
-			}
-		}()
-	}
-	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return err

@@ -64,6 +64,10 @@ func (p *lowPool) worker() {
 // thread wakes that thread, which costs more than hashing a small file.
 func (p *lowPool) run(n int, fn func(i int)) {
 	p.start()
+	if hook := p.onRun; hook != nil {
+		inner := fn
+		fn = func(i int) { hook(); inner(i) }
+	}
 	var next atomic.Int64
 	workers := min(n, p.n)
 	var wg sync.WaitGroup
@@ -71,19 +75,21 @@ func (p *lowPool) run(n int, fn func(i int)) {
 	for range workers {
 		p.jobs <- func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if p.onRun != nil {
-					p.onRun()
-				}
-				fn(i)
-			}
+			drawAll(&next, n, fn)
 		}
 	}
 	wg.Wait()
+}
+
+// drawAll calls fn for the indexes next hands out, until they reach n.
+func drawAll(next *atomic.Int64, n int, fn func(i int)) {
+	for {
+		i := int(next.Add(1)) - 1
+		if i >= n {
+			return
+		}
+		fn(i)
+	}
 }
 
 // close stops the workers; their threads end with them.

@@ -123,6 +123,9 @@ func New(store *meta.Store, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = log.Printf
 	}
+	if opts.BackgroundNice == 0 {
+		opts.BackgroundNice = defaultBackgroundNice
+	}
 	m := &Manager{
 		store: store, blobs: store.Blobs(), opts: opts,
 		files: map[uint64]*file{}, queue: map[uint64]*file{}, unsynced: map[blobstore.Hash]struct{}{},
@@ -130,13 +133,9 @@ func New(store *meta.Store, opts Options) *Manager {
 		spills: make(chan spillJob, 64), moveKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	m.room = sync.NewCond(&m.mu)
-	if opts.BackgroundNice == 0 {
-		opts.BackgroundNice = defaultBackgroundNice
-	}
 	if opts.BackgroundNice > 0 {
 		m.low = newLowPool(opts.BackgroundNice)
 	}
-	m.opts = opts
 	m.done.Add(4)
 	go m.committer()
 	go m.spiller()
