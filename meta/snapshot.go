@@ -409,11 +409,11 @@ func (s *Store) acquireLocked(name string) (*Store, func(), error) {
 func (s *Store) openSnapshot(dir string) (*Store, error) {
 	pc := pebble.NewCache(4 << 20)
 	defer pc.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{Cache: pc, ReadOnly: true, Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Cache: pc, ReadOnly: true, Logger: quietLogger{onFatal: s.onFatal}})
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{db: db, blobs: s.blobs, pinned: map[blobstore.Hash]int{}, blobCache: s.blobCache,
+	st := &Store{db: db, onFatal: s.onFatal, blobs: s.blobs, pinned: map[blobstore.Hash]int{}, blobCache: s.blobCache,
 		isOpen: func(uint64) bool { return false }, dir: dir}
 	st.attrs = newAttrCache(16 << 10)
 	return st, nil

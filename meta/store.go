@@ -75,9 +75,10 @@ var errUnsettled = errors.New("meta: content not settled")
 // Store is the namespace. All mutations are serialized; reads go straight
 // to pebble.
 type Store struct {
-	db     *pebble.DB
-	fs     vfs.FS     // what pebble's files go through
-	spares *walSpares // obsolete WALs kept to be written over (walspace.go)
+	db      *pebble.DB
+	onFatal func(error) // Options.OnFatal, for the snapshots' stores too
+	fs      vfs.FS      // what pebble's files go through
+	spares  *walSpares  // obsolete WALs kept to be written over (walspace.go)
 
 	compactMu       sync.Mutex
 	compactedInodes uint64 // freed.inodes at the last compaction after deletes (gc.go)
@@ -142,7 +143,20 @@ type Options struct {
 	// FS, when set, holds pebble's files instead of the local disk (tests
 	// of power loss use vfs.NewStrictMem()).
 	FS vfs.FS
+	// OnFatal, when set, is called when pebble finds the store itself
+	// unusable (a table file gone from under it, corruption it cannot read
+	// past). It should not return: pebble's state is then undefined, and
+	// a panic that something up the stack recovers (go-fuse recovers every
+	// handler's) can leave a table half-loaded in its cache, so that every
+	// later read of that table waits forever. The daemon stops. Without
+	// it, or if it returns, the call panics with a *FatalError.
+	OnFatal func(error)
 }
+
+// FatalError is what pebble reported when it found the store unusable.
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string { return "meta: store unusable: " + e.Msg }
 
 // numLevels is pebble's level count; bottomBlockSize the block size of the
 // last level (the others keep pebble's 4 KiB).
@@ -217,7 +231,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableSize:                uint64(memTable),
 		MemTableStopWritesThreshold: maxWALSpares - 1,
 		MaxOpenFiles:                maxOpenTables(),
-		Logger:                      quietLogger{},
+		Logger:                      quietLogger{onFatal: opts.OnFatal},
 	}
 	// Most point reads of a write find nothing (the name a create checks,
 	// getxattr of an absent name, the refcount of a new blob, the chunk
@@ -236,7 +250,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, fs: fs, spares: spares, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
+	s := &Store{db: db, onFatal: opts.OnFatal, fs: fs, spares: spares, blobs: opts.Blobs, pinned: map[blobstore.Hash]int{}, blobCache: opts.BlobCache,
 		isOpen: func(uint64) bool { return false }, dir: dir}
 	entries := opts.AttrCacheEntries
 	if entries <= 0 {
@@ -269,15 +283,24 @@ func syncParent(fs vfs.FS, dir string) error {
 	return err
 }
 
-type quietLogger struct{}
+// quietLogger leaves pebble's information out of the log, keeps its
+// errors, and hands a fatal report to Options.OnFatal.
+type quietLogger struct{ onFatal func(error) }
 
 func (quietLogger) Infof(string, ...interface{}) {}
 func (quietLogger) Errorf(format string, args ...interface{}) {
 	slog.Error("pebble: " + fmt.Sprintf(format, args...))
 }
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	// pebble calls Fatalf only on unrecoverable internal corruption.
-	panic(fmt.Sprintf("pebble: "+format, args...))
+
+// Fatalf is pebble's report that the store cannot go on (a table file
+// missing, corruption); pebble assumes it does not return.
+func (l quietLogger) Fatalf(format string, args ...interface{}) {
+	err := &FatalError{Msg: fmt.Sprintf("pebble: "+format, args...)}
+	slog.Error("the metadata store is unusable", "err", err)
+	if l.onFatal != nil {
+		l.onFatal(err)
+	}
+	panic(err)
 }
 
 func (s *Store) init() error {

@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // flipBlobByte damages the blob file of content in the middle of its payload.
@@ -76,5 +82,73 @@ func TestDamageDoesNotSpread(t *testing.T) {
 	m.Start()
 	if got := mustRead(t, filepath.Join(dir, "a.jpg")); !bytes.Equal(got, content) {
 		t.Fatalf("a.jpg after fsck --repair --from: %d bytes", len(got))
+	}
+}
+
+// TestStoreGoneStopsTheDaemon: when the data dir is removed from under a
+// live mount, pebble finds a table file missing and reports the store
+// unusable. The daemon then stops, so every access fails at once
+// (ENOTCONN) and `taskerfs umount` clears the mount. Before, go-fuse
+// recovered pebble's panic inside the handler, the table stayed half
+// loaded in pebble's cache, and every later read of it (and the
+// application doing it) waited forever in the kernel.
+func TestStoreGoneStopsTheDaemon(t *testing.T) {
+	requireMountable(t)
+	data := newDataDir(t)
+	m := mountFS(t, data)
+	// 12 MiB of small files, stored inline in pebble: more than a
+	// memtable holds, so table files are written while the daemon runs.
+	for s := range 40 {
+		dir := mustMkdirAll(t, m.Path("sessions", fmt.Sprintf("s%02d", s), "attachments"))
+		mustWrite(t, filepath.Join(dir, "..", "metadata.json"), []byte(fmt.Sprintf(`{"id":"s%02d","name":"session %d"}`, s, s)))
+		for i := range 5 {
+			mustWrite(t, filepath.Join(dir, fmt.Sprintf("%d.jpg", i)), crashContent(60<<10, uint64(s*10+i)))
+		}
+	}
+	mustTaskerfs(t, 0, "sync", "--data", data)
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		filepath.WalkDir(m.Dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == ".taskerfs" {
+				return filepath.SkipDir // its access log streams until the daemon stops
+			}
+			if err == nil && d.Type().IsRegular() {
+				os.ReadFile(p)
+			}
+			return nil // errors are expected: the store is gone
+		})
+	}()
+	select {
+	case <-walked:
+	case <-time.After(60 * time.Second):
+		abortFuseConn(m.conn) // frees the walk, and the test can clean up
+		<-walked
+		t.Fatalf("a walk of the mount still waited 60 s after its data dir was removed; stderr:\n%s", m.Stderr())
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the daemon still runs 30 s after its store became unusable; stderr:\n%s", m.Stderr())
+	}
+	var exit *exec.ExitError
+	if !errors.As(m.waitErr, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("daemon exit: %v, want exit status 3; stderr:\n%s", m.waitErr, m.Stderr())
+	}
+	if !strings.Contains(m.Stderr(), "metadata store is unusable") {
+		t.Fatalf("the daemon did not say why it stopped; stderr:\n%s", m.Stderr())
+	}
+	if _, err := os.Stat(m.Path("never-looked-up")); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("a lookup through the stopped daemon's mount: %v, want ENOTCONN", err)
+	}
+	if out, err := exec.Command(taskerfsBin, "umount", m.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("taskerfs umount of the stopped daemon's mount: %v\n%s", err, out)
+	}
+	if isMountpoint(m.Dir) || isStale(m.Dir) {
+		t.Fatalf("%s is still mounted after taskerfs umount", m.Dir)
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// uses the recorded configuration (else the trash is off).
 	Trash *meta.TrashOptions
 	S3    S3Options // blobs in an S3 bucket (see blobs.go)
+	// OnStoreFatal is meta.Options.OnFatal: what happens when the
+	// metadata store finds itself unusable (the daemon stops).
+	OnStoreFatal func(error)
 }
 
 // FS is an open data dir.
@@ -159,7 +162,7 @@ func (v *FS) open(opts Options) error {
 		return err
 	}
 	v.meta, err = meta.Open(filepath.Join(v.Dir, "meta"), meta.Options{Blobs: blobs, BlobCache: blobCache{v.cache},
-		CacheBytes: opts.MetaCacheBytes, MemTableBytes: opts.MetaMemTableBytes})
+		CacheBytes: opts.MetaCacheBytes, MemTableBytes: opts.MetaMemTableBytes, OnFatal: opts.OnStoreFatal})
 	if err != nil {
 		return err
 	}

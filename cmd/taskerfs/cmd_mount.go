@@ -109,8 +109,23 @@ func (f *mountFlags) vfsOptions() vfs.Options {
 		BlobCacheBytes: f.cacheBytes,
 		BlobPutDelay:   f.blobPutDelay,
 		MetaCacheBytes: metaCacheBytes, MetaMemTableBytes: metaMemTableBytes,
-		Trash: f.undo.trashOptions(),
+		Trash:        f.undo.trashOptions(),
+		OnStoreFatal: storeFatal,
 	}
+}
+
+// storeFatal stops the daemon when its metadata store reports itself
+// unusable (a table file deleted from under it, corruption pebble cannot
+// read past). Going on would answer from a store in an undefined state,
+// and go-fuse recovers a handler's panic, which can leave pebble waiting
+// forever on a table it never finished loading: every application that
+// touched the mount would then hang in D state and the mount could not
+// be unmounted. Once this process is gone the kernel answers ENOTCONN at
+// once; `taskerfs umount` clears the mountpoint.
+func storeFatal(err error) {
+	log.Printf("taskerfs: stopping: %v; the mount answers ENOTCONN until it is unmounted (taskerfs umount); check the data dir with taskerfs fsck before mounting it again", err)
+	sdNotify("STATUS=stopped: metadata store unusable")
+	os.Exit(3)
 }
 
 func init() {
