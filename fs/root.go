@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -71,7 +72,8 @@ func Mount(v *vfs.FS, mountpoint string, opts Options) (*fuse.Server, error) {
 		DisableXAttrs:     false,
 		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
 		// The kernel checks every access against the stored modes.
-		Options: append([]string{"default_permissions"}, opts.MountOptions...),
+		Options:      append([]string{"default_permissions"}, opts.MountOptions...),
+		PanicHandler: handlerPanic,
 	}
 	// No mount-wide Attr/EntryTimeout: go-fuse would then replace every
 	// zero timeout (view nodes) with it. Stored nodes set their own.
@@ -117,4 +119,14 @@ func setReadAhead(mountpoint string, kb int) error {
 	}
 	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
 	return os.WriteFile(p, []byte(strconv.Itoa(kb)), 0)
+}
+
+// handlerPanic answers EIO for a handler that panicked (a bug: handlers
+// return errors) and logs it with its stack, through slog like every
+// other message of the daemon.
+func handlerPanic(r any) fuse.Status {
+	stack := make([]byte, 64<<10)
+	stack = stack[:runtime.Stack(stack, false)]
+	slog.Error("panic in a FUSE handler; answered EIO", "panic", fmt.Sprint(r), "stack", string(stack))
+	return fuse.EIO
 }
