@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestAccessLog reads .taskerfs/accesslog through the mount while another
@@ -43,5 +46,26 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("bob opens the access log: %v, want EACCES", err)
 	}
 	f.Close()
+	m.Unmount()
+}
+
+// TestGrepWholeDrive: `grep -r` over the whole mount ends. It reads every
+// file it finds, and a read of the access log waits for the next
+// operation, so the log is opened by name and not listed.
+func TestGrepWholeDrive(t *testing.T) {
+	requireMountable(t)
+	requireTool(t, "grep")
+	m := mountFS(t, newDataDir(t))
+	mustMkdirAll(t, m.Path("sessions", "s1"))
+	mustWrite(t, m.Path("sessions", "s1", "metadata.json"), []byte(`{"name":"quetzal-41d7"}`))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "grep", "-rl", "quetzal-41d7", m.Dir).Output()
+	if ctx.Err() != nil {
+		t.Fatalf("grep -r over the mount did not end within 60 s (found so far: %q)", out)
+	}
+	if err != nil || !strings.Contains(string(out), "sessions/s1/metadata.json") {
+		t.Fatalf("grep -rl: %v, found %q", err, out)
+	}
 	m.Unmount()
 }

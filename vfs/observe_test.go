@@ -86,3 +86,18 @@ func BenchmarkDone(b *testing.B) {
 		f.v.done(c, "read", time.Now(), &err, func() string { return "x" })
 	}
 }
+
+// TestAccessLogUnlisted: .taskerfs lists its finite files and not the
+// access log, whose reads wait for the next operation (grep -r over the
+// mount would wait on it forever); it still opens by name.
+func TestAccessLogUnlisted(t *testing.T) {
+	f := newTFS(t)
+	root := rootCtx()
+	got := strings.Join(f.names(root, ".taskerfs"), " ")
+	if got != "README.md metrics stats.json" {
+		t.Fatalf(".taskerfs lists %q, want README.md metrics stats.json", got)
+	}
+	if e := f.mustWalk(root, ".taskerfs/accesslog"); e.Attr.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		t.Fatalf("accesslog by name: mode %#o", e.Attr.Mode)
+	}
+}

@@ -18,6 +18,8 @@ Live figures of this mount, computed when a file is opened.
 - accesslog   one line per operation as it happens (time, uid, gid, pid,
               operation, arguments, result, duration) while someone reads
               it: cat .taskerfs/accesslog. Costs nothing when nobody does.
+              Not listed (open it by name): a read of it waits for the next
+              operation, and grep -r or an indexer would wait forever.
 
 Everything here is read-only. stats.json, metrics and accesslog describe
 every user's files, so only root and the user running the daemon may read
@@ -46,5 +48,16 @@ func (v *FS) taskerfsView() *vnode {
 	alog := newFile("/.taskerfs/accesslog", 0o400, nil)
 	alog.stream, alog.mayOpen, alog.size = v.obs.log, ownerOnly, 0
 	readme := newFile("/.taskerfs/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(taskerfsReadme), nil })
-	return staticDir("/.taskerfs", readme, stats, metrics, alog)
+	// The access log is opened by name and not listed: a read of it waits
+	// for the next operation, so a tree walker that reads every file
+	// (grep -r, a desktop indexer, a backup tool) would wait on it forever.
+	d := staticDir("/.taskerfs", readme, stats, metrics)
+	listed := d.lookup
+	d.lookup = func(c *Ctx, name string) (*vnode, error) {
+		if name == alog.name() {
+			return alog, nil
+		}
+		return listed(c, name)
+	}
+	return d
 }
