@@ -13,7 +13,7 @@ const resultsFile = ".results.json"
 // and rmdir belong to saved/.
 func (v *FS) searchView() *vnode {
 	d := newDir("/search")
-	readme := newFile("/search/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(searchReadme), nil })
+	readme := newStaticFile("/search/README.md", 0o444, searchReadme)
 	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
 		qs, err := v.meta.SavedQueries(c.Uid)
 		if err != nil {

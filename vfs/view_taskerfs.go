@@ -47,7 +47,7 @@ func (v *FS) taskerfsView() *vnode {
 	metrics.mayOpen = ownerOnly
 	alog := newFile("/.taskerfs/accesslog", 0o400, nil)
 	alog.stream, alog.mayOpen, alog.size = v.obs.log, ownerOnly, 0
-	readme := newFile("/.taskerfs/README.md", 0o444, func(*Ctx) ([]byte, error) { return []byte(taskerfsReadme), nil })
+	readme := newStaticFile("/.taskerfs/README.md", 0o444, taskerfsReadme)
 	// The access log is opened by name and not listed: a read of it waits
 	// for the next operation, so a tree walker that reads every file
 	// (grep -r, a desktop indexer, a backup tool) would wait on it forever.

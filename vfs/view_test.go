@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/taskerfs/taskerfs/blobstore"
 )
@@ -212,5 +213,30 @@ func TestTaskerfsViewOwnerOnly(t *testing.T) {
 	m, _ := f.read(rootCtx(), ".taskerfs/metrics")
 	if !strings.Contains(string(m), `taskerfs_fuse_ops_total{op="lookup",result="ok"}`) || !strings.Contains(string(m), `taskerfs_fuse_op_seconds_bucket{op="read"`) {
 		t.Errorf("metrics have no per-op figures:\n%s", m)
+	}
+}
+
+// TestReadmeTimesStable: the views' READMEs never change, so their size
+// and times do not either (tar -c of the whole drive said "file changed
+// as we read it" for each); the live files keep the time of the stat.
+func TestReadmeTimesStable(t *testing.T) {
+	f := newTFS(t)
+	root := rootCtx()
+	for _, p := range []string{"search/README.md", ".taskerfs/README.md"} {
+		a := f.mustWalk(root, p).Attr
+		time.Sleep(5 * time.Millisecond)
+		b := f.mustWalk(root, p).Attr
+		if a.Mtime != b.Mtime || a.Ctime != b.Ctime || a.Size != b.Size {
+			t.Errorf("%s: %d/%d/%d then %d/%d/%d (mtime/ctime/size)", p, a.Mtime, a.Ctime, a.Size, b.Mtime, b.Ctime, b.Size)
+		}
+		data, err := f.read(root, p)
+		if err != nil || uint64(len(data)) != a.Size || !strings.HasPrefix(string(data), "# ") {
+			t.Errorf("%s: %d bytes (size %d), %v", p, len(data), a.Size, err)
+		}
+	}
+	a := f.mustWalk(root, ".taskerfs/stats.json").Attr
+	time.Sleep(5 * time.Millisecond)
+	if b := f.mustWalk(root, ".taskerfs/stats.json").Attr; b.Mtime == a.Mtime {
+		t.Error("stats.json kept its time: it is generated at each open")
 	}
 }

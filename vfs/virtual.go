@@ -153,6 +153,14 @@ func newFile(p string, perm uint32, gen func(c *Ctx) ([]byte, error)) *vnode {
 	return &vnode{path: p, mode: syscall.S_IFREG | perm, size: -1, now: true, content: gen}
 }
 
+// newStaticFile is a file whose content never changes (a README): its
+// size is known and its times are the daemon's start, so a tool that
+// checks a file did not change while it read it (tar) finds it unchanged.
+func newStaticFile(p string, perm uint32, text string) *vnode {
+	return &vnode{path: p, mode: syscall.S_IFREG | perm, size: int64(len(text)),
+		content: func(*Ctx) ([]byte, error) { return []byte(text), nil }}
+}
+
 // newLink is a symlink.
 func newLink(p, target string) *vnode {
 	return &vnode{path: p, mode: syscall.S_IFLNK | 0o777, target: target, size: -1}
