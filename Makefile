@@ -48,7 +48,8 @@ bench:
 bench-quick:
 	bench/run.sh --quick
 
-# Search and index at scale (issue 14): bench/scale.sh [SESSIONS] [--mount].
+# Search and index at scale (issue 14): bench/scale.sh [SESSIONS] [--mount|--all]
+# (make bench-scale SCALE_FLAGS=--all: every row of the issue's table).
 SCALE_SESSIONS ?= 10000
 bench-scale:
 	bench/scale.sh $(SCALE_SESSIONS) $(SCALE_FLAGS)
