@@ -106,7 +106,15 @@ func TestStoreGoneStopsTheDaemon(t *testing.T) {
 		}
 	}
 	mustTaskerfs(t, 0, "sync", "--data", data)
-	if err := os.RemoveAll(data); err != nil {
+	// The daemon may be writing a table while the dir goes: remove again.
+	var err error
+	for range 20 {
+		if err = os.RemoveAll(data); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 
