@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/taskerfs/taskerfs/index"
@@ -191,7 +192,7 @@ func (v *FS) sessionsDirVisible(p string, depth int, ids func() ([]string, error
 	var mu sync.Mutex
 	var cachedVer uint64
 	var cached []string
-	fresh := func(c *Ctx) ([]string, error) {
+	members := func() ([]string, error) {
 		if err := v.Fresh(); err != nil {
 			return nil, err
 		}
@@ -209,37 +210,53 @@ func (v *FS) sessionsDirVisible(p string, depth int, ids func() ([]string, error
 			cached, cachedVer = list, ver
 			mu.Unlock()
 		}
-		visible := v.visibleSessions(c, list)
-		valid := visible[:0:0]
-		for _, id := range visible {
-			if validSessionID(id) {
-				valid = append(valid, id)
-			}
-		}
-		return valid, nil
+		return list, nil
 	}
-	d := newDir(p)
-	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
-		list, err := fresh(c)
-		if err != nil {
-			return err
-		}
-		out := make([]*vnode, 0, len(list))
-		for _, id := range list {
-			out = append(out, sessionLink(p, id, depth))
-		}
-		listNodes(out, after, fn)
-		return nil
-	}
-	d.lookup = func(c *Ctx, name string) (*vnode, error) {
-		list, err := fresh(c)
+	shown := func(c *Ctx, id string) bool { return validSessionID(id) && v.CanReadSession(c, id) }
+	fresh := func(c *Ctx) ([]string, error) {
+		list, err := members()
 		if err != nil {
 			return nil, err
 		}
+		var out []string
 		for _, id := range list {
-			if id == name {
-				return sessionLink(p, id, depth), nil
+			if shown(c, id) {
+				out = append(out, id)
 			}
+		}
+		return out, nil
+	}
+	d := newDir(p)
+	// A page resumes after the last name it gave: only the members from
+	// there on are checked and linked, so a listing costs its entries, not
+	// a permission check of every member on every page.
+	d.list = func(c *Ctx, after string, fn func(*vnode) bool) error {
+		list, err := members()
+		if err != nil {
+			return err
+		}
+		i := 0
+		if after != "" {
+			i = slices.Index(list, after)
+			if i < 0 {
+				return nil // gone since the last page: the listing ends, as listNodes would
+			}
+			i++
+		}
+		for _, id := range list[i:] {
+			if shown(c, id) && !fn(sessionLink(p, id, depth)) {
+				return nil
+			}
+		}
+		return nil
+	}
+	d.lookup = func(c *Ctx, name string) (*vnode, error) {
+		list, err := members()
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(list, name) && shown(c, name) {
+			return sessionLink(p, name, depth), nil
 		}
 		return nil, nil
 	}

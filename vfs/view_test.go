@@ -240,3 +240,54 @@ func TestReadmeTimesStable(t *testing.T) {
 		t.Error("stats.json kept its time: it is generated at each open")
 	}
 }
+
+// TestLongListingsResume: a query dir and a facet dir of more hits than
+// one readdir page (dirPage) list every visible session once, in order,
+// when each page resumes after the last name; a caller who may read only
+// some of them gets exactly those, across the page boundaries too.
+func TestLongListingsResume(t *testing.T) {
+	f := newTFS(t)
+	const n = 2*dirPage + 37
+	var all, alices []string
+	for i := range n {
+		id := fmt.Sprintf("s%04d", i)
+		uid, mode := uint32(0), uint32(0o755)
+		if i%3 == 0 { // every third session is root's alone
+			mode = 0o700
+		} else {
+			alices = append(alices, id)
+		}
+		all = append(all, id)
+		f.mkdir("sessions/"+id, mode, uid, uid)
+		f.write("sessions/"+id+"/metadata.json", fmt.Sprintf(`{"name": "pangolin %d", "tags": ["longlist"]}`, i), 0o644, uid, uid)
+	}
+	alice := NewCtxGroups(aliceUID, aliceUID)
+	for _, tc := range []struct {
+		c    *Ctx
+		want []string
+	}{{rootCtx(), all}, {alice, alices}} {
+		got := f.names(tc.c, "search/pangolin")
+		if len(got) == 0 || got[0] != resultsFile {
+			t.Fatalf("search/pangolin does not start with %s: %v", resultsFile, got[:min(3, len(got))])
+		}
+		hits := got[1:]
+		res, err := f.v.Query("pangolin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ranked []string
+		for _, h := range res.Hits {
+			if slices.Contains(tc.want, h.SessionID) {
+				ranked = append(ranked, h.SessionID)
+			}
+		}
+		if !slices.Equal(hits, ranked) {
+			t.Errorf("search/pangolin lists %d hits, want the %d visible ones in rank order", len(hits), len(ranked))
+		}
+		facet := f.names(tc.c, "by-tag/longlist")
+		sorted := slices.Sorted(slices.Values(facet))
+		if !slices.Equal(sorted, tc.want) || len(slices.Compact(sorted)) != len(facet) {
+			t.Errorf("by-tag/longlist lists %d sessions, want the %d visible ones once each", len(facet), len(tc.want))
+		}
+	}
+}
