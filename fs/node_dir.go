@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -107,6 +108,12 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // Lookup serves READDIRPLUS from the entry just listed.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	e, err := d.n.r.ops.LookupListed(caller(ctx), d.h, name)
+	if errors.Is(err, vfs.ErrNoListedEntry) {
+		// go-fuse then sends the entry with node id 0, which the kernel
+		// takes as "no attributes given", not as ENOENT: it looks the
+		// name up when something uses it.
+		return nil, syscall.EAGAIN
+	}
 	return d.n.entryOut(ctx, e, err, out)
 }
 

@@ -867,6 +867,13 @@ func (o *Ops) Seekdir(c *Ctx, h *DirHandle, off uint64) error {
 // the trash with its per-caller answers) is looked up.
 func (o *Ops) LookupListed(c *Ctx, h *DirHandle, name string) (e Entry, err error) {
 	p := h.prev
+	if p != nil && p.Name == name && p.vn != nil && p.vn.generated() {
+		// Its size is its content's length: a listing would compute every
+		// generated file it lists (a query dir's .results.json is a top
+		// 100 with snippets). The entry goes without attributes; a caller
+		// who stats or opens the file gets them then.
+		return e, ErrNoListedEntry
+	}
 	if p != nil && p.Name == name && p.vn != nil {
 		defer o.v.done(c, "lookup", o.begin(), &err, func() string { return fmt.Sprintf("%d,%s", h.n.Ino(), name) })
 		return o.entry(c, p.vn)

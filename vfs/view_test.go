@@ -291,3 +291,44 @@ func TestLongListingsResume(t *testing.T) {
 		}
 	}
 }
+
+// TestListingSkipsGeneratedAttrs: READDIRPLUS of a query dir does not
+// compute .results.json (a top 100 with snippets) to give its size: its
+// entry goes without attributes, while the session links carry theirs; a
+// lookup of .results.json still gives its exact size.
+func TestListingSkipsGeneratedAttrs(t *testing.T) {
+	f := viewFixture(t)
+	root := rootCtx()
+	e := f.mustWalk(root, "search/oauth")
+	h, err := f.o.Opendir(root, e.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.o.Releasedir(root, h)
+	seen := map[string]error{}
+	for {
+		d, err := f.o.Readdir(root, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d == nil {
+			break
+		}
+		if d.Name == "." || d.Name == ".." {
+			continue
+		}
+		_, seen[d.Name] = f.o.LookupListed(root, h, d.Name)
+	}
+	if !errors.Is(seen[resultsFile], ErrNoListedEntry) {
+		t.Errorf("%s in a listing: %v, want ErrNoListedEntry", resultsFile, seen[resultsFile])
+	}
+	for _, id := range []string{"pub", "priv", "alice"} {
+		if err, ok := seen[id]; !ok || err != nil {
+			t.Errorf("session link %s in the listing: seen %v, %v", id, ok, err)
+		}
+	}
+	data, err := f.read(root, "search/oauth/"+resultsFile)
+	if a := f.mustWalk(root, "search/oauth/"+resultsFile).Attr; err != nil || a.Size != uint64(len(data)) || len(data) < 10 {
+		t.Errorf("%s by lookup: size %d, content %d bytes, %v", resultsFile, a.Size, len(data), err)
+	}
+}

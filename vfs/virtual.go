@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"path"
 	"sort"
 	"strings"
@@ -160,6 +161,17 @@ func newStaticFile(p string, perm uint32, text string) *vnode {
 	return &vnode{path: p, mode: syscall.S_IFREG | perm, size: int64(len(text)),
 		content: func(*Ctx) ([]byte, error) { return []byte(text), nil }}
 }
+
+// generated reports whether n is a file whose content (and so its size)
+// is computed when asked for.
+func (n *vnode) generated() bool {
+	return n.mode&syscall.S_IFMT == syscall.S_IFREG && n.size < 0 && n.content != nil && n.snapAttr == nil && n.readAt == nil
+}
+
+// ErrNoListedEntry is LookupListed's answer for a listed entry whose
+// attributes cost a computation (a generated file): the listing carries
+// its name without attributes, and a lookup computes them when needed.
+var ErrNoListedEntry = errors.New("vfs: listed without attributes")
 
 // newLink is a symlink.
 func newLink(p, target string) *vnode {
