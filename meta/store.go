@@ -99,6 +99,7 @@ type Store struct {
 	blobCache BlobCache
 	version   atomic.Uint64 // bumped after every committed Update
 	attrs     *attrCache    // meta/attrcache.go
+	xinos     *xattrInodes  // meta/xattrinos.go; nil: not known
 	freed     freedCounters // what the background collector looks at (gc.go)
 
 	dir   string       // pebble's directory
@@ -265,6 +266,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	xi := newXattrInodes(maxXattrInodes)
+	if err := xi.load(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("meta: open %s: %w", dir, err)
+	}
+	s.xinos = xi
 	return s, nil
 }
 

@@ -20,6 +20,9 @@ const (
 
 // GetXattr returns the value of name on ino (ENODATA when absent).
 func (s *Store) GetXattr(ino uint64, name string) ([]byte, error) {
+	if !s.xinos.may(ino) {
+		return nil, errno(syscall.ENODATA)
+	}
 	v, ok, err := get(s.db, xattrKey(ino, name))
 	if err != nil {
 		return nil, err
@@ -32,6 +35,9 @@ func (s *Store) GetXattr(ino uint64, name string) ([]byte, error) {
 
 // ListXattr returns ino's attribute names in order.
 func (s *Store) ListXattr(ino uint64) ([]string, error) {
+	if !s.xinos.may(ino) {
+		return nil, nil
+	}
 	p := xattrPrefix(ino)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -71,6 +77,8 @@ func (tx *Tx) SetXattr(ino uint64, name string, value []byte, flags uint32) erro
 	if err := tx.PutAttr(&a); err != nil {
 		return err
 	}
+	// Before the commit: a reader must never miss a committed attribute.
+	tx.s.xinos.add(ino)
 	return tx.b.Set(xattrKey(ino, name), value, nil)
 }
 

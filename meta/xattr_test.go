@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -154,4 +155,91 @@ func TestSetAttr(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.s.SetAttr(9999, SetAttrIn{Uid: u32(1)})
 	checkErr(t, "setattr missing", err, syscall.ENOENT)
+}
+
+// TestXattrInodes: the set of inodes that may have attributes answers
+// absent names without pebble, and is rebuilt from pebble on open; every
+// committed attribute stays readable, across a reopen and past the set's
+// bound.
+func TestXattrInodes(t *testing.T) {
+	for _, limit := range []int{maxXattrInodes, 2} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			e := newEnv(t)
+			e.s.xinos = newXattrInodes(limit)
+			var with, without []uint64
+			for i := range 6 {
+				f := e.mkfile("f" + strconv.Itoa(i)).Ino
+				if i%2 == 0 {
+					without = append(without, f)
+					continue
+				}
+				with = append(with, f)
+				checkErr(t, "set", e.s.SetXattr(f, "user.a", []byte{byte(i)}, 0), 0)
+				checkErr(t, "set", e.s.SetXattr(f, "user.b", []byte{byte(i)}, 0), 0)
+			}
+			// A removed attribute and a failed transaction leave the
+			// inode in the set; reads still answer from pebble.
+			checkErr(t, "remove", e.s.RemoveXattr(with[0], "user.b"), 0)
+			boom := errors.New("boom")
+			err := e.s.Update(false, func(tx *Tx) error {
+				if err := tx.SetXattr(without[0], "user.lost", []byte("x"), 0); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("failed update: %v", err)
+			}
+			check := func(stage string) {
+				t.Helper()
+				for i, f := range with {
+					want := []string{"user.a", "user.b"}
+					if i == 0 {
+						want = want[:1]
+					}
+					list, err := e.s.ListXattr(f)
+					if err != nil || !reflect.DeepEqual(list, want) {
+						t.Fatalf("%s: list %d = %q, %v; want %q", stage, f, list, err, want)
+					}
+					if v, err := e.s.GetXattr(f, "user.a"); err != nil || len(v) != 1 {
+						t.Fatalf("%s: get %d = %q, %v", stage, f, v, err)
+					}
+					if _, err := e.s.GetXattr(f, "user.nope"); !errors.Is(err, syscall.ENODATA) {
+						t.Fatalf("%s: get missing on %d: %v", stage, f, err)
+					}
+				}
+				for _, f := range without {
+					if list, err := e.s.ListXattr(f); err != nil || len(list) != 0 {
+						t.Fatalf("%s: list %d = %q, %v; want none", stage, f, list, err)
+					}
+					if _, err := e.s.GetXattr(f, "user.lost"); !errors.Is(err, syscall.ENODATA) {
+						t.Fatalf("%s: get %d: %v", stage, f, err)
+					}
+				}
+			}
+			check("live")
+			e.reopen()
+			if limit == 2 {
+				e.s.xinos = newXattrInodes(limit)
+				if err := e.s.xinos.load(e.s.db); err != nil {
+					t.Fatal(err)
+				}
+				if !e.s.xinos.all {
+					t.Fatalf("%d inodes with attributes kept in a set of at most %d", len(with), limit)
+				}
+			} else {
+				for _, f := range with {
+					if !e.s.xinos.may(f) {
+						t.Fatalf("reopened: inode %d has attributes, the set says none", f)
+					}
+				}
+				for _, f := range without {
+					if e.s.xinos.may(f) {
+						t.Fatalf("reopened: inode %d has no attributes, the set did not learn it", f)
+					}
+				}
+			}
+			check("reopened")
+		})
+	}
 }
