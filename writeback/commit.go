@@ -572,6 +572,7 @@ func (m *Manager) failed(batch []*snapshot, err error) {
 		if p := f.pending; p != nil {
 			p.sincePrev = min(p.sincePrev, s.sincePrev)
 			p.queuedAt = s.queuedAt
+			m.queuedLocked(f, p.queuedAt)
 		} else {
 			// Its fsync callers have their answer: the retry waits for the
 			// backoff like any background commit (a new fsync makes it
@@ -585,7 +586,7 @@ func (m *Manager) failed(batch []*snapshot, err error) {
 				}
 			}
 			f.pending = s
-			m.queue[f.ino] = f
+			m.queuedLocked(f, s.queuedAt)
 		}
 		f.mu.Unlock()
 	}

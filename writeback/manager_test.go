@@ -709,3 +709,25 @@ func TestFailedSyncNamesWhatIsNotPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWritersWaitOutAnOldBacklog: a writer behind a change queued longer
+// than MaxAge waits until the backlog is committed (nothing else would
+// commit it here: the window never ends); a young backlog lets writers
+// through.
+func TestWritersWaitOutAnOldBacklog(t *testing.T) {
+	const maxAge = time.Second
+	e := newEnv(t, setup{opts: writeback.Options{Window: never, MaxAge: maxAge}})
+	a, b := e.create("a"), e.create("b")
+	e.writeFile(a, data(KiB, 1))
+	e.writeFile(b, data(KiB, 2))
+	if st := e.wb.Stats(); st.ItemsCommitted != 0 || st.QueueNormal != 2 {
+		t.Fatalf("after two young changes: %+v, want both queued", st)
+	}
+	time.Sleep(maxAge + maxAge/5)
+	e.openFile(b)
+	e.write(b, data(KiB, 3), 0)
+	if st := e.wb.Stats(); st.ItemsCommitted < 2 {
+		t.Fatalf("a write behind a backlog older than MaxAge went on without waiting: %+v", st)
+	}
+	e.wb.Release(b)
+}

@@ -43,7 +43,7 @@ type Stats struct {
 // Stats returns a consistent-enough view of the queue.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
-	s := Stats{OldestAgeSeconds: m.oldestAgeLocked().Seconds(), OpenFiles: len(m.files)}
+	s := Stats{OldestAgeSeconds: m.oldestAgeLocked(0).Seconds(), OpenFiles: len(m.files)}
 	for _, f := range m.queue {
 		switch f.pending.prio {
 		case Critical:
