@@ -135,11 +135,61 @@ func (s *Store) Lookup(parent uint64, name string) (Attr, error) {
 	if len(name) > MaxNameLen {
 		return Attr{}, errno(syscall.ENAMETOOLONG)
 	}
-	ino, _, err := lookup(s.db, parent, name)
-	if err != nil {
-		return Attr{}, err
+	k := nameKey{parent, name}
+	v, ok := s.attrs.getName(k)
+	if !ok {
+		v0 := s.version.Load()
+		ino, typ, err := lookup(s.db, parent, name)
+		if err != nil && err != errno(syscall.ENOENT) {
+			return Attr{}, err
+		}
+		v = txName{ino: ino, typ: typ}
+		s.attrs.fillName(k, v, v0, &s.version)
 	}
-	return s.GetAttr(ino)
+	if v.ino == 0 {
+		return Attr{}, errno(syscall.ENOENT)
+	}
+	return s.GetAttr(v.ino)
+}
+
+// lookup resolves name in parent through the transaction's memo and the
+// cache of committed entries.
+func (tx *Tx) lookup(parent uint64, name string) (ino uint64, typ uint32, err error) {
+	k := nameKey{parent, name}
+	v, ok := tx.names[k]
+	if !ok {
+		if v, ok = tx.s.attrs.peekName(k); !ok {
+			ino, typ, err := lookup(tx.b, parent, name)
+			if err != nil && err != errno(syscall.ENOENT) {
+				return 0, 0, err
+			}
+			v = txName{ino: ino, typ: typ}
+		}
+		tx.rememberName(k, v)
+	}
+	if v.ino == 0 {
+		return 0, 0, errno(syscall.ENOENT)
+	}
+	return v.ino, v.typ, nil
+}
+
+func (tx *Tx) rememberName(k nameKey, v txName) {
+	if tx.names == nil {
+		tx.names = make(map[nameKey]txName, 4)
+	}
+	tx.names[k] = v
+}
+
+// setName writes the entry name -> ino (of type mode) in parent.
+func (tx *Tx) setName(parent uint64, name string, ino uint64, mode uint32) {
+	tx.b.Set(direntKey(parent, name), direntValue(ino, mode), nil)
+	tx.rememberName(nameKey{parent, name}, txName{ino: ino, typ: mode & syscall.S_IFMT})
+}
+
+// delName deletes the entry name in parent.
+func (tx *Tx) delName(parent uint64, name string) {
+	tx.b.Delete(direntKey(parent, name), nil)
+	tx.rememberName(nameKey{parent, name}, txName{})
 }
 
 // GetAttr reads an inode, seeing this transaction's writes.
@@ -153,7 +203,7 @@ func (tx *Tx) GetAttr(ino uint64) (Attr, error) {
 
 // Lookup resolves name in parent, seeing this transaction's writes.
 func (tx *Tx) Lookup(parent uint64, name string) (Attr, error) {
-	ino, _, err := lookup(tx.b, parent, name)
+	ino, _, err := tx.lookup(parent, name)
 	if err != nil {
 		return Attr{}, err
 	}
@@ -224,7 +274,7 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 	if err != nil {
 		return Attr{}, err
 	}
-	if _, _, err := lookup(tx.b, parent, name); err == nil {
+	if _, _, err := tx.lookup(parent, name); err == nil {
 		return Attr{}, errno(syscall.EEXIST)
 	} else if err != errno(syscall.ENOENT) {
 		return Attr{}, err
@@ -249,7 +299,7 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 		a.Mode |= syscall.S_IFREG
 	}
 	p.Mtime, p.Ctime = tx.now, tx.now
-	tx.b.Set(direntKey(parent, name), direntValue(a.Ino, a.Mode), nil)
+	tx.setName(parent, name, a.Ino, a.Mode)
 	if err := tx.PutAttr(&a); err != nil {
 		return Attr{}, err
 	}
@@ -301,13 +351,13 @@ func (tx *Tx) Link(ino, newParent uint64, newName string) (Attr, error) {
 	if err != nil {
 		return a, err
 	}
-	if _, _, err := lookup(tx.b, newParent, newName); err == nil {
+	if _, _, err := tx.lookup(newParent, newName); err == nil {
 		return a, errno(syscall.EEXIST)
 	}
 	a.Nlink++
 	a.Ctime = tx.now
 	p.Mtime, p.Ctime = tx.now, tx.now
-	tx.b.Set(direntKey(newParent, newName), direntValue(ino, a.Mode), nil)
+	tx.setName(newParent, newName, ino, a.Mode)
 	if err := tx.PutAttr(&p); err != nil {
 		return a, err
 	}
@@ -324,7 +374,7 @@ func (tx *Tx) Unlink(parent uint64, name string) error {
 	if a.IsDir() {
 		return errno(syscall.EISDIR)
 	}
-	tx.b.Delete(direntKey(parent, name), nil)
+	tx.delName(parent, name)
 	p.Mtime, p.Ctime = tx.now, tx.now
 	if err := tx.PutAttr(&p); err != nil {
 		return err
@@ -387,7 +437,7 @@ func (tx *Tx) Rmdir(parent uint64, name string) error {
 	} else if !empty {
 		return errno(syscall.ENOTEMPTY)
 	}
-	tx.b.Delete(direntKey(parent, name), nil)
+	tx.delName(parent, name)
 	p.Nlink--
 	p.Mtime, p.Ctime = tx.now, tx.now
 	if err := tx.PutAttr(&p); err != nil {
@@ -401,7 +451,7 @@ func (tx *Tx) entry(parent uint64, name string) (p, a Attr, err error) {
 	if p, err = tx.parentDir(parent); err != nil {
 		return p, a, err
 	}
-	ino, _, err := lookup(tx.b, parent, name)
+	ino, _, err := tx.lookup(parent, name)
 	if err != nil {
 		return p, a, err
 	}
@@ -471,7 +521,7 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 			return err
 		}
 	}
-	srcIno, _, err := lookup(tx.b, parent, name)
+	srcIno, _, err := tx.lookup(parent, name)
 	if err != nil {
 		return err
 	}
@@ -486,7 +536,7 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 			return errno(syscall.EINVAL)
 		}
 	}
-	dstIno, _, err := lookup(tx.b, newParent, newName)
+	dstIno, _, err := tx.lookup(newParent, newName)
 	dstExists := err == nil
 	if err != nil && err != errno(syscall.ENOENT) {
 		return err
@@ -525,8 +575,8 @@ func (tx *Tx) Rename(parent uint64, name string, newParent uint64, newName strin
 			return errno(syscall.ENOTDIR)
 		}
 	}
-	tx.b.Delete(direntKey(parent, name), nil)
-	tx.b.Set(direntKey(newParent, newName), direntValue(srcIno, src.Mode), nil)
+	tx.delName(parent, name)
+	tx.setName(newParent, newName, srcIno, src.Mode)
 	if dstExists {
 		dst, err := tx.GetAttr(dstIno)
 		if err != nil {
@@ -586,8 +636,8 @@ func (tx *Tx) exchange(op *Attr, name string, np *Attr, newName string, src *Att
 			return errno(syscall.EINVAL)
 		}
 	}
-	tx.b.Set(direntKey(op.Ino, name), direntValue(dstIno, dst.Mode), nil)
-	tx.b.Set(direntKey(np.Ino, newName), direntValue(src.Ino, src.Mode), nil)
+	tx.setName(op.Ino, name, dstIno, dst.Mode)
+	tx.setName(np.Ino, newName, src.Ino, src.Mode)
 	if op.Ino != np.Ino && src.IsDir() != dst.IsDir() {
 		if src.IsDir() {
 			op.Nlink--

@@ -442,6 +442,10 @@ type Tx struct {
 	// one) costs one point read through the indexed batch. Every write
 	// of an inode record goes through PutAttr or freeInode, which keep it.
 	attrs map[uint64]txAttr
+	// names is attrs for directory entries: the ones this transaction
+	// has read or written, as they stand in its batch. Every write of an
+	// entry goes through setName or delName.
+	names map[nameKey]txName
 
 	gated     bool     // needContent consults the content gate
 	unsettled []uint64 // files with queued content this change refers to

@@ -214,7 +214,7 @@ func (tx *Tx) trashDirFor(chain []Attr) (uint64, error) {
 func (tx *Tx) trashSubdir(parent uint64, name string, like Attr) (uint64, error) {
 	for n := 0; n < 1000; n++ {
 		cand := suffixed(name, n)
-		ino, typ, err := lookup(tx.b, parent, cand)
+		ino, typ, err := tx.lookup(parent, cand)
 		if err == nil {
 			if typ == syscall.S_IFDIR {
 				return ino, nil
@@ -246,7 +246,7 @@ func suffixed(name string, n int) string {
 func (tx *Tx) freeName(dir uint64, name string) (string, error) {
 	for n := 0; n < 100000; n++ {
 		cand := suffixed(name, n)
-		_, _, err := lookup(tx.b, dir, cand)
+		_, _, err := tx.lookup(dir, cand)
 		if errors.Is(err, syscall.ENOENT) {
 			return cand, nil
 		}
@@ -321,7 +321,7 @@ func (tx *Tx) putTrashed(a *Attr, dir uint64, leaf, orig string, since int64) er
 	}
 	a.Nlink, a.Parent, a.Name, a.Ctime = 1, dir, leaf, tx.now
 	tx.b.Delete(orphanKey(a.Ino), nil)
-	tx.b.Set(direntKey(dir, leaf), direntValue(a.Ino, a.Mode), nil)
+	tx.setName(dir, leaf, a.Ino, a.Mode)
 	d.Mtime, d.Ctime = tx.now, tx.now
 	if err := tx.PutAttr(&d); err != nil {
 		return err
