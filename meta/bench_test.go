@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"errors"
 	"strconv"
 	"syscall"
 	"testing"
@@ -193,3 +194,37 @@ func BenchmarkReadSmallFile(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFileLifecycle is the namespace side of a small file's life as
+// the kernel asks for it: LOOKUP of the new name (absent), CREATE, the
+// GETXATTR of security.capability before the first write, LOOKUP
+// of the name again, UNLINK. Every step but the create reads a name or an
+// attribute that the caches of entries and of inodes with attributes
+// answer.
+func BenchmarkFileLifecycle(b *testing.B) {
+	e := newEnv(b)
+	d := e.mkdir("d")
+	node := NewNode{Mode: syscall.S_IFREG | 0o644}
+	for i := 0; b.Loop(); i++ {
+		name := "f" + fmtU(uint64(i))
+		if _, err := e.s.Lookup(d.Ino, name); !isENOENT(err) {
+			b.Fatalf("lookup of a new name: %v", err)
+		}
+		a, err := e.s.Create(d.Ino, name, node)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.s.GetXattr(a.Ino, "security.capability"); !isENODATA(err) {
+			b.Fatalf("getxattr: %v", err)
+		}
+		if _, err := e.s.Lookup(d.Ino, name); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.s.Unlink(d.Ino, name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func isENOENT(err error) bool  { return errors.Is(err, syscall.ENOENT) }
+func isENODATA(err error) bool { return errors.Is(err, syscall.ENODATA) }
