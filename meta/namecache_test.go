@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // TestNameCacheMatchesStore drives random namespace changes (creates,
@@ -15,10 +17,19 @@ import (
 // small universe as Lookup answers it, through the cache of directory
 // entries, with pebble's own record.
 func TestNameCacheMatchesStore(t *testing.T) {
-	for _, trash := range []bool{false, true} {
-		t.Run(fmt.Sprintf("trash=%v", trash), func(t *testing.T) {
+	for _, tc := range []struct {
+		trash    bool
+		maxYoung int
+		names    int // entries the cache of names keeps
+	}{{false, maxYoungNames, 0}, {true, maxYoungNames, 0}, {false, 3, 0}, {true, 8, 0},
+		{false, maxYoungNames, 2}, {true, 6, 2}} {
+		t.Run(fmt.Sprintf("trash=%v,young=%d,names=%d", tc.trash, tc.maxYoung, tc.names), func(t *testing.T) {
 			e := newEnv(t)
-			if trash {
+			e.s.attrs.maxYoung = tc.maxYoung
+			if tc.names > 0 {
+				e.s.attrs.names, _ = simplelru.NewLRU[nameKey, txName](tc.names, nil)
+			}
+			if tc.trash {
 				e.s.SetTrash(TrashOptions{Retention: time.Hour, Interval: time.Nanosecond})
 			}
 			dirs := []uint64{RootIno}
@@ -61,7 +72,10 @@ func TestNameCacheMatchesStore(t *testing.T) {
 					if n == "d" {
 						mode = syscall.S_IFDIR | 0o755
 					}
-					_, err := e.s.Create(d, n, NewNode{Mode: mode})
+					a, err := e.s.Create(d, n, NewNode{Mode: mode})
+					if err == nil && a.IsDir() && len(dirs) < 6 {
+						dirs = append(dirs, a.Ino) // a young directory
+					}
 					what = fmt.Sprintf("create %d/%s: %v", d, n, err)
 				case 2:
 					d, n := pick()
@@ -111,5 +125,75 @@ func TestNameCacheAfterFailedCommit(t *testing.T) {
 	}
 	if a, err := e.s.Lookup(RootIno, "f"); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("lookup after a change that failed: %d, %v", a.Ino, err)
+	}
+}
+
+// TestYoungDirectories: a directory made since the store was opened
+// answers an absent name from memory, until a commit touching it fails or
+// the bound on young names pushes it out; an older directory never does.
+func TestYoungDirectories(t *testing.T) {
+	e := newEnv(t)
+	old := e.mkdir("old")
+	e.reopen()
+	mk := func(parent uint64, name string, mode uint32) uint64 {
+		t.Helper()
+		a, err := e.s.Create(parent, name, NewNode{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Ino
+	}
+	fromMemory := func(dir uint64, name string) bool {
+		v, ok := e.s.attrs.getName(nameKey{dir, name})
+		return ok && v.ino == 0
+	}
+	young := mk(RootIno, "young", syscall.S_IFDIR|0o755)
+	f := mk(young, "f", syscall.S_IFREG|0o644)
+	if !fromMemory(young, "nope") {
+		t.Fatal("a new directory's absent name was not answered from memory")
+	}
+	if fromMemory(old.Ino, "nope") {
+		t.Fatal("a directory from before the open answered an absent name from memory")
+	}
+	if a, err := e.s.Lookup(young, "f"); err != nil || a.Ino != f {
+		t.Fatalf("lookup young/f = %d, %v; want %d", a.Ino, err, f)
+	}
+	checkErr(t, "rename", e.s.Rename(young, "f", young, "g", 0), 0)
+	if _, err := e.s.Lookup(young, "f"); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("lookup of the renamed-away name: %v", err)
+	}
+	if a, err := e.s.Lookup(young, "g"); err != nil || a.Ino != f {
+		t.Fatalf("lookup young/g = %d, %v; want %d", a.Ino, err, f)
+	}
+	// A failed commit's outcome is unknown: the directory stops being young.
+	boom := errors.New("boom")
+	err := e.s.Update(false, func(tx *Tx) error {
+		if _, err := tx.Create(young, "h", NewNode{Mode: syscall.S_IFREG | 0o644}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if !fromMemory(young, "nope") {
+		t.Fatal("a change that failed before its commit cost the directory its youth")
+	}
+	// Past the bound, the oldest young directories go.
+	e.s.attrs.mu.Lock()
+	e.s.attrs.maxYoung = 4
+	e.s.attrs.mu.Unlock()
+	second := mk(RootIno, "second", syscall.S_IFDIR|0o755)
+	for i := range 4 {
+		mk(second, fmt.Sprint("s", i), syscall.S_IFREG|0o644)
+	}
+	if fromMemory(young, "nope") {
+		t.Fatal("the oldest young directory stayed young past the bound")
+	}
+	if _, err := e.s.Lookup(young, "g"); err != nil {
+		t.Fatalf("lookup after young/ aged: %v", err)
+	}
+	if _, err := e.s.Lookup(second, "s3"); err != nil {
+		t.Fatalf("lookup second/s3: %v", err)
 	}
 }

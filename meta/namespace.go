@@ -292,6 +292,7 @@ func (tx *Tx) Create(parent uint64, name string, n NewNode) (Attr, error) {
 	case syscall.S_IFDIR:
 		a.Nlink = 2
 		p.Nlink++
+		tx.newDirs = append(tx.newDirs, a.Ino)
 	case syscall.S_IFLNK:
 		a.Size = uint64(len(n.Target))
 		tx.b.Set(symlinkKey(a.Ino), []byte(n.Target), nil)

@@ -446,6 +446,7 @@ type Tx struct {
 	// has read or written, as they stand in its batch. Every write of an
 	// entry goes through setName or delName.
 	names map[nameKey]txName
+	newDirs []uint64 // directories this change makes (young ones, attrcache.go)
 
 	gated     bool     // needContent consults the content gate
 	unsettled []uint64 // files with queued content this change refers to
