@@ -445,7 +445,7 @@ type Tx struct {
 	// names is attrs for directory entries: the ones this transaction
 	// has read or written, as they stand in its batch. Every write of an
 	// entry goes through setName or delName.
-	names map[nameKey]txName
+	names   map[nameKey]txName
 	newDirs []uint64 // directories this change makes (young ones, attrcache.go)
 
 	gated     bool     // needContent consults the content gate
