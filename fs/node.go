@@ -20,7 +20,8 @@ type node struct {
 	n    vfs.Node
 	held bool // the kernel's reference is counted in vfs until OnForget
 
-	tracked, gone bool // counted by the pruner, and forgotten since (pruner.mu)
+	tracked, gone bool  // counted by the pruner, and forgotten since (pruner.mu)
+	queued        int64 // when it joined the pruner's queue (monotonic ns; pruner.mu)
 }
 
 // caller is the request's caller and cancellation.

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 )
@@ -20,6 +21,23 @@ import (
 
 // pruneBatch is how many inodes one notification names.
 const pruneBatch = 512
+
+// An inode is asked for only once it has been held pruneMinAge (a file
+// the kernel just learned is the one its application is working on: an
+// rm -rf that read a directory is about to unlink its entries, and asking
+// the kernel to forget them made it look each one up again), and passes
+// are prunePause apart, so that the FORGETs of one arrive before the next
+// counts what is left. Without both, an rm -rf of a tree larger than the
+// bound spent a third of the daemon's CPU asking.
+const (
+	pruneMinAge = time.Second
+	prunePause  = 200 * time.Millisecond
+)
+
+// monotonic is a clock for queue ages (tests replace it).
+var monotonic = func() int64 { return int64(time.Since(clockBase)) }
+
+var clockBase = time.Now()
 
 type pruner struct {
 	limit int
@@ -50,6 +68,7 @@ func (p *pruner) learned(n *node) {
 	}
 	p.mu.Lock()
 	n.tracked = true
+	n.queued = monotonic()
 	p.queue = append(p.queue, n)
 	p.live++
 	over := p.live > p.limit && !p.off
@@ -103,20 +122,28 @@ func (p *pruner) due() int {
 	return p.live - p.limit*3/4
 }
 
-// next takes up to max of the oldest nodes not forgotten.
+// next takes up to max of the oldest nodes not forgotten, of those
+// queued at least pruneMinAge ago.
 func (p *pruner) next(max int) []*gofs.Inode {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.maybeCompact()
 	var batch []*gofs.Inode
+	now := monotonic()
 	i, end := 0, len(p.queue)
 	for ; i < end && len(batch) < max; i++ {
-		if n := p.queue[i]; !n.gone {
-			batch = append(batch, &n.Inode)
-			// Back to the end: if the kernel keeps it (in use), it is
-			// asked again later rather than forgotten here.
-			p.queue = append(p.queue, n)
+		n := p.queue[i]
+		if n.gone {
+			continue
 		}
+		if now-n.queued < int64(pruneMinAge) {
+			break // the queue is in the order of queued
+		}
+		batch = append(batch, &n.Inode)
+		// Back to the end: if the kernel keeps it (in use), it is asked
+		// again once it is old enough again, rather than forgotten here.
+		n.queued = now
+		p.queue = append(p.queue, n)
 	}
 	clear(p.queue[:i])
 	p.queue = p.queue[i:]
@@ -125,25 +152,41 @@ func (p *pruner) next(max int) []*gofs.Inode {
 
 func (p *pruner) run() {
 	for range p.kick {
-		// One pass: the FORGETs arrive afterwards, and the next file the
-		// kernel learns past the limit kicks again.
-		for left := p.due(); left > 0; {
-			batch := p.next(min(left, pruneBatch))
-			if len(batch) == 0 {
-				break
+		// Passes while over the bound: the FORGETs of a pass arrive
+		// during the pause, and inodes too young for one may be old
+		// enough for the next.
+		for p.due() > 0 {
+			if !p.pass() {
+				return
 			}
-			left -= len(batch)
-			if errno := p.root.NotifyPrune(batch); errno != 0 {
-				p.mu.Lock()
-				p.off = true
-				p.mu.Unlock()
-				if errno == syscall.ENOSYS {
-					slog.Info("the kernel cannot be asked to forget inodes (FUSE_NOTIFY_PRUNE needs Linux 6.18); the daemon keeps one per file the kernel holds")
-				} else {
-					slog.Warn("pruning the kernel's inodes failed; left to the kernel", "err", errno)
-				}
-				break
+			time.Sleep(prunePause)
+			select {
+			case <-p.kick:
+			default:
 			}
 		}
 	}
+}
+
+// pass asks the kernel to forget what is due; false once it cannot.
+func (p *pruner) pass() bool {
+	for left := p.due(); left > 0; {
+		batch := p.next(min(left, pruneBatch))
+		if len(batch) == 0 {
+			return true
+		}
+		left -= len(batch)
+		if errno := p.root.NotifyPrune(batch); errno != 0 {
+			p.mu.Lock()
+			p.off = true
+			p.mu.Unlock()
+			if errno == syscall.ENOSYS {
+				slog.Info("the kernel cannot be asked to forget inodes (FUSE_NOTIFY_PRUNE needs Linux 6.18); the daemon keeps one per file the kernel holds")
+			} else {
+				slog.Warn("pruning the kernel's inodes failed; left to the kernel", "err", errno)
+			}
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,10 @@ import "testing"
 // to three quarters of its limit, puts them back at the end (the kernel may
 // keep one in use), skips forgotten ones and drops them from its queue.
 func TestPrunerQueue(t *testing.T) {
+	var clock int64
+	saved := monotonic
+	monotonic = func() int64 { return clock }
+	t.Cleanup(func() { monotonic = saved })
 	p := &pruner{limit: 8, kick: make(chan struct{}, 1)}
 	nodes := make([]*node, 12)
 	for i := range nodes {
@@ -23,6 +27,11 @@ func TestPrunerQueue(t *testing.T) {
 	if d := p.due(); d != 11-6 {
 		t.Fatalf("due %d, want 5", d)
 	}
+	// Nothing is asked for before it has been held pruneMinAge.
+	if b := p.next(5); len(b) != 0 {
+		t.Fatalf("next named %d nodes just learned", len(b))
+	}
+	clock += int64(pruneMinAge)
 	batch := p.next(5)
 	if len(batch) != 5 {
 		t.Fatalf("batch of %d", len(batch))
@@ -51,5 +60,14 @@ func TestPrunerQueue(t *testing.T) {
 	// A batch never names a node twice, even when asked for more than live.
 	if b := p.next(100); len(b) != 6 {
 		t.Fatalf("next(100) named %d, want the 6 live ones", len(b))
+	}
+	// Those the kernel kept wait out the age again before they are named
+	// again.
+	if b := p.next(100); len(b) != 0 {
+		t.Fatalf("next(100) named %d nodes it had just named", len(b))
+	}
+	clock += int64(pruneMinAge)
+	if b := p.next(100); len(b) != 6 {
+		t.Fatalf("next(100) named %d once they aged, want 6", len(b))
 	}
 }
