@@ -247,9 +247,6 @@ func (c *attrCache) storeLocked(tx *Tx) {
 	}
 }
 
-// peekName is getName for a transaction's own reads.
-func (c *attrCache) peekName(k nameKey) (txName, bool) { return c.getName(k) }
-
 // peek is get without the counters (for a transaction's own reads).
 func (c *attrCache) peek(ino uint64) (Attr, bool) {
 	c.mu.Lock()

@@ -158,7 +158,7 @@ func (tx *Tx) lookup(parent uint64, name string) (ino uint64, typ uint32, err er
 	k := nameKey{parent, name}
 	v, ok := tx.names[k]
 	if !ok {
-		if v, ok = tx.s.attrs.peekName(k); !ok {
+		if v, ok = tx.s.attrs.getName(k); !ok {
 			ino, typ, err := lookup(tx.b, parent, name)
 			if err != nil && err != errno(syscall.ENOENT) {
 				return 0, 0, err
