@@ -53,6 +53,71 @@ func TestEncodeChoosesCodec(t *testing.T) {
 	}
 }
 
+// TestEncodeHint: a stream's raw chunk lets its next seven skip the probe
+// (stored raw even when they would compress), the eighth is tried again;
+// a chunk that compresses ends the skipping at once; a stream that
+// compresses is never skipped; a nil hint is Encode.
+func TestEncodeHint(t *testing.T) {
+	const (
+		R = 'r' // incompressible (random)
+		M = 'm' // marginal: fio's bytes, refused by the probe
+		J = 'j' // JSON: compresses
+	)
+	cases := []struct {
+		name   string
+		stream string // chunk kinds, in write order
+		want   string // codec per chunk: r raw, z zstd
+	}{
+		{"json stream", "jjjjjjjjjj", "zzzzzzzzzz"},
+		{"random stream", "rrrrrrrrrrrrrrrrr", "rrrrrrrrrrrrrrrrr"},
+		{"random then json", "rjjjjjjjjjj", "rrrrrrrrzzz"},
+		{"marginal then json", "mjjjjjjjjjj", "rrrrrrrrzzz"},
+		{"json, random, json", "jjrjjjjjjjjjj", "zzrrrrrrrrzzz"},
+		{"json stays compressed after the skip", "rjjjjjjjjjjjjjjjjj", "rrrrrrrrzzzzzzzzzz"},
+		{"a raw retry restarts the skip", "rjjjjjjjrjjjjjjjjj", "rrrrrrrrrrrrrrrrzz"},
+	}
+	chunk := func(kind byte, i int) []byte {
+		switch kind {
+		case R:
+			return storetest.Random(256<<10, uint64(100+i))
+		case M:
+			return storetest.Marginal(256<<10, uint64(100+i))
+		}
+		return storetest.JSON(256<<10, uint64(100+i))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var hint blobstore.Hint
+			got := make([]byte, len(c.stream))
+			for i := range c.stream {
+				data := chunk(c.stream[i], i)
+				codec, stored := blobstore.EncodeHint(data, &hint)
+				got[i] = 'r'
+				if codec == blobstore.CodecZstd {
+					got[i] = 'z'
+				}
+				back, err := blobstore.Decode(codec, stored, len(data))
+				if err != nil || !bytes.Equal(back, data) {
+					t.Fatalf("chunk %d: Decode: err %v, equal %v", i, err, bytes.Equal(back, data))
+				}
+			}
+			if string(got) != c.want {
+				t.Errorf("codecs %s, want %s", got, c.want)
+			}
+		})
+	}
+	t.Run("nil hint", func(t *testing.T) {
+		for i, kind := range []byte{R, J, J} {
+			data := chunk(kind, i)
+			c1, _ := blobstore.EncodeHint(data, nil)
+			c2, _ := blobstore.Encode(data)
+			if c1 != c2 {
+				t.Errorf("chunk %d: EncodeHint(nil) %v, Encode %v", i, c1, c2)
+			}
+		}
+	})
+}
+
 func TestEncodeLevels(t *testing.T) {
 	data := storetest.JSON(300<<10, 8)
 	levels := []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression, 0, 99}

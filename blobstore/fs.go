@@ -50,6 +50,9 @@ type tempFile interface {
 	io.Writer
 	Close() error
 	Name() string
+	// startWriteback asks the disk to start writing what was written so
+	// far, without waiting for it (a hint: it cannot fail).
+	startWriteback()
 }
 
 // osFS is the local disk. syncAll is one syncfs(2) on the store's
@@ -64,8 +67,29 @@ func newOSFS(dir string) (*osFS, error) {
 	return &osFS{root: root}, nil
 }
 
-func (*osFS) createTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
-func (*osFS) rename(from, to string) error                     { return os.Rename(from, to) }
+func (*osFS) createTemp(dir, pattern string) (tempFile, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	return osTemp{f}, nil
+}
+
+func (*osFS) rename(from, to string) error { return os.Rename(from, to) }
+
+type osTemp struct{ *os.File }
+
+// startWriteback is sync_file_range(SYNC_FILE_RANGE_WRITE): the kernel
+// starts writing the file's dirty pages and returns. Every blob is
+// fsynced before a manifest that names it commits (writeback's
+// syncBlobs), so this adds no writes, it only moves them earlier: a 1 GiB
+// sequential write spills 1,024 blobs while the application is still
+// writing, and without it all of them were still dirty when its fsync
+// came (the kernel starts on its own only past dirty_background_ratio).
+// On a filesystem without the call it does nothing.
+func (t osTemp) startWriteback() {
+	_ = unix.SyncFileRange(int(t.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+}
 
 // place is renameat2(RENAME_NOREPLACE), or on a filesystem without it a
 // hard link and the removal of from.
@@ -195,6 +219,9 @@ type vfsTemp struct {
 }
 
 func (t *vfsTemp) Name() string { return t.name }
+
+// startWriteback: a pebble vfs has no writeback to start.
+func (t *vfsTemp) startWriteback() {}
 
 func (v *vfsFS) createTemp(dir, pattern string) (tempFile, error) {
 	v.mu.Lock()

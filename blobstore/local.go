@@ -148,13 +148,16 @@ func (l *Local) path(h Hash) string {
 
 // Put stores data under h. If a readable blob is already there it is kept
 // (a file with a damaged header is replaced). Put does not fsync: see Sync.
-func (l *Local) Put(h Hash, data []byte) (Info, error) { return l.put(h, data, true) }
+func (l *Local) Put(h Hash, data []byte) (Info, error) { return l.put(h, data, true, nil) }
 
 // PutHashed is Put for a caller that has just computed h from data itself
-// (the write-back path), sparing a second pass of SHA-256.
-func (l *Local) PutHashed(h Hash, data []byte) (Info, error) { return l.put(h, data, false) }
+// (the write-back path), sparing a second pass of SHA-256; hint is the
+// stream data belongs to (see Hint; nil for none).
+func (l *Local) PutHashed(h Hash, data []byte, hint *Hint) (Info, error) {
+	return l.put(h, data, false, hint)
+}
 
-func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
+func (l *Local) put(h Hash, data []byte, verify bool, hint *Hint) (Info, error) {
 	if l.closed.Load() {
 		return Info{}, ErrClosed
 	}
@@ -167,7 +170,7 @@ func (l *Local) put(h Hash, data []byte, verify bool) (Info, error) {
 	if info, ok, err := l.existing(h, data); ok || err != nil {
 		return info, err
 	}
-	codec, payload := Encode(data)
+	codec, payload := EncodeHint(data, hint)
 	err := l.writeFile(h, codec, len(data), payload, false)
 	if errors.Is(err, fs.ErrExist) {
 		// Another Put of h placed its file since the check: keep it if it
@@ -244,6 +247,9 @@ func (l *Local) writeFile(h Hash, codec Codec, logical int, payload []byte, repl
 	_, err = f.Write(hdr[:])
 	if err == nil {
 		_, err = f.Write(payload)
+	}
+	if err == nil {
+		f.startWriteback()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -15,9 +15,10 @@ type BlobSyncer interface {
 }
 
 // HashedPutter is implemented by stores that can skip re-hashing data
-// whose hash the caller has just computed.
+// whose hash the caller has just computed. hint is the stream (file) the
+// data is a chunk of, nil for none: see Hint.
 type HashedPutter interface {
-	PutHashed(h Hash, data []byte) (Info, error)
+	PutHashed(h Hash, data []byte, hint *Hint) (Info, error)
 }
 
 // ShardPruner is implemented by stores whose directories outlive their

@@ -107,7 +107,7 @@ func BenchmarkLocalPutDuplicate(b *testing.B) {
 	b.Run("verified", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			if _, err := l.PutHashed(h, data); err != nil {
+			if _, err := l.PutHashed(h, data, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -121,7 +121,7 @@ func BenchmarkLocalPutDuplicate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			if _, err := l2.PutHashed(h, data); err != nil {
+			if _, err := l2.PutHashed(h, data, nil); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()

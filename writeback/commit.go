@@ -164,20 +164,22 @@ func (m *Manager) takeLocked(due func(f *file) bool) []*snapshot {
 // for) has bytes left: the WAL sync then makes them durable without the
 // fsyncs of a blob file and its directory, and the manager moves them
 // to files later (meta/journal.go, moveOut).
-func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64) (*meta.BlobRef, error) {
+//
+// hint is the file's record of how its chunks compress (blobstore.Hint).
+func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64, hint *blobstore.Hint) (*meta.BlobRef, error) {
 	if allZero(data) {
 		return nil, nil
 	}
 	h := blobstore.Sum(data)
 	m.store.Pin(h)
 	if !toFile && (len(data) <= meta.InlineMax || m.journals(h, len(data), journal)) {
-		codec, enc := blobstore.Encode(data)
+		codec, enc := blobstore.EncodeHint(data, hint)
 		if enc == nil {
 			enc = []byte{}
 		}
 		return &meta.BlobRef{Hash: h, Size: uint32(len(data)), Codec: codec, Stored: int64(len(enc)) + 1, Inline: enc}, nil
 	}
-	info, err := m.putHashed(h, data)
+	info, err := m.putHashed(h, data, hint)
 	if err != nil {
 		m.store.Unpin(h)
 		return nil, err
@@ -191,9 +193,9 @@ func (m *Manager) prepare(data []byte, toFile bool, journal *atomic.Int64) (*met
 
 // putHashed stores data under h, which the caller computed from data (a
 // store that can skips hashing it again).
-func (m *Manager) putHashed(h blobstore.Hash, data []byte) (blobstore.Info, error) {
+func (m *Manager) putHashed(h blobstore.Hash, data []byte, hint *blobstore.Hint) (blobstore.Info, error) {
 	if hp, ok := m.blobs.(blobstore.HashedPutter); ok {
-		return hp.PutHashed(h, data)
+		return hp.PutHashed(h, data, hint)
 	}
 	return m.blobs.Put(h, data)
 }
@@ -345,7 +347,7 @@ func (m *Manager) prepareSnapshot(s *snapshot, journal *atomic.Int64) error {
 		if lim := s.size - start; uint64(len(data)) > lim {
 			data = data[:lim]
 		}
-		ref, err := m.prepare(data, false, journal)
+		ref, err := m.prepare(data, false, journal, &s.f.hint)
 		if err != nil {
 			return err
 		}
@@ -617,7 +619,7 @@ func (m *Manager) spiller() {
 }
 
 func (m *Manager) spill(j spillJob) {
-	ref, err := m.prepare(j.c.buf, true, nil)
+	ref, err := m.prepare(j.c.buf, true, nil, &j.f.hint)
 	if err != nil {
 		m.opts.Logf("writeback: spill of inode %d chunk %d: %v", j.f.ino, j.idx, err)
 		return // the chunk stays in memory and is committed later

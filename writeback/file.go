@@ -55,6 +55,8 @@ type file struct {
 
 	pending  *snapshot // queued, superseded by a newer snapshot (coalescing)
 	inflight *snapshot // being committed
+
+	hint blobstore.Hint // how the file's chunks compress
 }
 
 // changedSinceSnapshot reports changes no snapshot holds yet.

@@ -121,7 +121,7 @@ func (m *Manager) moveOut(limit int) (int, error) {
 	for _, h := range hs {
 		var info blobstore.Info
 		ok, err := m.store.WithJournaledBlob(h, func(data []byte) (err error) {
-			info, err = m.putHashed(h, data) // checked against h; a Put keeps no bytes
+			info, err = m.putHashed(h, data, nil) // checked against h; a Put keeps no bytes
 			return err
 		})
 		if err != nil {

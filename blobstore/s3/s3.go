@@ -272,15 +272,15 @@ func (s *Store) key(h blobstore.Hash) string {
 
 // Put stages data under h; see the package doc.
 func (s *Store) Put(h blobstore.Hash, data []byte) (blobstore.Info, error) {
-	return s.put(h, data, true)
+	return s.put(h, data, true, nil)
 }
 
 // PutHashed is Put for a caller that computed h from data itself.
-func (s *Store) PutHashed(h blobstore.Hash, data []byte) (blobstore.Info, error) {
-	return s.put(h, data, false)
+func (s *Store) PutHashed(h blobstore.Hash, data []byte, hint *blobstore.Hint) (blobstore.Info, error) {
+	return s.put(h, data, false, hint)
 }
 
-func (s *Store) put(h blobstore.Hash, data []byte, verify bool) (blobstore.Info, error) {
+func (s *Store) put(h blobstore.Hash, data []byte, verify bool, hint *blobstore.Hint) (blobstore.Info, error) {
 	if s.closed.Load() {
 		return blobstore.Info{}, blobstore.ErrClosed
 	}
@@ -310,7 +310,7 @@ func (s *Store) put(h blobstore.Hash, data []byte, verify bool) (blobstore.Info,
 		s.release(need)
 		return blobstore.Info{}, blobstore.ErrClosed
 	}
-	info, err := s.staging.PutHashed(h, data)
+	info, err := s.staging.PutHashed(h, data, hint)
 	s.mu.Lock()
 	s.reserved -= need
 	if err == nil {
