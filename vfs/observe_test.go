@@ -101,3 +101,46 @@ func TestAccessLogUnlisted(t *testing.T) {
 		t.Fatalf("accesslog by name: mode %#o", e.Attr.Mode)
 	}
 }
+
+// TestOpCountersByResult: every result of an op has its own counter, and a
+// counter looked up once keeps counting (the per-errno cache).
+func TestOpCountersByResult(t *testing.T) {
+	f := newTFS(t)
+	root := rootCtx()
+	counter := func(op, result string) string {
+		m, err := f.v.MetricsText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := `taskerfs_fuse_ops_total{op="` + op + `",result="` + result + `"} `
+		for _, line := range strings.Split(string(m), "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				return v
+			}
+		}
+		return "absent"
+	}
+	for range 3 {
+		if _, err := f.o.Lookup(root, f.o.Root(), "missing"); !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("lookup of a missing name: %v", err)
+		}
+	}
+	for range 2 {
+		if _, err := f.o.Mkdir(root, f.o.Root(), "sessions", 0o755); !errors.Is(err, syscall.EEXIST) {
+			t.Fatalf("mkdir sessions: %v", err)
+		}
+	}
+	if _, err := f.o.Mkdir(root, f.o.Root(), "new", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ op, result, want string }{
+		{"lookup", "ENOENT", "3"},
+		{"mkdir", "EEXIST", "2"},
+		{"mkdir", "ok", "1"},
+		{"mkdir", "ENOENT", "absent"},
+	} {
+		if got := counter(c.op, c.result); got != c.want {
+			t.Errorf("%s %s: counter %s, want %s", c.op, c.result, got, c.want)
+		}
+	}
+}
