@@ -82,6 +82,11 @@ func Encode(data []byte) (Codec, []byte) { return EncodeLevel(data, DefaultLevel
 // is always a correct encoding: a hint costs at most the space zstd would
 // have saved on those chunks. The zero Hint knows nothing; a nil *Hint
 // is a stream of one chunk. Safe for concurrent use.
+//
+// Only chunks larger than the probe take part: a smaller one is tried
+// whole anyway, and a small file rewritten often (a session's
+// metadata.json) must not have one version that zstd could not shrink
+// store the next seven raw.
 type Hint struct{ skip atomic.Int32 }
 
 // hintSkip is how many chunks a raw chunk lets its stream's next chunks
@@ -107,6 +112,9 @@ func EncodeLevel(data []byte, level zstd.EncoderLevel) (Codec, []byte) {
 func encodeHinted(data []byte, level zstd.EncoderLevel, hint *Hint) (Codec, []byte) {
 	if len(data) < minCompressSize {
 		return CodecRaw, data
+	}
+	if len(data) <= probeSize {
+		hint = nil
 	}
 	if hint != nil {
 		if n := hint.skip.Load(); n > 0 && hint.skip.CompareAndSwap(n, n-1) {

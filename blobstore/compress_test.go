@@ -106,6 +106,18 @@ func TestEncodeHint(t *testing.T) {
 			}
 		})
 	}
+	t.Run("small chunks neither skip nor teach", func(t *testing.T) {
+		var hint blobstore.Hint
+		small := storetest.Random(4<<10, 200)
+		if codec, _ := blobstore.EncodeHint(small, &hint); codec != blobstore.CodecRaw {
+			t.Fatalf("random 4 KiB: %v, want raw", codec)
+		}
+		for i, data := range [][]byte{storetest.JSON(8<<10, 201), storetest.JSON(256<<10, 202)} {
+			if codec, _ := blobstore.EncodeHint(data, &hint); codec != blobstore.CodecZstd {
+				t.Errorf("json chunk %d after a small raw one: %v, want zstd", i, codec)
+			}
+		}
+	})
 	t.Run("nil hint", func(t *testing.T) {
 		for i, kind := range []byte{R, J, J} {
 			data := chunk(kind, i)
